@@ -1,0 +1,78 @@
+"""Apps (a vendor API: operations, base URL, auth) and actions (steps that are not HTTP calls).
+
+Both reach the engine through the plugin hooks ``register_apps`` and ``register_actions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+    from connector.catalog.model import Operation
+
+__all__ = ["Action", "App", "RunContext"]
+
+
+@dataclass(frozen=True)
+class App:
+    """A vendor API that recipes call through catalogued operations.
+
+    ``operations`` maps full action names (``ghl.get-contact``) to operations. ``base_url_env`` names
+    the environment variable that overrides ``default_base_url``; ``sandbox_prefix`` is where the
+    embedded sandbox serves this app (``/ghl``). ``auth(env)`` returns an ``httpx.Auth`` built from the
+    environment (or ``None`` when nothing is configured); ``secret_env`` lists the variables whose
+    values must never be printed or stored. ``headers(operation)`` gives the extra headers an
+    operation needs (GoHighLevel's ``Version``).
+    """
+
+    name: str
+    title: str
+    operations: Mapping[str, Operation]
+    default_base_url: str
+    base_url_env: str | None = None
+    sandbox_prefix: str | None = None
+    auth: Callable[[Mapping[str, str]], httpx.Auth | None] | None = None
+    headers: Callable[[Operation], Mapping[str, str]] | None = None
+    secret_env: tuple[str, ...] = ()
+    description: str = ""
+
+    def base_url(self, env: Mapping[str, str]) -> str:
+        if self.base_url_env and env.get(self.base_url_env):
+            return env[self.base_url_env].rstrip("/")
+        return self.default_base_url.rstrip("/")
+
+
+@dataclass
+class RunContext:
+    """What an action sees of the run it is part of."""
+
+    run_id: str
+    recipe: str
+    home: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+    services: dict[str, Any] = field(default_factory=dict)  # shared per-run objects (stores, clients)
+
+
+ActionFunc = Callable[[Mapping[str, Any], RunContext], Any | Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A step action that is not an HTTP operation.
+
+    ``run(params, context)`` gets the rendered ``with:`` values and returns the step's output; it may
+    be a coroutine function. ``params_schema`` is the JSON Schema (an object) of ``with:``, checked by
+    ``connector validate``; ``writes`` says whether it changes anything (``--dry-run`` skips those).
+    """
+
+    name: str
+    run: ActionFunc
+    description: str = ""
+    params_schema: Mapping[str, Any] | None = None
+    writes: bool = True

@@ -1,0 +1,143 @@
+"""The catalog's value types: operations, their parameters, and trigger events.
+
+A catalog file (``connector/catalog/data/<app>.json``) is produced by
+``connector.catalog.generate`` from a vendor's OpenAPI document and read back with
+:func:`Operation.from_json`. The JSON layout of one operation::
+
+    {
+      "name": "ghl.get-contact",          # what a recipe's `action:` says
+      "app": "ghl",
+      "operation_id": "get-contact",      # as in the vendor's document
+      "source": "contacts.json",          # which document it came from
+      "method": "GET",
+      "path": "/contacts/{contactId}",
+      "summary": "Get Contact",
+      "description": "...",
+      "parameters": [                     # path, query and header parameters, then the top-level
+        {"name": "contactId", "in": "path", "required": true,    # body fields ("in": "body")
+         "schema": {...}, "description": "..."}
+      ],
+      "body": {"required": true, "content_type": "application/json", "schema": {...}} | null,
+      "response": {"status": 200, "schema": {...} | null},
+      "scopes": ["contacts.readonly"],
+      "version": "2021-07-28" | null,     # the `Version` header the engine sends
+      "deprecated": false,
+      "pagination": null | {"style": "cursor" | "offset" | "page", ...}
+    }
+
+Schemas are JSON Schema with every ``$ref`` resolved (a recursive reference is kept as a
+``$ref`` into ``$defs`` of the same schema).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Operation", "Parameter", "TriggerEvent"]
+
+ParamLocation = Literal["path", "query", "header", "body"]
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    location: ParamLocation
+    required: bool = False
+    schema: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Parameter:
+        return cls(
+            name=data["name"],
+            location=data["in"],
+            required=bool(data.get("required", False)),
+            schema=data.get("schema") or {},
+            description=data.get("description") or "",
+        )
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    app: str
+    method: str
+    path: str
+    operation_id: str = ""
+    source: str = ""
+    summary: str = ""
+    description: str = ""
+    parameters: tuple[Parameter, ...] = ()
+    body_schema: Mapping[str, Any] | None = None
+    body_required: bool = False
+    body_content_type: str = "application/json"
+    response_status: int = 200
+    response_schema: Mapping[str, Any] | None = None
+    scopes: tuple[str, ...] = ()
+    version: str | None = None
+    deprecated: bool = False
+    pagination: Mapping[str, Any] | None = None
+
+    def param(self, name: str) -> Parameter | None:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        return None
+
+    @property
+    def required_params(self) -> tuple[Parameter, ...]:
+        return tuple(p for p in self.parameters if p.required)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Operation:
+        body = data.get("body") or None
+        response = data.get("response") or {}
+        return cls(
+            name=data["name"],
+            app=data["app"],
+            method=data["method"].upper(),
+            path=data["path"],
+            operation_id=data.get("operation_id", ""),
+            source=data.get("source", ""),
+            summary=data.get("summary") or "",
+            description=data.get("description") or "",
+            parameters=tuple(Parameter.from_json(p) for p in data.get("parameters", ())),
+            body_schema=body.get("schema") if body else None,
+            body_required=bool(body.get("required")) if body else False,
+            body_content_type=(body.get("content_type") if body else None) or "application/json",
+            response_status=int(response.get("status", 200)),
+            response_schema=response.get("schema"),
+            scopes=tuple(data.get("scopes", ())),
+            version=data.get("version"),
+            deprecated=bool(data.get("deprecated", False)),
+            pagination=data.get("pagination"),
+        )
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    """An event a recipe's trigger can name: ``trigger: {app: ghl, event: ContactCreate}``."""
+
+    app: str
+    event: str
+    description: str = ""
+    payload_schema: Mapping[str, Any] | None = None
+    source: str = ""
+    any_event: bool = False  # `manual`: accepts any event name
+
+    @property
+    def name(self) -> str:
+        return f"{self.app}.{self.event}"
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TriggerEvent:
+        return cls(
+            app=data["app"],
+            event=data["event"],
+            description=data.get("description") or "",
+            payload_schema=data.get("payload_schema"),
+            source=data.get("source", ""),
+            any_event=bool(data.get("any_event", False)),
+        )

@@ -1,0 +1,101 @@
+"""The ``connector`` command line.
+
+Subcommands live in their own modules and are imported only when called, so ``connector --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import click
+
+from connector.cli.common import plugins_dir_option
+
+__all__ = ["main"]
+
+# name -> (module, attribute, one-line help shown by `connector --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("connector.cli.validate", "validate", "Check recipes: schema, catalog, templates, references."),
+    "run": ("connector.cli.run", "run", "Run a recipe once for one trigger event."),
+    "catalog": ("connector.cli.catalog", "catalog", "The operations and trigger events recipes can use."),
+    "sandbox": ("connector.cli.sandbox", "sandbox", "Serve stateful fakes of GoHighLevel and Connecteam."),
+    "runs": ("connector.cli.runs", "runs", "The run history: list, show."),
+    "links": ("connector.cli.links", "links", "The id-link store: pairs of GoHighLevel and Connecteam ids."),
+    "plugins": ("connector.cli.plugins", "plugins", "Installed plugins and the hooks each implements."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module = importlib.import_module(entry[0])
+        cmd: click.Command = getattr(module, entry[1])
+        return cmd
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(package_name="connector", prog_name="connector")
+@plugins_dir_option
+def cli() -> None:
+    """Run YAML recipes that keep GoHighLevel and Connecteam in sync.
+
+    \b
+    A recipe is a trigger plus a chain of steps; each step calls an API
+    operation from the catalog, with Jinja field mappings:
+    \b
+      name: tag-contact
+      trigger: {app: manual, event: tag, sample: {contactId: abc}}
+      steps:
+        - id: tag
+          action: ghl.add-tags
+          with: {contactId: "{{ trigger.contactId }}", tags: [vip]}
+    \b
+    Try it with no accounts, against the embedded sandbox:
+      connector catalog search contact tasks     find operations
+      connector catalog show ghl.create-task     parameters and a with: block
+      connector validate recipes/                check recipes
+      connector run recipes/FILE.yaml --sandbox  run one for real
+      connector runs list                        what ran
+    \b
+    Against the real APIs, set GHL_TOKEN, GHL_LOCATION_ID and
+    CONNECTEAM_API_KEY; CONNECTOR_HOME says where runs and links are kept.
+    """
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """The console script: no traceback reaches the user unless CONNECTOR_DEBUG is set."""
+    from connector.errors import ConnectorError
+
+    try:
+        return cli.main(args=argv, prog_name="connector", standalone_mode=True)
+    except ConnectorError as exc:  # raised outside a command's own handling
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("CONNECTOR_DEBUG"):
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} (set CONNECTOR_DEBUG=1 for details)",
+            err=True,
+        )
+        sys.exit(70)

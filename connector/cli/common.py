@@ -1,0 +1,68 @@
+"""What the subcommands share: the plugin options, the registry, error printing."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from connector.plugins import LoadReport
+    from connector.registry import Registry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["fail", "get_registry", "plugins_dir_option"]
+
+
+def _add_plugins_dirs(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
+    obj = ctx.ensure_object(dict)
+    obj.setdefault("plugins_dirs", []).extend(Path(v) for v in value)
+
+
+def plugins_dir_option(f: F) -> F:
+    """``--plugins-dir DIR`` (repeatable), accepted by the root command and by subcommands."""
+    return click.option(
+        "--plugins-dir",
+        "plugins_dirs",
+        multiple=True,
+        type=click.Path(file_okay=False),
+        envvar="CONNECTOR_PLUGINS_DIR",
+        callback=_add_plugins_dirs,
+        expose_value=False,
+        is_eager=True,
+        help="Load drop-in plugin .py files from DIR (repeatable).",
+    )(f)
+
+
+def get_registry(ctx: click.Context | None = None) -> tuple[Registry, LoadReport]:
+    """The registry for this command, built once, with plugin load failures reported on stderr."""
+    from connector.config import connector_home
+    from connector.plugins import default_registry
+
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    obj = root.ensure_object(dict)
+    if "registry" not in obj:
+        dirs: list[Path] = []
+        c: click.Context | None = ctx
+        while c is not None:
+            if isinstance(c.obj, dict):
+                for d in c.obj.get("plugins_dirs", []):
+                    if d not in dirs:
+                        dirs.append(d)
+            c = c.parent
+        registry, report = default_registry(dirs, home=connector_home())
+        for name, error in report.failed:
+            click.echo(f"warning: plugin {name!r} failed to load: {error}", err=True)
+        obj["registry"] = (registry, report)
+    result: tuple[Registry, LoadReport] = obj["registry"]
+    return result
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,150 @@
+"""Errors raised by connector.
+
+Every error a user can see derives from :class:`ConnectorError`; the command line turns it into a
+one-line message and an exit code, never a traceback. Errors carry objects (a recipe location, an
+operation name, a response), not only text, and never carry a secret or a whole template context.
+
+The hierarchy::
+
+    ConnectorError
+    ├── UsageError                 a command was called wrongly (exit 2)
+    ├── CatalogError               a catalog could not be built or read
+    │   └── UnknownOperation       an action name that no app or plugin provides (has `suggestions`)
+    ├── RecipeError                a recipe cannot be used as it is (exit 2 for `run`)
+    │   ├── RecipeLoadError        YAML syntax, encoding, size, nesting, alias bombs
+    │   └── RecipeInvalid          validation found problems (has `problems: list[Problem]`)
+    ├── TemplateError              a template failed to compile or render
+    │   └── TemplateLimitError     a template exceeded its time, size or iteration budget
+    ├── StepError                  a step failed at run time (has `step_id`)
+    │   └── HTTPStepError          a non-2xx response (has `status_code`, `api_message`)
+    ├── PluginError                a plugin failed to load or misbehaved (has `plugin`)
+    └── StoreError                 the run store or the id-link store failed
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "CatalogError",
+    "ConnectorError",
+    "HTTPStepError",
+    "Location",
+    "PluginError",
+    "Problem",
+    "RecipeError",
+    "RecipeInvalid",
+    "RecipeLoadError",
+    "StepError",
+    "StoreError",
+    "TemplateError",
+    "TemplateLimitError",
+    "UnknownOperation",
+    "UsageError",
+]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something is in a recipe file: 1-based line and column, and the JSON path."""
+
+    file: str
+    line: int = 1
+    column: int = 1
+    path: str = "$"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a recipe, printed the way compilers do."""
+
+    location: Location
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.severity}: {self.location.path}: {self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.location.file,
+            "line": self.location.line,
+            "column": self.location.column,
+            "path": self.location.path,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+class ConnectorError(Exception):
+    """The base of every error connector raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(ConnectorError):
+    exit_code = 2
+
+
+class CatalogError(ConnectorError):
+    pass
+
+
+class UnknownOperation(CatalogError):
+    def __init__(self, name: str, suggestions: list[str] | None = None) -> None:
+        self.name = name
+        self.suggestions = list(suggestions or [])
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"unknown operation {name!r}{hint}")
+
+
+class RecipeError(ConnectorError):
+    exit_code = 2
+
+
+class RecipeLoadError(RecipeError):
+    def __init__(self, message: str, location: Location) -> None:
+        self.location = location
+        self.problem = Problem(location, message)
+        super().__init__(str(self.problem))
+
+
+class RecipeInvalid(RecipeError):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class TemplateError(ConnectorError):
+    pass
+
+
+class TemplateLimitError(TemplateError):
+    pass
+
+
+class StepError(ConnectorError):
+    def __init__(self, step_id: str, message: str) -> None:
+        self.step_id = step_id
+        super().__init__(f"step {step_id!r}: {message}")
+
+
+class HTTPStepError(StepError):
+    def __init__(self, step_id: str, status_code: int, api_message: str) -> None:
+        self.status_code = status_code
+        self.api_message = api_message
+        super().__init__(step_id, f"HTTP {status_code}: {api_message}")
+
+
+class PluginError(ConnectorError):
+    def __init__(self, plugin: str, message: str) -> None:
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin!r}: {message}")
+
+
+class StoreError(ConnectorError):
+    pass
