@@ -1,0 +1,388 @@
+"""Jinja templates for recipe values: sandboxed, strict, native-typed and bounded.
+
+A recipe value that is exactly one ``{{ expression }}`` keeps the expression's type (list, object,
+number, boolean, null); any other string containing ``{{`` or ``{%`` renders to a string; anything
+else is a literal. Templates run in an :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` with
+:class:`~jinja2.StrictUndefined`, so a misspelt name is an error, never an empty string.
+
+Evaluation is bounded. Before code generation the template's syntax tree is rewritten so that every
+``for`` loop, every ``~`` concatenation and every output passes through a budget check; arithmetic
+on strings and lists, every call, and every filter are checked too. A template that loops without
+end, builds a huge string or recurses ends with :class:`~connector.errors.TemplateLimitError`
+within about :data:`TIME_BUDGET` seconds.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jinja2 import StrictUndefined, Undefined, nodes
+from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import TemplateError as JinjaTemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from connector.errors import TemplateError, TemplateLimitError
+
+__all__ = [
+    "MAX_ITERATIONS",
+    "MAX_OUTPUT",
+    "MAX_SIZE",
+    "TIME_BUDGET",
+    "BoundedEnvironment",
+    "CompiledValue",
+    "compile_value",
+    "is_template",
+    "make_environment",
+]
+
+MAX_SIZE = 1_000_000  # longest string or list a template may produce or compute with
+MAX_OUTPUT = 5_000_000  # characters written by one render, in all
+MAX_ITERATIONS = 200_000  # loop iterations of one render, in all
+TIME_BUDGET = 1.0  # seconds one render may take
+
+_TEMPLATE_RE = re.compile(r"{{|{%|{#")
+_SINGLE_EXPR_RE = re.compile(r"^\s*{{(?P<expr>.*)}}\s*$", re.DOTALL)
+
+_ITER = "_connector_iter"
+_SIZE = "_connector_size"
+_OUT = "_connector_out"
+
+
+def is_template(value: str) -> bool:
+    """Whether a string holds Jinja syntax (and is rendered rather than taken literally)."""
+    return bool(_TEMPLATE_RE.search(value))
+
+
+class _Budget:
+    __slots__ = ("deadline", "iterations", "output")
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + TIME_BUDGET
+        self.iterations = 0
+        self.output = 0
+
+    def tick(self, n: int = 1) -> None:
+        self.iterations += n
+        if self.iterations > MAX_ITERATIONS:
+            raise TemplateLimitError(
+                f"template stopped: more than {MAX_ITERATIONS:,} loop iterations"
+            )
+        if self.iterations % 256 == 0 and time.monotonic() > self.deadline:
+            raise TemplateLimitError(f"template stopped: it ran longer than {TIME_BUDGET:g} s")
+
+    def clock(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TemplateLimitError(f"template stopped: it ran longer than {TIME_BUDGET:g} s")
+
+
+_budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
+    "connector_template_budget", default=None
+)
+
+
+def _current() -> _Budget:
+    budget = _budget.get()
+    if budget is None:  # rendering outside render(): still bounded
+        budget = _Budget()
+        _budget.set(budget)
+    return budget
+
+
+def _check_size(value: Any) -> Any:
+    if isinstance(value, str | bytes | list | tuple | dict) and len(value) > MAX_SIZE:
+        raise TemplateLimitError(
+            f"template stopped: a value of {len(value):,} items is over the {MAX_SIZE:,} limit"
+        )
+    return value
+
+
+def _bounded_iter(value: Any) -> Iterator[Any]:
+    budget = _current()
+    for item in value:
+        budget.tick()
+        yield item
+
+
+def _out(value: Any) -> Any:
+    budget = _current()
+    size = len(value) if isinstance(value, str) else 1
+    budget.output += size
+    if budget.output > MAX_OUTPUT:
+        raise TemplateLimitError(f"template stopped: output over {MAX_OUTPUT:,} characters")
+    budget.tick()
+    return value
+
+
+def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a filter so that size arguments and results are bounded."""
+
+    @functools.wraps(func)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        budget = _current()
+        budget.tick()
+        for arg in (*args[1:], *kwargs.values()):
+            if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_SIZE:
+                raise TemplateLimitError(
+                    f"template stopped: argument {arg:,} of filter {name!r} is too large"
+                )
+        return _check_size(func(*args, **kwargs))
+
+    return guarded
+
+
+class BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """The sandboxed environment, with loop, size, call and time budgets."""
+
+    intercepted_binops = frozenset(["*", "**", "+", "%", "//"])
+
+    def _generate(self, source: Any, name: Any, filename: Any, defer_init: bool = False) -> Any:
+        if isinstance(source, nodes.Template):
+            _instrument(source)
+        return super()._generate(source, name, filename, defer_init=defer_init)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        budget = _current()
+        budget.tick()
+        if operator == "**" and isinstance(right, int | float) and abs(right) > 256:
+            if not (isinstance(left, int | float) and abs(left) <= 1):
+                raise TemplateLimitError("template stopped: exponent too large")
+        if operator == "*":
+            seq, n = (left, right) if isinstance(right, int) else (right, left)
+            if isinstance(seq, str | bytes | list | tuple) and isinstance(n, int):
+                if len(seq) * n > MAX_SIZE:
+                    raise TemplateLimitError(
+                        f"template stopped: repetition would make {len(seq) * n:,} items"
+                    )
+        if operator == "%" and isinstance(left, str) and len(left) > 0:
+            # '%0999999999d' % 1 would build a huge string: bound the widths used
+            for width in re.findall(r"%[-+ #0]*(\d+)", left):
+                if int(width) > MAX_SIZE:
+                    raise TemplateLimitError("template stopped: format width too large")
+        return _check_size(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        budget = _current()
+        budget.tick()
+        budget.clock()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str | bytes | list | tuple):
+            for arg in (*args, *kwargs.values()):
+                if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_SIZE:
+                    raise TemplateLimitError(f"template stopped: argument {arg:,} is too large")
+        return _check_size(
+            ImmutableSandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
+        )
+
+
+def _instrument(template: nodes.Template) -> None:
+    """Route loops, concatenations and outputs through the budget filters."""
+    for loop in template.find_all(nodes.For):
+        loop.iter = nodes.Filter(loop.iter, _ITER, [], [], None, None, lineno=loop.lineno)
+    targets = [
+        (parent, field)
+        for parent in template.find_all(nodes.Node)
+        for field in parent.fields
+        if isinstance(getattr(parent, field, None), nodes.Concat | list)
+    ]
+    for parent, field in targets:
+        child = getattr(parent, field)
+        if isinstance(child, nodes.Concat):
+            setattr(parent, field, _wrap(child, _SIZE))
+        else:
+            child[:] = [_wrap(c, _SIZE) if isinstance(c, nodes.Concat) else c for c in child]
+    for output in template.find_all(nodes.Output):
+        output.nodes = [
+            n if isinstance(n, nodes.TemplateData) else _wrap(n, _OUT) for n in output.nodes
+        ]
+
+
+def _wrap(node: nodes.Expr, name: str) -> nodes.Filter:
+    return nodes.Filter(node, name, [], [], None, None, lineno=node.lineno)
+
+
+def _safe_range(*args: int) -> Iterator[int]:
+    rng = range(*args)
+    if len(rng) > MAX_ITERATIONS:
+        raise TemplateLimitError(f"template stopped: range of {len(rng):,} items is too large")
+    return _bounded_iter(rng)
+
+
+def make_environment(filters: Mapping[str, Callable[..., Any]] | None = None) -> BoundedEnvironment:
+    """The template environment for recipes: Jinja's filters plus ``filters`` (from plugins)."""
+    env = BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env.filters.update(filters or {})
+    env.filters = {name: _guard_filter(name, f) for name, f in env.filters.items()}
+    env.filters[_ITER] = _bounded_iter
+    env.filters[_SIZE] = _check_size
+    env.filters[_OUT] = _out
+    env.globals["range"] = _safe_range
+    return env
+
+
+def _first_undefined(value: Any, depth: int = 0) -> Undefined | None:
+    if isinstance(value, Undefined):
+        return value
+    if depth > 32:
+        return None
+    if isinstance(value, dict):
+        for v in value.values():
+            found = _first_undefined(v, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for v in value:
+            found = _first_undefined(v, depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, UndefinedError):
+        return exc.message or "undefined value"
+    if isinstance(exc, SecurityError):
+        return f"unsafe template: {exc}"
+    if isinstance(exc, TemplateSyntaxError):
+        return f"template syntax error: {exc.message} (line {exc.lineno})"
+    if isinstance(exc, RecursionError):
+        return "template stopped: recursion too deep"
+    if isinstance(exc, MemoryError):
+        return "template stopped: out of memory"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class CompiledValue:
+    """A recipe value compiled once at plan time and rendered for each run."""
+
+    __slots__ = ()
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        token = _budget.set(_Budget())
+        try:
+            return self._render(context)
+        except TemplateError:
+            raise
+        except (JinjaTemplateError, RecursionError, MemoryError, ArithmeticError) as exc:
+            raise TemplateError(_describe(exc)) from None
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+        finally:
+            _budget.reset(token)
+
+    def _render(self, context: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
+
+    @property
+    def is_static(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Literal(CompiledValue):
+    value: Any
+
+    def _render(self, context: Mapping[str, Any]) -> Any:
+        return self.value
+
+    @property
+    def is_static(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Expression(CompiledValue):
+    source: str
+    expr: Any  # jinja2.environment.TemplateExpression
+
+    def _render(self, context: Mapping[str, Any]) -> Any:
+        value = self.expr(**context)
+        undefined = _first_undefined(value)
+        if undefined is not None:
+            undefined._fail_with_undefined_error()
+        return _check_size(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _Text(CompiledValue):
+    source: str
+    template: Any  # jinja2.Template
+
+    def _render(self, context: Mapping[str, Any]) -> str:
+        return "".join(self.template.generate(context))
+
+
+@dataclass(frozen=True, slots=True)
+class _Dict(CompiledValue):
+    items: tuple[tuple[str, CompiledValue], ...]
+
+    def _render(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v._render(context) for k, v in self.items}
+
+
+@dataclass(frozen=True, slots=True)
+class _List(CompiledValue):
+    items: tuple[CompiledValue, ...]
+
+    def _render(self, context: Mapping[str, Any]) -> list[Any]:
+        return [v._render(context) for v in self.items]
+
+
+def _single_expression(env: BoundedEnvironment, source: str) -> str | None:
+    """The inner expression when ``source`` is exactly one ``{{ ... }}``, else None."""
+    match = _SINGLE_EXPR_RE.match(source)
+    if not match:
+        return None
+    try:
+        body = env.parse(source).body
+    except TemplateSyntaxError:
+        return None
+    if len(body) != 1 or not isinstance(body[0], nodes.Output):
+        return None
+    parts = [n for n in body[0].nodes if not (isinstance(n, nodes.TemplateData) and not n.data.strip())]
+    if len(parts) != 1 or isinstance(parts[0], nodes.TemplateData):
+        return None
+    return match.group("expr")
+
+
+def compile_value(env: BoundedEnvironment, value: Any) -> CompiledValue:
+    """Compile a recipe value (recursively through objects and lists).
+
+    Raises :class:`~connector.errors.TemplateError` for a syntax error.
+    """
+    if isinstance(value, dict):
+        compiled = tuple((str(k), compile_value(env, v)) for k, v in value.items())
+        if all(v.is_static for _, v in compiled):
+            return _Literal(value)
+        return _Dict(compiled)
+    if isinstance(value, list):
+        items = tuple(compile_value(env, v) for v in value)
+        if all(v.is_static for v in items):
+            return _Literal(value)
+        return _List(items)
+    if isinstance(value, str) and is_template(value):
+        try:
+            expr = _single_expression(env, value)
+            if expr is not None:
+                return _Expression(value, env.compile_expression(expr, undefined_to_none=False))
+            return _Text(value, env.from_string(value))
+        except TemplateSyntaxError as exc:
+            raise TemplateError(_describe(exc)) from None
+    return _Literal(value)
+
+
+def iter_templates(value: Any, path: str = "$") -> Iterable[tuple[str, str]]:
+    """Every template string inside a recipe value, with its JSON path."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from iter_templates(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from iter_templates(v, f"{path}[{i}]")
+    elif isinstance(value, str) and is_template(value):
+        yield path, value
