@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["fail", "get_registry", "plugins_dir_option"]
+__all__ = ["fail", "get_registry", "plugin_options", "plugins_dir_option"]
 
 
 def _add_plugins_dirs(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
@@ -23,8 +23,25 @@ def _add_plugins_dirs(ctx: click.Context, _param: click.Parameter, value: tuple[
     obj.setdefault("plugins_dirs", []).extend(Path(v) for v in value)
 
 
+def _add_disabled(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
+    obj = ctx.ensure_object(dict)
+    obj.setdefault("disabled_plugins", []).extend(v for v in value if v)
+
+
 def plugins_dir_option(f: F) -> F:
-    """``--plugins-dir DIR`` (repeatable), accepted by the root command and by subcommands."""
+    """``--plugins-dir DIR`` and ``--disable-plugin NAME`` (both repeatable), accepted by the root
+    command and by subcommands."""
+    f = click.option(
+        "--disable-plugin",
+        "disabled_plugins",
+        multiple=True,
+        metavar="NAME",
+        callback=_add_disabled,
+        expose_value=False,
+        is_eager=True,
+        help="Do not load the plugin NAME (repeatable; see `connector plugins list`). "
+        "CONNECTOR_DISABLE_PLUGINS=a,b does the same.",
+    )(f)
     return click.option(
         "--plugins-dir",
         "plugins_dirs",
@@ -38,6 +55,19 @@ def plugins_dir_option(f: F) -> F:
     )(f)
 
 
+def plugin_options(ctx: click.Context) -> tuple[list[Path], list[str]]:
+    """The ``--plugins-dir`` and ``--disable-plugin`` values given anywhere on the command line."""
+    dirs: list[Path] = []
+    disabled: list[str] = []
+    c: click.Context | None = ctx
+    while c is not None:
+        if isinstance(c.obj, dict):
+            dirs.extend(d for d in c.obj.get("plugins_dirs", []) if d not in dirs)
+            disabled.extend(n for n in c.obj.get("disabled_plugins", []) if n not in disabled)
+        c = c.parent
+    return dirs, disabled
+
+
 def get_registry(ctx: click.Context | None = None) -> tuple[Registry, LoadReport]:
     """The registry for this command, built once, with plugin load failures reported on stderr."""
     from connector.config import connector_home
@@ -47,17 +77,12 @@ def get_registry(ctx: click.Context | None = None) -> tuple[Registry, LoadReport
     root = ctx.find_root()
     obj = root.ensure_object(dict)
     if "registry" not in obj:
-        dirs: list[Path] = []
-        c: click.Context | None = ctx
-        while c is not None:
-            if isinstance(c.obj, dict):
-                for d in c.obj.get("plugins_dirs", []):
-                    if d not in dirs:
-                        dirs.append(d)
-            c = c.parent
-        registry, report = default_registry(dirs, home=connector_home())
+        dirs, disabled = plugin_options(ctx)
+        registry, report = default_registry(dirs, home=connector_home(), disabled=disabled)
         for name, error in report.failed:
             click.echo(f"warning: plugin {name!r} failed to load: {error}", err=True)
+        for note in report.warnings:
+            click.echo(f"warning: {note}", err=True)
         obj["registry"] = (registry, report)
     result: tuple[Registry, LoadReport] = obj["registry"]
     return result
