@@ -50,6 +50,9 @@ __all__ = [
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 SKIPPED_HEADERS = {"version", "authorization"}
 CURSOR_PARAMS = ("startAfter", "startAfterId", "startAfterDate", "cursor", "lastMessageId")
+# GoHighLevel returns its cursors in `meta` (ContactsMetaSchema), even where a document's response
+# schema leaves `meta` out (GET /contacts/): the fallback when the schema does not say.
+GHL_CURSOR_FIELDS = {"startAfter": "meta.startAfter", "startAfterId": "meta.startAfterId"}
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -91,35 +94,62 @@ def _find_field(schema: Any, name: str, depth: int = 0) -> str | None:
     return None
 
 
+def _find_array(schema: Any, depth: int = 0) -> str | None:
+    """The dotted path of the first list in a response schema, breadth first (``data.users``)."""
+    if not isinstance(schema, dict) or depth > 2:
+        return None
+    props = schema.get("properties")
+    if not isinstance(props, dict):
+        return None
+    for key in sorted(props):
+        if isinstance(props[key], dict) and props[key].get("type") == "array":
+            return key
+    for key in sorted(props):
+        found = _find_array(props[key], depth + 1)
+        if found:
+            return f"{key}.{found}"
+    return None
+
+
 def pagination(query: Sequence[str], response: Any) -> dict[str, Any] | None:
     """How an operation pages, from its query parameter names and its success response schema.
 
+    Every style has ``limit_param`` (the page size parameter, or null) and ``items`` (the
+    response's list of results, ``contacts`` or ``data.users``, or null when unknown).
+
     - ``cursor``: GoHighLevel's ``startAfter``/``startAfterId`` (and ``startAfterDate``,
       ``cursor``, ``lastMessageId``); ``cursor_params`` maps each to the response field that
-      holds the next value (``meta.startAfterId``), or ``null`` when the response does not say.
-    - ``offset``: ``limit`` with ``skip`` (GoHighLevel) or ``offset`` (Connecteam, whose
-      responses return the next offset in ``paging.offset``: ``next_offset``).
+      holds the next value (``meta.startAfterId``), or null when neither the response schema
+      nor GoHighLevel's convention (:data:`GHL_CURSOR_FIELDS`) says.
+    - ``offset``: ``limit`` with ``skip`` (GoHighLevel: the next offset is the current one plus
+      the items received) or ``offset`` (Connecteam, whose responses return the next offset in
+      ``paging.offset``: ``next_offset``).
     - ``page``: ``limit`` with ``page``.
     """
     names = set(query)
     limit = "limit" if "limit" in names else None
+    items = _find_array(response)
     cursors = [c for c in CURSOR_PARAMS if c in names]
     if cursors:
         return {
             "style": "cursor",
             "limit_param": limit,
-            "cursor_params": {c: _find_field(response, c) for c in cursors},
+            "items": items,
+            "cursor_params": {
+                c: _find_field(response, c) or GHL_CURSOR_FIELDS.get(c) for c in cursors
+            },
         }
     for offset in ("skip", "offset"):
         if offset in names and limit:
             return {
                 "style": "offset",
                 "limit_param": limit,
+                "items": items,
                 "offset_param": offset,
                 "next_offset": _find_field(response, "offset") if offset == "offset" else None,
             }
     if "page" in names and limit:
-        return {"style": "page", "limit_param": limit, "page_param": "page"}
+        return {"style": "page", "limit_param": limit, "items": items, "page_param": "page"}
     return None
 
 
@@ -254,9 +284,7 @@ def build_connecteam(file: Path, docs: DocumentSet) -> dict[str, Any]:
     return {"app": "connecteam", "documents": [file.name], "operations": ops}
 
 
-def generate(
-    ghl_dir: Path | None = None, connecteam_file: Path | None = None
-) -> dict[str, str]:
+def generate(ghl_dir: Path | None = None, connecteam_file: Path | None = None) -> dict[str, str]:
     """The catalog files' contents, by file name (``ghl.json``, ``connecteam.json``, ...)."""
     from connector.catalog.triggers import build_triggers
 
