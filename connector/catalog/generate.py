@@ -73,9 +73,29 @@ def default_connecteam_file() -> Path:
     return specs_dir() / "connecteam-openapi" / "connecteam-openapi.json"
 
 
-def dump(data: Any) -> str:
-    """The catalog's on-disk form: sorted keys, one-space indent, UTF-8, trailing newline."""
-    return json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def dump(data: Mapping[str, Any]) -> str:
+    """The catalog's on-disk form: compact JSON (it is read on every command, so it stays quick
+    to parse) with one list entry per line (so a regenerated catalog diffs per operation),
+    keys sorted, UTF-8, a trailing newline."""
+    lines = ["{"]
+    keys = sorted(data)
+    for i, key in enumerate(keys):
+        end = "," if i < len(keys) - 1 else ""
+        value = data[key]
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f"{_compact(key)}:[")
+            lines.extend(
+                _compact(v) + ("," if j < len(value) - 1 else "") for j, v in enumerate(value)
+            )
+            lines.append(f"]{end}")
+        else:
+            lines.append(f"{_compact(key)}:{_compact(value)}{end}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def _find_field(schema: Any, name: str, depth: int = 0) -> str | None:

@@ -1,0 +1,285 @@
+"""Turning catalog entries into what ``connector catalog`` prints: JSON, tables, ``with:`` blocks.
+
+Kept apart from the CLI so the formatting can be tested without click and reused by other
+commands (``validate`` suggestions, docs).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from connector.catalog.model import Operation, Parameter, TriggerEvent
+
+__all__ = [
+    "describe_operation",
+    "describe_trigger",
+    "example_with",
+    "operation_json",
+    "search_operations",
+    "trigger_json",
+    "type_of",
+]
+
+
+def operation_json(op: Operation) -> dict[str, Any]:
+    """An operation in the catalog file layout (:mod:`connector.catalog.model`)."""
+    body = None
+    if op.body_schema is not None or op.body_required:
+        body = {
+            "required": op.body_required,
+            "content_type": op.body_content_type,
+            "schema": op.body_schema,
+        }
+    return {
+        "name": op.name,
+        "app": op.app,
+        "operation_id": op.operation_id,
+        "source": op.source,
+        "method": op.method,
+        "path": op.path,
+        "summary": op.summary,
+        "description": op.description,
+        "parameters": [
+            {
+                "name": p.name,
+                "in": p.location,
+                "required": p.required,
+                "schema": p.schema,
+                "description": p.description,
+            }
+            for p in op.parameters
+        ],
+        "body": body,
+        "response": {"status": op.response_status, "schema": op.response_schema},
+        "scopes": list(op.scopes),
+        "version": op.version,
+        "deprecated": op.deprecated,
+        "pagination": op.pagination,
+    }
+
+
+def trigger_json(event: TriggerEvent) -> dict[str, Any]:
+    return {
+        "name": event.name,
+        "app": event.app,
+        "event": event.event,
+        "description": event.description,
+        "payload_schema": event.payload_schema,
+        "source": event.source,
+        "any_event": event.any_event,
+    }
+
+
+def type_of(schema: Mapping[str, Any] | None) -> str:
+    """A short type for a table: ``string``, ``array of string``, ``string (email)``, ``a|b``."""
+    if not schema:
+        return "any"
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list):
+            parts = [type_of(s) for s in schema[key] if s.get("type") != "null"]
+            return " | ".join(dict.fromkeys(parts)) or "null"
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        text = " | ".join(str(k) for k in kind if k != "null") or "null"
+    elif kind == "array":
+        items = schema.get("items")
+        text = f"array of {type_of(items)}" if isinstance(items, Mapping) else "array"
+    elif kind:
+        text = str(kind)
+    elif "properties" in schema:
+        text = "object"
+    elif "enum" in schema:
+        text = "enum"
+    else:
+        return "any"
+    if schema.get("format"):
+        text += f" ({schema['format']})"
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        shown = ", ".join(str(e) for e in enum[:6]) + (", ..." if len(enum) > 6 else "")
+        text += f" [{shown}]"
+    return text
+
+
+def _one_line(text: str, width: int = 70) -> str:
+    text = re.sub(r"\s+", " ", text or "").strip()
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [c.ljust(widths[i]) for i, c in enumerate(row)]
+        lines.append((indent + "  ".join(cells)).rstrip())
+    return lines
+
+
+def _sample(p: Parameter) -> Any:
+    schema = p.schema or {}
+    for key in ("example", "default"):
+        if key in schema and schema[key] is not None:
+            return schema[key]
+    if isinstance(schema.get("examples"), list) and schema["examples"]:
+        return schema["examples"][0]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    if p.location == "path" or p.name.endswith(("Id", "_id")):
+        return "{{ trigger." + p.name + " }}"
+    kind = schema.get("type")
+    return {"integer": 0, "number": 0, "boolean": False, "array": [], "object": {}}.get(
+        str(kind), ""
+    )
+
+
+def example_with(op: Operation, step_id: str | None = None) -> list[str]:
+    """A recipe step a user can paste: required parameters set, optional ones commented out."""
+    step = step_id or op.name.split(".", 1)[-1].split(".")[-1]
+    lines = [f"- id: {step}", f"  action: {op.name}"]
+    if not op.parameters:
+        return lines
+    lines.append("  with:")
+    for p in op.parameters:
+        value = json.dumps(_sample(p), ensure_ascii=False)
+        key = json.dumps(p.name) if not re.fullmatch(r"[A-Za-z_][\w.-]*", p.name) else p.name
+        prefix = "    " if p.required else "    # "
+        lines.append(f"{prefix}{key}: {value}")
+    return lines
+
+
+def describe_operation(op: Operation) -> list[str]:
+    """The text of ``connector catalog show NAME`` for an operation."""
+    out = [f"{op.name}  {op.method} {op.path}"]
+    if op.summary:
+        out.append(op.summary)
+    if op.description and _one_line(op.description, 10_000) != op.summary:
+        out.append(_one_line(op.description, 300))
+    out.append("")
+    facts = [
+        ["source:", f"{op.source} (operationId {op.operation_id})" if op.source else "plugin"],
+        ["version:", op.version or "-"],
+        ["scopes:", ", ".join(op.scopes) or "-"],
+        ["pagination:", _pagination_text(op.pagination)],
+        ["response:", f"{op.response_status} {_top_fields(op.response_schema)}".rstrip()],
+    ]
+    if op.deprecated:
+        facts.append(["deprecated:", "yes"])
+    out.extend(_table(facts, indent=""))
+    params = [p for p in op.parameters if p.location != "body"]
+    if params:
+        out += ["", "parameters (* required):"]
+        rows = [["name", "in", "type", "description"]]
+        for p in params:
+            desc = _one_line(p.description, 60)
+            rows.append([p.name + ("*" if p.required else ""), p.location, type_of(p.schema), desc])
+        out.extend(_table(rows))
+    body = [p for p in op.parameters if p.location == "body"]
+    if op.body_schema is not None or body:
+        need = "required" if op.body_required else "optional"
+        out += ["", f"body fields ({op.body_content_type}, body {need}; * required):"]
+        rows = [["name", "type", "description"]]
+        for p in body:
+            rows.append(
+                [
+                    p.name + ("*" if p.required else ""),
+                    type_of(p.schema),
+                    _one_line(p.description, 60),
+                ]
+            )
+        if len(rows) > 1:
+            out.extend(_table(rows))
+        else:
+            out.append(f"  (a {type_of(op.body_schema)}, no named fields)")
+    out += ["", "example step (paste under steps:):"]
+    out.extend("  " + line for line in example_with(op))
+    return out
+
+
+def _pagination_text(pagination: Mapping[str, Any] | None) -> str:
+    if not pagination:
+        return "-"
+    style = pagination.get("style", "?")
+    params = [pagination.get("limit_param")]
+    if style == "cursor":
+        params += list(pagination.get("cursor_params") or {})
+    else:
+        params.append(pagination.get(f"{style}_param"))
+    shown = ", ".join(str(p) for p in params if p)
+    return f"{style} ({shown})" if shown else str(style)
+
+
+def _top_fields(schema: Mapping[str, Any] | None, limit: int = 8) -> str:
+    if not schema:
+        return ""
+    props = schema.get("properties")
+    if not isinstance(props, Mapping) or not props:
+        return f"({type_of(schema)})"
+    names = list(props)
+    more = ", ..." if len(names) > limit else ""
+    return "{" + ", ".join(names[:limit]) + more + "}"
+
+
+def describe_trigger(event: TriggerEvent) -> list[str]:
+    """The text of ``connector catalog show APP.EVENT`` for a trigger event."""
+    out = [f"{event.name}  (trigger event)"]
+    if event.description:
+        out.append(_one_line(event.description, 300))
+    out += ["", f"source: {event.source or 'plugin'}"]
+    if event.any_event:
+        out.append("accepts any event name and any payload")
+    schema = event.payload_schema or {}
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    if isinstance(props, Mapping) and props:
+        required = set(schema.get("required") or ())
+        out += ["", "payload fields (* required):"]
+        rows = [["name", "type", "description"]]
+        for name, sub in props.items():
+            sub = sub if isinstance(sub, Mapping) else {}
+            rows.append(
+                [
+                    name + ("*" if name in required else ""),
+                    type_of(sub),
+                    _one_line(sub.get("description", ""), 60),
+                ]
+            )
+        out.extend(_table(rows))
+    event_name = "my-event" if event.any_event else event.event
+    out += ["", "example trigger (paste into a recipe):", "  trigger:", f"    app: {event.app}"]
+    plain = re.fullmatch(r"[A-Za-z][\w.]*", event_name)
+    out.append(f"    event: {event_name if plain else json.dumps(event_name)}")
+    if event.app == "schedule":
+        out.append('    cron: "*/15 * * * *"')
+    if isinstance(props, Mapping) and props:
+        first = next(iter(props))
+        out.append(f"  # fields are {{{{ trigger.{first} }}}} in templates")
+    return out
+
+
+def search_operations(
+    ops: Iterable[Operation], words: Iterable[str]
+) -> list[tuple[float, Operation]]:
+    """Operations ranked by how well ``words`` match their name, path and summary.
+
+    Each word scores 3 in the name, 2 in the path, 1 in the summary and 0.5 in the description;
+    operations whose name, path or summary match more of the words rank first; then by score,
+    then by name.
+    """
+    terms = [w.lower() for w in words if w.strip()]
+    ranked: list[tuple[float, int, Operation]] = []
+    for op in ops:
+        name, path = op.name.lower(), op.path.lower()
+        summary, desc = op.summary.lower(), op.description.lower()
+        score, matched = 0.0, 0
+        for term in terms:
+            s = 3.0 * (term in name) + 2.0 * (term in path) + 1.0 * (term in summary)
+            matched += s > 0
+            score += s + 0.5 * (term in desc)
+        if score:
+            ranked.append((score, matched, op))
+    ranked.sort(key=lambda r: (-r[1], -r[0], r[2].name))
+    return [(score, op) for score, _, op in ranked]

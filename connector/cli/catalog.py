@@ -1,0 +1,236 @@
+"""``connector catalog``: list, show, search and regenerate the operations and trigger events.
+
+Everything is read through the registry, so apps, actions and triggers that plugins register
+show up beside the built-in GoHighLevel and Connecteam catalogs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from connector.cli.common import fail, get_registry, plugins_dir_option
+
+if TYPE_CHECKING:
+    from connector.catalog.model import Operation, TriggerEvent
+    from connector.registry import Registry
+
+__all__ = ["catalog"]
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _operations(registry: Registry, app: str | None) -> list[Operation]:
+    ops = [
+        op
+        for name in sorted(registry.apps)
+        if app is None or name == app
+        for op in registry.apps[name].operations.values()
+    ]
+    return sorted(ops, key=lambda o: o.name)
+
+
+def _triggers(registry: Registry, app: str | None) -> list[TriggerEvent]:
+    events = [t for t in registry.triggers.values() if app is None or t.app == app]
+    return sorted(events, key=lambda t: (t.app, t.event))
+
+
+def _check_app(registry: Registry, app: str | None) -> None:
+    known = set(registry.apps) | {t.app for t in registry.triggers.values()}
+    if app is not None and app not in known:
+        hint = difflib.get_close_matches(app, sorted(known), n=3)
+        extra = (
+            f"; did you mean {', '.join(hint)}?" if hint else f"; apps: {', '.join(sorted(known))}"
+        )
+        fail(f"unknown app {app!r}{extra}")
+
+
+@click.group("catalog")
+@plugins_dir_option
+def catalog() -> None:
+    """The operations and trigger events that recipes can use.
+
+    \b
+    A step's `action:` names an operation (ghl.get-contact, connecteam.get-users);
+    a recipe's `trigger:` names an event (ghl ContactCreate, connecteam contact.selected).
+    \b
+      connector catalog list --app ghl          every GoHighLevel operation
+      connector catalog list --triggers         every trigger event
+      connector catalog search contact task     find operations by words
+      connector catalog show ghl.create-task    parameters and a with: block
+      connector catalog show ghl.ContactCreate  an event's payload fields
+    """
+
+
+@catalog.command("list")
+@click.option("--app", help="Only this app's operations and events (ghl, connecteam, ...).")
+@click.option("--triggers", is_flag=True, help="List trigger events instead of operations.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print one JSON document: {"operations": [...], "triggers": [...]} in catalog layout.',
+)
+@plugins_dir_option
+def list_cmd(app: str | None, triggers: bool, as_json: bool) -> None:
+    """List operations (name, method, path, summary) or, with --triggers, trigger events."""
+    from connector.catalog.describe import operation_json, trigger_json
+
+    registry, _ = get_registry()
+    _check_app(registry, app)
+    events = _triggers(registry, app)
+    if as_json:
+        data: dict[str, Any] = {}
+        if not triggers:
+            data["operations"] = [operation_json(op) for op in _operations(registry, app)]
+        data["triggers"] = [trigger_json(t) for t in events]
+        _echo_json(data)
+        return
+    if triggers:
+        width = max((len(t.name) for t in events), default=0)
+        for t in events:
+            click.echo(f"{t.name.ljust(width)}  {t.description}".rstrip())
+        return
+    ops = _operations(registry, app)
+    name_w = max((len(o.name) for o in ops), default=0)
+    method_w = max((len(o.method) for o in ops), default=0)
+    for op in ops:
+        line = f"{op.name.ljust(name_w)}  {op.method.ljust(method_w)}  {op.path}  {op.summary}"
+        click.echo(line.rstrip())
+
+
+def _find_trigger(registry: Registry, name: str) -> TriggerEvent | None:
+    for event in registry.triggers.values():
+        if event.name == name:
+            return event
+    return None
+
+
+@catalog.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the entry as JSON (catalog layout).")
+@plugins_dir_option
+def show(name: str, as_json: bool) -> None:
+    """Show one operation, action or trigger event: NAME is ghl.get-contact, ghl.ContactCreate,
+    connecteam.contact.selected, ...
+
+    For an operation: method, path, Version, scopes, pagination, a parameter table (where each
+    goes, its type, * when required), the body fields, and an example step to paste.
+    """
+    from connector.catalog import describe
+
+    registry, _ = get_registry()
+    op = registry.operation(name)
+    if op is not None:
+        if as_json:
+            _echo_json(describe.operation_json(op))
+        else:
+            click.echo("\n".join(describe.describe_operation(op)))
+        return
+    event = _find_trigger(registry, name)
+    if event is not None:
+        if as_json:
+            _echo_json(describe.trigger_json(event))
+        else:
+            click.echo("\n".join(describe.describe_trigger(event)))
+        return
+    action = registry.actions.get(name)
+    if action is not None:
+        data = {
+            "name": action.name,
+            "kind": "action",
+            "description": action.description,
+            "params_schema": action.params_schema,
+            "writes": action.writes,
+        }
+        if as_json:
+            _echo_json(data)
+        else:
+            click.echo(f"{action.name}  (action)\n{action.description}".rstrip())
+            if action.params_schema:
+                click.echo("\nwith: " + json.dumps(action.params_schema, indent=2))
+        return
+    candidates = [*registry.action_names(), *(t.name for t in registry.triggers.values())]
+    close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)
+    hint = f"; did you mean: {', '.join(close)}?" if close else "; see `connector catalog search`"
+    fail(f"unknown operation or event {name!r}{hint}")
+
+
+@catalog.command("search")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--app", help="Only this app's operations.")
+@click.option("--limit", default=20, show_default=True, help="How many results to print.")
+@plugins_dir_option
+def search(words: tuple[str, ...], app: str | None, limit: int) -> None:
+    """Find operations by words in their name, path and summary, best first.
+
+    \b
+      connector catalog search contact tasks
+      connector catalog search --app connecteam user note
+    """
+    from connector.catalog.describe import search_operations
+
+    registry, _ = get_registry()
+    _check_app(registry, app)
+    terms = [w for word in words for w in word.split()]
+    found = search_operations(_operations(registry, app), terms)[:limit]
+    if not found:
+        fail(f"no operation matches {' '.join(words)!r}")
+    name_w = max(len(op.name) for _, op in found)
+    for _, op in found:
+        click.echo(f"{op.name.ljust(name_w)}  {op.method} {op.path}  {op.summary}".rstrip())
+
+
+@catalog.command("generate")
+@click.option(
+    "--ghl",
+    "ghl_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder of GoHighLevel documents (default: ../shared/ghl-openapi/apps).",
+)
+@click.option(
+    "--connecteam",
+    "connecteam_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Connecteam's OpenAPI document (default: ../shared/connecteam-openapi/...).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write ghl.json, connecteam.json, triggers.json (default: the package).",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the files would change.")
+def generate_cmd(
+    ghl_dir: Path | None, connecteam_file: Path | None, out: Path | None, check: bool
+) -> None:
+    """Regenerate the catalog from the vendors' OpenAPI documents.
+
+    Point --ghl and --connecteam at newer documents to catalog a newer API. $CONNECTOR_SPECS_DIR
+    replaces the default ../shared folder (the one holding ghl-openapi/ and connecteam-openapi/).
+    """
+    from connector.catalog import DATA_DIR
+    from connector.catalog.generate import GenerateError, generate, write
+
+    out = out or DATA_DIR
+    try:
+        files = generate(ghl_dir, connecteam_file)
+    except GenerateError as exc:
+        fail(str(exc))
+    if check:
+        stale = [
+            n
+            for n, text in files.items()
+            if not (out / n).exists() or (out / n).read_text(encoding="utf-8") != text
+        ]
+        if stale:
+            fail(f"catalog is out of date: {', '.join(stale)} (run `connector catalog generate`)")
+        click.echo("catalog is up to date")
+        return
+    for path in write(files, out):
+        click.echo(f"wrote {path}")
