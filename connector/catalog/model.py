@@ -35,9 +35,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Operation", "Parameter", "TriggerEvent"]
+__all__ = ["WHOLE_BODY", "Operation", "Parameter", "TriggerEvent"]
 
 ParamLocation = Literal["path", "query", "header", "body"]
+
+#: The parameter that carries a whole request body that is not an object (a JSON array).
+WHOLE_BODY = "body"
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,34 @@ class Operation:
     def required_params(self) -> tuple[Parameter, ...]:
         return tuple(p for p in self.parameters if p.required)
 
+    @property
+    def whole_body(self) -> bool:
+        """Whether the request body is not an object (a JSON array, say): then the one parameter
+        ``body`` is the whole body, instead of one parameter per top-level field."""
+        schema = self.body_schema
+        return schema is not None and schema.get("type", "object") != "object"
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Operation:
         body = data.get("body") or None
         response = data.get("response") or {}
+        params = [Parameter.from_json(p) for p in data.get("parameters", ())]
+        body_schema = body.get("schema") if body else None
+        if (
+            body_schema is not None
+            and body_schema.get("type", "object") != "object"
+            and not any(p.name == WHOLE_BODY for p in params)
+        ):
+            params.append(
+                Parameter(
+                    name=WHOLE_BODY,
+                    location="body",
+                    required=bool(body.get("required")) if body else False,
+                    schema=body_schema,
+                    description=body_schema.get("description")
+                    or "The whole request body (not an object).",
+                )
+            )
         return cls(
             name=data["name"],
             app=data["app"],
@@ -103,8 +130,8 @@ class Operation:
             source=data.get("source", ""),
             summary=data.get("summary") or "",
             description=data.get("description") or "",
-            parameters=tuple(Parameter.from_json(p) for p in data.get("parameters", ())),
-            body_schema=body.get("schema") if body else None,
+            parameters=tuple(params),
+            body_schema=body_schema,
             body_required=bool(body.get("required")) if body else False,
             body_content_type=(body.get("content_type") if body else None) or "application/json",
             response_status=int(response.get("status", 200)),

@@ -1,0 +1,94 @@
+"""Human-readable printing of run records (``run``, ``runs show``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+import yaml
+
+from connector.records import RunRecord, StepRecord
+
+MARKS = {
+    "succeeded": ("✓", "green"),
+    "failed": ("✗", "red"),
+    "skipped": ("-", "yellow"),
+    "planned": ("·", "cyan"),
+}
+
+
+def _short_url(url: str | None) -> str:
+    if not url:
+        return ""
+    for marker in ("/ghl/", "/connecteam/"):
+        if marker in url:
+            return "/" + url.split(marker, 1)[1]
+    rest = url.split("://", 1)[-1]
+    return "/" + rest.split("/", 1)[1] if "/" in rest else url
+
+
+def _step_line(step: StepRecord, indent: str = "  ") -> str:
+    mark, colour = MARKS.get(step.status, ("?", "white"))
+    label = f"[{step.index}]" if step.index is not None else step.id
+    parts = [f"{indent}{click.style(mark, fg=colour)} {label:<14} {step.action:<32}"]
+    if step.method:
+        parts.append(f"{step.method:<6} {_short_url(step.url)}")
+    if step.status_code is not None:
+        parts.append(f" {step.status_code}")
+    if step.duration_ms is not None and step.status != "skipped":
+        parts.append(f"  {step.duration_ms:.0f} ms")
+    line = "".join(parts).rstrip()
+    if step.error:
+        line += (
+            "\n"
+            + indent
+            + "    "
+            + click.style(step.error, fg="red" if step.status == "failed" else "yellow")
+        )
+    return line
+
+
+def _yaml(value: Any) -> str:
+    return yaml.safe_dump(
+        value, sort_keys=False, allow_unicode=True, default_flow_style=False
+    ).rstrip()
+
+
+def print_run(record: RunRecord) -> None:
+    click.echo(f"{record.recipe}  ({record.trigger_app} {record.trigger_event})  run {record.id}")
+    for step in record.steps:
+        click.echo(_step_line(step))
+        for item in step.items or ():
+            click.echo(_step_line(item, indent="      "))
+    if record.output is not None:
+        click.echo("output:")
+        click.echo("  " + _yaml(record.output).replace("\n", "\n  "))
+    mark, colour = MARKS.get(record.status, ("?", "white"))
+    took = f" in {record.duration_ms:.0f} ms" if record.duration_ms is not None else ""
+    click.echo(click.style(f"{mark} {record.status}{took}", fg=colour, bold=True), nl=False)
+    if record.error and record.status == "failed":
+        click.echo(click.style(f": {record.error}", fg="red"), nl=False)
+    click.echo(f"   (details: connector runs show {record.id})")
+
+
+def print_dry_run(record: RunRecord) -> None:
+    click.echo(f"{record.recipe}: dry run, nothing sent")
+    for step in record.steps:
+        entries = step.items if step.items is not None else [step]
+        for entry in entries:
+            label = step.id if entry.index is None else f"{step.id}[{entry.index}]"
+            click.echo("")
+            head = f"# {label}: {step.action}"
+            if entry.status in ("skipped", "failed"):
+                head += f" ({entry.status}{': ' + entry.error if entry.error else ''})"
+            click.echo(click.style(head, bold=True))
+            if entry.method:
+                click.echo(f"{entry.method} {entry.url}")
+                for key, value in (entry.request_headers or {}).items():
+                    click.echo(f"{key}: {value}")
+            if entry.request_body is not None:
+                label = "" if entry.method else "with: "
+                click.echo(label + json.dumps(entry.request_body, indent=2, default=str))
+    if record.error:
+        click.echo(click.style(f"\n{record.error}", fg="red"))

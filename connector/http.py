@@ -1,0 +1,205 @@
+"""Turning an operation and its rendered parameters into an HTTP request, and sending it.
+
+Only :func:`make_clients` creates network clients; everything else takes them as arguments, so
+tests inject ``httpx.MockTransport`` and the sandbox. The :class:`Sender` is the seam where retries,
+rate limiting and the durable journal plug in: the engine calls ``sender.send(client, request,
+operation)`` and nothing else touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from connector.apps import App
+from connector.catalog.model import WHOLE_BODY, Operation
+
+__all__ = [
+    "REDACTED",
+    "DirectSender",
+    "Redactor",
+    "Sender",
+    "api_message",
+    "build_request",
+    "make_clients",
+    "parse_body",
+]
+
+REDACTED = "***"
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "proxy-authorization"})
+SECRET_KEYS = frozenset(
+    {"access_token", "refresh_token", "client_secret", "password", "api_key", "apikey", "token"}
+)
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class ParameterError(ValueError):
+    """A parameter could not be placed in the request (missing path parameter, bad type)."""
+
+
+def _as_str(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def build_request(
+    client: httpx.Client,
+    app: App,
+    operation: Operation,
+    params: Mapping[str, Any],
+) -> httpx.Request:
+    """The request for ``operation`` with ``params`` placed where the catalog says each goes."""
+    path = operation.path
+    query: list[tuple[str, str | int | float | bool | None]] = []
+    headers: dict[str, str] = {"Accept": "application/json"}
+    body: dict[str, Any] = {}
+    for name, value in params.items():
+        param = operation.param(name)
+        where = param.location if param is not None else "body"
+        if where == "path":
+            if value is None or value == "":
+                raise ParameterError(f"path parameter {name!r} is empty")
+            path = path.replace("{" + name + "}", quote(_as_str(value), safe=""))
+        elif where == "query":
+            if value is None:
+                continue
+            values = value if isinstance(value, list) else [value]
+            query.extend((name, _as_str(v)) for v in values)
+        elif where == "header":
+            if value is not None:
+                headers[name] = _as_str(value)
+        else:
+            body[name] = value
+    if "{" in path:
+        missing = path[path.index("{") + 1 : path.index("}")] if "}" in path else path
+        raise ParameterError(f"path parameter {missing!r} is missing")
+    if app.headers is not None:
+        headers.update(app.headers(operation))
+    content: bytes | None = None
+    payload: Any = body
+    if operation.whole_body:
+        payload = body.get(WHOLE_BODY)
+    if payload or (operation.body_schema is not None and operation.body_required):
+        content = json.dumps(payload, separators=(",", ":"), default=str).encode()
+        headers["Content-Type"] = "application/json"
+    return client.build_request(
+        operation.method, path, params=query or None, headers=headers, content=content
+    )
+
+
+class Sender(Protocol):
+    """Sends one request for one operation. Retries, rate limits and the journal wrap this."""
+
+    def send(
+        self, client: httpx.Client, request: httpx.Request, operation: Operation
+    ) -> httpx.Response:
+        """Send ``request`` and return the final response (raise httpx errors on transport failure)."""
+        ...
+
+
+class DirectSender:
+    """Sends once, as is."""
+
+    def send(
+        self, client: httpx.Client, request: httpx.Request, operation: Operation
+    ) -> httpx.Response:
+        return client.send(request)
+
+
+def make_clients(
+    apps: Iterable[App],
+    env: Mapping[str, str],
+    *,
+    transport: httpx.BaseTransport | None = None,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+) -> dict[str, httpx.Client]:
+    """One httpx client per app: its base URL and auth from the environment."""
+    clients = {}
+    for app in apps:
+        auth = app.auth(env) if app.auth is not None else None
+        clients[app.name] = httpx.Client(
+            base_url=app.base_url(env) + "/",
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": "connector/0.1"},
+        )
+    return clients
+
+
+def parse_body(response: httpx.Response) -> Any:
+    """The response body: parsed JSON when it is JSON, text otherwise, None when empty."""
+    if not response.content:
+        return None
+    ctype = response.headers.get("content-type", "")
+    if "json" in ctype:
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+    return response.text
+
+
+def api_message(body: Any) -> str:
+    """The API's own error message: GoHighLevel's ``message`` (a string or a list), Connecteam's
+    ``detail``, or the raw text."""
+    if isinstance(body, dict):
+        for key in ("message", "detail", "error", "msg"):
+            value = body.get(key)
+            if isinstance(value, list):
+                return "; ".join(
+                    v.get("msg", json.dumps(v)) if isinstance(v, dict) else str(v) for v in value
+                )
+            if isinstance(value, str) and value:
+                return value
+        return json.dumps(body)[:500]
+    if isinstance(body, str):
+        return body[:500]
+    return ""
+
+
+class Redactor:
+    """Replaces secret values (tokens, API keys) wherever they appear in what is recorded."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def text(self, value: str) -> str:
+        for secret in self._secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+
+    def headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        out = {}
+        for key, value in headers.items():
+            if key.lower() in SECRET_HEADERS:
+                scheme = value.split(" ", 1)[0] if " " in value else ""
+                out[key] = f"{scheme} {REDACTED}".strip()
+            else:
+                out[key] = self.text(value)
+        return out
+
+    def value(self, value: Any) -> Any:
+        """Redact inside any JSON-like value."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {
+                self.text(str(k)): REDACTED
+                if str(k).lower() in SECRET_KEYS and isinstance(v, str) and v
+                else self.value(v)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        return value

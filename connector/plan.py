@@ -1,0 +1,138 @@
+"""From a validated recipe to an immutable plan: every action resolved, every template compiled.
+
+The plan is what runs: nothing during execution re-reads the recipe. It can also be printed
+(``connector run --dry-run`` renders its requests without sending them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from connector.apps import Action
+from connector.catalog.model import Operation
+from connector.errors import Location, Problem, RecipeInvalid, TemplateError, UnknownOperation
+from connector.registry import Registry
+from connector.templates import BoundedEnvironment, CompiledValue, compile_value, make_environment
+
+__all__ = ["Plan", "StepPlan", "plan_recipe"]
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    id: str
+    action: str
+    target: Operation | Action
+    params: CompiledValue
+    condition: CompiledValue | None = None
+    foreach: CompiledValue | None = None
+    on_error: Literal["fail", "continue"] = "fail"
+    description: str = ""
+
+    @property
+    def is_http(self) -> bool:
+        return isinstance(self.target, Operation)
+
+    @property
+    def app(self) -> str | None:
+        return self.target.app if isinstance(self.target, Operation) else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    description: str
+    path: str
+    recipe_hash: str
+    trigger_app: str
+    trigger_event: str
+    sample: Mapping[str, Any] | None
+    vars: tuple[tuple[str, CompiledValue], ...]
+    steps: tuple[StepPlan, ...]
+    output: CompiledValue | None
+    env: BoundedEnvironment
+
+    @property
+    def apps(self) -> tuple[str, ...]:
+        """The apps whose clients this plan needs, in order of first use."""
+        seen: list[str] = []
+        for step in self.steps:
+            if step.app is not None and step.app not in seen:
+                seen.append(step.app)
+        return tuple(seen)
+
+
+def _hash(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan_recipe(
+    data: Mapping[str, Any],
+    registry: Registry,
+    *,
+    path: str = "<recipe>",
+    recipe_hash: str | None = None,
+) -> Plan:
+    """Compile a recipe that passed validation into a :class:`Plan`.
+
+    Raises :class:`~connector.errors.RecipeInvalid` for anything that would stop it running (the
+    validator reports the same things with exact positions; this is the last line of defence).
+    """
+    env = make_environment(registry.filters)
+    problems: list[Problem] = []
+
+    def compile_at(value: Any, where: str) -> CompiledValue:
+        try:
+            return compile_value(env, value)
+        except TemplateError as exc:
+            problems.append(Problem(Location(path, path=where), str(exc)))
+            return compile_value(env, None)
+
+    trigger = data.get("trigger") or {}
+    raw_vars = data.get("vars") or {}
+    vars_ = tuple((str(k), compile_at(v, f"$.vars.{k}")) for k, v in raw_vars.items())
+    steps: list[StepPlan] = []
+    for i, raw in enumerate(data.get("steps") or []):
+        where = f"$.steps[{i}]"
+        action = str(raw.get("action", ""))
+        try:
+            target = registry.resolve(action)
+        except UnknownOperation as exc:
+            problems.append(Problem(Location(path, path=f"{where}.action"), str(exc)))
+            continue
+        condition = raw.get("if")
+        foreach = raw.get("foreach")
+        steps.append(
+            StepPlan(
+                id=str(raw.get("id", f"step{i + 1}")),
+                action=action,
+                target=target,
+                params=compile_at(raw.get("with") or {}, f"{where}.with"),
+                condition=None if condition is None else compile_at(condition, f"{where}.if"),
+                foreach=None if foreach is None else compile_at(foreach, f"{where}.foreach"),
+                on_error="continue" if raw.get("on_error") == "continue" else "fail",
+                description=str(raw.get("description") or ""),
+            )
+        )
+    output = data.get("output")
+    compiled_output = None if output is None else compile_at(output, "$.output")
+    if problems:
+        raise RecipeInvalid(problems)
+    sample = trigger.get("sample")
+    return Plan(
+        name=str(data.get("name", "")),
+        description=str(data.get("description") or ""),
+        path=path,
+        recipe_hash=recipe_hash or _hash(data),
+        trigger_app=str(trigger.get("app", "")),
+        trigger_event=str(trigger.get("event", "")),
+        sample=sample if isinstance(sample, Mapping) else None,
+        vars=vars_,
+        steps=tuple(steps),
+        output=compiled_output,
+        env=env,
+    )

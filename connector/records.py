@@ -1,0 +1,116 @@
+"""What a run leaves behind: the run record and one record per step (and per ``foreach`` item).
+
+``RunRecord.to_json()`` is the document ``connector run --json`` prints and the run store keeps;
+its shape is part of the user-facing contract. Everything in a record is already redacted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+__all__ = ["Recorder", "RunRecord", "StepRecord", "new_run_id", "now_iso"]
+
+StepStatus = Literal["succeeded", "failed", "skipped", "planned"]
+
+
+def new_run_id() -> str:
+    return "run_" + uuid.uuid4().hex[:20]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class StepRecord:
+    id: str
+    action: str
+    status: StepStatus = "skipped"
+    method: str | None = None
+    url: str | None = None
+    status_code: int | None = None
+    output: Any = None
+    error: str | None = None
+    request_headers: dict[str, str] | None = None
+    request_body: Any = None
+    started_at: str | None = None
+    duration_ms: float | None = None
+    index: int | None = None  # position inside a foreach
+    items: list[StepRecord] | None = None  # a foreach step's one record per item
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "action": self.action,
+            "status": self.status,
+            "method": self.method,
+            "url": self.url,
+            "status_code": self.status_code,
+            "output": self.output,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        if self.request_headers is not None or self.request_body is not None:
+            data["request"] = {"headers": self.request_headers, "body": self.request_body}
+        if self.started_at is not None:
+            data["started_at"] = self.started_at
+        if self.duration_ms is not None:
+            data["duration_ms"] = round(self.duration_ms, 3)
+        if self.index is not None:
+            data["index"] = self.index
+        if self.items is not None:
+            data["items"] = [item.to_json() for item in self.items]
+        return data
+
+
+@dataclass
+class RunRecord:
+    id: str
+    recipe: str
+    recipe_hash: str
+    recipe_path: str
+    trigger_app: str
+    trigger_event: str
+    trigger: Any
+    status: Literal["running", "succeeded", "failed"] = "running"
+    output: Any = None
+    error: str | None = None
+    dry_run: bool = False
+    started_at: str = field(default_factory=now_iso)
+    finished_at: str | None = None
+    duration_ms: float | None = None
+    steps: list[StepRecord] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "recipe": self.recipe,
+            "recipe_hash": self.recipe_hash,
+            "recipe_path": self.recipe_path,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "trigger": {
+                "app": self.trigger_app,
+                "event": self.trigger_event,
+                "payload": self.trigger,
+            },
+            "output": self.output,
+            "error": self.error,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3),
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+
+class Recorder(Protocol):
+    """Receives a run as it happens: the run store implements this, and so will the journal."""
+
+    def run_started(self, run: RunRecord) -> None: ...
+
+    def step_finished(self, run: RunRecord, step: StepRecord) -> None: ...
+
+    def run_finished(self, run: RunRecord) -> None: ...
