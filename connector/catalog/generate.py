@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.catalog.naming import connecteam_names, ghl_names
-from connector.catalog.resolve import DocumentSet, RefError
+from connector.catalog.resolve import DocumentSet, RefError, with_defs
 
 __all__ = [
     "GenerateError",
@@ -192,7 +192,8 @@ def _operation(
     op = item[method]
     params: dict[tuple[str, str], Any] = {}
     for raw in [*item.get("parameters", []), *op.get("parameters", [])]:
-        p = docs.resolve(raw, path_file)
+        p, where_file = docs.deref(raw, path_file)
+        p = {**p, "schema": docs.resolve(p.get("schema") or {}, where_file)}
         params[(p["name"], p["in"])] = p
     version: str | None = None
     out_params: list[dict[str, Any]] = []
@@ -220,14 +221,16 @@ def _operation(
     body = None
     request = op.get("requestBody")
     if request:
-        request = docs.resolve(request, path_file)
+        request, where_file = docs.deref(request, path_file)
         content = request.get("content") or {}
         ctype = "application/json" if "application/json" in content else sorted(content)[0]
         schema = (content.get(ctype) or {}).get("schema")
+        schema = docs.resolve(schema, where_file) if schema is not None else None
         body = {"required": bool(request.get("required")), "content_type": ctype, "schema": schema}
         props, required = _merged_properties(schema)
         for field in props:
             fschema = props[field] if isinstance(props[field], dict) else {}
+            fschema = with_defs(fschema, (schema or {}).get("$defs") or {})
             out_params.append(
                 {
                     "name": f"body.{field}" if field in taken else field,
@@ -243,10 +246,12 @@ def _operation(
     success = [c for c in codes if 200 <= c < 300]
     if success:
         raw_resp = op["responses"].get(str(success[0]))
-        resp = docs.resolve(raw_resp, path_file) if raw_resp else {}
+        resp, where_file = docs.deref(raw_resp or {}, path_file)
         content = resp.get("content") or {}
         ctype = next((c for c in content if "json" in c), None) or next(iter(content), None)
-        response = {"status": success[0], "schema": (content.get(ctype) or {}).get("schema")}
+        rschema = (content.get(ctype) or {}).get("schema")
+        rschema = docs.resolve(rschema, where_file) if rschema is not None else None
+        response = {"status": success[0], "schema": rschema}
 
     scopes: list[str] = []
     for requirement in op.get("security") or []:

@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DocumentSet", "RefError"]
+__all__ = ["DocumentSet", "RefError", "with_defs"]
 
 JSON = Any
 RefKey = tuple[str, str]  # (absolute file path, JSON pointer)
@@ -60,6 +60,18 @@ class DocumentSet:
             else:
                 raise RefError(f"unresolvable $ref {ref!r} in {Path(base).name}")
         return (path, pointer), node
+
+    def deref(self, value: JSON, base: Path) -> tuple[JSON, Path]:
+        """Follow a container's own ``$ref`` (a parameter, request body or response kept in
+        ``components``): the target and the file it is in. Its schemas are left unresolved."""
+        seen: set[RefKey] = set()
+        while isinstance(value, dict) and isinstance(value.get("$ref"), str):
+            key, value = self.target(value["$ref"], str(base.resolve()))
+            if key in seen:
+                raise RefError(f"circular $ref {key[1]!r} in {base.name}")
+            seen.add(key)
+            base = Path(key[0])
+        return value, base
 
     def resolve(self, value: JSON, base: Path) -> JSON:
         """``value`` (found in document ``base``) with every reference resolved.
@@ -121,3 +133,35 @@ class _Resolver:
             rest = {k: v for k, v in out.items() if k != "allOf"}
             out = {**all_of[0], **rest}
         return out
+
+
+def _def_refs(value: JSON) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            found.add(ref.removeprefix("#/$defs/"))
+        for key, sub in value.items():
+            if key != "$defs":
+                found |= _def_refs(sub)
+    elif isinstance(value, list):
+        for sub in value:
+            found |= _def_refs(sub)
+    return found
+
+
+def with_defs(schema: JSON, defs: dict[str, JSON]) -> JSON:
+    """``schema`` (a part cut out of a resolved root, such as one body property) with the
+    ``$defs`` entries it refers to, directly or through each other, so it stands alone."""
+    if not isinstance(schema, dict) or not defs:
+        return schema
+    wanted = _def_refs(schema)
+    todo = list(wanted)
+    while todo:
+        for name in _def_refs(defs.get(todo.pop(), {})):
+            if name not in wanted:
+                wanted.add(name)
+                todo.append(name)
+    if not wanted:
+        return schema
+    return {**schema, "$defs": {n: defs[n] for n in sorted(wanted) if n in defs}}
