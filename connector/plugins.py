@@ -216,10 +216,12 @@ def make_plugin_manager(
         taken = report.plugin(info.name)
         if taken is not None or pm.has_plugin(info.name):
             where = taken.origin if taken else "another plugin"
-            report.fail(
-                info.name,
-                f"a plugin named {info.name!r} is already loaded from {where}",
-                info.origin,
+            report.failures.append(
+                PluginFailure(
+                    info.name,
+                    f"a plugin named {info.name!r} is already loaded from {where}",
+                    info.origin,
+                )
             )
             return
         try:

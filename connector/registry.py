@@ -12,6 +12,7 @@ import difflib
 import inspect
 import keyword
 import re
+import sysconfig
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,12 @@ _PREFIX = {
 _DOTTED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ACTION_NAME = re.compile(r"^[a-z][a-z0-9_-]*\.[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _APP_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+_ARITY = {
+    "filters": "(name, function)",
+    "actions": "one Action",
+    "apps": "one App",
+    "triggers": "one TriggerEvent",
+}
 
 
 @dataclass(frozen=True)
@@ -127,11 +134,14 @@ def describe_exception(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, _Rejected):
         text = str(exc)
-    package = Path(__file__).resolve().parent
+    skip = [Path(__file__).resolve().parent, Path(sysconfig.get_paths()["stdlib"]).resolve()]
     where = ""
     for frame in traceback.extract_tb(exc.__traceback__):
         path = Path(frame.filename)
-        if path.is_absolute() and package not in path.resolve().parents:
+        if not path.is_absolute() or "pluggy" in path.parts:
+            continue
+        resolved = path.resolve()
+        if not any(base in resolved.parents for base in skip):
             where = f"{frame.filename}:{frame.lineno}"
     if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
         where = f"{exc.filename}:{exc.lineno}"
@@ -148,7 +158,7 @@ def _check_filter(name: object, func: object) -> tuple[str, tuple[Any, Any]]:
 
 def _check_action(action: object) -> tuple[str, tuple[Any, Any]]:
     if not isinstance(action, Action):
-        raise _Rejected(f"register_actions: expected a connector.apps.Action, got {action!r}")
+        raise _Rejected(f"expected a connector.apps.Action, got {action!r}")
     if not _ACTION_NAME.match(action.name):
         raise _Rejected(f"action name {action.name!r} is not of the form '<prefix>.<name>'")
     if not callable(action.run):
@@ -166,7 +176,7 @@ def _check_action(action: object) -> tuple[str, tuple[Any, Any]]:
 
 def _check_app(app: object) -> tuple[str, tuple[Any, Any]]:
     if not isinstance(app, App):
-        raise _Rejected(f"register_apps: expected a connector.apps.App, got {app!r}")
+        raise _Rejected(f"expected a connector.apps.App, got {app!r}")
     if not _APP_NAME.match(app.name):
         raise _Rejected(f"app name {app.name!r} must be lowercase letters, digits, - or _")
     stray = [n for n in app.operations if not n.startswith(f"{app.name}.")]
@@ -179,7 +189,7 @@ def _check_app(app: object) -> tuple[str, tuple[Any, Any]]:
 
 def _check_trigger(event: object) -> tuple[str, tuple[Any, Any]]:
     if not isinstance(event, TriggerEvent):
-        raise _Rejected(f"register_triggers: expected a TriggerEvent, got {event!r}")
+        raise _Rejected(f"expected a connector.catalog.model.TriggerEvent, got {event!r}")
     return event.name, ((event.app, event.event), event)
 
 
@@ -223,21 +233,22 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
             ) -> None:
                 try:
                     display, (key, value) = _check(*args)
-                except TypeError as exc:
-                    raise _Rejected(f"register{args!r}: {exc}") from None
+                except TypeError:
+                    n = len(args)
+                    raise _Rejected(
+                        f"register() takes {_ARITY[_kind]}, not {n} argument{'s' * (n != 1)}"
+                    ) from None
                 _found.append((_plugin, _kind, display, key, value))
 
             try:
                 if impl.hookwrapper or impl.wrapper:
-                    raise _Rejected(f"{hookname}: hook wrappers are not supported")
+                    raise _Rejected("hook wrappers are not supported")
                 result = impl.function(**{arg: register for arg in impl.argnames})
                 if inspect.isawaitable(result) or inspect.isgenerator(result):
                     close = getattr(result, "close", None)
                     if close is not None:
                         close()
-                    raise _Rejected(
-                        f"{hookname} must be a plain function, not async or a generator"
-                    )
+                    raise _Rejected("the hook must be a plain function, not async or a generator")
             except Exception as exc:
                 reg.failures[plugin] = f"{hookname}: {describe_exception(exc)}"
                 continue
