@@ -1,0 +1,165 @@
+"""``connector catalog``: what a user sees from list, show, search and generate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from connector.catalog import DATA_DIR
+from connector.catalog.generate import default_connecteam_file, default_ghl_dir
+from connector.cli import cli
+
+HERE = Path(__file__).parent
+PLUGINS = HERE / "catalog" / "plugins"
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CONNECTOR_PLUGINS_DIR", raising=False)
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["catalog", *args], catch_exceptions=False)
+
+
+def test_show_an_operation_prints_what_a_recipe_needs() -> None:
+    result = run("show", "ghl.get-contact")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.startswith("ghl.get-contact  GET /contacts/{contactId}")
+    assert "contacts.readonly" in out
+    assert "2021-07-28" in out
+    assert "contactId*  path  string" in out
+    assert "action: ghl.get-contact" in out
+
+
+def test_show_marks_body_fields_and_gives_a_pasteable_step() -> None:
+    result = run("show", "ghl.create-task")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "POST /contacts/{contactId}/tasks" in out
+    body = out.split("body fields", 1)[1]
+    assert "title*" in body and "dueDate*" in body and "completed*" in body
+    assert "assignedTo " in body  # optional: no mark
+    example = out.split("example step (paste under steps:):\n", 1)[1]
+    step = yaml.safe_load(example)[0]
+    assert step["action"] == "ghl.create-task"
+    assert {"contactId", "title", "dueDate", "completed"} <= set(step["with"])
+    assert "assignedTo" not in step["with"]  # optional ones are commented out
+
+
+def test_show_json_is_the_catalog_entry() -> None:
+    result = run("show", "connecteam.get-users", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert (data["method"], data["path"]) == ("GET", "/users/v1/users")
+    assert data["scopes"] == ["users.read"]
+    assert data["pagination"]["style"] == "offset"
+
+
+def test_show_a_trigger_event_prints_its_payload_fields() -> None:
+    result = run("show", "connecteam.contact.selected")
+    assert result.exit_code == 0, result.output
+    assert "contactId*" in result.output and "userId*" in result.output
+    assert "event: contact.selected" in result.output
+    ghl = run("show", "ghl.ContactCreate", "--json")
+    assert json.loads(ghl.output)["payload_schema"]["properties"]["locationId"]["type"] == "string"
+    manual = run("show", "manual.*")
+    assert manual.exit_code == 0 and "any event name" in manual.output
+
+
+def test_unknown_name_exits_1_with_the_closest_matches() -> None:
+    result = CliRunner().invoke(cli, ["catalog", "show", "ghl.get-contct"])
+    assert result.exit_code == 1
+    assert "error: unknown operation or event 'ghl.get-contct'" in result.output
+    assert "ghl.get-contact" in result.output
+
+
+def test_list_prints_one_operation_per_line() -> None:
+    result = run("list", "--app", "connecteam")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert len(lines) == 145
+    assert all(line.startswith("connecteam.") for line in lines)
+    assert any(
+        line.split()[:3] == ["connecteam.get-users", "GET", "/users/v1/users"] for line in lines
+    )
+
+
+def test_list_triggers() -> None:
+    result = run("list", "--triggers")
+    assert result.exit_code == 0
+    names = {line.split()[0] for line in result.output.splitlines()}
+    assert {
+        "ghl.ContactCreate",
+        "connecteam.contact.selected",
+        "schedule.cron",
+        "manual.*",
+    } <= names
+    assert len(names) == 61
+
+
+def test_list_json_holds_every_operation_and_trigger() -> None:
+    result = run("list", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    names = [op["name"] for op in data["operations"]]
+    assert sum(n.startswith("ghl.") for n in names) == 185
+    assert sum(n.startswith("connecteam.") for n in names) == 145
+    assert len(data["triggers"]) == 61
+    only = json.loads(run("list", "--triggers", "--json").output)
+    assert set(only) == {"triggers"}
+
+
+def test_list_unknown_app_exits_1() -> None:
+    result = CliRunner().invoke(cli, ["catalog", "list", "--app", "ghll"])
+    assert result.exit_code == 1
+    assert "unknown app 'ghll'" in result.output and "ghl" in result.output
+
+
+def test_search_ranks_by_words_in_name_path_and_summary() -> None:
+    result = run("search", "contact", "tasks")
+    assert result.exit_code == 0
+    top = [line.split()[0] for line in result.output.splitlines()[:6]]
+    assert "ghl.get-all-tasks" in top and "ghl.create-task" in top
+    none = CliRunner().invoke(cli, ["catalog", "search", "zzzqqq"])
+    assert none.exit_code == 1
+
+
+def test_plugin_apps_are_listed_and_shown() -> None:
+    args = ["--plugins-dir", str(PLUGINS), "catalog"]
+    listed = CliRunner().invoke(cli, [*args, "list", "--app", "weather"])
+    assert listed.exit_code == 0, listed.output
+    assert "weather.get-forecast" in listed.output
+    shown = CliRunner().invoke(cli, [*args, "show", "weather.get-forecast"])
+    assert shown.exit_code == 0
+    assert "GET /forecast/{city}" in shown.output and "city*" in shown.output
+
+
+@pytest.mark.skipif(
+    not (default_ghl_dir().is_dir() and default_connecteam_file().is_file()),
+    reason="the vendors' OpenAPI documents are not in ../shared (or $CONNECTOR_SPECS_DIR)",
+)
+def test_generate_writes_the_catalog_and_check_says_it_is_current(tmp_path: Path) -> None:
+    check = run("generate", "--check")
+    assert check.exit_code == 0 and "up to date" in check.output
+    result = run("generate", "--out", str(tmp_path))
+    assert result.exit_code == 0
+    assert (tmp_path / "ghl.json").read_bytes() == (DATA_DIR / "ghl.json").read_bytes()
+    (tmp_path / "ghl.json").write_text("{}\n")
+    stale = CliRunner().invoke(cli, ["catalog", "generate", "--check", "--out", str(tmp_path)])
+    assert stale.exit_code == 1 and "ghl.json" in stale.output
+
+
+def test_generate_from_a_folder_without_documents_fails_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(
+        cli, ["catalog", "generate", "--ghl", str(tmp_path / "empty"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "error: no GoHighLevel documents" in result.output
