@@ -1,0 +1,163 @@
+"""Checking a step's ``with:`` against the operation or action it calls.
+
+For a catalogued HTTP operation: every required path, query, header and body parameter is given
+(except ``locationId`` of ``ghl.*`` operations, which the engine fills from ``GHL_LOCATION_ID``),
+every name is a parameter (unless the body schema explicitly allows more), and every literal value
+fits the parameter's JSON Schema. For a plugin action, ``with:`` is checked against the action's
+``params_schema``. Values holding templates are only known at run time, so the type check skips
+them (and anything inside them), while still checking the literal parts around them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError
+
+from connector.apps import Action
+from connector.catalog.model import Operation
+from connector.recipe.load import child_path
+from connector.recipe.schema import did_you_mean
+
+if TYPE_CHECKING:
+    from connector.recipe.validate import _Context
+
+__all__ = ["ENGINE_FILLED", "ParamChecker"]
+
+#: (app, parameter) pairs the engine fills when a step leaves them out
+ENGINE_FILLED = {("ghl", "locationId")}
+#: validators that still mean something when the value contains templates
+_STRUCTURAL = {"required", "additionalProperties", "minItems", "maxItems", "minProperties"}
+_MAX_LISTED = 12
+
+
+def _has_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value or "{#" in value
+    if isinstance(value, dict):
+        return any(_has_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_template(v) for v in value)
+    return False
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:_MAX_LISTED])
+    return shown + (", ..." if len(names) > _MAX_LISTED else "")
+
+
+class ParamChecker:
+    """Checks ``with:`` blocks, caching one JSON Schema validator per parameter schema."""
+
+    def __init__(self) -> None:
+        self._validators: dict[int, tuple[Any, Draft202012Validator | None]] = {}
+
+    def _validator(self, schema: Mapping[str, Any]) -> Draft202012Validator | None:
+        entry = self._validators.get(id(schema))
+        if entry is None or entry[0] is not schema:
+            try:
+                Draft202012Validator.check_schema(schema)
+                validator: Draft202012Validator | None = Draft202012Validator(schema)
+            except (SchemaError, TypeError, ValueError):
+                validator = None  # a catalog schema we cannot use: no type check
+            entry = (schema, validator)
+            self._validators[id(schema)] = entry
+        return entry[1]
+
+    def check(self, ctx: _Context, target: Operation | Action, given: Any, path: str) -> None:
+        if isinstance(given, str) or (given is not None and not isinstance(given, dict)):
+            return  # the schema check reports a `with:` that is not a mapping
+        params: dict[str, Any] = dict(given or {})
+        if isinstance(target, Action):
+            if target.params_schema:
+                schema = target.params_schema
+                self._check_value(ctx, target.name, "with", params, schema, f"{path}.with")
+            return
+        self._check_operation(ctx, target, params, path, has_with=given is not None)
+
+    def _check_operation(
+        self, ctx: _Context, op: Operation, params: dict[str, Any], path: str, *, has_with: bool
+    ) -> None:
+        with_path = f"{path}.with"
+        known = {p.name: p for p in op.parameters}
+        body = op.body_schema if isinstance(op.body_schema, Mapping) else {}
+        open_body = bool(body.get("additionalProperties")) and body.get("type") == "object"
+        for name in params:
+            if name in known or open_body:
+                continue
+            names = list(known)
+            hint = did_you_mean(name, names) or (
+                f" (its parameters: {_listing(names)})" if names else " (it takes no parameters)"
+            )
+            ctx.add(
+                child_path(with_path, name),
+                f"unknown parameter {name!r} of {op.name}{hint}",
+                key=True,
+            )
+        for p in op.parameters:
+            if not p.required or p.name in params or (op.app, p.name) in ENGINE_FILLED:
+                continue
+            where = with_path if has_with else path
+            ctx.add(
+                where,
+                f"missing required parameter {p.name!r} ({p.location}) of {op.name}",
+                key=where == with_path,
+            )
+        for name, value in params.items():
+            param = known.get(name)
+            if param is not None and param.schema:
+                self._check_value(
+                    ctx, op.name, name, value, param.schema, child_path(with_path, name)
+                )
+
+    def _check_value(
+        self,
+        ctx: _Context,
+        action: str,
+        name: str,
+        value: Any,
+        schema: Mapping[str, Any],
+        path: str,
+    ) -> None:
+        """Report where the literal parts of ``value`` do not fit ``schema``."""
+        if value is None and schema.get("nullable"):
+            return
+        if isinstance(value, str) and _has_template(value):
+            return
+        validator = self._validator(schema)
+        if validator is None:
+            return
+        try:
+            errors = list(validator.iter_errors(value))
+        except Exception:  # a catalog schema jsonschema cannot apply (bad regex, ...)
+            return
+        for error in errors:
+            self._report(ctx, action, name, error, path)
+
+    def _report(
+        self, ctx: _Context, action: str, name: str, error: ValidationError, path: str
+    ) -> None:
+        if _has_template(error.instance) and error.validator not in _STRUCTURAL:
+            return
+        sub = path
+        for part in error.absolute_path:
+            sub = child_path(sub, part)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = list((error.schema or {}).get("properties", {}))
+            for key in error.instance:
+                if key not in allowed:
+                    what = "parameter" if name == "with" else "key"
+                    ctx.add(
+                        child_path(sub, key),
+                        f"unknown {what} {key!r} of {action}" + did_you_mean(key, allowed),
+                        key=True,
+                    )
+            return
+        if error.validator == "required" and name == "with" and sub == path:
+            missing = error.message.split("'")[1] if "'" in error.message else error.message
+            ctx.add(path, f"missing required parameter {missing!r} of {action}", key=True)
+            return
+        label = "" if name == "with" else f"parameter {name!r}: "
+        ctx.add(sub, f"{label}{error.message}")

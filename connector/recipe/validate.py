@@ -1,0 +1,259 @@
+"""Validating recipes: the schema, the catalog, the templates and the references, in one pass.
+
+:func:`validate_recipe` returns every problem of a loaded recipe, each pointing at the node it is
+about (the key itself for an unknown key). It checks, beyond the schema (:mod:`.schema`):
+
+* the trigger's app and event exist (``manual`` takes any event), a schedule's ``cron``;
+* each step's action exists (with close matches), its required parameters are given (except
+  ``locationId`` of ``ghl.*`` operations, which the engine fills from ``GHL_LOCATION_ID``), every
+  parameter is known, and literal values fit the parameter's JSON Schema;
+* step ids are unique;
+* templates parse, use only the names in scope and known filters and tests, read only steps that
+  ran before and vars declared before, and touch no private attribute (:mod:`.analyze`).
+
+:func:`validate_paths` does the same for files and folders. Nothing here renders a template or
+touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connector.errors import ConnectorError, Location, Problem, RecipeLoadError, UsageError
+from connector.recipe.load import LoadedRecipe, child_path, load_recipe
+from connector.recipe.params import ParamChecker
+from connector.recipe.schema import did_you_mean, schema_problems
+from connector.recipe.template_check import TemplateChecker, TemplateScope
+from connector.registry import Registry
+
+__all__ = ["find_recipe_files", "validate_files", "validate_paths", "validate_recipe"]
+
+_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?LW#-]+$")
+_TOP_NAMES = ("trigger", "steps", "vars", "env")
+
+
+@dataclass
+class _Context:
+    """The checks' shared state while one recipe is validated."""
+
+    recipe: LoadedRecipe
+    registry: Registry
+    templates: TemplateChecker
+    params: ParamChecker
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, path: str, message: str, *, key: bool = False) -> None:
+        self.problems.append(Problem(self.recipe.location(path, key=key), message))
+
+
+_CHECKERS: dict[int, tuple[Registry, TemplateChecker, ParamChecker]] = {}
+
+
+def _checkers(registry: Registry) -> tuple[TemplateChecker, ParamChecker]:
+    """One template and parameter checker per registry, so their caches serve many recipes."""
+    entry = _CHECKERS.get(id(registry))
+    if entry is None or entry[0] is not registry:
+        _CHECKERS.clear()
+        entry = (registry, TemplateChecker(registry), ParamChecker())
+        _CHECKERS[id(registry)] = entry
+    return entry[1], entry[2]
+
+
+def _check_trigger(ctx: _Context, trigger: Any) -> None:
+    if not isinstance(trigger, dict):
+        return
+    app, event = trigger.get("app"), trigger.get("event")
+    if isinstance(app, str) and app and isinstance(event, str) and event:
+        triggers = ctx.registry.triggers
+        if ctx.registry.trigger(app, event) is None:
+            apps = {a for a, _ in triggers}
+            if app not in apps:
+                hint = did_you_mean(app, apps) or f" (known: {', '.join(sorted(apps))})"
+                ctx.add("$.trigger.app", f"unknown trigger app {app!r}{hint}")
+            else:
+                events = [e for a, e in triggers if a == app]
+                hint = did_you_mean(event, events) or (
+                    "; `connector catalog list --triggers` lists them"
+                )
+                ctx.add("$.trigger.event", f"unknown {app} event {event!r}{hint}")
+    cron = trigger.get("cron")
+    if app == "schedule" and isinstance(cron, str) and cron.strip():
+        fields = cron.split()
+        ok = (len(fields) == 1 and fields[0] in _CRON_MACROS) or (
+            len(fields) in (5, 6) and all(_CRON_FIELD.match(f) for f in fields)
+        )
+        if not ok:
+            ctx.add(
+                "$.trigger.cron",
+                f"{cron!r} is not a cron expression: give five fields "
+                "(minute hour day-of-month month day-of-week) or a macro such as '@daily'",
+            )
+
+
+def _check_vars(ctx: _Context, variables: Any) -> list[str]:
+    if not isinstance(variables, dict):
+        return []
+    names = [k for k in variables]
+    for i, (name, value) in enumerate(variables.items()):
+        scope = TemplateScope(
+            names=frozenset({"trigger", "env", "vars"}),
+            vars_before=frozenset(names[:i]),
+            vars_all=frozenset(names),
+            current_var=name,
+            where="vars",
+        )
+        ctx.templates.check(ctx, value, child_path("$.vars", name), scope)
+    return names
+
+
+def _check_action(ctx: _Context, step: dict[str, Any], path: str) -> None:
+    action = step.get("action")
+    if not isinstance(action, str) or not action:
+        return
+    try:
+        target = ctx.registry.resolve(action)
+    except ConnectorError as exc:
+        suggestions = getattr(exc, "suggestions", [])
+        hint = "; did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
+        ctx.add(
+            f"{path}.action",
+            f"unknown action {action!r}"
+            + (hint if suggestions else "; `connector catalog list` shows the operations"),
+        )
+        return
+    ctx.params.check(ctx, target, step.get("with"), path)
+
+
+def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
+    if not isinstance(steps, list):
+        return []
+    ids: list[str] = []
+    first_seen: dict[str, int] = {}
+    for step in steps:
+        sid = step.get("id") if isinstance(step, dict) else None
+        ids.append(sid if isinstance(sid, str) else "")
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict):
+            continue
+        path = f"$.steps[{i}]"
+        sid = ids[i]
+        if sid:
+            if sid in first_seen:
+                line = ctx.recipe.location(f"$.steps[{first_seen[sid]}].id").line
+                ctx.add(f"{path}.id", f"duplicate step id {sid!r} (first used at line {line})")
+            else:
+                first_seen[sid] = i
+        _check_action(ctx, step, path)
+        base = {
+            "steps_before": frozenset(ids[:i]) - {sid},
+            "steps_all": frozenset(ids),
+            "current_step": sid,
+            "vars_before": frozenset(var_names),
+            "vars_all": frozenset(var_names),
+        }
+        looped = "foreach" in step
+        inner = TemplateScope(
+            names=frozenset(_TOP_NAMES) | ({"item", "index"} if looped else set()),
+            where="foreach step" if looped else "step",
+            **base,  # type: ignore[arg-type]
+        )
+        outer = TemplateScope(names=frozenset(_TOP_NAMES), where="foreach", **base)  # type: ignore[arg-type]
+        for key in ("if", "foreach"):
+            value = step.get(key)
+            if isinstance(value, str) and not ctx.templates.is_template(value):
+                need = "true or false" if key == "if" else "a list"
+                ctx.add(
+                    f"{path}.{key}",
+                    f"{key}: is the plain string {value!r}; write {need} or a template "
+                    "such as '{{ ... }}'",
+                )
+        if "if" in step:
+            ctx.templates.check(ctx, step["if"], f"{path}.if", inner)
+        if "foreach" in step:
+            ctx.templates.check(ctx, step["foreach"], f"{path}.foreach", outer)
+        if "with" in step:
+            ctx.templates.check(ctx, step["with"], f"{path}.with", inner)
+    return ids
+
+
+def validate_recipe(recipe: LoadedRecipe, registry: Registry) -> list[Problem]:
+    """Every problem of ``recipe``, sorted by position; ``[]`` when it is valid."""
+    templates, params = _checkers(registry)
+    ctx = _Context(recipe, registry, templates, params)
+    data = recipe.data
+    ctx.problems.extend(schema_problems(recipe))
+    if isinstance(data, dict):
+        _check_trigger(ctx, data.get("trigger"))
+        var_names = _check_vars(ctx, data.get("vars"))
+        ids = _check_steps(ctx, data.get("steps"), var_names)
+        if "output" in data:
+            scope = TemplateScope(
+                names=frozenset(_TOP_NAMES),
+                steps_before=frozenset(ids),
+                steps_all=frozenset(ids),
+                vars_before=frozenset(var_names),
+                vars_all=frozenset(var_names),
+                where="output",
+            )
+            templates.check(ctx, data["output"], "$.output", scope)
+    seen: set[tuple[Location, str]] = set()
+    unique = []
+    for p in ctx.problems:
+        if (p.location, p.message) not in seen:
+            seen.add((p.location, p.message))
+            unique.append(p)
+    unique.sort(key=lambda p: (p.location.line, p.location.column))
+    return unique
+
+
+def find_recipe_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """The recipe files named by ``paths``: files as given, folders searched for ``*.yaml`` and
+    ``*.yml`` (recursively, sorted). Raises :class:`UsageError` for a path that does not exist."""
+    if not paths:
+        raise UsageError("give at least one recipe file or folder")
+    found: list[str] = []
+    for raw in paths:
+        path = os.fspath(raw)
+        if os.path.isdir(path):
+            matches = [
+                str(p)
+                for p in sorted(Path(path).rglob("*"))
+                if p.suffix in (".yaml", ".yml") and p.is_file()
+            ]
+            if not matches:
+                raise UsageError(f"no recipes (*.yaml, *.yml) in folder {path}")
+            found.extend(matches)
+        elif os.path.exists(path):
+            found.append(path)
+        else:
+            raise UsageError(f"no such file or folder: {path}")
+    return list(dict.fromkeys(found))
+
+
+def validate_files(
+    files: Sequence[str],
+    registry: Registry,
+    on_file: Callable[[str, list[Problem]], None] | None = None,
+) -> list[Problem]:
+    """Load and validate each file; a file that does not load is one problem, the others go on."""
+    problems: list[Problem] = []
+    for name in files:
+        try:
+            found = validate_recipe(load_recipe(name), registry)
+        except RecipeLoadError as exc:
+            found = [exc.problem]
+        problems.extend(found)
+        if on_file is not None:
+            on_file(name, found)
+    return problems
+
+
+def validate_paths(paths: Sequence[str], registry: Registry) -> list[Problem]:
+    """Every problem of the recipes in ``paths`` (files or folders of ``*.yaml`` / ``*.yml``)."""
+    return validate_files(find_recipe_files(paths), registry)
