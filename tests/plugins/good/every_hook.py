@@ -10,7 +10,7 @@ from connector.catalog.model import Operation, Parameter, TriggerEvent
 __version__ = "0.0.1"
 
 
-def reverse(value: Any) -> str:
+def backwards(value: Any) -> str:
     return str(value)[::-1]
 
 
@@ -31,7 +31,7 @@ ECHO_GET = Operation(
 
 @hookimpl
 def register_filters(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    register("reverse", reverse)
+    register("backwards", backwards)
 
 
 @hookimpl
