@@ -29,7 +29,7 @@ __all__ = ["ENGINE_FILLED", "ParamChecker"]
 #: (app, parameter) pairs the engine fills when a step leaves them out
 ENGINE_FILLED = {("ghl", "locationId")}
 #: validators that still mean something when the value contains templates
-_STRUCTURAL = {"required", "additionalProperties", "minItems", "maxItems", "minProperties"}
+_STRUCTURAL = {"type", "required", "additionalProperties", "minItems", "maxItems", "minProperties"}
 _MAX_LISTED = 12
 
 
@@ -139,8 +139,10 @@ class ParamChecker:
     def _report(
         self, ctx: _Context, action: str, name: str, error: ValidationError, path: str
     ) -> None:
+        if isinstance(error.instance, str) and _has_template(error.instance):
+            return  # only known at run time
         if _has_template(error.instance) and error.validator not in _STRUCTURAL:
-            return
+            return  # a literal list or mapping with templates inside: only its shape is known
         sub = path
         for part in error.absolute_path:
             sub = child_path(sub, part)
@@ -158,6 +160,14 @@ class ParamChecker:
         if error.validator == "required" and name == "with" and sub == path:
             missing = error.message.split("'")[1] if "'" in error.message else error.message
             ctx.add(path, f"missing required parameter {missing!r} of {action}", key=True)
+            return
+        alternatives = error.validator_value if error.validator in ("anyOf", "oneOf") else None
+        if isinstance(alternatives, list) and all(
+            isinstance(a, dict) and set(a) == {"required"} for a in alternatives
+        ):
+            options = " or ".join(repr(n) for a in alternatives for n in a["required"])
+            where = path if sub == path else sub
+            ctx.add(where, f"{action} needs {options}", key=where == path and name == "with")
             return
         label = "" if name == "with" else f"parameter {name!r}: "
         ctx.add(sub, f"{label}{error.message}")
