@@ -71,8 +71,9 @@ def register_actions(register: Callable[[Action], None]) -> None:
     - ``name``: ``<prefix>.<name>``, what a step's ``action:`` says;
     - ``run(params, context)``: gets the rendered ``with:`` values (a mapping) and the
       :class:`connector.apps.RunContext` of the run, and returns the step's output (anything JSON
-      can hold). It may be a coroutine function. A failure it can explain should raise
-      :class:`connector.errors.StepError` (or any :class:`connector.errors.ConnectorError`);
+      can hold). It may be a coroutine function. A failure it can explain should raise a
+      :class:`connector.errors.ConnectorError` (a subclass of your own is fine) whose message
+      says what to fix; any other exception fails the step too, shown as ``Type: message``;
     - ``params_schema``: the JSON Schema (an object) of ``with:``, checked by ``connector
       validate``, so a missing or misspelt parameter is a validation problem with its location;
     - ``writes``: whether it changes anything outside the run; ``--dry-run`` does not call it then.
