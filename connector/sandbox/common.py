@@ -1,0 +1,88 @@
+"""What the two fakes share: the call object handlers receive, route tables, JSON helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from connector.catalog.model import Operation
+from connector.sandbox.state import SandboxState, TokenInfo
+
+__all__ = ["ApiError", "Call", "Handler", "Reply", "Routes", "json_response", "route_sort_key"]
+
+
+@dataclass
+class Call:
+    """One validated API request, as a handler sees it."""
+
+    request: Request
+    state: SandboxState
+    op: Operation | None
+    path: dict[str, str]
+    query: dict[str, Any]
+    body: Any
+    token: TokenInfo | None = None  # GoHighLevel
+    account: str | None = None  # Connecteam
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def location_id(self) -> str:
+        assert self.token is not None
+        return self.token.location_id
+
+
+Reply = tuple[int, Any] | Response
+Handler = Callable[[Call], Reply]
+
+
+class ApiError(Exception):
+    """Raised by a handler: the pipeline renders it in its vendor's error shape."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+class Routes:
+    """A route table filled by decorating handlers: ``@routes("GET", "/contacts/{contactId}")``."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, Handler]] = []
+
+    def __call__(self, method: str, path: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.items.append((method.upper(), path, fn))
+            return fn
+
+        return register
+
+    def sorted(self) -> list[tuple[str, str, Handler]]:
+        return sorted(self.items, key=lambda item: route_sort_key(item[1]))
+
+
+def route_sort_key(path: str) -> list[int]:
+    """Literal segments before parameters, so ``/contacts/search`` wins over ``/{contactId}``."""
+    return [1 if seg.startswith("{") else 0 for seg in path.strip("/").split("/")]
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    if body is None:
+        return Response(status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def parse_json_body(raw: bytes) -> tuple[Any, str | None]:
+    """The request body as JSON (None when empty), or the parse error's text."""
+    if not raw.strip():
+        return None, None
+    try:
+        return json.loads(raw), None
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, str(exc)

@@ -1,0 +1,114 @@
+"""The sandbox's own control endpoints under ``/_sandbox`` (not part of either vendor's API).
+
+- ``GET /_sandbox/state``: the whole world as JSON (sandbox tokens included, on purpose).
+- ``POST /_sandbox/reset``: back to the seed; rate-limit counters cleared.
+- ``GET``/``POST``/``DELETE /_sandbox/faults``: the fault rules, as ``{"seed": N, "rules": [...]}``
+  or ``{"seed": N, "specs": ["503:0.5,path=/ghl"]}`` (see :mod:`connector.sandbox.faults`).
+- ``GET /_sandbox/connecteam/users/{userId}/notes``: a Connecteam user's notes (Connecteam's API
+  has no endpoint that lists them).
+- ``GET``/``POST /_sandbox/webhooks``: where GoHighLevel-style events are sent (``{"url": ...}``),
+  what was sent, and ``GET /_sandbox/webhooks/public-key`` to verify ``x-wh-signature``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, Router
+
+from connector.errors import UsageError
+from connector.sandbox.faults import FaultConfig, FaultInjector, FaultRule, parse_fault
+from connector.sandbox.ratelimit import RateLimiter
+from connector.sandbox.state import SandboxState
+
+if TYPE_CHECKING:
+    from connector.sandbox.webhooks import WebhookEmitter
+
+__all__ = ["build_control_app"]
+
+
+def build_control_app(
+    state: SandboxState,
+    limiter: RateLimiter,
+    faults: FaultInjector | None,
+    webhooks: WebhookEmitter | None,
+) -> Router:
+    async def dump(request: Request) -> Response:
+        return JSONResponse(state.dump())
+
+    async def reset(request: Request) -> Response:
+        state.reset()
+        limiter.reset()
+        return JSONResponse({"reset": True})
+
+    async def get_faults(request: Request) -> Response:
+        config = faults.config if faults else FaultConfig()
+        body = config.to_json()
+        body["fired"] = dict(faults.counts) if faults else {}
+        return JSONResponse(body)
+
+    async def set_faults(request: Request) -> Response:
+        if faults is None:
+            return JSONResponse({"detail": "fault injection is not installed"}, status_code=409)
+        try:
+            data: Any = await request.json()
+            if not isinstance(data, dict):
+                raise UsageError("send a JSON object: {seed, rules: [...]} or {seed, specs: [...]}")
+            rules = [FaultRule.from_json(r) for r in data.get("rules", [])]
+            rules += [parse_fault(s) for s in data.get("specs", [])]
+            faults.configure(FaultConfig(rules, int(data.get("seed", 0))))
+        except (UsageError, ValueError, TypeError) as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse(faults.config.to_json())
+
+    async def clear_faults(request: Request) -> Response:
+        if faults is not None:
+            faults.configure(FaultConfig())
+        return JSONResponse({"seed": 0, "rules": []})
+
+    async def user_notes(request: Request) -> Response:
+        raw = request.path_params["userId"]
+        with state.lock:
+            if not raw.isdigit() or int(raw) not in state.ct.users:
+                return JSONResponse({"detail": f"User {raw} not found"}, status_code=404)
+            notes = [
+                {k: v for k, v in n.items() if v is not None} for n in state.ct.notes[int(raw)]
+            ]
+        return JSONResponse({"notes": notes})
+
+    async def get_webhooks(request: Request) -> Response:
+        if webhooks is None:
+            return JSONResponse({"url": None, "sent": []})
+        return JSONResponse({"url": webhooks.url, "sent": webhooks.log()})
+
+    async def set_webhooks(request: Request) -> Response:
+        if webhooks is None:
+            return JSONResponse({"detail": "webhook emission is not available"}, status_code=409)
+        try:
+            data = await request.json()
+            url = data.get("url") if isinstance(data, dict) else None
+        except ValueError:
+            url = None
+        webhooks.url = str(url) if url else None
+        return JSONResponse({"url": webhooks.url})
+
+    async def public_key(request: Request) -> Response:
+        if webhooks is None:
+            return PlainTextResponse("webhook signing is not available", status_code=409)
+        return PlainTextResponse(webhooks.public_key_pem())
+
+    return Router(
+        routes=[
+            Route("/state", dump, methods=["GET"]),
+            Route("/reset", reset, methods=["POST"]),
+            Route("/faults", get_faults, methods=["GET"]),
+            Route("/faults", set_faults, methods=["POST"]),
+            Route("/faults", clear_faults, methods=["DELETE"]),
+            Route("/connecteam/users/{userId}/notes", user_notes, methods=["GET"]),
+            Route("/webhooks", get_webhooks, methods=["GET"]),
+            Route("/webhooks", set_webhooks, methods=["POST"]),
+            Route("/webhooks/public-key", public_key, methods=["GET"]),
+        ]
+    )

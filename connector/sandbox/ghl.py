@@ -1,0 +1,193 @@
+"""The GoHighLevel fake, served under ``/ghl``: the request pipeline and the app assembly.
+
+Every API request goes through the same steps, in the order the real API answers them:
+
+1. ``Authorization: Bearer <token>``: a seeded Private Integration token or an OAuth access token
+   issued by ``/ghl/oauth/token``. Missing, unknown or expired: 401 ``UnauthorizedDTO``.
+2. Rate limit per app and location (see :mod:`connector.sandbox.ratelimit`): 429 past the limit;
+   the ``X-RateLimit-*`` headers are on every response from here on.
+3. ``Version`` header, checked against the catalog's value for the operation: missing is 401
+   ``Version header was not found``; another value is 400 ``BadRequestDTO``.
+4. Scopes of an OAuth token against the operation's scopes: 401 ``The token is not authorized for
+   this scope.``
+5. Parameters and body validated against the catalog's schemas: 422 ``UnprocessableDTO``
+   (``{statusCode: 422, message: [...], error: "Unprocessable Entity"}``) with class-validator
+   style messages; unknown top-level body properties are refused (``property x should not exist``)
+   as GoHighLevel's whitelisting validation does.
+6. ``locationId`` (query or body) other than the token's location: 403.
+7. The handler.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, Router
+from starlette.types import ASGIApp
+
+from connector.sandbox.common import ApiError, Call, Handler, json_response, parse_json_body
+from connector.sandbox.ratelimit import RateLimiter
+from connector.sandbox.state import SandboxState, TokenInfo
+from connector.sandbox.validation import Issue, OperationIndex, check_request
+
+__all__ = ["build_ghl_app", "ghl_error"]
+
+_ERROR_NAMES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+}
+
+
+def ghl_error(status: int, message: str | list[str], **extra: Any) -> dict[str, Any]:
+    """GoHighLevel's error body (``BadRequestDTO``, ``UnauthorizedDTO``, ``UnprocessableDTO``)."""
+    body: dict[str, Any] = {"statusCode": status, "message": message}
+    if status in (401, 403, 404, 422):
+        body["error"] = _ERROR_NAMES[status]
+    body.update(extra)
+    return body
+
+
+def _type_word(expected: str) -> str:
+    return {"integer": "an integer number", "object": "an object", "array": "an array"}.get(
+        expected, f"a {expected}"
+    )
+
+
+def issue_messages(issues: list[Issue]) -> list[str]:
+    """class-validator's wording, which GoHighLevel's 422 ``message`` list uses."""
+    out: list[str] = []
+    for i in issues:
+        name = i.field
+        if i.kind == "missing":
+            out.append(f"{name} should not be empty")
+        elif i.kind == "type":
+            if len(i.loc) >= 2 and isinstance(i.loc[-1], int):
+                parent = ".".join(str(p) for p in i.loc[:-1])
+                out.append(f"each value in {parent} must be {_type_word(i.expected)}")
+            else:
+                out.append(f"{name} must be {_type_word(i.expected)}")
+        elif i.kind == "enum":
+            out.append(f"{name} must be one of the following values: {i.expected}")
+        elif i.kind == "extra":
+            out.append(f"property {name} should not exist")
+        else:
+            out.append(f"{name}: {i.message}")
+    return out
+
+
+def bearer(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def authenticate(state: SandboxState, request: Request) -> TokenInfo:
+    token = bearer(request)
+    if token is None:
+        raise ApiError(401, "Invalid JWT: the Authorization header must be 'Bearer <token>'")
+    with state.lock:
+        info = state.ghl.tokens.get(token)
+    if info is None:
+        raise ApiError(401, "Invalid token: access token is invalid")
+    if info.expires_at is not None and state.now() >= info.expires_at:
+        raise ApiError(401, "Invalid JWT: access token has expired")
+    return info
+
+
+def _location_in(call_query: dict[str, Any], body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("locationId"), str):
+        return str(body["locationId"])
+    value = call_query.get("locationId")
+    return value if isinstance(value, str) else None
+
+
+def _endpoint(
+    state: SandboxState,
+    limiter: RateLimiter,
+    index: OperationIndex,
+    method: str,
+    path: str,
+    fn: Handler,
+) -> Any:
+    op = index.get(method, path)
+
+    async def endpoint(request: Request) -> Response:
+        headers: dict[str, str] = {}
+        try:
+            token = authenticate(state, request)
+            decision = limiter.check_ghl(token.rate_key)
+            headers.update(decision.headers)
+            if not decision.allowed:
+                headers["Retry-After"] = str(decision.retry_after)
+                body = ghl_error(429, "Too many requests. Please try again later.")
+                return json_response(429, body, headers)
+            if op is not None and op.version:
+                given = request.headers.get("version")
+                if given is None:
+                    raise ApiError(401, "Version header was not found")
+                if given != op.version:
+                    raise ApiError(400, f"Invalid Version header {given!r}: use {op.version}")
+            scopes = op.scopes if op is not None else ()
+            if token.scopes is not None and scopes and not any(s in token.scopes for s in scopes):
+                raise ApiError(401, "The token is not authorized for this scope.")
+            body, error = parse_json_body(await request.body())
+            if error is not None:
+                raise ApiError(400, f"Unexpected token in JSON body: {error}")
+            query_lists = {k: request.query_params.getlist(k) for k in request.query_params}
+            typed: dict[str, Any] = {k: v[-1] for k, v in query_lists.items()}
+            if op is not None:
+                issues, typed_params = check_request(
+                    op, request.path_params, query_lists, body, forbid_extra_body=True
+                )
+                if issues:
+                    return json_response(422, ghl_error(422, issue_messages(issues)), headers)
+                typed.update(typed_params)
+                if body is None and op.body_schema is not None:
+                    body = {}
+            location = _location_in(typed, body)
+            if location is not None and location != token.location_id:
+                raise ApiError(403, "The token does not have access to this location.")
+            call = Call(request, state, op, dict(request.path_params), typed, body, token=token)
+            reply = fn(call)
+        except ApiError as exc:
+            extra = dict(exc.extra)
+            message: str | list[str] = extra.pop("messages", None) or exc.message
+            if exc.status == 422 and isinstance(message, str):
+                message = [message]
+            return json_response(exc.status, ghl_error(exc.status, message, **extra), headers)
+        if isinstance(reply, Response):
+            reply.headers.update(headers)
+            return reply
+        status, payload = reply
+        return json_response(status, payload, headers)
+
+    return endpoint
+
+
+async def _not_found(scope: Any, receive: Any, send: Any) -> None:
+    request = Request(scope, receive)
+    body = ghl_error(404, f"Cannot {request.method} {request.url.path}")
+    await json_response(404, body)(scope, receive, send)
+
+
+def build_ghl_app(state: SandboxState, limiter: RateLimiter) -> ASGIApp:
+    """The ``/ghl`` app: the contacts document's 32 operations, users, calendars and OAuth."""
+    from connector.sandbox import ghl_contacts, ghl_items, ghl_other, oauth
+
+    index = OperationIndex("ghl")
+    routes: list[Any] = list(oauth.routes(state))
+    table = [*ghl_contacts.routes.items, *ghl_items.routes.items, *ghl_other.routes.items]
+    from connector.sandbox.common import route_sort_key
+
+    for method, path, fn in sorted(table, key=lambda item: route_sort_key(item[1])):
+        endpoint = _endpoint(state, limiter, index, method, path, fn)
+        routes.append(Route(path, endpoint, methods=[method]))
+        if path.endswith("/") and path != "/":  # NestJS answers with or without the slash
+            routes.append(Route(path.rstrip("/"), endpoint, methods=[method]))
+    return Router(routes=routes, default=_not_found, redirect_slashes=False)

@@ -1,0 +1,188 @@
+"""Build a :class:`~connector.sandbox.state.SandboxState` from a seed document (see seed.yaml)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from connector.sandbox.ghl_model import apply_contact_input, merge_tags
+from connector.sandbox.state import SeedError, TokenInfo, parse_iso
+
+if TYPE_CHECKING:
+    from connector.sandbox.state import SandboxState
+
+__all__ = ["apply_seed"]
+
+
+def apply_seed(state: SandboxState, seed: Mapping[str, Any]) -> None:
+    """Fill an empty state from ``seed``; ids missing from the seed are generated."""
+    try:
+        _seed_ghl(state, seed.get("ghl") or {})
+        _seed_connecteam(state, seed.get("connecteam") or {})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SeedError(f"the seed does not have the expected layout: {exc!r}") from exc
+
+
+def _seed_ghl(state: SandboxState, ghl: Mapping[str, Any]) -> None:
+    g = state.ghl
+    company = str(ghl.get("companyId") or state.ghl_id())
+    for client in ghl.get("oauth_clients") or []:
+        g.oauth_clients[str(client["client_id"])] = dict(client)
+    for loc in ghl["locations"]:
+        lid = str(loc["id"])
+        g.locations[lid] = {
+            "id": lid,
+            "name": loc.get("name", lid),
+            "companyId": company,
+            "allowDuplicateContact": bool(loc.get("allowDuplicateContact", False)),
+            "timezone": loc.get("timezone", "UTC"),
+        }
+        if loc.get("token"):
+            g.tokens[str(loc["token"])] = TokenInfo(token=str(loc["token"]), location_id=lid)
+    for user in ghl.get("users") or []:
+        uid = str(user.get("id") or state.ghl_id())
+        rec = {k: v for k, v in user.items() if k != "role"}
+        rec["id"] = uid
+        rec["name"] = f"{user.get('firstName', '')} {user.get('lastName', '')}".strip()
+        rec["roles"] = {
+            "type": "account",
+            "role": user.get("role", "user"),
+            "locationIds": list(user.get("locationIds", [])),
+        }
+        g.users[uid] = rec
+    for cal in ghl.get("calendars") or []:
+        cid = str(cal.get("id") or state.ghl_id())
+        g.calendars[cid] = {**cal, "id": cid}
+    for raw in ghl.get("contacts") or []:
+        _seed_contact(state, raw)
+
+
+def _seed_contact(state: SandboxState, raw: Mapping[str, Any]) -> None:
+    g = state.ghl
+    cid = str(raw.get("id") or state.ghl_id())
+    lid = str(raw["locationId"])
+    if lid not in g.locations:
+        raise SeedError(f"seed contact {cid} names an unknown location {lid}")
+    added = str(raw.get("dateAdded") or state.now_iso())
+    contact: dict[str, Any] = {
+        "id": cid,
+        "locationId": lid,
+        "type": raw.get("type", "lead"),
+        "dateAdded": added,
+        "dateUpdated": str(raw.get("dateUpdated") or added),
+        "tags": [],
+        "followers": list(raw.get("followers", [])),
+        "campaigns": [],
+        "workflows": [],
+        "_sort": parse_iso(added),
+        "_seq": state.seq(),
+    }
+    apply_contact_input(contact, raw)
+    contact["tags"] = merge_tags([], raw.get("tags") or [])
+    if raw.get("businessId"):
+        contact["businessId"] = str(raw["businessId"])
+    g.contacts[cid] = contact
+    g.tasks[cid] = {}
+    for t in raw.get("tasks") or []:
+        tid = str(t.get("id") or state.ghl_id())
+        g.tasks[cid][tid] = {"completed": False, **t, "id": tid, "contactId": cid}
+    g.notes[cid] = {}
+    for n in raw.get("notes") or []:
+        nid = str(n.get("id") or state.ghl_id())
+        g.notes[cid][nid] = {"dateAdded": added, **n, "id": nid, "contactId": cid}
+    for a in raw.get("appointments") or []:
+        aid = str(a.get("id") or state.ghl_id())
+        status = a.get("status", "booked")
+        g.appointments[aid] = {
+            "dateAdded": added,
+            "dateUpdated": added,
+            **a,
+            "id": aid,
+            "contactId": cid,
+            "locationId": lid,
+            "status": status,
+            "appointmentStatus": a.get("appointmentStatus", status),
+            "groupId": a.get("groupId", ""),
+            "users": list(a.get("users", [])),
+        }
+
+
+def _seed_connecteam(state: SandboxState, ct: Mapping[str, Any]) -> None:
+    c = state.ct
+    if ct.get("api_key"):
+        c.api_keys[str(ct["api_key"])] = str(ct.get("account_id", "sandbox-account"))
+    base = int(ct.get("created_at", 1704067200))  # 2024-01-01
+    for cat in ct.get("custom_field_categories") or []:
+        c.categories[int(cat["id"])] = {"id": int(cat["id"]), "name": cat["name"]}
+    for f in ct.get("custom_fields") or []:
+        fid = int(f["id"])
+        rec: dict[str, Any] = {
+            "id": fid,
+            "name": f["name"],
+            "type": f.get("type", "str"),
+            "categoryId": int(f.get("categoryId", 1)),
+            "isRequired": bool(f.get("isRequired", False)),
+            "isVisibleToAllAdmins": True,
+            "isEditableForAllAdmins": True,
+            "isVisibleToUsers": bool(f.get("isVisibleToUsers", False)),
+            "isEditableForUsers": False,
+        }
+        if rec["type"] == "dropdown":
+            rec["isMultiSelect"] = bool(f.get("isMultiSelect", False))
+            rec["dropdownOptions"] = [
+                {"id": int(o["id"]), "value": o["value"], "isDisabled": False, "isDeleted": False}
+                for o in f.get("dropdownOptions", [])
+            ]
+        c.custom_fields[fid] = rec
+    for u in ct.get("users") or []:
+        uid = int(u.get("userId") or state.ct_id())
+        c.users[uid] = {
+            "userId": uid,
+            "firstName": u["firstName"],
+            "lastName": u["lastName"],
+            "phoneNumber": str(u["phoneNumber"]),
+            "userType": u.get("userType", "user"),
+            "email": u.get("email"),
+            "customFields": [dict(x) for x in u.get("customFields", [])],
+            "isArchived": bool(u.get("isArchived", False)),
+            "createdAt": int(u.get("createdAt", base)),
+            "modifiedAt": int(u.get("modifiedAt", base)),
+            "lastLogin": 0,
+            "smartGroupsIds": [],
+        }
+        c.notes[uid] = []
+        for n in u.get("notes") or []:
+            c.notes[uid].append(
+                {
+                    "id": state.ct_id(),
+                    "title": n.get("title"),
+                    "text": n["text"],
+                    "createdBy": uid,
+                    "modifiedBy": uid,
+                    "createdAt": base,
+                    "modifiedAt": base,
+                }
+            )
+    for b in ct.get("task_boards") or []:
+        bid = int(b["id"])
+        c.task_boards[bid] = {
+            "id": bid,
+            "name": b["name"],
+            "isArchived": bool(b.get("isArchived", False)),
+        }
+        c.tasks[bid] = {}
+        for t in b.get("tasks") or []:
+            tid = str(t.get("id") or state.hex_id())
+            c.tasks[bid][tid] = {
+                "id": tid,
+                "title": t["title"],
+                "userIds": [int(x) for x in t.get("userIds", [])],
+                "status": t.get("status", "published"),
+                "dueDate": t.get("dueDate"),
+                "startTime": t.get("startTime"),
+                "labelIds": list(t.get("labelIds", [])),
+                "type": "oneTime",
+                "isArchived": bool(t.get("isArchived", False)),
+                "subTasks": [],
+                "description": t.get("description"),
+            }

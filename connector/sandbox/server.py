@@ -1,0 +1,179 @@
+"""Assemble the sandbox app and serve it on a real server, in the foreground or in a thread.
+
+``create_app()`` builds the ASGI app: GoHighLevel under ``/ghl``, Connecteam under
+``/connecteam``, the control endpoints under ``/_sandbox``, with fault injection around it all.
+``start_in_thread()`` serves it with uvicorn on a background thread (port 0 picks a free port)
+and returns a :class:`RunningSandbox` whose ``env`` points the apps at it; ``connector run
+--sandbox`` overlays that ``env`` on the environment of the run.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.types import Receive, Scope, Send
+
+from connector.errors import ConnectorError
+from connector.sandbox.connecteam import build_connecteam_app
+from connector.sandbox.control import build_control_app
+from connector.sandbox.faults import FaultConfig, FaultInjector
+from connector.sandbox.ghl import build_ghl_app
+from connector.sandbox.ratelimit import RateLimitConfig, RateLimiter
+from connector.sandbox.state import Clock, SandboxState, load_seed
+from connector.sandbox.webhooks import WebhookEmitter
+
+__all__ = ["RunningSandbox", "SandboxApp", "SandboxError", "create_app", "start_in_thread"]
+
+
+class SandboxError(ConnectorError):
+    """The sandbox could not start."""
+
+
+class SandboxApp(Starlette):
+    """The sandbox's Starlette app. Requests pass the fault injector first: it must sit outside
+    Starlette's own middleware to reach the server's connection when it drops one."""
+
+    state_: SandboxState
+    limiter: RateLimiter
+    faults: FaultInjector
+    webhooks: WebhookEmitter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.faults(scope, receive, send)
+
+    async def _inner(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
+def create_app(
+    seed: Path | Mapping[str, Any] | None = None,
+    faults: FaultConfig | None = None,
+    *,
+    limits: RateLimitConfig | None = None,
+    clock: Clock = time.time,
+    webhook_url: str | None = None,
+) -> SandboxApp:
+    """The sandbox as an ASGI app; ``seed`` is a seed file, a parsed seed, or None (shipped seed)."""
+    data = seed if isinstance(seed, Mapping) else load_seed(seed)
+    state = SandboxState(data, clock=clock)
+    limiter = RateLimiter(limits, clock=clock)
+    webhooks = WebhookEmitter(state, webhook_url)
+    app = SandboxApp()
+    injector = FaultInjector(app._inner, faults, clock=clock)
+    control = build_control_app(state, limiter, injector, webhooks)
+    app.router.routes.extend(
+        [
+            Mount("/ghl", app=build_ghl_app(state, limiter)),
+            Mount("/connecteam", app=build_connecteam_app(state, limiter)),
+            Mount("/_sandbox", app=control),
+        ]
+    )
+    app.state_, app.limiter, app.faults, app.webhooks = state, limiter, injector, webhooks
+    return app
+
+
+class RunningSandbox:
+    """A sandbox served on a background thread. Use it as a context manager, or call stop()."""
+
+    def __init__(
+        self, app: SandboxApp, server: uvicorn.Server, thread: threading.Thread, url: str
+    ) -> None:
+        self.app = app
+        self.server = server
+        self.thread = thread
+        self.url = url
+        state = app.state_
+        self.env: dict[str, str] = {
+            "GHL_BASE_URL": f"{url}/ghl",
+            "GHL_TOKEN": state.default_token,
+            "GHL_LOCATION_ID": state.default_location_id,
+            "CONNECTEAM_BASE_URL": f"{url}/connecteam",
+            "CONNECTEAM_API_KEY": state.default_api_key,
+        }
+
+    @property
+    def state(self) -> SandboxState:
+        return self.app.state_
+
+    def stop(self) -> None:
+        """Stop serving and wait for the server thread to end."""
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self.app.webhooks.close()
+
+    def __enter__(self) -> RunningSandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SandboxError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def server_for(app: SandboxApp, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=3,
+    )
+    return uvicorn.Server(config)
+
+
+def start_in_thread(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: Path | Mapping[str, Any] | None = None,
+    faults: FaultConfig | None = None,
+    **options: Any,
+) -> RunningSandbox:
+    """Serve a fresh sandbox on a background thread; ``port=0`` picks a free port.
+
+    ``options`` go to :func:`create_app` (``limits``, ``clock``, ``webhook_url``).
+    """
+    app = create_app(seed, faults, **options)
+    sock = bind(host, port)
+    bound = sock.getsockname()[1]
+    server = server_for(app, host, bound)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{bound}", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            sock.close()
+            raise SandboxError(f"the sandbox server did not start on {host}:{bound}")
+        time.sleep(0.01)
+    shown = f"[{host}]" if ":" in host else host
+    return RunningSandbox(app, server, thread, f"http://{shown}:{bound}")

@@ -1,0 +1,222 @@
+"""The sandbox's in-memory world: GoHighLevel locations, contacts and their children, Connecteam
+users and quick tasks, and the credentials that reach them.
+
+Everything lives in plain dicts (so ``GET /_sandbox/state`` can dump it as JSON) behind one
+re-entrant lock: handlers run on the server's event loop, while tests and ``connector run
+--sandbox`` may look at the state from other threads. The state is built from a seed document
+(``seed.yaml`` beside this module by default) and :meth:`SandboxState.reset` rebuilds it.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import string
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connector.errors import ConnectorError
+
+__all__ = [
+    "DEFAULT_SEED",
+    "Clock",
+    "SandboxState",
+    "SeedError",
+    "TokenInfo",
+    "iso",
+    "load_seed",
+]
+
+DEFAULT_SEED = Path(__file__).with_name("seed.yaml")
+Clock = Callable[[], float]
+_ALNUM = string.ascii_letters + string.digits
+
+
+class SeedError(ConnectorError):
+    """The seed file cannot be read or does not describe a usable world."""
+
+
+def load_seed(path: Path | None = None) -> dict[str, Any]:
+    """Read a seed YAML file (the shipped one when ``path`` is None)."""
+    path = path or DEFAULT_SEED
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SeedError(f"cannot read seed file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise SeedError(f"seed file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("ghl"), dict):
+        raise SeedError(f"seed file {path} must be a mapping with a 'ghl' section")
+    if not data["ghl"].get("locations"):
+        raise SeedError(f"seed file {path} defines no GoHighLevel location")
+    return data
+
+
+def iso(ts: float) -> str:
+    """GoHighLevel's timestamp format: ``2021-07-02T05:18:26.704Z``."""
+    dt = datetime.fromtimestamp(ts, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str) -> float:
+    """Epoch seconds of an ISO-8601 timestamp (``Z`` or an offset); 0.0 if unreadable."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except (ValueError, AttributeError):
+        return 0.0
+
+
+@dataclass
+class TokenInfo:
+    """What a GoHighLevel bearer token stands for."""
+
+    token: str
+    location_id: str
+    kind: str = "private"  # "private" (Private Integration token) or "oauth"
+    client_id: str | None = None
+    scopes: frozenset[str] | None = None  # None: every scope
+    expires_at: float | None = None
+    user_id: str = ""
+
+    @property
+    def rate_key(self) -> str:
+        """Rate limits are per app (OAuth client, or the token itself) and per location."""
+        return f"{self.client_id or self.token}|{self.location_id}"
+
+
+@dataclass
+class GhlWorld:
+    locations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tokens: dict[str, TokenInfo] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calendars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    notes: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    appointments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    oauth_clients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    oauth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refresh_tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class ConnecteamWorld:
+    api_keys: dict[str, str] = field(default_factory=dict)  # key -> account id
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    notes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    custom_fields: dict[int, dict[str, Any]] = field(default_factory=dict)
+    categories: dict[int, dict[str, Any]] = field(default_factory=dict)
+    task_boards: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    next_id: int = 100000
+
+
+class SandboxState:
+    """The world the fakes serve, built from a seed; thread-safe through :attr:`lock`."""
+
+    def __init__(self, seed: Mapping[str, Any] | None = None, clock: Clock = time.time) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self._seed = copy.deepcopy(dict(seed if seed is not None else load_seed()))
+        self.ghl = GhlWorld()
+        self.ct = ConnecteamWorld()
+        self._rng = random.Random()
+        self._seq = 0
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.reset()
+
+    # -- ids and time -------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock()
+
+    def now_iso(self) -> str:
+        return iso(self.clock())
+
+    def ghl_id(self) -> str:
+        """A fresh 20-character alphanumeric id, the shape GoHighLevel uses."""
+        with self.lock:
+            return "".join(self._rng.choice(_ALNUM) for _ in range(20))
+
+    def hex_id(self, n: int = 24) -> str:
+        with self.lock:
+            return "".join(self._rng.choice("0123456789abcdef") for _ in range(n))
+
+    def ct_id(self) -> int:
+        with self.lock:
+            self.ct.next_id += 1
+            return self.ct.next_id
+
+    def seq(self) -> int:
+        """A monotonically increasing number: the stable order of records created at one instant."""
+        with self.lock:
+            self._seq += 1
+            return self._seq
+
+    def emit(self, event: str, payload: dict[str, Any]) -> None:
+        """Tell listeners (the webhook emitter) that something changed."""
+        for listener in list(self.listeners):
+            listener(event, copy.deepcopy(payload))
+
+    # -- seed ---------------------------------------------------------------------------------
+
+    @property
+    def default_location_id(self) -> str:
+        return str(self._seed["ghl"]["locations"][0]["id"])
+
+    @property
+    def default_token(self) -> str:
+        loc = self._seed["ghl"]["locations"][0]
+        return str(loc["token"])
+
+    @property
+    def default_api_key(self) -> str:
+        return str(self._seed.get("connecteam", {}).get("api_key", ""))
+
+    def reset(self) -> None:
+        """Forget every change and rebuild the world from the seed."""
+        from connector.sandbox.seeding import apply_seed  # circular: seeding builds on this class
+
+        with self.lock:
+            self.ghl = GhlWorld()
+            self.ct = ConnecteamWorld()
+            self._rng = random.Random(self._seed.get("random_seed", 20210728))
+            self._seq = 0
+            apply_seed(self, self._seed)
+
+    def dump(self) -> dict[str, Any]:
+        """Everything, as JSON-ready data (tokens are sandbox credentials; shown on purpose)."""
+        with self.lock:
+            g, c = self.ghl, self.ct
+            return copy.deepcopy(
+                {
+                    "ghl": {
+                        "locations": list(g.locations.values()),
+                        "tokens": [
+                            {"token": t.token, "locationId": t.location_id, "kind": t.kind}
+                            for t in g.tokens.values()
+                        ],
+                        "users": list(g.users.values()),
+                        "calendars": list(g.calendars.values()),
+                        "contacts": list(g.contacts.values()),
+                        "tasks": {k: list(v.values()) for k, v in g.tasks.items()},
+                        "notes": {k: list(v.values()) for k, v in g.notes.items()},
+                        "appointments": list(g.appointments.values()),
+                    },
+                    "connecteam": {
+                        "users": list(c.users.values()),
+                        "notes": {str(k): v for k, v in c.notes.items()},
+                        "customFields": list(c.custom_fields.values()),
+                        "customFieldCategories": list(c.categories.values()),
+                        "taskBoards": list(c.task_boards.values()),
+                        "tasks": {str(k): list(v.values()) for k, v in c.tasks.items()},
+                    },
+                }
+            )
