@@ -16,8 +16,13 @@ What each operation holds is described in :mod:`connector.catalog.model`. The ru
   listed as ``body.<name>`` (a recipe's ``with:`` then says ``body.<name>:`` for the body's copy).
 - The success response is the lowest 2xx status, with its JSON schema (``null`` if none).
 - Scopes are every scope named in the operation's ``security`` list, in order, without repeats.
-- Names follow :mod:`connector.catalog.naming` (``ghl.<operationId>``, duplicates qualified by
-  document; short kebab-case Connecteam names).
+- Names follow :mod:`connector.catalog.naming`. GoHighLevel: ``ghl.<operationId>``; an
+  operationId used by several documents keeps the plain name in the document it is about
+  (``create-association`` in associations.json, ``*-custom-field`` in custom-fields.json) and is
+  ``ghl.<document>.<operationId>`` elsewhere (``ghl.contacts.create-association``,
+  ``ghl.locations.create-custom-field``). Connecteam: the FastAPI function name in kebab case
+  (``get_users_users_v1_users_get`` -> ``connecteam.get-users``), a few renames, and ``-v2``, a
+  path segment or a number to break ties.
 - Pagination is detected from the query parameters (see :func:`pagination`).
 - Trigger events come from :mod:`connector.catalog.triggers`.
 
@@ -322,8 +327,10 @@ def generate(ghl_dir: Path | None = None, connecteam_file: Path | None = None) -
         triggers = build_triggers(docs.load(connecteam_file), connecteam_file, docs)
     except RefError as exc:
         raise GenerateError(str(exc)) from exc
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise GenerateError(f"unexpected document structure: {type(exc).__name__}: {exc}") from exc
+    except ValueError as exc:  # names that are not unique, an unreadable trigger source
+        raise GenerateError(str(exc)) from exc
     return {
         "ghl.json": dump(ghl),
         "connecteam.json": dump(connecteam),

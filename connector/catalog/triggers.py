@@ -75,8 +75,11 @@ def build_triggers(
     """The ``triggers.json`` document: hand-written events, then Connecteam's webhooks."""
     import yaml
 
-    with open(SOURCE, encoding="utf-8") as fh:
-        source = yaml.safe_load(fh)
+    try:
+        with open(SOURCE, encoding="utf-8") as fh:
+            source = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"cannot read the trigger source {SOURCE}: {exc}") from exc
     triggers = [
         _entry(
             t["app"],
