@@ -310,3 +310,51 @@ def test_recipe_shaped_noise_validates_without_a_traceback(
     with contextlib.suppress(ConnectorError):
         for problem in validate_recipe(load_recipe_text(text, "fuzz.yaml"), registry):
             assert problem.location.line >= 1
+
+
+def _properties(schema: object, where: str = "$") -> list[tuple[str, dict[str, object]]]:
+    found: list[tuple[str, dict[str, object]]] = []
+    if isinstance(schema, dict):
+        for name, spec in (schema.get("properties") or {}).items():
+            found.append((f"{where}.{name}", spec))
+        for key, value in schema.items():
+            found.extend(_properties(value, f"{where}/{key}"))
+    elif isinstance(schema, list):
+        for item in schema:
+            found.extend(_properties(item, where))
+    return found
+
+
+def test_schema_is_2020_12_and_every_property_has_a_description() -> None:
+    from jsonschema import Draft202012Validator
+
+    from connector.recipe.schema import recipe_schema
+
+    schema = recipe_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    props = _properties(schema)
+    assert len(props) >= 18
+    undocumented = [path for path, spec in props if not spec.get("description")]
+    assert undocumented == []
+
+
+def test_schema_at_the_repository_root_is_the_packaged_one() -> None:
+    root = Path(__file__).parent.parent
+    link = root / "schemas" / "recipe.schema.json"
+    assert link.is_symlink()
+    assert link.resolve() == (root / "connector" / "schemas" / "recipe.schema.json").resolve()
+
+
+def test_modeline_of_the_example_recipe_points_at_the_schema() -> None:
+    first = (VALID / "pull-contact.yaml").read_text().splitlines()[0]
+    target = first.split("$schema=", 1)[1]
+    assert (VALID / target).resolve().name == "recipe.schema.json"
+    assert (VALID / target).exists()
+
+
+def test_docs_reference_is_generated_from_the_schema() -> None:
+    from connector.recipe.schema import reference_markdown
+
+    docs = (Path(__file__).parent.parent / "docs" / "recipes.md").read_text()
+    assert reference_markdown() in docs, "run: python -m connector.recipe.schema"
