@@ -298,3 +298,16 @@ def test_filters_in_recipe_templates() -> None:
         "ctDue": MOMENT,  # a number, as Connecteam wants
         "name": {"first": "Mary Ann", "last": "van der Berg"},
     }
+
+
+class Placeholder:
+    """Stands in for the engine's dry-run placeholder (a value not known before the run)."""
+
+    def __str__(self) -> str:
+        return "<steps.contact.output.contact.dateAdded>"
+
+
+@pytest.mark.parametrize("name", sorted(builtin_filters.FILTERS))
+def test_a_dry_run_placeholder_passes_through(name: str) -> None:
+    unknown = Placeholder()
+    assert _registry_filters()[name](unknown) is unknown

@@ -16,9 +16,10 @@ Generic    ``default_if_none``, ``compact``, ``plain_text``, ``index_by``
 
 from __future__ import annotations
 
+import functools
 import html
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -296,11 +297,11 @@ def index_by(value: Any, key: str = "id") -> dict[str, Any]:
     """
     if value is None:
         return {}
-    if not isinstance(value, list | tuple):
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise TemplateError(f"index_by: expected a list, got {type(value).__name__}")
     return {
         str(item[key]): item
-        for item in value
+        for item in value  # any iterable: a dry run's placeholder lists nothing
         if isinstance(item, Mapping) and item.get(key) is not None
     }
 
@@ -324,7 +325,24 @@ FILTERS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _is_placeholder(value: Any) -> bool:
+    """A dry run's stand-in for a value not known yet (``connector.engine.Placeholder``)."""
+    return type(value).__name__ == "Placeholder"
+
+
+def _unknown_in_unknown_out(func: Callable[..., Any]) -> Callable[..., Any]:
+    """In a dry run, a filter of a placeholder is that placeholder, not an error."""
+
+    @functools.wraps(func)
+    def wrapper(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if _is_placeholder(value):
+            return value
+        return func(value, *args, **kwargs)
+
+    return wrapper
+
+
 @hookimpl
 def register_filters(register: Callable[[str, Callable[..., Any]], None]) -> None:
     for name, func in FILTERS.items():
-        register(name, func)
+        register(name, _unknown_in_unknown_out(func))
