@@ -163,3 +163,11 @@ def test_generate_from_a_folder_without_documents_fails_cleanly(tmp_path: Path) 
     )
     assert result.exit_code == 1
     assert "error: no GoHighLevel documents" in result.output
+
+
+def test_show_a_plugin_action_lists_its_with_fields() -> None:
+    args = ["--plugins-dir", str(PLUGINS), "catalog", "show", "weather.to-fahrenheit"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "celsius*  number  Degrees Celsius." in result.output
+    assert "action: weather.to-fahrenheit" in result.output

@@ -9,11 +9,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.catalog.model import Operation, Parameter, TriggerEvent
 
+if TYPE_CHECKING:
+    from connector.apps import Action
+
 __all__ = [
+    "action_json",
+    "describe_action",
     "describe_operation",
     "describe_trigger",
     "example_with",
@@ -224,6 +229,42 @@ def _top_fields(schema: Mapping[str, Any] | None, limit: int = 8) -> str:
     return "{" + ", ".join(names[:limit]) + more + "}"
 
 
+def action_json(action: Action) -> dict[str, Any]:
+    return {
+        "name": action.name,
+        "kind": "action",
+        "description": action.description,
+        "params_schema": action.params_schema,
+        "writes": action.writes,
+    }
+
+
+def describe_action(action: Action) -> list[str]:
+    """The text of ``connector catalog show NAME`` for a custom (non-HTTP) action."""
+    out = [f"{action.name}  (action{'' if action.writes else ', read-only'})"]
+    if action.description:
+        out.append(_one_line(action.description, 300))
+    schema = action.params_schema or {}
+    props = schema.get("properties") or {}
+    required = set(schema.get("required") or ())
+    params = [
+        Parameter(name=n, location="body", required=n in required, schema=sub or {})
+        for n, sub in props.items()
+        if isinstance(sub, Mapping)
+    ]
+    if params:
+        out += ["", "with: (* required)"]
+        rows = [["name", "type", "description"]]
+        for p in params:
+            desc = _one_line(str(p.schema.get("description", "")), 60)
+            rows.append([p.name + ("*" if p.required else ""), type_of(p.schema), desc])
+        out.extend(_table(rows))
+    fake = Operation(name=action.name, app="", method="", path="", parameters=tuple(params))
+    out += ["", "example step (paste under steps:):"]
+    out.extend("  " + line for line in example_with(fake))
+    return out
+
+
 def describe_trigger(event: TriggerEvent) -> list[str]:
     """The text of ``connector catalog show APP.EVENT`` for a trigger event."""
     out = [f"{event.name}  (trigger event)"]
@@ -255,7 +296,8 @@ def describe_trigger(event: TriggerEvent) -> list[str]:
     if event.app == "schedule":
         out.append('    cron: "*/15 * * * *"')
     if isinstance(props, Mapping) and props:
-        first = next(iter(props))
+        required_first = [n for n in props if n in (schema.get("required") or ())]
+        first = (required_first or list(props))[0]
         out.append(f"  # fields are {{{{ trigger.{first} }}}} in templates")
     return out
 

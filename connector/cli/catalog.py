@@ -142,19 +142,10 @@ def show(name: str, as_json: bool) -> None:
         return
     action = registry.actions.get(name)
     if action is not None:
-        data = {
-            "name": action.name,
-            "kind": "action",
-            "description": action.description,
-            "params_schema": action.params_schema,
-            "writes": action.writes,
-        }
         if as_json:
-            _echo_json(data)
+            _echo_json(describe.action_json(action))
         else:
-            click.echo(f"{action.name}  (action)\n{action.description}".rstrip())
-            if action.params_schema:
-                click.echo("\nwith: " + json.dumps(action.params_schema, indent=2))
+            click.echo("\n".join(describe.describe_action(action)))
         return
     candidates = [*registry.action_names(), *(t.name for t in registry.triggers.values())]
     close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.6)

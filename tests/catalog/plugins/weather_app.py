@@ -1,9 +1,10 @@
 """A drop-in plugin that adds a whole app, to prove `connector catalog` lists plugin apps."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from connector import hookimpl
-from connector.apps import App
+from connector.apps import Action, App
 from connector.catalog.model import Operation, Parameter
 
 
@@ -25,5 +26,26 @@ def register_apps(register: Callable[[App], None]) -> None:
             title="Weather",
             operations={op.name: op},
             default_base_url="https://weather.example",
+        )
+    )
+
+
+def _convert(params: Mapping[str, Any], context: Any) -> dict[str, float]:
+    return {"fahrenheit": float(params["celsius"]) * 9 / 5 + 32}
+
+
+@hookimpl
+def register_actions(register: Callable[[Action], None]) -> None:
+    register(
+        Action(
+            name="weather.to-fahrenheit",
+            run=_convert,
+            description="Convert a temperature.",
+            params_schema={
+                "type": "object",
+                "required": ["celsius"],
+                "properties": {"celsius": {"type": "number", "description": "Degrees Celsius."}},
+            },
+            writes=False,
         )
     )
