@@ -10,6 +10,7 @@ them (and anything inside them), while still checking the literal parts around t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from connector.apps import Action
 from connector.catalog.model import Operation
 from connector.recipe.load import child_path
-from connector.recipe.schema import did_you_mean
+from connector.recipe.schema import did_you_mean, expected_types
 
 if TYPE_CHECKING:
     from connector.recipe.validate import _Context
@@ -31,6 +32,7 @@ ENGINE_FILLED = {("ghl", "locationId")}
 #: validators that still mean something when the value contains templates
 _STRUCTURAL = {"type", "required", "additionalProperties", "minItems", "maxItems", "minProperties"}
 _MAX_LISTED = 12
+_SINGLE_EXPRESSION = re.compile(r"\s*\{\{(?:(?!\{\{|\}\}|\{%|\{#).)*\}\}\s*", re.DOTALL)
 
 
 def _has_template(value: Any) -> bool:
@@ -125,6 +127,7 @@ class ParamChecker:
         if value is None and schema.get("nullable"):
             return
         if isinstance(value, str) and _has_template(value):
+            self._check_text_template(ctx, name, value, schema, path)
             return
         validator = self._validator(schema)
         if validator is None:
@@ -135,6 +138,22 @@ class ParamChecker:
             return
         for error in errors:
             self._report(ctx, action, name, error, path)
+
+    @staticmethod
+    def _check_text_template(
+        ctx: _Context, name: str, value: str, schema: Mapping[str, Any], path: str
+    ) -> None:
+        """A template that is more than one ``{{ }}`` always renders to a string."""
+        if _SINGLE_EXPRESSION.fullmatch(value):
+            return
+        types = schema.get("type")
+        allowed = {types} if isinstance(types, str) else set(types or ())
+        if allowed and "string" not in allowed:
+            ctx.add(
+                path,
+                f"parameter {name!r} takes {expected_types(sorted(allowed))}, but this template renders "
+                "to a string (only a value that is exactly one {{ ... }} keeps its type)",
+            )
 
     def _report(
         self, ctx: _Context, action: str, name: str, error: ValidationError, path: str

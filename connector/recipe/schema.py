@@ -87,7 +87,8 @@ _TYPE_NAMES = {
 }
 
 
-def _expected(types: Any) -> str:
+def expected_types(types: Any) -> str:
+    """``'a string or null'`` for a JSON Schema ``type``."""
     names = [types] if isinstance(types, str) else list(types)
     return " or ".join(_TYPE_NAMES.get(t, t) for t in names)
 
@@ -128,7 +129,7 @@ def _problems_for(recipe: LoadedRecipe, error: ValidationError) -> Iterator[Prob
     if error.validator == "type":
         yield Problem(
             recipe.location(path),
-            f"expected {_expected(error.validator_value)}, found {_kind(error.instance)}",
+            f"expected {expected_types(error.validator_value)}, found {_kind(error.instance)}",
         )
         return
     if error.validator == "minItems" and path == "$.steps":
