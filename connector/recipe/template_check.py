@@ -33,7 +33,6 @@ class TemplateScope:
     """What a template may read where it is written."""
 
     names: frozenset[str]
-    where: str
     steps_before: frozenset[str] = frozenset()
     steps_all: frozenset[str] = frozenset()
     current_step: str = ""

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,6 @@ def _check_vars(ctx: _Context, variables: Any) -> list[str]:
             vars_before=frozenset(names[:i]),
             vars_all=frozenset(names),
             current_var=name,
-            where="vars",
         )
         ctx.templates.check(ctx, value, child_path("$.vars", name), scope)
     return names
@@ -150,20 +149,18 @@ def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
             else:
                 first_seen[sid] = i
         _check_action(ctx, step, path)
-        base = {
-            "steps_before": frozenset(ids[:i]) - {sid},
-            "steps_all": frozenset(ids),
-            "current_step": sid,
-            "vars_before": frozenset(var_names),
-            "vars_all": frozenset(var_names),
-        }
-        looped = "foreach" in step
-        inner = TemplateScope(
-            names=frozenset(_TOP_NAMES) | ({"item", "index"} if looped else set()),
-            where="foreach step" if looped else "step",
-            **base,  # type: ignore[arg-type]
+        outer = TemplateScope(
+            names=frozenset(_TOP_NAMES),
+            steps_before=frozenset(ids[:i]) - {sid},
+            steps_all=frozenset(ids),
+            current_step=sid,
+            vars_before=frozenset(var_names),
+            vars_all=frozenset(var_names),
         )
-        outer = TemplateScope(names=frozenset(_TOP_NAMES), where="foreach", **base)  # type: ignore[arg-type]
+        # `item` and `index` exist in the if: and with: of a foreach step, not in foreach: itself
+        inner = (
+            replace(outer, names=outer.names | {"item", "index"}) if "foreach" in step else outer
+        )
         for key in ("if", "foreach"):
             value = step.get(key)
             if isinstance(value, str) and not ctx.templates.is_template(value):
@@ -199,7 +196,6 @@ def validate_recipe(recipe: LoadedRecipe, registry: Registry) -> list[Problem]:
                 steps_all=frozenset(ids),
                 vars_before=frozenset(var_names),
                 vars_all=frozenset(var_names),
-                where="output",
             )
             templates.check(ctx, data["output"], "$.output", scope)
     seen: set[tuple[Location, str]] = set()
