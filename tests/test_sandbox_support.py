@@ -1,0 +1,191 @@
+"""Shared fixtures of the sandbox tests: a running sandbox on a fake clock, and HTTP clients whose
+every response is validated against the vendors' official OpenAPI documents.
+
+The documents are read from ``CONNECTOR_SPECS_DIR`` or ``<repo>/../shared``. A response is checked
+against the schema its operation documents for that status; a status the operation does not
+document (404, 429, 5xx...) is checked against the vendor's common error shape: GoHighLevel's
+``BadRequestDTO``/``UnauthorizedDTO``/``UnprocessableDTO`` from common-schemas.json, Connecteam's
+FastAPI ``{"detail": ...}``. Test modules import the fixtures from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from connector.sandbox import RunningSandbox, start_in_thread
+from connector.sandbox.common import route_sort_key
+from connector.sandbox.validation import to_jsonschema
+
+REPO = Path(__file__).resolve().parents[1]
+SPECS = Path(os.environ.get("CONNECTOR_SPECS_DIR") or REPO.parent / "shared")
+GHL_FILES = ("contacts.json", "users.json", "calendars.json", "oauth.json")
+SEEN: set[tuple[str, str, str, int]] = set()  # (app, method, documented path, status)
+
+
+class FakeClock:
+    """The sandbox's clock: tests move time instead of sleeping."""
+
+    def __init__(self, now: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _load(path: Path) -> Any:
+    return to_jsonschema(json.loads(path.read_text(encoding="utf-8")))
+
+
+class Conformance:
+    """Validates sandbox responses against the official documents."""
+
+    def __init__(self) -> None:
+        if not (SPECS / "ghl-openapi").is_dir() or not (SPECS / "connecteam-openapi").is_dir():
+            pytest.skip(f"the vendors' OpenAPI documents are not in {SPECS} (set CONNECTOR_SPECS_DIR)")
+        resources = []
+        self.docs: dict[str, tuple[str, dict[str, Any]]] = {}
+        common_uri = (SPECS / "ghl-openapi/common/common-schemas.json").as_uri()
+        resources.append((common_uri, _load(SPECS / "ghl-openapi/common/common-schemas.json")))
+        self.ghl_ops: list[tuple[str, str, str]] = []  # (method, path, uri)
+        for name in GHL_FILES:
+            path = SPECS / "ghl-openapi/apps" / name
+            doc = _load(path)
+            resources.append((path.as_uri(), doc))
+            for p, ops in doc["paths"].items():
+                for m in ops:
+                    if m in ("get", "post", "put", "delete", "patch"):
+                        self.ghl_ops.append((m.upper(), p, path.as_uri()))
+        ct_path = SPECS / "connecteam-openapi/connecteam-openapi.json"
+        ct_doc = _load(ct_path)
+        resources.append((ct_path.as_uri(), ct_doc))
+        self.ct_ops = [
+            (m.upper(), p, ct_path.as_uri())
+            for p, ops in ct_doc["paths"].items()
+            for m in ops
+            if m in ("get", "post", "put", "delete", "patch")
+        ]
+        self.common_uri = common_uri
+        self.registry: Registry[Any] = Registry().with_resources(
+            (uri, Resource.from_contents(doc, default_specification=DRAFT202012)) for uri, doc in resources
+        )
+        self.documents = dict(resources)
+
+    @staticmethod
+    def _match(ops: list[tuple[str, str, str]], method: str, path: str) -> tuple[str, str] | None:
+        for m, template, uri in sorted(ops, key=lambda o: route_sort_key(o[1])):
+            pattern = "^" + re.sub(r"\{[^/]+\}", "[^/]+", template.rstrip("/")) + "/?$"
+            if m == method and re.match(pattern, path):
+                return template, uri
+        return None
+
+    def check(self, response: httpx.Response) -> None:
+        """An httpx response hook: raise AssertionError if the body breaks the document."""
+        response.read()
+        request = response.request
+        path = request.url.path
+        if "/_sandbox/" in path or path.endswith("/oauth/chooselocation"):
+            return
+        app = "ghl" if "/ghl/" in path else "connecteam"
+        sub = path.split(f"/{app}", 1)[1]
+        ops = self.ghl_ops if app == "ghl" else self.ct_ops
+        found = self._match(ops, request.method, sub)
+        status = response.status_code
+        body = response.json()
+        schema_ref = None
+        if found is not None:
+            template, uri = found
+            op = self.documents[uri]["paths"][template][request.method.lower()]
+            documented = op.get("responses", {}).get(str(status))
+            if documented is not None:
+                SEEN.add((app, request.method, template, status))
+                if "application/json" not in documented.get("content", {}):
+                    return  # the document gives no schema for this status
+                pointer = "/paths/" + template.replace("~", "~0").replace("/", "~1")
+                schema_ref = f"{uri}#{pointer}/{request.method.lower()}/responses/{status}/content/application~1json/schema"
+        if schema_ref is None:
+            schema_ref = self._fallback(app, status)
+        if schema_ref is None:
+            assert isinstance(body, dict) and "detail" in body, f"{status} {path}: {body}"
+            return
+        validator = jsonschema.Draft202012Validator({"$ref": schema_ref}, registry=self.registry)
+        errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        assert not errors, f"{request.method} {path} -> {status} breaks {schema_ref}: {errors[0].message}"
+
+    def _fallback(self, app: str, status: int) -> str | None:
+        if app != "ghl":
+            return None
+        name = {401: "UnauthorizedDTO", 422: "UnprocessableDTO"}.get(status, "BadRequestDTO")
+        return f"{self.common_uri}#/components/schemas/{name}"
+
+
+_CONFORMANCE: Conformance | None = None
+
+
+@pytest.fixture
+def conformance() -> Conformance:
+    global _CONFORMANCE
+    if _CONFORMANCE is None:
+        _CONFORMANCE = Conformance()
+    return _CONFORMANCE
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox(clock: FakeClock) -> Iterator[RunningSandbox]:
+    with start_in_thread(clock=clock) as running:
+        yield running
+
+
+def client(base: str, conformance: Conformance, headers: dict[str, str] | None = None) -> httpx.Client:
+    return httpx.Client(
+        base_url=base, headers=headers or {}, event_hooks={"response": [conformance.check]}, timeout=30
+    )
+
+
+@pytest.fixture
+def ghl(sandbox: RunningSandbox, conformance: Conformance) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {sandbox.env['GHL_TOKEN']}", "Version": "2021-07-28"}
+    with client(sandbox.env["GHL_BASE_URL"], conformance, headers) as c:
+        yield c
+
+
+@pytest.fixture
+def ct(sandbox: RunningSandbox, conformance: Conformance) -> Iterator[httpx.Client]:
+    headers = {"X-API-KEY": sandbox.env["CONNECTEAM_API_KEY"]}
+    with client(sandbox.env["CONNECTEAM_BASE_URL"], conformance, headers) as c:
+        yield c
+
+
+@pytest.fixture
+def anon(sandbox: RunningSandbox, conformance: Conformance) -> Iterator[httpx.Client]:
+    """No credentials: for auth and OAuth tests."""
+    with client(sandbox.url, conformance) as c:
+        yield c
+
+
+def test_the_conformance_check_rejects_a_body_that_breaks_the_document(conformance: Conformance) -> None:
+    """The validator is not a no-op: a task whose `completed` is a string breaks TaskSchema."""
+    request = httpx.Request("GET", "http://sandbox/ghl/contacts/abc/tasks")
+    bad = httpx.Response(200, json={"tasks": [{"id": "x", "completed": "yes"}]}, request=request)
+    with pytest.raises(AssertionError, match="breaks"):
+        conformance.check(bad)
+    good = httpx.Response(200, json={"tasks": [{"id": "x", "completed": True}]}, request=request)
+    conformance.check(good)
