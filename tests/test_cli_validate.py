@@ -55,7 +55,7 @@ def test_load_errors_are_problems_of_their_file_and_others_continue() -> None:
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith(f"{INVALID / 'alias-bomb.yaml'}:6:8: error: $: ")
+    assert lines[0].startswith(f"{INVALID / 'alias-bomb.yaml'}:5:23: error: $: ")
     assert lines[1].startswith(f"{INVALID / 'binary.yaml'}:1:1: error: $: ")
     assert result.stderr.strip() == "2 problems in 2 files"
 
