@@ -1,0 +1,122 @@
+"""Templates: native types, strict undefined names, the sandbox, and the resource bounds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from connector.errors import TemplateError, TemplateLimitError
+from connector.templates import compile_value, is_template, make_environment
+
+ENV = make_environment({"shout": lambda v: str(v).upper() + "!"})
+CTX: dict[str, Any] = {
+    "trigger": {
+        "n": 7,
+        "s": "42",
+        "flag": False,
+        "none": None,
+        "tags": ["a", "b"],
+        "obj": {"k": 1},
+    },
+    "steps": {},
+    "vars": {},
+}
+
+
+def render(value: Any) -> Any:
+    return compile_value(ENV, value).render(CTX)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ trigger.n }}", 7),
+        ("{{ trigger.s }}", "42"),  # a string stays a string, never a number
+        ("{{ trigger.flag }}", False),
+        ("{{ trigger.none }}", None),
+        ("{{ trigger.tags }}", ["a", "b"]),
+        ("{{ trigger.obj }}", {"k": 1}),
+        ("  {{ trigger.n }}  ", 7),
+        ("n={{ trigger.n }}", "n=7"),
+        ("{{ trigger.n }}{{ trigger.n }}", "77"),
+        ("{{ trigger.s | shout }}", "42!"),
+        ("{% if trigger.flag %}yes{% else %}no{% endif %}", "no"),
+        ("plain text", "plain text"),
+        (12, 12),
+    ],
+)
+def test_native_types(source: Any, expected: Any) -> None:
+    assert render(source) == expected
+    assert type(render(source)) is type(expected)
+
+
+def test_objects_and_lists_render_recursively() -> None:
+    assert render(
+        {"a": ["{{ trigger.n }}", "x{{ trigger.n }}"], "b": {"c": "{{ trigger.tags }}"}}
+    ) == {
+        "a": [7, "x7"],
+        "b": {"c": ["a", "b"]},
+    }
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{ nope }}", "{{ trigger.missing }}", "{{ [trigger.missing] }}", "x {{ trigger.obj.zz }}"],
+)
+def test_undefined_names_are_errors_not_empty_strings(source: str) -> None:
+    with pytest.raises(TemplateError):
+        render(source)
+
+
+def test_syntax_errors_say_so() -> None:
+    with pytest.raises(TemplateError, match="syntax"):
+        compile_value(ENV, "{{ trigger.n ")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ trigger.__class__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ lipsum.__globals__ }}",
+        "{{ joiner.__init__.__globals__.os }}",
+        "{{ '{0.__class__}'.format(trigger) }}",
+        "{{ trigger | attr('__class__') }}",
+        "{{ trigger.obj.items.__self__ }}",
+        "{{ trigger.tags.append('x') }}",
+    ],
+)
+def test_known_escapes_are_blocked(source: str) -> None:
+    with pytest.raises(TemplateError):
+        render(source)
+    assert CTX["trigger"]["tags"] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% set l = range(99999)|list %}{% for a in l %}{% for b in l %}{% endfor %}{% endfor %}",
+        "{{ 'a' * 100000000 }}",
+        "{{ ['a'] * 100000000 }}",
+        "{{ 'a'.ljust(100000000) }}",
+        "{{ 'a' | center(100000000) }}",
+        "{{ '%0100000000d' % 1 }}",
+        "{{ 2 ** 100000000 }}",
+        "{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+        "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+        "{% set x %}{% for i in range(100000) %}{{ 'y' * 999999 }}{% endfor %}{% endset %}{{ x|length }}",
+    ],
+)
+def test_resource_bounds(source: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        render(source)
+    assert "template stopped" in str(info.value) or isinstance(info.value, TemplateLimitError)
+
+
+def test_is_template() -> None:
+    assert is_template("{{ x }}")
+    assert is_template("{% if x %}{% endif %}")
+    assert not is_template("plain { text }")
