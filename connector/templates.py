@@ -328,7 +328,7 @@ class _Path(CompiledValue):
     fallback: _Expression
 
     def render(self, context: Mapping[str, Any]) -> Any:
-        value: Any = context.get(self.parts[0], _MISSING)  # type: ignore[call-overload]
+        value: Any = context.get(str(self.parts[0]), _MISSING)
         for part in self.parts[1:]:
             if value is _MISSING:
                 break
@@ -484,9 +484,11 @@ def compile_value(env: BoundedEnvironment, value: Any) -> CompiledValue:
         try:
             expr = _single_expression(env, value)
             if expr is not None:
-                compiled = _Expression(value, env.compile_expression(expr, undefined_to_none=False))
+                expression = _Expression(
+                    value, env.compile_expression(expr, undefined_to_none=False)
+                )
                 parts = _path_parts(expr)
-                return compiled if parts is None else _Path(parts, compiled)
+                return expression if parts is None else _Path(parts, expression)
             simple = _simple_text(env, value)
             return simple if simple is not None else _Text(value, env.from_string(value))
         except TemplateSyntaxError as exc:
