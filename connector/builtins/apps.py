@@ -2,43 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
-
-import httpx
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from connector.apps import App
 from connector.catalog import load_operations
 from connector.catalog.model import Operation
 from connector.hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    import httpx
+
 GHL_DEFAULT_BASE_URL = "https://services.leadconnectorhq.com"
 CONNECTEAM_DEFAULT_BASE_URL = "https://api.connecteam.com"
 
 
-class BearerAuth(httpx.Auth):
-    """``Authorization: Bearer <token>``. The OAuth refresh flow will subclass this seam."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-
-class APIKeyAuth(httpx.Auth):
-    """A static API key in a header (Connecteam's ``X-API-KEY``)."""
-
-    def __init__(self, header: str, key: str) -> None:
-        self._header = header
-        self._key = key
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers[self._header] = self._key
-        yield request
-
-
 def _ghl_auth(env: Mapping[str, str]) -> httpx.Auth | None:
+    from connector.auth import BearerAuth
+
     token = env.get("GHL_TOKEN")
     return BearerAuth(token) if token else None
 
@@ -48,6 +29,8 @@ def _ghl_headers(op: Operation) -> Mapping[str, str]:
 
 
 def _connecteam_auth(env: Mapping[str, str]) -> httpx.Auth | None:
+    from connector.auth import APIKeyAuth
+
     key = env.get("CONNECTEAM_API_KEY")
     return APIKeyAuth("X-API-KEY", key) if key else None
 
