@@ -56,7 +56,9 @@ class RunContext:
     home: Path
     env: Mapping[str, str] = field(default_factory=dict)
     dry_run: bool = False
-    services: dict[str, Any] = field(default_factory=dict)  # shared per-run objects (stores, clients)
+    services: dict[str, Any] = field(
+        default_factory=dict
+    )  # shared per-run objects (stores, clients)
 
 
 ActionFunc = Callable[[Mapping[str, Any], RunContext], Any | Awaitable[Any]]

@@ -19,13 +19,33 @@ __all__ = ["main"]
 
 # name -> (module, attribute, one-line help shown by `connector --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "validate": ("connector.cli.validate", "validate", "Check recipes: schema, catalog, templates, references."),
+    "validate": (
+        "connector.cli.validate",
+        "validate",
+        "Check recipes: schema, catalog, templates, references.",
+    ),
     "run": ("connector.cli.run", "run", "Run a recipe once for one trigger event."),
-    "catalog": ("connector.cli.catalog", "catalog", "The operations and trigger events recipes can use."),
-    "sandbox": ("connector.cli.sandbox", "sandbox", "Serve stateful fakes of GoHighLevel and Connecteam."),
+    "catalog": (
+        "connector.cli.catalog",
+        "catalog",
+        "The operations and trigger events recipes can use.",
+    ),
+    "sandbox": (
+        "connector.cli.sandbox",
+        "sandbox",
+        "Serve stateful fakes of GoHighLevel and Connecteam.",
+    ),
     "runs": ("connector.cli.runs", "runs", "The run history: list, show."),
-    "links": ("connector.cli.links", "links", "The id-link store: pairs of GoHighLevel and Connecteam ids."),
-    "plugins": ("connector.cli.plugins", "plugins", "Installed plugins and the hooks each implements."),
+    "links": (
+        "connector.cli.links",
+        "links",
+        "The id-link store: pairs of GoHighLevel and Connecteam ids.",
+    ),
+    "plugins": (
+        "connector.cli.plugins",
+        "plugins",
+        "Installed plugins and the hooks each implements.",
+    ),
 }
 
 
