@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,10 @@ import connector_csv
 import jsonschema
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from connector.apps import Action, RunContext
+from connector.cli import cli
 from connector.registry import registry_from_plugins
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -134,3 +138,42 @@ def test_the_params_schema_accepts_the_example_and_rejects_mistakes() -> None:
     for bad in mistakes:
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+@pytest.fixture
+def as_drop_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This plugin as a drop-in file (it is one module), run from a scratch directory."""
+    monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "dropins"
+    folder.mkdir()
+    shutil.copy(connector_csv.__file__, folder / "csv_under_test.py")
+    return folder
+
+
+def test_the_example_recipe_validates_and_appends_a_row_per_run(
+    as_drop_in: Path, tmp_path: Path
+) -> None:
+    recipe = str(EXAMPLES / "log-new-contact.yaml")
+    runner = CliRunner()
+    valid = runner.invoke(cli, ["validate", recipe, "--plugins-dir", str(as_drop_in)])
+    assert valid.exit_code == 0, valid.output
+    for _ in range(2):
+        result = runner.invoke(cli, ["run", recipe, "--json", "--plugins-dir", str(as_drop_in)])
+        assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    written = tmp_path / "new-contacts.csv"
+    assert record["output"] == {"file": str(written), "rows_written": 1}
+    assert read(written) == [
+        ["name", "email", "phone"],
+        ["Ada Lovelace", "ada@example.com", "+14155552671"],
+        ["Ada Lovelace", "ada@example.com", "+14155552671"],
+    ]
+
+
+def test_a_dry_run_of_the_example_writes_nothing(as_drop_in: Path, tmp_path: Path) -> None:
+    recipe = str(EXAMPLES / "log-new-contact.yaml")
+    args = ["run", recipe, "--dry-run", "--json", "--plugins-dir", str(as_drop_in)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "new-contacts.csv").exists()

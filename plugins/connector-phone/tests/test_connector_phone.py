@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import connector_phone
 import pytest
+from click.testing import CliRunner
 
+from connector.cli import cli
 from connector.errors import TemplateError
 from connector.registry import registry_from_plugins
 from connector.templates import compile_value, make_environment
@@ -91,6 +95,42 @@ def test_a_bad_default_region_fails_the_plugin_not_the_run(monkeypatch: pytest.M
     assert "unknown region 'NARNIA'" in registry.failures["phone"]
 
 
-def test_the_example_recipe_uses_the_filters() -> None:
-    text = (EXAMPLES / "upsert-contact-e164.yaml").read_text(encoding="utf-8")
-    assert "| e164(" in text and "| phone_national(" in text
+@pytest.fixture
+def as_drop_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This plugin as a drop-in file (it is one module), so the tests need no install."""
+    monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("GHL_LOCATION_ID", "loc-example")
+    monkeypatch.delenv(connector_phone.REGION_ENV, raising=False)
+    folder = tmp_path / "dropins"
+    folder.mkdir()
+    shutil.copy(connector_phone.__file__, folder / "phone_under_test.py")
+    return folder
+
+
+def test_the_example_recipe_validates_and_runs(as_drop_in: Path) -> None:
+    recipe = str(EXAMPLES / "upsert-contact-e164.yaml")
+    runner = CliRunner()
+    valid = runner.invoke(cli, ["validate", recipe, "--plugins-dir", str(as_drop_in)])
+    assert valid.exit_code == 0, valid.output
+    result = runner.invoke(
+        cli, ["run", recipe, "--dry-run", "--json", "--plugins-dir", str(as_drop_in)]
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["output"] == {"phone": "+14155552671", "national": "(415) 555-2671"}
+    assert record["steps"][0]["request"]["body"]["phone"] == "+14155552671"
+
+
+def test_the_example_recipe_fails_clearly_on_a_bad_number(as_drop_in: Path, tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps({"name": "X", "email": "x@example.com", "phone": "12", "country": "US"})
+    )
+    args = ["run", str(EXAMPLES / "upsert-contact-e164.yaml"), "--event", str(event)]
+    result = CliRunner().invoke(
+        cli, [*args, "--dry-run", "--json", "--plugins-dir", str(as_drop_in)]
+    )
+    assert result.exit_code == 1, result.output
+    record = json.loads(result.stdout)
+    assert record["status"] == "failed"
+    assert "'12' is not a valid phone number" in json.dumps(record)
