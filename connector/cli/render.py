@@ -28,25 +28,31 @@ def _short_url(url: str | None) -> str:
     return "/" + rest.split("/", 1)[1] if "/" in rest else url
 
 
-def _step_line(step: StepRecord, indent: str = "  ") -> str:
+def _step_line(step: StepRecord, widths: tuple[int, int], indent: str = "  ") -> str:
     mark, colour = MARKS.get(step.status, ("?", "white"))
     label = f"[{step.index}]" if step.index is not None else step.id
-    parts = [f"{indent}{click.style(mark, fg=colour)} {label:<14} {step.action:<32}"]
+    id_width, action_width = widths
+    parts = [
+        f"{indent}{click.style(mark, fg=colour)} {label:<{id_width}}  {step.action:<{action_width}}"
+    ]
     if step.method:
-        parts.append(f"{step.method:<6} {_short_url(step.url)}")
+        parts.append(f"  {step.method:<6} {_short_url(step.url)}")
     if step.status_code is not None:
-        parts.append(f" {step.status_code}")
+        parts.append(f"  {step.status_code}")
     if step.duration_ms is not None and step.status != "skipped":
         parts.append(f"  {step.duration_ms:.0f} ms")
     line = "".join(parts).rstrip()
     if step.error:
-        line += (
-            "\n"
-            + indent
-            + "    "
-            + click.style(step.error, fg="red" if step.status == "failed" else "yellow")
-        )
+        colour = "red" if step.status == "failed" else "yellow"
+        line += "\n" + indent + "    " + click.style(step.error, fg=colour)
     return line
+
+
+def _widths(steps: list[StepRecord]) -> tuple[int, int]:
+    return (
+        max((len(s.id) for s in steps), default=4),
+        max((len(s.action) for s in steps), default=6),
+    )
 
 
 def _yaml(value: Any) -> str:
@@ -57,10 +63,11 @@ def _yaml(value: Any) -> str:
 
 def print_run(record: RunRecord) -> None:
     click.echo(f"{record.recipe}  ({record.trigger_app} {record.trigger_event})  run {record.id}")
+    widths = _widths(record.steps)
     for step in record.steps:
-        click.echo(_step_line(step))
+        click.echo(_step_line(step, widths))
         for item in step.items or ():
-            click.echo(_step_line(item, indent="      "))
+            click.echo(_step_line(item, (widths[0] - 4, widths[1]), indent="      "))
     if record.output is not None:
         click.echo("output:")
         click.echo("  " + _yaml(record.output).replace("\n", "\n  "))

@@ -1,0 +1,214 @@
+"""``connector run`` and ``connector runs`` through the command line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from connector.cli import cli
+
+HERE = Path(__file__).parent / "cli"
+SECRET = "real-looking-token-abcdef0123456789"
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "home"))
+    for name in ("GHL_TOKEN", "GHL_BASE_URL", "GHL_LOCATION_ID", "CONNECTEAM_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path / "home"
+
+
+def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_run_against_the_sandbox_prints_the_contract_json(home: Path) -> None:
+    code, out, _ = invoke("run", str(HERE / "sandbox_contact.yaml"), "--sandbox", "--json")
+    assert code == 0
+    record = json.loads(out)
+    assert record["status"] == "succeeded"
+    assert record["id"].startswith("run_")
+    assert record["output"]["email"]
+    assert "cli-test" in record["output"]["tags"]
+    steps = record["steps"]
+    assert [s["id"] for s in steps] == ["contact", "tag", "never"]
+    assert [s["status"] for s in steps] == ["succeeded", "succeeded", "skipped"]
+    first = steps[0]
+    assert first["action"] == "ghl.get-contact"
+    assert first["method"] == "GET"
+    assert first["url"].endswith("/ghl/contacts/ocQHyuzHvysMo5N5VsXc")
+    assert first["status_code"] == 200
+    assert first["output"]["contact"]["id"] == "ocQHyuzHvysMo5N5VsXc"
+    assert steps[1]["status_code"] == 201
+
+
+def test_a_failed_run_exits_1_with_the_api_message(home: Path) -> None:
+    code, out, _ = invoke("run", str(HERE / "missing_contact.yaml"), "--sandbox")
+    assert code == 1
+    assert "failed" in out
+    assert "HTTP 400" in out
+
+
+def test_an_invalid_recipe_exits_2_with_located_problems(home: Path) -> None:
+    code, _, err = invoke("run", str(HERE / "invalid.yaml"))
+    assert code == 2
+    lines = err.splitlines()
+    assert any(
+        line.startswith(f"{HERE / 'invalid.yaml'}:6:13: error: $.steps[0].action") for line in lines
+    )
+    assert any("'triger' is undefined" in line for line in lines)
+    assert not (home / "runs.sqlite3").exists()
+
+
+def test_broken_yaml_exits_2_without_a_traceback(home: Path) -> None:
+    code, out, err = invoke("run", str(HERE / "broken.yaml"))
+    assert code == 2
+    assert "YAML syntax error" in err
+    assert "Traceback" not in out + err
+
+
+def test_a_missing_file_is_a_usage_error(home: Path) -> None:
+    code, _, err = invoke("run", str(HERE / "nope.yaml"))
+    assert code == 2
+    assert "no such recipe" in err
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ("[1, 2]", "must be an object"),
+        ("{oops: [", "neither JSON nor YAML"),
+        ("", "must be an object"),
+    ],
+)
+def test_a_malformed_event_is_a_usage_error(home: Path, event: str, message: str) -> None:
+    code, _, err = invoke("run", str(HERE / "sandbox_contact.yaml"), "--event", "-", input=event)
+    assert code == 2
+    assert message in err
+
+
+def test_the_event_comes_from_a_file_or_stdin(home: Path) -> None:
+    code, out, _ = invoke(
+        "run",
+        str(HERE / "sandbox_contact.yaml"),
+        "--sandbox",
+        "--json",
+        "--event",
+        str(HERE / "event.json"),
+    )
+    assert code == 0
+    assert json.loads(out)["trigger"]["payload"] == {"contactId": "ocQHyuzHvysMo5N5VsXc"}
+    code, out, _ = invoke(
+        "run",
+        str(HERE / "missing_contact.yaml"),
+        "--sandbox",
+        "--json",
+        "--event",
+        "-",
+        input='{"contactId": "ocQHyuzHvysMo5N5VsXc"}',
+    )
+    assert code == 0, out
+
+
+class _Counter(BaseHTTPRequestHandler):
+    hits = 0
+
+    def do_GET(self) -> None:
+        type(self).hits += 1
+        self.send_response(500)
+        self.end_headers()
+
+    do_POST = do_GET
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def counting_server() -> Iterator[tuple[str, type[_Counter]]]:
+    handler = type("Counter", (_Counter,), {"hits": 0})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/ghl", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_dry_run_sends_nothing_and_redacts_the_token(
+    home: Path, monkeypatch: pytest.MonkeyPatch, counting_server: tuple[str, type[_Counter]]
+) -> None:
+    url, handler = counting_server
+    monkeypatch.setenv("GHL_BASE_URL", url)
+    monkeypatch.setenv("GHL_TOKEN", SECRET)
+    code, out, _ = invoke("run", str(HERE / "sandbox_contact.yaml"), "--dry-run")
+    assert code == 0
+    assert handler.hits == 0
+    assert f"GET {url}/contacts/ocQHyuzHvysMo5N5VsXc" in out
+    assert "authorization: Bearer ***" in out
+    assert "version: 2021-07-28" in out
+    assert SECRET not in out
+    code, out, _ = invoke("run", str(HERE / "sandbox_contact.yaml"), "--dry-run", "--json")
+    assert code == 0
+    assert handler.hits == 0
+    assert SECRET not in out
+    assert json.loads(out)["steps"][0]["status"] == "planned"
+
+
+def test_runs_list_and_show_read_the_store_which_holds_no_secret(
+    home: Path, monkeypatch: pytest.MonkeyPatch, counting_server: tuple[str, type[_Counter]]
+) -> None:
+    code, out, _ = invoke("run", str(HERE / "sandbox_contact.yaml"), "--sandbox", "--json")
+    assert code == 0
+    run_id = json.loads(out)["id"]
+    # a run against a server that fails, with a token that must never be stored
+    url, handler = counting_server
+    monkeypatch.setenv("GHL_BASE_URL", url)
+    monkeypatch.setenv("GHL_TOKEN", SECRET)
+    code, out, _ = invoke("run", str(HERE / "sandbox_contact.yaml"), "--json")
+    assert code == 1
+    assert handler.hits == 1
+    failed_id = json.loads(out)["id"]
+
+    code, out, _ = invoke("runs", "list", "--json")
+    assert code == 0
+    listed = json.loads(out)["runs"]
+    assert [r["id"] for r in listed] == [failed_id, run_id]
+    assert [r["status"] for r in listed] == ["failed", "succeeded"]
+
+    code, out, _ = invoke("runs", "show", run_id[:12], "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["id"] == run_id
+    assert [s["id"] for s in shown["steps"]] == ["contact", "tag", "never"]
+    assert shown["steps"][0]["request"]["headers"]["authorization"] == "Bearer ***"
+
+    code, out, _ = invoke("runs", "show", failed_id)
+    assert code == 0
+    assert "HTTP 500" in out
+
+    code, _, err = invoke("runs", "show", "run_doesnotexist")
+    assert code == 1
+    assert "no run" in err
+
+    db = sqlite3.connect(home / "runs.sqlite3")
+    dump = "\n".join(db.iterdump())
+    db.close()
+    assert SECRET not in dump
+    assert "Bearer ***" in dump
+    for path in home.iterdir():
+        assert SECRET.encode() not in path.read_bytes()
+
+
+def test_runs_list_on_a_fresh_home_says_how_to_start(home: Path) -> None:
+    code, out, _ = invoke("runs", "list")
+    assert code == 0
+    assert "no runs yet" in out
