@@ -14,7 +14,9 @@ __all__ = ["sandbox"]
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one).")
+@click.option(
+    "--port", default=8765, show_default=True, type=int, help="Port (0 picks a free one)."
+)
 @click.option(
     "--seed",
     "seed_file",
@@ -78,7 +80,9 @@ def sandbox(
     url = f"http://{shown}:{bound}"
     state = app.state_
     click.echo(f"Sandbox serving on {url}")
-    click.echo(f"  GoHighLevel: {url}/ghl    Connecteam: {url}/connecteam    control: {url}/_sandbox")
+    click.echo(
+        f"  GoHighLevel: {url}/ghl    Connecteam: {url}/connecteam    control: {url}/_sandbox"
+    )
     if faults.rules:
         click.echo(f"  faults: {len(faults.rules)} rule(s), seed {faults.seed}")
     click.echo("Point a run at it (sandbox credentials: they work only here):")

@@ -75,7 +75,7 @@ class WebhookEmitter:
         )
 
     def payload(self, event: str, record: dict[str, Any]) -> dict[str, Any]:
-        body = {"type": event, **record}
+        body = {**record, "type": event}  # the event type, not the contact's (lead)
         body.setdefault("locationId", self._location_of(record))
         body["timestamp"] = iso(self.state.now())
         body["webhookId"] = str(uuid.uuid4())
