@@ -106,6 +106,14 @@ class Engine:
     home: Path | None = None  # CONNECTOR_HOME, for actions that keep state (the id-link store)
     services: dict[str, Any] = field(default_factory=dict)  # shared objects actions may cache
 
+    def close(self) -> None:
+        """Close what actions cached in ``services`` (the id-link store's connection, say)."""
+        for service in self.services.values():
+            close = getattr(service, "close", None)
+            if callable(close):
+                close()
+        self.services.clear()
+
     def run(
         self, plan: Plan, event: Any, *, dry_run: bool = False, run_id: str | None = None
     ) -> RunRecord:
@@ -357,5 +365,9 @@ def _shown_headers(request: httpx.Request) -> dict[str, str]:
 
 
 def params_body(op: Operation, params: Mapping[str, Any]) -> dict[str, Any] | None:
-    body = {k: v for k, v in params.items() if (p := op.param(k)) is None or p.location == "body"}
+    body = {
+        k: v
+        for k, v in params.items()
+        if v is not None and ((p := op.param(k)) is None or p.location == "body")
+    }
     return body or None

@@ -57,7 +57,12 @@ def build_request(
     operation: Operation,
     params: Mapping[str, Any],
 ) -> httpx.Request:
-    """The request for ``operation`` with ``params`` placed where the catalog says each goes."""
+    """The request for ``operation`` with ``params`` placed where the catalog says each goes.
+
+    A query or body parameter whose value is null is left out: a mapping such as
+    ``email: "{{ trigger.email }}"`` with no email in the event sends no ``email`` field, rather
+    than a null the API would refuse.
+    """
     path = operation.path
     query: list[tuple[str, str | int | float | bool | None]] = []
     headers: dict[str, str] = {"Accept": "application/json"}
@@ -77,7 +82,7 @@ def build_request(
         elif where == "header":
             if value is not None:
                 headers[name] = _as_str(value)
-        else:
+        elif value is not None:  # a field that renders to null is left out, as for the query
             body[name] = value
     if "{" in path:
         missing = path[path.index("{") + 1 : path.index("}")] if "}" in path else path

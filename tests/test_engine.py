@@ -266,3 +266,24 @@ def test_the_run_store_keeps_every_step_and_no_secret(registry: Registry, tmp_pa
     blob = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert TOKEN.encode() not in blob
     assert b"Bearer ***" in blob
+
+
+def test_null_body_fields_are_left_out(registry: Registry) -> None:
+    event = {"contactId": "c1", "title": None, "done": False}
+    record, seen = run_recipe(registry, "three_steps.yaml", ghl_ok, event=event)
+    assert json.loads(seen[1].content) == {"dueDate": "2026-12-01T10:00:00Z", "completed": False}
+    assert record.steps[1].request_body == {"dueDate": "2026-12-01T10:00:00Z", "completed": False}
+
+
+def test_engine_close_closes_cached_services(registry: Registry) -> None:
+    class Service:
+        closed = False
+
+        def close(self) -> None:
+            self.closed = True
+
+    service = Service()
+    engine = Engine(registry=registry, clients={}, services={"links": service})
+    engine.close()
+    assert service.closed
+    assert engine.services == {}

@@ -134,6 +134,7 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
             redactor=Redactor(secrets),
             home=home,
         )
+        stack.callback(engine.close)
         record = engine.run(plan, event, dry_run=dry_run)
 
     if as_json:
