@@ -109,7 +109,24 @@ def full_name(first: Any, last: Any = None) -> str:
 
 # --- phone and email -----------------------------------------------------------------------------
 
-_EXTENSION = re.compile(r"(?i)\s*(?:ext\.?|extension|x|#)\s*\d+\s*$")
+
+class _lazy_re:
+    """A regular expression compiled on first use: these filters are loaded by every command,
+    and compiling their Unicode classes up front would slow start-up."""
+
+    __slots__ = ("_compiled", "_pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self._pattern = pattern
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._compiled is None:
+            self._compiled = re.compile(self._pattern)
+        return getattr(self._compiled, name)
+
+
+_EXTENSION = _lazy_re(r"(?i)\s*(?:ext\.?|extension|x|#)\s*\d+\s*$")
 
 
 def phone(value: Any, country_code: Any = None) -> str | None:
@@ -144,9 +161,9 @@ def phone(value: Any, country_code: Any = None) -> str | None:
     return "+" + cc + national
 
 
-_ANGLE = re.compile(r"<([^<>]*)>")
-_LOCAL_OK = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\u0080-\uffff]+$")
-_DOMAIN_OK = re.compile(
+_ANGLE = _lazy_re(r"<([^<>]*)>")
+_LOCAL_OK = _lazy_re(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-\u0080-\uffff]+$")
+_DOMAIN_OK = _lazy_re(
     r"^(?:[A-Za-z0-9\u0080-\uffff](?:[A-Za-z0-9\-\u0080-\uffff]*[A-Za-z0-9\u0080-\uffff])?\.)+[A-Za-z\u0080-\uffff]{2,}$"
 )
 
@@ -271,8 +288,8 @@ def compact(value: Any) -> Any:
     return value
 
 
-_TAG = re.compile(r"<[^<>]{0,2000}>")
-_BLOCK = re.compile(r"(?i)<\s*(?:br|/p|/div|/li|/h\d)\b[^<>]{0,2000}>")
+_TAG = _lazy_re(r"<[^<>]{0,2000}>")
+_BLOCK = _lazy_re(r"(?i)<\s*(?:br|/p|/div|/li|/h\d)\b[^<>]{0,2000}>")
 
 
 def plain_text(value: Any, limit: int = MAX_TEXT) -> str:
