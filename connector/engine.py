@@ -106,6 +106,10 @@ class Engine:
     home: Path | None = None  # CONNECTOR_HOME, for actions that keep state (the id-link store)
     services: dict[str, Any] = field(default_factory=dict)  # shared objects actions may cache
 
+    def __post_init__(self) -> None:
+        if self.home is None:
+            self.home = connector_home(self.env)
+
     def close(self) -> None:
         """Close what actions cached in ``services`` (the id-link store's connection, say)."""
         for service in self.services.values():
@@ -163,7 +167,7 @@ class _Run:
         self.action_context = RunContext(
             run_id=record.id,
             recipe=plan.name,
-            home=engine.home or connector_home(engine.env),
+            home=engine.home or connector_home(engine.env),  # set in __post_init__
             env=engine.env,
             dry_run=dry_run,
             services=engine.services,

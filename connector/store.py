@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,62 +104,55 @@ class RunStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
+        """One statement, committed on its own (autocommit): a crash keeps every earlier write."""
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            yield self._db
-            self._db.execute("COMMIT")
+            self._db.execute(sql, args)
         except sqlite3.Error as exc:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
             raise StoreError(f"run store: {exc}") from None
 
     # Recorder ----------------------------------------------------------------------------------
 
     def run_started(self, run: RunRecord) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO runs (id, recipe, recipe_hash, recipe_path, trigger_app, trigger_event,"
-                " trigger_json, status, dry_run, started_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run.id,
-                    run.recipe,
-                    run.recipe_hash,
-                    run.recipe_path,
-                    run.trigger_app,
-                    run.trigger_event,
-                    _dumps(run.trigger),
-                    run.status,
-                    int(run.dry_run),
-                    run.started_at,
-                ),
-            )
+        self._write(
+            "INSERT INTO runs (id, recipe, recipe_hash, recipe_path, trigger_app, trigger_event,"
+            " trigger_json, status, dry_run, started_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                run.id,
+                run.recipe,
+                run.recipe_hash,
+                run.recipe_path,
+                run.trigger_app,
+                run.trigger_event,
+                _dumps(run.trigger),
+                run.status,
+                int(run.dry_run),
+                run.started_at,
+            ),
+        )
         self._seq[run.id] = 0
 
     def step_finished(self, run: RunRecord, step: StepRecord) -> None:
         seq = self._seq.get(run.id, 0)
         self._seq[run.id] = seq + 1
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO steps (run_id, seq, step_id, record_json, status) VALUES (?,?,?,?,?)",
-                (run.id, seq, step.id, _dumps(step.to_json()), step.status),
-            )
+        self._write(
+            "INSERT INTO steps (run_id, seq, step_id, record_json, status) VALUES (?,?,?,?,?)",
+            (run.id, seq, step.id, _dumps(step.to_json()), step.status),
+        )
 
     def run_finished(self, run: RunRecord) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE runs SET status=?, output_json=?, error=?, finished_at=?, duration_ms=?"
-                " WHERE id=?",
-                (
-                    run.status,
-                    _dumps(run.output),
-                    run.error,
-                    run.finished_at,
-                    run.duration_ms,
-                    run.id,
-                ),
-            )
+        self._write(
+            "UPDATE runs SET status=?, output_json=?, error=?, finished_at=?, duration_ms=?"
+            " WHERE id=?",
+            (
+                run.status,
+                _dumps(run.output),
+                run.error,
+                run.finished_at,
+                run.duration_ms,
+                run.id,
+            ),
+        )
         self._seq.pop(run.id, None)
 
     # Queries -----------------------------------------------------------------------------------
