@@ -212,3 +212,15 @@ def test_runs_list_on_a_fresh_home_says_how_to_start(home: Path) -> None:
     code, out, _ = invoke("runs", "list")
     assert code == 0
     assert "no runs yet" in out
+
+
+def test_sandbox_runs_keep_their_id_links_with_the_sandbox(home: Path) -> None:
+    recipe = str(Path(__file__).parent.parent / "recipes" / "create-contact-from-connecteam.yaml")
+    first = json.loads(invoke("run", recipe, "--sandbox", "--json")[1])
+    second = json.loads(invoke("run", recipe, "--sandbox", "--json")[1])
+    assert first["status"] == second["status"] == "succeeded"
+    # each fresh sandbox starts with no links: the second run creates its contact again
+    assert first["output"] == second["output"]
+    code, out, _ = invoke("links", "list", "--json")
+    assert code == 0
+    assert json.loads(out) == []

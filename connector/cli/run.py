@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,8 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
 
     The recipe is validated first (as `connector validate` does), then planned and executed step by
     step. Every run is recorded in the run store under CONNECTOR_HOME: see `connector runs`.
+
+    With --sandbox, the id links a run makes belong to that sandbox and go away with it.
     """
     from connector.cli.render import print_dry_run, print_run
     from connector.config import connector_home
@@ -123,6 +126,9 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
         for client in clients.values():
             stack.callback(client.close)
         home = connector_home(env)
+        # actions' own state (the id-link store) lives and dies with the sandbox it refers to;
+        # the run itself is still recorded under CONNECTOR_HOME
+        action_home = Path(stack.enter_context(tempfile.TemporaryDirectory())) if sandbox else home
         store = None
         if not dry_run:
             store = stack.enter_context(RunStore.open(home))
@@ -132,7 +138,7 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
             env=env,
             recorder=store,
             redactor=Redactor(secrets),
-            home=home,
+            home=action_home,
         )
         stack.callback(engine.close)
         record = engine.run(plan, event, dry_run=dry_run)
