@@ -78,6 +78,15 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def reply_response(reply: Reply, headers: dict[str, str]) -> Response:
+    """A handler's reply as a response carrying the rate-limit (and other) headers."""
+    if isinstance(reply, Response):
+        reply.headers.update(headers)
+        return reply
+    status, payload = reply
+    return json_response(status, payload, headers)
+
+
 def parse_json_body(raw: bytes) -> tuple[Any, str | None]:
     """The request body as JSON (None when empty), or the parse error's text."""
     if not raw.strip():

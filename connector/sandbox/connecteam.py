@@ -26,6 +26,7 @@ from connector.sandbox.common import (
     Routes,
     json_response,
     parse_json_body,
+    reply_response,
     route_sort_key,
 )
 from connector.sandbox.ghl_model import normalize_phone
@@ -119,11 +120,7 @@ def _endpoint(
                 reply = fn(call)
         except ApiError as exc:
             return json_response(exc.status, {"detail": exc.message}, headers)
-        if isinstance(reply, Response):
-            reply.headers.update(headers)
-            return reply
-        status, payload = reply
-        return json_response(status, payload, headers)
+        return reply_response(reply, headers)
 
     return endpoint
 

@@ -27,7 +27,14 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp
 
-from connector.sandbox.common import ApiError, Call, Handler, json_response, parse_json_body
+from connector.sandbox.common import (
+    ApiError,
+    Call,
+    Handler,
+    json_response,
+    parse_json_body,
+    reply_response,
+)
 from connector.sandbox.ratelimit import RateLimiter
 from connector.sandbox.state import SandboxState, TokenInfo
 from connector.sandbox.validation import Issue, OperationIndex, check_request
@@ -161,11 +168,7 @@ def _endpoint(
             if exc.status == 422 and isinstance(message, str):
                 message = [message]
             return json_response(exc.status, ghl_error(exc.status, message, **extra), headers)
-        if isinstance(reply, Response):
-            reply.headers.update(headers)
-            return reply
-        status, payload = reply
-        return json_response(status, payload, headers)
+        return reply_response(reply, headers)
 
     return endpoint
 
