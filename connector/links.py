@@ -148,6 +148,15 @@ def _row_to_link(row: sqlite3.Row) -> Link:
     )
 
 
+def _one_side(ghl_id: LinkId | None, connecteam_id: LinkId | None, verb: str) -> tuple[str, str]:
+    """The column and stored key for a lookup by exactly one of the two ids."""
+    if (ghl_id is None) == (connecteam_id is None):
+        raise LinkError(f"{verb} by ghl_id or by connecteam_id (exactly one of them)")
+    column = "ghl_id" if ghl_id is not None else "connecteam_id"
+    text, _ = _key(ghl_id if ghl_id is not None else connecteam_id, column)
+    return column, text
+
+
 class LinkStore:
     """The id-link store in one SQLite file. Thread-safe; close it when done (or use ``with``)."""
 
@@ -219,10 +228,7 @@ class LinkStore:
         Give exactly one of the two ids.
         """
         kind = check_kind(kind)
-        if (ghl_id is None) == (connecteam_id is None):
-            raise LinkError("look a link up by ghl_id or by connecteam_id (exactly one of them)")
-        column = "ghl_id" if ghl_id is not None else "connecteam_id"
-        text, _ = _key(ghl_id if ghl_id is not None else connecteam_id, column)
+        column, text = _one_side(ghl_id, connecteam_id, "look a link up")
 
         def _get(db: sqlite3.Connection) -> Link | None:
             row = db.execute(
@@ -288,10 +294,7 @@ class LinkStore:
     ) -> Link | None:
         """Remove the link with this GoHighLevel id or this Connecteam id; the removed link or None."""
         kind = check_kind(kind)
-        if (ghl_id is None) == (connecteam_id is None):
-            raise LinkError("delete a link by ghl_id or by connecteam_id (exactly one of them)")
-        column = "ghl_id" if ghl_id is not None else "connecteam_id"
-        text, _ = _key(ghl_id if ghl_id is not None else connecteam_id, column)
+        column, text = _one_side(ghl_id, connecteam_id, "delete a link")
 
         def _delete(db: sqlite3.Connection) -> Link | None:
             row = db.execute(
