@@ -235,18 +235,12 @@ def make_environment(filters: Mapping[str, Callable[..., Any]] | None = None) ->
 def _first_undefined(value: Any, depth: int = 0) -> Undefined | None:
     if isinstance(value, Undefined):
         return value
-    if depth > 32:
+    if depth > 32 or not isinstance(value, dict | list | tuple):
         return None
-    if isinstance(value, dict):
-        for v in value.values():
-            found = _first_undefined(v, depth + 1)
-            if found is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for v in value:
-            found = _first_undefined(v, depth + 1)
-            if found is not None:
-                return found
+    for item in value.values() if isinstance(value, dict) else value:
+        found = _first_undefined(item, depth + 1)
+        if found is not None:
+            return found
     return None
 
 
