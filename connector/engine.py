@@ -33,7 +33,6 @@ from connector.http import (
 from connector.plan import Plan, StepPlan
 from connector.records import Recorder, RunRecord, StepRecord, new_run_id, now_iso
 from connector.registry import Registry
-from connector.templates import CompiledValue
 
 __all__ = ["Engine", "Placeholder", "template_env"]
 
@@ -167,7 +166,7 @@ class _Run:
         self.action_context = RunContext(
             run_id=record.id,
             recipe=plan.name,
-            home=engine.home or connector_home(engine.env),  # set in __post_init__
+            home=engine.home or connector_home(engine.env),
             env=engine.env,
             dry_run=dry_run,
             services=engine.services,
@@ -229,16 +228,13 @@ class _Run:
         if self.engine.recorder is not None:
             self.engine.recorder.step_finished(self.record, result)
 
-    def _render(self, value: CompiledValue, context: Mapping[str, Any]) -> Any:
-        return value.render(context)
-
     def _step(self, step: StepPlan) -> StepRecord:
         if step.foreach is None:
             return self._one(step, self.context, None)
         result = StepRecord(step.id, step.action, "succeeded", started_at=now_iso())
         start = time.perf_counter()
         try:
-            items = self._render(step.foreach, self.context)
+            items = step.foreach.render(self.context)
         except TemplateError as exc:
             result.status, result.error = "failed", f"foreach: {exc}"
             return result
@@ -271,10 +267,10 @@ class _Run:
         result = StepRecord(step.id, step.action, started_at=now_iso(), index=index)
         start = time.perf_counter()
         try:
-            if step.condition is not None and not self._render(step.condition, context):
+            if step.condition is not None and not step.condition.render(context):
                 result.status = "skipped"
                 return result
-            params = self._render(step.params, context)
+            params = step.params.render(context)
             if not isinstance(params, dict):
                 raise StepError(step.id, "with: must be an object")
             if isinstance(step.target, Operation):
