@@ -18,7 +18,7 @@ import contextvars
 import functools
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -488,15 +488,3 @@ def compile_value(env: BoundedEnvironment, value: Any) -> CompiledValue:
         except TemplateSyntaxError as exc:
             raise TemplateError(_describe(exc)) from None
     return _Literal(value)
-
-
-def iter_templates(value: Any, path: str = "$") -> Iterable[tuple[str, str]]:
-    """Every template string inside a recipe value, with its JSON path."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from iter_templates(v, f"{path}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from iter_templates(v, f"{path}[{i}]")
-    elif isinstance(value, str) and is_template(value):
-        yield path, value
