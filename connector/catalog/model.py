@@ -90,10 +90,6 @@ class Operation:
         return None
 
     @property
-    def required_params(self) -> tuple[Parameter, ...]:
-        return tuple(p for p in self.parameters if p.required)
-
-    @property
     def whole_body(self) -> bool:
         """Whether the request body is not an object (a JSON array, say): then the one parameter
         ``body`` is the whole body, instead of one parameter per top-level field."""
