@@ -1,18 +1,19 @@
 """Shared fixtures of the sandbox tests: a running sandbox on a fake clock, and HTTP clients whose
 every response is validated against the vendors' official OpenAPI documents.
 
-The documents are read from ``CONNECTOR_SPECS_DIR`` or ``<repo>/../shared``. A response is checked
-against the schema its operation documents for that status; a status the operation does not
-document (404, 429, 5xx...) is checked against the vendor's common error shape: GoHighLevel's
-``BadRequestDTO``/``UnauthorizedDTO``/``UnprocessableDTO`` from common-schemas.json, Connecteam's
-FastAPI ``{"detail": ...}``. Test modules load this file with
+The documents are read from the folder the ``specs`` fixture of tests/conftest.py gives
+(``CONNECTOR_SPECS_DIR`` or ``<repo>/../shared``, as the code finds them); without them every
+test that uses a checked client skips, and fails under CI, with a reason naming what is missing.
+A response is checked against the schema its operation documents for that status; a status the
+operation does not document (404, 429, 5xx...) is checked against the vendor's common error
+shape: GoHighLevel's ``BadRequestDTO``/``UnauthorizedDTO``/``UnprocessableDTO`` from
+common-schemas.json, Connecteam's FastAPI ``{"detail": ...}``. Test modules load this file with
 ``pytest_plugins = ["sandbox.fixtures"]``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,8 +29,6 @@ from connector.sandbox import RunningSandbox, start_in_thread
 from connector.sandbox.common import route_sort_key
 from connector.sandbox.validation import to_jsonschema
 
-REPO = Path(__file__).resolve().parents[2]
-SPECS = Path(os.environ.get("CONNECTOR_SPECS_DIR") or REPO.parent / "shared")
 GHL_FILES = ("contacts.json", "users.json", "calendars.json", "oauth.json")
 SEEN: set[tuple[str, str, str, int]] = set()  # (app, method, documented path, status)
 
@@ -54,25 +53,22 @@ def _load(path: Path) -> Any:
 class Conformance:
     """Validates sandbox responses against the official documents."""
 
-    def __init__(self) -> None:
-        if not (SPECS / "ghl-openapi").is_dir() or not (SPECS / "connecteam-openapi").is_dir():
-            pytest.skip(
-                f"the vendors' OpenAPI documents are not in {SPECS} (set CONNECTOR_SPECS_DIR)"
-            )
+    def __init__(self, specs: Path) -> None:
+        """Read the documents from ``specs`` (the ``specs`` fixture checked they are there)."""
         resources = []
         self.docs: dict[str, tuple[str, dict[str, Any]]] = {}
-        common_uri = (SPECS / "ghl-openapi/common/common-schemas.json").as_uri()
-        resources.append((common_uri, _load(SPECS / "ghl-openapi/common/common-schemas.json")))
+        common_uri = (specs / "ghl-openapi/common/common-schemas.json").as_uri()
+        resources.append((common_uri, _load(specs / "ghl-openapi/common/common-schemas.json")))
         self.ghl_ops: list[tuple[str, str, str]] = []  # (method, path, uri)
         for name in GHL_FILES:
-            path = SPECS / "ghl-openapi/apps" / name
+            path = specs / "ghl-openapi/apps" / name
             doc = _load(path)
             resources.append((path.as_uri(), doc))
             for p, ops in doc["paths"].items():
                 for m in ops:
                     if m in ("get", "post", "put", "delete", "patch"):
                         self.ghl_ops.append((m.upper(), p, path.as_uri()))
-        ct_path = SPECS / "connecteam-openapi/connecteam-openapi.json"
+        ct_path = specs / "connecteam-openapi/connecteam-openapi.json"
         ct_doc = _load(ct_path)
         resources.append((ct_path.as_uri(), ct_doc))
         self.ct_ops = [
@@ -142,10 +138,10 @@ _CONFORMANCE: Conformance | None = None
 
 
 @pytest.fixture
-def conformance() -> Conformance:
+def conformance(specs: Path) -> Conformance:
     global _CONFORMANCE
     if _CONFORMANCE is None:
-        _CONFORMANCE = Conformance()
+        _CONFORMANCE = Conformance(specs)
     return _CONFORMANCE
 
 

@@ -1,0 +1,209 @@
+"""The one database: DBOS's tables, the run records, the id links, the journal, the rate budgets.
+
+``CONNECTOR_DATABASE_URL`` names it (``sqlite:///PATH`` or ``postgresql://...``); the default is
+the SQLite file ``connector.sqlite3`` under ``CONNECTOR_HOME``. :func:`open_database` gives the one
+SQLAlchemy engine a process uses for it, with our own tables created or migrated.
+
+SQLite runs in WAL mode with ``synchronous=NORMAL`` and a busy timeout, so several processes and
+threads share it; its folder is made 0700 and its files 0600, because the database holds personal
+data. Our tables are declared on :data:`metadata` by the modules that own them (the run store, the
+id-link store, the journal, the budgets); :func:`upgrade` creates what is missing and records the
+schema version in ``connector_schema``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.config import connector_home
+from connector.errors import StoreError
+
+__all__ = [
+    "DATABASE_FILENAME",
+    "SCHEMA_VERSION",
+    "Database",
+    "database_url",
+    "metadata",
+    "open_database",
+    "upgrade",
+]
+
+DATABASE_FILENAME = "connector.sqlite3"
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+schema_table = sa.Table(
+    "connector_schema",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+def database_url(env: Mapping[str, str] | None = None) -> str:
+    """``CONNECTOR_DATABASE_URL``, or SQLite under ``CONNECTOR_HOME``.
+
+    ``postgres://`` and ``postgresql://`` both mean PostgreSQL through psycopg.
+    """
+    env = os.environ if env is None else env
+    url = (env.get("CONNECTOR_DATABASE_URL") or "").strip()
+    if not url:
+        return "sqlite:///" + str(connector_home(env) / DATABASE_FILENAME)
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (None for other databases and in-memory SQLite)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _private_file(path: Path) -> None:
+    """Make the database's folder 0700 and its files 0600 (it holds personal data)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.chmod(path.parent, 0o700)
+    except OSError:
+        pass  # a folder we do not own (a shared volume): its owner decides
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        target = path.with_name(path.name + suffix)
+        if suffix == "":
+            # create it 0600 before SQLite does, so it is never readable by others
+            fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o600)
+            os.close(fd)
+        if target.exists():
+            os.chmod(target, 0o600)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Begin transactions as writers (no lock upgrades that deadlock), wait for locks, and keep the
+    # WAL: a commit is then a write to the log, not an fsync of the database.
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
+    """An engine for ``url``: SQLite tuned for several processes, PostgreSQL with a sized pool."""
+    path = sqlite_path(url)
+    if url.startswith("sqlite"):
+        if path is not None:
+            _private_file(path)
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=False,
+        )
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, future=True
+    )
+
+
+def upgrade(engine: sa.Engine) -> int:
+    """Create our tables where missing and record the schema version; returns the version.
+
+    A database written by a newer connector (a higher version) is refused rather than changed.
+    """
+    try:
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            row = conn.execute(sa.select(schema_table.c.version)).first()
+            if row is None:
+                conn.execute(sa.insert(schema_table).values(id=1, version=SCHEMA_VERSION))
+                return SCHEMA_VERSION
+            version = int(row[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database was written by a newer connector (schema {version}, this one"
+                    f" knows {SCHEMA_VERSION}): upgrade connector"
+                )
+            if version < SCHEMA_VERSION:
+                conn.execute(sa.update(schema_table).values(version=SCHEMA_VERSION))
+            return SCHEMA_VERSION
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot prepare the database: {_plain_error(exc)}") from None
+
+
+def _plain_error(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).splitlines()[0]
+
+
+class Database:
+    """The process's handle on the one database: its URL and engine."""
+
+    def __init__(self, url: str, engine: sa.Engine) -> None:
+        self.url = url
+        self.engine = engine
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+_open: dict[str, Database] = {}
+_open_lock = threading.Lock()
+
+
+def open_database(env: Mapping[str, str] | None = None, *, url: str | None = None) -> Database:
+    """The database for ``env`` (one engine per URL per process), upgraded to our schema."""
+    # importing the owners declares their tables on `metadata`
+    import connector.links  # noqa: F401
+    import connector.runtime.journal  # noqa: F401
+    import connector.store  # noqa: F401
+
+    url = url or database_url(env)
+    with _open_lock:
+        db = _open.get(url)
+        if db is None:
+            try:
+                engine = make_engine(url)
+            except (OSError, sa.exc.SQLAlchemyError, ModuleNotFoundError) as exc:
+                raise StoreError(f"cannot open the database {_safe_url(url)}: {exc}") from None
+            upgrade(engine)
+            db = _open[url] = Database(url, engine)
+        return db
+
+
+def close_all() -> None:
+    """Dispose of every engine this process opened (tests, and the end of a command)."""
+    with _open_lock:
+        for db in _open.values():
+            db.close()
+        _open.clear()
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<database url>"

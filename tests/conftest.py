@@ -1,0 +1,148 @@
+"""What a test needs before it can run, decided in one place, and what happens when it is missing.
+
+- ``@pytest.mark.needs_specs``, or the ``specs`` fixture (it gives the folder): the vendors'
+  OpenAPI documents, found as the code finds them (:func:`connector.catalog.generate.specs_dir`:
+  ``$CONNECTOR_SPECS_DIR``, else ``<repo>/../shared``).
+- ``@pytest.mark.needs_modules("connector.engine", ...)``: modules that must be importable.
+- the ``skip_or_fail`` fixture: ``skip_or_fail("plugins/connector-phone is missing")`` for any
+  other requirement a test finds missing while it runs.
+
+Outside CI a missing requirement skips the test with a reason that says what is missing and how to
+provide it. Under CI (``CI=true`` or ``CI=1``) it fails the test instead, so CI cannot pass while a
+whole area is skipped. A skip that is legitimate everywhere (the environment already has what the
+test would install) stays a plain ``pytest.skip``. Every run prints why each test skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from connector.catalog.generate import default_connecteam_file, default_ghl_dir, specs_dir
+
+CI_VALUES = ("true", "1")
+
+
+def in_ci() -> bool:
+    """True when the ``CI`` environment variable is ``true`` or ``1``."""
+    return os.environ.get("CI", "").strip().lower() in CI_VALUES
+
+
+def skip_or_fail_now(reason: str) -> NoReturn:
+    """Skip the current test because ``reason`` (what is missing); under CI, fail it instead."""
+    if in_ci():
+        pytest.fail(
+            f"{reason} [CI is set, so a missing requirement fails instead of skipping]",
+            pytrace=False,
+        )
+    pytest.skip(reason)
+
+
+def missing_specs() -> str | None:
+    """Why the vendors' OpenAPI documents cannot be used, or None when they are all there."""
+    root = specs_dir()
+    wanted = [
+        (default_ghl_dir(), True),
+        (root / "ghl-openapi" / "common" / "common-schemas.json", False),
+        (default_connecteam_file(), False),
+    ]
+    missing: list[Path] = []
+    for path, is_dir in wanted:
+        if path.is_dir() if is_dir else path.is_file():
+            continue
+        # name the outermost missing folder below the specs folder (…/ghl-openapi, not …/apps)
+        shown = path
+        for parent in path.parents:
+            if parent == root or parent.exists() or not parent.is_relative_to(root):
+                break
+            shown = parent
+        if shown not in missing:
+            missing.append(shown)
+    if not missing:
+        return None
+    where = ", ".join(str(p) for p in missing)
+    return (
+        f"the vendor OpenAPI documents are not at {where} (put ghl-openapi/ and "
+        "connecteam-openapi/ in ../shared beside the checkout, or set CONNECTOR_SPECS_DIR)"
+    )
+
+
+def missing_modules(names: tuple[str, ...]) -> str | None:
+    """Why some of the modules ``names`` cannot be imported, or None when all can."""
+    absent = []
+    for name in names:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # a parent package is missing
+            found = False
+        if not found:
+            absent.append(name)
+    if not absent:
+        return None
+    return f"needs {', '.join(absent)}, which cannot be imported"
+
+
+@pytest.hookimpl(tryfirst=True)  # before the terminal reporter reads the option
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs_specs: the test reads the vendors' OpenAPI documents (../shared or "
+        "$CONNECTOR_SPECS_DIR); skipped without them, failed without them under CI",
+    )
+    config.addinivalue_line(
+        "markers",
+        "needs_modules(*names): the test needs these modules importable; skipped without "
+        "them, failed without them under CI",
+    )
+    # print why each test skipped (as -rs does), whatever -r the run was given
+    chars: str = config.option.reportchars or ""
+    if not any(c in chars for c in "sSaAN"):
+        config.option.reportchars = chars + "s"
+
+
+def unmet_requirement(item: pytest.Item) -> str | None:
+    """What the item's ``needs_*`` markers ask for and is missing, or None."""
+    if item.get_closest_marker("needs_specs") is not None:
+        reason = missing_specs()
+        if reason is not None:
+            return reason
+    for marker in item.iter_markers("needs_modules"):
+        reason = missing_modules(tuple(marker.args))
+        if reason is not None:
+            return reason
+    return None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # outside CI a plain skip mark, so the report shows the test's own file and line
+    if not in_ci():
+        for item in items:
+            reason = unmet_requirement(item)
+            if reason is not None:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = unmet_requirement(item)
+    if reason is not None:
+        skip_or_fail_now(reason)
+
+
+@pytest.fixture
+def specs() -> Path:
+    """The folder of the vendors' OpenAPI documents (skips, or fails under CI, without them)."""
+    reason = missing_specs()
+    if reason is not None:
+        skip_or_fail_now(reason)
+    return specs_dir()
+
+
+@pytest.fixture
+def skip_or_fail() -> Callable[[str], NoReturn]:
+    """``skip_or_fail(reason)``: skip the test because ``reason``; under CI, fail it instead."""
+    return skip_or_fail_now
