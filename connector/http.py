@@ -154,16 +154,50 @@ def parse_body(response: httpx.Response) -> Any:
     return response.text
 
 
+_LOC_ROOTS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def _loc_path(loc: Any) -> str:
+    """The field a FastAPI ``loc`` points at: ``["body", 0, "phoneNumber"]`` is ``phoneNumber``,
+    ``["body", "customFields", 2, "value"]`` is ``customFields[2].value``.
+
+    The leading request part (``body``, ``query``, ...) and the index of the item in a list body
+    are left out; what remains is a dotted path with ``[i]`` for list indices (empty when nothing
+    remains).
+    """
+    parts = list(loc) if isinstance(loc, list | tuple) else [loc]
+    if parts and parts[0] in _LOC_ROOTS:
+        parts = parts[1:]
+    while parts and isinstance(parts[0], int):
+        parts = parts[1:]
+    path = ""
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path
+
+
+def _error_item(item: Any) -> str:
+    """One item of an error list: a string, or FastAPI's ``{"loc", "msg"}`` as ``field: msg``."""
+    if not isinstance(item, dict):
+        return str(item)
+    msg = item.get("msg")
+    if not isinstance(msg, str):
+        return json.dumps(item)
+    field = _loc_path(item["loc"]) if "loc" in item else ""
+    return f"{field}: {msg}" if field else msg
+
+
 def api_message(body: Any) -> str:
     """The API's own error message: GoHighLevel's ``message`` (a string or a list), Connecteam's
-    ``detail``, or the raw text."""
+    ``detail`` (FastAPI's items become ``field: msg``), or the raw text."""
     if isinstance(body, dict):
         for key in ("message", "detail", "error", "msg"):
             value = body.get(key)
             if isinstance(value, list):
-                return "; ".join(
-                    v.get("msg", json.dumps(v)) if isinstance(v, dict) else str(v) for v in value
-                )
+                return "; ".join(_error_item(v) for v in value)
             if isinstance(value, str) and value:
                 return value
         return json.dumps(body)[:500]
