@@ -13,6 +13,7 @@ schema version in ``connector_schema``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Mapping
@@ -73,10 +74,10 @@ def sqlite_path(url: str) -> Path | None:
 def _private_file(path: Path) -> None:
     """Make the database's folder 0700 and its files 0600 (it holds personal data)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
+    with contextlib.suppress(
+        OSError
+    ):  # a folder we do not own (a shared volume): its owner decides
         os.chmod(path.parent, 0o700)
-    except OSError:
-        pass  # a folder we do not own (a shared volume): its owner decides
     for suffix in ("", "-wal", "-shm", "-journal"):
         target = path.with_name(path.name + suffix)
         if suffix == "":
@@ -176,9 +177,6 @@ _open_lock = threading.Lock()
 def open_database(env: Mapping[str, str] | None = None, *, url: str | None = None) -> Database:
     """The database for ``env`` (one engine per URL per process), upgraded to our schema."""
     # importing the owners declares their tables on `metadata`
-    import connector.links  # noqa: F401
-    import connector.runtime.journal  # noqa: F401
-    import connector.store  # noqa: F401
 
     url = url or database_url(env)
     with _open_lock:

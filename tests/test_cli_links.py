@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from connector.cli import cli
+from connector.db import DATABASE_FILENAME, close_all
 
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+    monkeypatch.delenv("CONNECTOR_DATABASE_URL", raising=False)
+    yield tmp_path / "home"
+    close_all()  # the database was this test's own
 
 
 def run(*args: str) -> Result:
@@ -99,3 +103,31 @@ def test_an_unusable_home_is_an_error_message(
     result = run("put", "contact", CONTACT, "9001")
     assert result.exit_code == 1
     assert result.output.startswith("error: cannot open the id-link store")
+
+
+def test_put_says_what_it_replaced(home: Path) -> None:
+    first = run("put", "contact", CONTACT, "9001")
+    assert "replaced" not in first.output
+    assert "replaced" not in run("put", "contact", CONTACT, "9001").output  # same pair
+    moved = run("put", "contact", "other-contact", "9001")
+    assert moved.exit_code == 0, moved.output
+    assert moved.output.splitlines() == [
+        f"replaced contact {CONTACT} <-> 9001",
+        "linked contact other-contact (GoHighLevel) <-> 9001 (Connecteam)",
+    ]
+    assert run("get", "contact", CONTACT).exit_code == 1
+
+
+def test_the_store_is_the_connector_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "home"))
+    url = "sqlite:///" + str(tmp_path / "db" / "elsewhere.sqlite3")
+    monkeypatch.setenv("CONNECTOR_DATABASE_URL", url)
+    try:
+        assert run("put", "contact", CONTACT, "9001").exit_code == 0
+        assert (tmp_path / "db" / "elsewhere.sqlite3").is_file()
+        assert not (tmp_path / "home" / DATABASE_FILENAME).exists()
+        assert run("get", "contact", CONTACT).exit_code == 0
+    finally:
+        close_all()

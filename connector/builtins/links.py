@@ -13,20 +13,30 @@ Recipes use them to remember which GoHighLevel record is which Connecteam record
 
 ``links.get`` never fails because a link is missing: it answers ``found: false`` with null ids, so a
 recipe branches with ``if:``. A null id to look up (a trigger without that field) is "not found"
-too. The store is opened once per run and kept in ``context.services["links"]``; reading a home
-that has no store yet creates nothing (a ``--dry-run`` leaves no file behind).
+too.
+
+The store is the one database of the run's environment (``LinkStore.for_env(context.env)``:
+``CONNECTOR_DATABASE_URL``, or ``connector.sqlite3`` under ``CONNECTOR_HOME``), opened on first use
+and kept in ``context.services["links"]``; a store already there (put by a test, or by the runtime
+so that links share its transactions) is used as it is. Reading where no SQLite database exists yet
+creates nothing (a ``--dry-run`` leaves no file behind).
+
+``links.put`` answers the stored link plus ``replaced`` (whether the put removed older links that
+reused one of its ids) and ``replaced_links`` (those links, empty when none).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from connector.apps import Action, RunContext
+from connector.config import connector_home
 from connector.hookspecs import hookimpl
-from connector.links import Link, LinkError, LinkId, LinkStore, links_path
+from connector.links import Link, LinkError, LinkId, LinkStore
 
-__all__ = ["open_store"]
+__all__ = ["open_store", "store_env"]
 
 SERVICE_KEY = "links"
 
@@ -92,23 +102,42 @@ FIND_SCHEMA: dict[str, Any] = {
 _SECRET_SUFFIXES = ("_TOKEN", "_API_KEY", "_SECRET", "_PASSWORD", "_KEY")
 
 
+def store_env(context: RunContext) -> Mapping[str, str]:
+    """The environment whose database keeps this run's links: the run's own ``env``.
+
+    Except when the runner gave the actions a home of their own (``context.home`` is not the
+    env's ``CONNECTOR_HOME``): then the links live in the default SQLite database of that home and
+    never in ``CONNECTOR_DATABASE_URL``. That is how ``connector run --sandbox`` keeps the links of
+    a sandbox run with the sandbox (a temporary home) today; once the runner passes that home in
+    ``env`` itself (``CONNECTOR_HOME`` set to it, no ``CONNECTOR_DATABASE_URL``), the two agree
+    and this changes nothing.
+    """
+    env = context.env
+    if Path(context.home) != connector_home(env):
+        own = {k: v for k, v in env.items() if k != "CONNECTOR_DATABASE_URL"}
+        own["CONNECTOR_HOME"] = str(context.home)
+        return own
+    return env
+
+
 def open_store(context: RunContext) -> LinkStore:
-    """The run's link store, opened on first use and kept in ``context.services``."""
+    """The run's link store: the one in ``context.services``, or opened now and kept there."""
     store = context.services.get(SERVICE_KEY)
     if not isinstance(store, LinkStore):
-        store = LinkStore(links_path(context.home))
+        store = LinkStore.for_env(store_env(context))
         context.services[SERVICE_KEY] = store
     return store
 
 
 def _existing_store(context: RunContext) -> LinkStore | None:
     """The run's link store for reading: ``None`` (and no file created) when there is none yet."""
-    if (
-        isinstance(context.services.get(SERVICE_KEY), LinkStore)
-        or links_path(context.home).exists()
-    ):
-        return open_store(context)
-    return None
+    store = context.services.get(SERVICE_KEY)
+    if isinstance(store, LinkStore):
+        return store
+    store = LinkStore.existing_for_env(store_env(context))
+    if store is not None:
+        context.services[SERVICE_KEY] = store
+    return store
 
 
 def _not_found(kind: str) -> dict[str, Any]:
@@ -162,7 +191,11 @@ def links_get(params: Mapping[str, Any], context: RunContext) -> dict[str, Any]:
 
 
 def links_put(params: Mapping[str, Any], context: RunContext) -> dict[str, Any]:
-    """``links.put``: link two ids (an idempotent upsert); returns the stored link."""
+    """``links.put``: link two ids (an idempotent upsert).
+
+    Returns the stored link with ``replaced`` (true when older links that reused one of the ids
+    were removed) and ``replaced_links`` (those links).
+    """
     kind = params.get("kind")
     ghl_id, ct_id = params.get("ghl_id"), params.get("connecteam_id")
     if ghl_id is None or ct_id is None:
@@ -171,7 +204,11 @@ def links_put(params: Mapping[str, Any], context: RunContext) -> dict[str, Any]:
     meta = params.get("meta") or {}
     _check_no_secrets(meta, context.env)
     link = open_store(context).put(str(kind) if kind is not None else "", ghl_id, ct_id, meta)
-    return _found(link)
+    return {
+        **_found(link),
+        "replaced": bool(link.replaced),
+        "replaced_links": [old.to_json() for old in link.replaced],
+    }
 
 
 def links_delete(params: Mapping[str, Any], context: RunContext) -> dict[str, Any]:
@@ -242,7 +279,8 @@ def register_actions(register: Callable[[Action], None]) -> None:
             name="links.put",
             run=links_put,
             description="Link a GoHighLevel id with a Connecteam id (idempotent; replaces older"
-            " links that reuse either id).",
+            " links that reuse either id): the stored link, replaced (true/false) and"
+            " replaced_links.",
             params_schema=PUT_SCHEMA,
             writes=True,
         )

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
 from connector.cli.common import fail
-from connector.config import connector_home
 from connector.errors import ConnectorError
-from connector.links import Link, LinkId, LinkStore, links_path
+from connector.links import Link, LinkId, LinkStore
 
 __all__ = ["links"]
 
@@ -26,12 +26,16 @@ def _connecteam_id(text: str) -> LinkId:
 
 
 def _with_store(func: Callable[[LinkStore], T], create: bool = False) -> T | None:
-    """Run ``func`` on the store of CONNECTOR_HOME; ``None`` when reading and there is no store."""
-    path = links_path(connector_home())
-    if not create and not path.exists():
-        return None
+    """Run ``func`` on the store of this environment's database.
+
+    ``None`` when reading (``create`` false) and the database is a SQLite file that does not exist
+    yet: looking creates nothing.
+    """
     try:
-        with LinkStore(path) as store:
+        store = LinkStore.for_env(os.environ) if create else LinkStore.existing_for_env(os.environ)
+        if store is None:
+            return None
+        with store:
             return func(store)
     except ConnectorError as exc:
         fail(str(exc), exc.exit_code)
@@ -71,7 +75,8 @@ def links() -> None:
     \b
     Recipes keep pairs of ids here with the links.get / links.put actions;
     each pair has a kind (contact: a GoHighLevel contact and a Connecteam user;
-    task; note; or any name a recipe uses). The store is links.sqlite3 in
+    task; note; or any name a recipe uses). The store is the links table of
+    the connector database: CONNECTOR_DATABASE_URL, or connector.sqlite3 in
     CONNECTOR_HOME.
     \b
       connector links list --kind contact
@@ -117,6 +122,7 @@ def put_cmd(kind: str, ghl_id: str, connecteam_id: str, meta: str | None, as_jso
     """Link GHL_ID with CONNECTEAM_ID (replacing older links of KIND that use either id).
 
     An all-digit CONNECTEAM_ID is stored as a number, as Connecteam user and note ids are.
+    Each older link it replaces is printed as "replaced KIND GHL_ID <-> CONNECTEAM_ID".
     """
     extra: Any = {}
     if meta:
@@ -130,10 +136,10 @@ def put_cmd(kind: str, ghl_id: str, connecteam_id: str, meta: str | None, as_jso
     assert link is not None  # create=True always opens the store
     if as_json:
         click.echo(json.dumps(link.to_json(), indent=2, ensure_ascii=False))
-    else:
-        click.echo(
-            f"linked {kind} {link.ghl_id} (GoHighLevel) <-> {link.connecteam_id} (Connecteam)"
-        )
+        return
+    for old in link.replaced:
+        click.echo(f"replaced {old.kind} {old.ghl_id} <-> {old.connecteam_id}")
+    click.echo(f"linked {kind} {link.ghl_id} (GoHighLevel) <-> {link.connecteam_id} (Connecteam)")
 
 
 @links.command("delete")
