@@ -40,6 +40,21 @@ class App:
     headers: Callable[[Operation], Mapping[str, str]] | None = None
     secret_env: tuple[str, ...] = ()
     description: str = ""
+    # What the durable runtime knows of the vendor:
+    location_param: str | None = None  # the parameter naming the tenant (GHL's locationId)
+    location_env: str | None = None  # where a step that omits it takes it from
+    rate_limits: tuple[tuple[int, float, str], ...] = ()  # (requests, per seconds, name)
+    safe_writes: frozenset[str] = frozenset()  # writes whose repeat changes nothing (upserts)
+    # the output of a write the API refused as a duplicate of a record it names, else None
+    existing_record: Callable[[Operation, int, Any], Any] | None = None
+
+    def location(self, params: Mapping[str, Any], env: Mapping[str, str]) -> str:
+        """The tenant a request acts on (a GHL location), for budgets and effect keys."""
+        if self.location_param and params.get(self.location_param):
+            return str(params[self.location_param])
+        if self.location_env and env.get(self.location_env):
+            return str(env[self.location_env])
+        return ""
 
     def base_url(self, env: Mapping[str, str]) -> str:
         if self.base_url_env and env.get(self.base_url_env):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,25 +19,17 @@ from typing import Any
 import httpx
 
 from connector.apps import Action, RunContext
+from connector.calls import Call, Caller
 from connector.catalog.model import Operation
 from connector.config import connector_home
 from connector.errors import ConnectorError, HTTPStepError, StepError, TemplateError
-from connector.http import (
-    DirectSender,
-    ParameterError,
-    Redactor,
-    Sender,
-    api_message,
-    build_request,
-    parse_body,
-)
-from connector.plan import Plan, StepPlan
+from connector.http import ParameterError, Redactor, build_request
+from connector.plan import OncePlan, Plan, StepPlan
 from connector.records import Recorder, RunRecord, StepRecord, new_run_id, now_iso
 from connector.registry import Registry
+from connector.runtime.retry import RetryPolicy, is_idempotent
 
 __all__ = ["Engine", "Placeholder", "template_env"]
-
-LOCATION_PARAM = "locationId"
 
 
 def template_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -99,15 +92,17 @@ class Engine:
     registry: Registry
     clients: Mapping[str, httpx.Client]
     env: Mapping[str, str] = field(default_factory=dict)
-    sender: Sender = field(default_factory=DirectSender)
+    caller: Caller = field(default_factory=Caller)
     recorder: Recorder | None = None
     redactor: Redactor = field(default_factory=lambda: Redactor(()))
     home: Path | None = None  # CONNECTOR_HOME, for actions that keep state (the id-link store)
     services: dict[str, Any] = field(default_factory=dict)  # shared objects actions may cache
+    links: Any = None  # the id-link store (``put_in``) that ``once.link`` writes through
 
     def __post_init__(self) -> None:
         if self.home is None:
             self.home = connector_home(self.env)
+        self.caller.redactor = self.redactor
 
     def close(self) -> None:
         """Close what actions cached in ``services`` (the id-link store's connection, say)."""
@@ -118,8 +113,18 @@ class Engine:
         self.services.clear()
 
     def run(
-        self, plan: Plan, event: Any, *, dry_run: bool = False, run_id: str | None = None
+        self,
+        plan: Plan,
+        event: Any,
+        *,
+        dry_run: bool = False,
+        run_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        parent: str | None = None,
+        sandbox: bool = False,
     ) -> RunRecord:
+        """Run ``plan`` for ``event``. ``env`` is what templates see as ``env`` and where a
+        location comes from (default: the engine's environment, less its secrets)."""
         record = RunRecord(
             id=run_id or new_run_id(),
             recipe=plan.name,
@@ -129,6 +134,9 @@ class Engine:
             trigger_event=plan.trigger_event,
             trigger=self.redactor.value(event),
             dry_run=dry_run,
+            parent=parent,
+            sandbox=sandbox,
+            env=dict(template_env(self.env if env is None else env)),
         )
         started = time.perf_counter()
         if self.recorder is not None:
@@ -160,14 +168,14 @@ class _Run:
             "trigger": event,
             "steps": self.steps,
             "vars": {},
-            "env": template_env(engine.env),
+            "env": record.env,
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         self.action_context = RunContext(
             run_id=record.id,
             recipe=plan.name,
             home=engine.home or connector_home(engine.env),
-            env=engine.env,
+            env={**engine.env, **record.env},
             dry_run=dry_run,
             services=engine.services,
         )
@@ -185,6 +193,7 @@ class _Run:
             record.status, record.error = "failed", f"vars: {exc}"
             return
         failed: str | None = None
+        tolerated: list[str] = []
         for step in self.plan.steps:
             if failed is not None:
                 result = StepRecord(step.id, step.action, "skipped")
@@ -196,6 +205,10 @@ class _Run:
             if result.status == "failed" and step.on_error == "fail":
                 failed = step.id
                 record.error = result.error
+            elif result.status == "failed" or (
+                result.items and any(i.status == "failed" for i in result.items)
+            ):
+                tolerated.append(step.id)
         if failed is not None:
             record.status = "failed"
             return
@@ -208,14 +221,18 @@ class _Run:
                 record.status, record.error = "failed", f"output: {exc}"
                 return
         record.status = "succeeded"
+        if tolerated:
+            # on_error: continue let the run go on, but it is not a plain success
+            record.status = "failed"
+            record.error = "steps failed (on_error: continue): " + ", ".join(tolerated)
 
     def _finish(self, step: StepPlan, result: StepRecord) -> None:
         items = result.items
         if items is not None:
-            output: Any = [i.output for i in items]
+            output: Any = [i.raw for i in items]
             codes: Any = [i.status_code for i in items]
         else:
-            output, codes = result.output, result.status_code
+            output, codes = result.raw, result.status_code
         self.steps[step.id] = {
             "output": Placeholder(f"steps.{step.id}.output")
             if self.dry_run and result.status == "planned"
@@ -225,6 +242,7 @@ class _Run:
             "error": result.error,
         }
         self.record.steps.append(result)
+        _redact_outputs(result, self.engine.redactor)
         if self.engine.recorder is not None:
             self.engine.recorder.step_finished(self.record, result)
 
@@ -266,17 +284,19 @@ class _Run:
     def _one(self, step: StepPlan, context: Mapping[str, Any], index: int | None) -> StepRecord:
         result = StepRecord(step.id, step.action, started_at=now_iso(), index=index)
         start = time.perf_counter()
+        unit = step.id if index is None else f"{step.id}[{index}]"
         try:
             if step.condition is not None and not step.condition.render(context):
                 result.status = "skipped"
+                result.note = "if: was false"
                 return result
             params = step.params.render(context)
             if not isinstance(params, dict):
                 raise StepError(step.id, "with: must be an object")
             if isinstance(step.target, Operation):
-                self._http(step, step.target, params, result)
+                self._http(step, step.target, dict(params), result, context, unit)
             else:
-                self._action(step, step.target, params, result)
+                self._action(step, step.target, params, result, unit)
         except TemplateError as exc:
             result.status, result.error = "failed", f"template: {exc}"
         except HTTPStepError as exc:
@@ -294,21 +314,25 @@ class _Run:
         return result
 
     def _http(
-        self, step: StepPlan, op: Operation, params: dict[str, Any], result: StepRecord
+        self,
+        step: StepPlan,
+        op: Operation,
+        params: dict[str, Any],
+        result: StepRecord,
+        context: Mapping[str, Any],
+        unit: str,
     ) -> None:
         engine = self.engine
         app = engine.registry.apps[op.app]
-        if (
-            op.app == "ghl"
-            and op.param(LOCATION_PARAM) is not None
-            and LOCATION_PARAM not in params
-        ):
-            location = engine.env.get("GHL_LOCATION_ID")
+        env = self.action_context.env
+        location = app.location(params, env)
+        lp = app.location_param
+        if lp and op.param(lp) is not None and lp not in params:
             if location:
-                params[LOCATION_PARAM] = location
-            elif op.param(LOCATION_PARAM).required:  # type: ignore[union-attr]
+                params[lp] = location
+            elif op.param(lp).required:  # type: ignore[union-attr]
                 raise StepError(
-                    step.id, "locationId is required: set GHL_LOCATION_ID or give it in with:"
+                    step.id, f"{lp} is required: set {app.location_env} or give it in with:"
                 )
         client = engine.clients.get(op.app)
         if client is None:
@@ -320,8 +344,7 @@ class _Run:
         redact = engine.redactor
         result.method = request.method
         result.url = redact.text(str(request.url))
-        body = params_body(op, params)
-        result.request_body = redact.value(_plain(body)) if body is not None else None
+        result.request_body = redact.value(_plain(_sent_body(request)))
         if self.dry_run:
             auth = client.auth
             if auth is not None:  # show the headers auth adds, redacted
@@ -329,30 +352,147 @@ class _Run:
             result.request_headers = redact.headers(_shown_headers(request))
             result.status = "planned"
             return
-        response = engine.sender.send(client, request, op)
-        result.request_headers = redact.headers(_shown_headers(response.request))
-        result.status_code = response.status_code
-        payload = parse_body(response)
-        result.output = redact.value(payload)
-        if response.is_success:
-            result.status = "succeeded"
-        else:
-            raise HTTPStepError(step.id, response.status_code, api_message(payload))
+        write = not is_idempotent(op.method)
+        owner = f"{self.record.id}/{unit}"
+        effect_key = None
+        once = step.once
+        if write:
+            effect_key = f"run:{owner}"
+            if once is not None:
+                identity = once.key.render(context)
+                if identity in (None, "") or isinstance(identity, dict | list):
+                    raise StepError(step.id, f"once.key must render to a text, got {identity!r}")
+                effect_key = f"{op.app}:{location}:{identity}"
+        call = Call(
+            unit=unit,
+            app=app,
+            op=op,
+            client=client,
+            request=request,
+            location=location,
+            effect_key=effect_key,
+            owner=owner,
+            step_id=step.id,
+            describe=f"{op.method} {_short(request)} in {app.title}",
+        )
+        if once is not None:
+            call.resolve = self._lookup(step, once, context, unit) if once.lookup else None
+            call.link = self._linker(step, once, context)
+        policy = None
+        if step.retry is not None:
+            try:
+                policy = RetryPolicy.from_mapping(step.retry, engine.caller.policy)
+            except ValueError as exc:
+                raise StepError(step.id, f"retry: {exc}") from None
+        output = engine.caller.call(call, result, policy)
+        result.raw = output
+        result.status = "succeeded"
+
+    def _lookup(
+        self, step: StepPlan, once: OncePlan, context: Mapping[str, Any], unit: str
+    ) -> Callable[[], tuple[bool, Any]]:
+        lookup = once.lookup
+        assert lookup is not None
+
+        def resolve() -> tuple[bool, Any]:
+            params = lookup.params.render(context)
+            if not isinstance(lookup.target, Operation):
+                output = lookup.target.run(params, self.action_context)
+            else:
+                record = StepRecord(step.id, lookup.action)
+                inner = StepPlan(
+                    id=step.id, action=lookup.action, target=lookup.target, params=lookup.params
+                )
+                self._http(inner, lookup.target, dict(params), record, context, unit + ":lookup")
+                output = record.raw
+            found = lookup.found.render({**context, "output": output})
+            return (bool(found), found if found else None)
+
+        return resolve
+
+    def _linker(
+        self, step: StepPlan, once: OncePlan, context: Mapping[str, Any]
+    ) -> Callable[[Any], Callable[[Any], Any] | None]:
+        links = self.engine.links
+
+        def linker(output: Any) -> Callable[[Any], Any] | None:
+            if once.link is None:
+                return None
+            spec = once.link.render({**context, "output": output})
+            if not isinstance(spec, dict):
+                raise StepError(
+                    step.id, "once.link must be an object (kind, ghl_id, connecteam_id)"
+                )
+            if links is None:
+                raise StepError(step.id, "once.link: no id-link store in this run")
+
+            def write(conn: Any) -> Any:
+                return links.put_in(
+                    conn,
+                    spec.get("kind"),
+                    spec.get("ghl_id"),
+                    spec.get("connecteam_id"),
+                    spec.get("meta") or None,
+                )
+
+            return write
+
+        return linker
 
     def _action(
-        self, step: StepPlan, action: Action, params: dict[str, Any], result: StepRecord
+        self,
+        step: StepPlan,
+        action: Action,
+        params: dict[str, Any],
+        result: StepRecord,
+        unit: str,
     ) -> None:
         result.request_body = self.engine.redactor.value(_plain(params))
         if self.dry_run and action.writes:
             result.status = "planned"
             return
+        if self.dry_run:
+            output = self._run_action(action, params)
+        else:  # reads too: a resumed run must see what the first pass saw
+            output = self.engine.caller.journal.step(
+                unit, lambda: _json_value(self._run_action(action, params))
+            )
+        result.raw = output
+        result.status = "succeeded"
+
+    def _run_action(self, action: Action, params: dict[str, Any]) -> Any:
         output = action.run(params, self.action_context)
         if inspect.isawaitable(output):
             if self._loop is None:
                 self._loop = asyncio.new_event_loop()
             output = self._loop.run_until_complete(output)
-        result.output = self.engine.redactor.value(output)
-        result.status = "succeeded"
+        return output
+
+
+def _redact_outputs(result: StepRecord, redactor: Redactor) -> None:
+    """What is recorded is redacted; what later steps compute with (``raw``) is not."""
+    result.output = redactor.value(_plain(result.raw))
+    for item in result.items or ():
+        item.output = redactor.value(_plain(item.raw))
+
+
+def _json_value(value: Any) -> Any:
+    """An action's output as plain JSON (what a journal records and replays)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _short(request: httpx.Request) -> str:
+    return request.url.path
+
+
+def _sent_body(request: httpx.Request) -> Any:
+    """The body as sent (a whole-body operation's bare list, not ``{"body": [...]}``)."""
+    if not request.content:
+        return None
+    try:
+        return json.loads(request.content)
+    except ValueError:
+        return request.content.decode("utf-8", "replace")
 
 
 _NOISE_HEADERS = frozenset(
@@ -362,12 +502,3 @@ _NOISE_HEADERS = frozenset(
 
 def _shown_headers(request: httpx.Request) -> dict[str, str]:
     return {k: v for k, v in request.headers.items() if k.lower() not in _NOISE_HEADERS}
-
-
-def params_body(op: Operation, params: Mapping[str, Any]) -> dict[str, Any] | None:
-    body = {
-        k: v
-        for k, v in params.items()
-        if v is not None and ((p := op.param(k)) is None or p.location == "body")
-    }
-    return body or None

@@ -18,7 +18,28 @@ from connector.errors import Location, Problem, RecipeInvalid, TemplateError, Un
 from connector.registry import Registry
 from connector.templates import BoundedEnvironment, CompiledValue, compile_value, make_environment
 
-__all__ = ["Plan", "StepPlan", "plan_recipe"]
+__all__ = ["LookupPlan", "OncePlan", "Plan", "StepPlan", "plan_recipe"]
+
+
+@dataclass(frozen=True)
+class LookupPlan:
+    """How to tell, after a lost answer, whether a write happened: a read, and the template that
+    finds the written record in its ``output`` (none when it is not there)."""
+
+    action: str
+    target: Operation | Action
+    params: CompiledValue
+    found: CompiledValue
+
+
+@dataclass(frozen=True)
+class OncePlan:
+    """A write that happens once per ``key``: the pairing of ids it makes (``link``, rendered with
+    the write's ``output``) and how to resolve an unknown outcome (``lookup``)."""
+
+    key: CompiledValue
+    link: CompiledValue | None = None
+    lookup: LookupPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -31,6 +52,8 @@ class StepPlan:
     foreach: CompiledValue | None = None
     on_error: Literal["fail", "continue"] = "fail"
     description: str = ""
+    once: OncePlan | None = None
+    retry: Mapping[str, Any] | None = None
 
     @property
     def is_http(self) -> bool:
@@ -106,6 +129,7 @@ def plan_recipe(
             continue
         condition = raw.get("if")
         foreach = raw.get("foreach")
+        once = _once(raw.get("once"), f"{where}.once", registry, compile_at, problems, path)
         steps.append(
             StepPlan(
                 id=str(raw.get("id", f"step{i + 1}")),
@@ -116,6 +140,8 @@ def plan_recipe(
                 foreach=None if foreach is None else compile_at(foreach, f"{where}.foreach"),
                 on_error="continue" if raw.get("on_error") == "continue" else "fail",
                 description=str(raw.get("description") or ""),
+                once=once,
+                retry=raw.get("retry") if isinstance(raw.get("retry"), Mapping) else None,
             )
         )
     output = data.get("output")
@@ -135,4 +161,37 @@ def plan_recipe(
         steps=tuple(steps),
         output=compiled_output,
         env=env,
+    )
+
+
+def _once(
+    raw: Any,
+    where: str,
+    registry: Registry,
+    compile_at: Any,
+    problems: list[Problem],
+    path: str,
+) -> OncePlan | None:
+    if not isinstance(raw, Mapping):
+        return None
+    lookup = None
+    raw_lookup = raw.get("lookup")
+    if isinstance(raw_lookup, Mapping):
+        action = str(raw_lookup.get("action", ""))
+        try:
+            target = registry.resolve(action)
+        except UnknownOperation as exc:
+            problems.append(Problem(Location(path, path=f"{where}.lookup.action"), str(exc)))
+        else:
+            lookup = LookupPlan(
+                action=action,
+                target=target,
+                params=compile_at(raw_lookup.get("with") or {}, f"{where}.lookup.with"),
+                found=compile_at(raw_lookup.get("found"), f"{where}.lookup.found"),
+            )
+    link = raw.get("link")
+    return OncePlan(
+        key=compile_at(raw.get("key"), f"{where}.key"),
+        link=None if link is None else compile_at(link, f"{where}.link"),
+        lookup=lookup,
     )

@@ -40,6 +40,10 @@ class StepRecord:
     duration_ms: float | None = None
     index: int | None = None  # position inside a foreach
     items: list[StepRecord] | None = None  # a foreach step's one record per item
+    attempts: int = 0  # requests sent (or tried) for this step
+    waits: list[dict[str, Any]] = field(default_factory=list)  # {"seconds", "reason"} per wait
+    note: str | None = None  # why it was skipped, or that an earlier run did it
+    raw: Any = field(default=None, repr=False, compare=False)  # unredacted output (never stored)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -63,6 +67,12 @@ class StepRecord:
             data["index"] = self.index
         if self.items is not None:
             data["items"] = [item.to_json() for item in self.items]
+        if self.attempts:
+            data["attempts"] = self.attempts
+        if self.waits:
+            data["waits"] = list(self.waits)
+        if self.note:
+            data["note"] = self.note
         return data
 
 
@@ -75,7 +85,7 @@ class RunRecord:
     trigger_app: str
     trigger_event: str
     trigger: Any
-    status: Literal["running", "succeeded", "failed"] = "running"
+    status: Literal["running", "succeeded", "failed", "waiting"] = "running"
     output: Any = None
     error: str | None = None
     dry_run: bool = False
@@ -83,6 +93,9 @@ class RunRecord:
     finished_at: str | None = None
     duration_ms: float | None = None
     steps: list[StepRecord] = field(default_factory=list)
+    sandbox: bool = False
+    parent: str | None = None  # the run this one retries or replays
+    env: dict[str, str] = field(default_factory=dict)  # what templates saw as `env` (no secret)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,6 +116,8 @@ class RunRecord:
             "finished_at": self.finished_at,
             "duration_ms": None if self.duration_ms is None else round(self.duration_ms, 3),
             "steps": [s.to_json() for s in self.steps],
+            "sandbox": self.sandbox,
+            "parent": self.parent,
         }
 
 

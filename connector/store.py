@@ -1,50 +1,83 @@
-"""The run store: every run and every step, in SQLite under ``CONNECTOR_HOME``.
+"""The run store: every run and every step, in the one database (:mod:`connector.db`).
 
 It is the audit trail: run id, recipe name and hash, trigger payload, each step's request and
-response, status and timings. What it is given is already redacted by the engine; the store never
-sees a token. Steps are written as they finish, so a run that dies half way leaves what it did.
+response, attempts and waits, status and timings. What it is given is already redacted by the
+engine; the store never sees a token. It also keeps the text of every recipe a run started with
+(by hash), so a run resumed after its file changed finishes as it began.
+
+Steps are written as they finish. A resumed run is replayed from its checkpoints and records its
+steps again, so :meth:`RunStore.run_started` clears a run's earlier step rows. One engine, a
+connection per call: the store is safe to use from worker threads.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from connector.db import metadata
 from connector.errors import StoreError
 from connector.records import RunRecord, StepRecord
 
-__all__ = ["RunStore"]
+__all__ = ["AmbiguousRunId", "RunStore"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    recipe TEXT NOT NULL,
-    recipe_hash TEXT NOT NULL,
-    recipe_path TEXT NOT NULL,
-    trigger_app TEXT NOT NULL,
-    trigger_event TEXT NOT NULL,
-    trigger_json TEXT NOT NULL,
-    status TEXT NOT NULL,
-    dry_run INTEGER NOT NULL DEFAULT 0,
-    output_json TEXT,
-    error TEXT,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    duration_ms REAL
-);
-CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at);
-CREATE INDEX IF NOT EXISTS runs_recipe ON runs (recipe, started_at);
-CREATE TABLE IF NOT EXISTS steps (
-    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    step_id TEXT NOT NULL,
-    record_json TEXT NOT NULL,
-    status TEXT NOT NULL,
-    PRIMARY KEY (run_id, seq)
-);
-"""
+runs_table = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("recipe", sa.String(200), nullable=False),
+    sa.Column("recipe_hash", sa.String(64), nullable=False),
+    sa.Column("recipe_path", sa.Text, nullable=False),
+    sa.Column("trigger_app", sa.String(100), nullable=False),
+    sa.Column("trigger_event", sa.String(200), nullable=False),
+    sa.Column("trigger_json", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
+    sa.Column("sandbox", sa.Boolean, nullable=False, default=False),
+    sa.Column("parent", sa.String(64), nullable=True),
+    sa.Column("env_json", sa.Text, nullable=True),
+    sa.Column("output_json", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("finished_at", sa.String(32), nullable=True),
+    sa.Column("duration_ms", sa.Float, nullable=True),
+)
+sa.Index("runs_started", runs_table.c.started_at)
+sa.Index("runs_recipe", runs_table.c.recipe, runs_table.c.started_at)
+sa.Index("runs_status", runs_table.c.status, runs_table.c.started_at)
+
+steps_table = sa.Table(
+    "run_steps",
+    metadata,
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("step_id", sa.String(200), nullable=False),
+    sa.Column("record_json", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "seq"),
+)
+
+recipes_table = sa.Table(
+    "recipes",
+    metadata,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+
+class AmbiguousRunId(StoreError):
+    def __init__(self, prefix: str, matches: list[str]) -> None:
+        self.matches = matches
+        super().__init__(
+            f"{prefix!r} is ambiguous: it starts {len(matches)} run ids"
+            f" ({', '.join(matches[:3])}{', ...' if len(matches) > 3 else ''}); give more of it"
+        )
 
 
 def _dumps(value: Any) -> str:
@@ -70,33 +103,31 @@ def _step_from_json(data: dict[str, Any]) -> StepRecord:
         items=[_step_from_json(i) for i in data["items"]]
         if data.get("items") is not None
         else None,
+        attempts=data.get("attempts") or 0,
+        waits=data.get("waits") or [],
+        note=data.get("note"),
     )
 
 
 class RunStore:
-    """A SQLite run store; also a :class:`~connector.records.Recorder`."""
+    """The run records in the one database; also a :class:`~connector.records.Recorder`."""
 
-    FILENAME = "runs.sqlite3"
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the run store at {path}: {exc}") from None
-        self._seq: dict[str, int] = {}
+    @classmethod
+    def for_env(cls, env: Mapping[str, str]) -> RunStore:
+        from connector.db import open_database
+
+        return cls(open_database(env).engine)
 
     @classmethod
     def open(cls, home: Path) -> RunStore:
-        return cls(home / cls.FILENAME)
+        """The store of the default database under ``home`` (a ``CONNECTOR_HOME``)."""
+        return cls.for_env({"CONNECTOR_HOME": str(home)})
 
     def close(self) -> None:
-        self._db.close()
+        """Nothing to do: the engine belongs to the database handle."""
 
     def __enter__(self) -> RunStore:
         return self
@@ -104,98 +135,220 @@ class RunStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
-        """One statement, committed on its own (autocommit): a crash keeps every earlier write."""
+    def _do(self, func: Any) -> Any:
         try:
-            self._db.execute(sql, args)
-        except sqlite3.Error as exc:
-            raise StoreError(f"run store: {exc}") from None
+            with self.engine.begin() as conn:
+                return func(conn)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"run store: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"
+            ) from None
+
+    # Recipes -----------------------------------------------------------------------------------
+
+    def put_recipe(self, recipe_hash: str, name: str, path: str, text: str) -> None:
+        def put(conn: sa.Connection) -> None:
+            exists = conn.execute(
+                sa.select(recipes_table.c.hash).where(recipes_table.c.hash == recipe_hash)
+            ).first()
+            if exists is None:
+                conn.execute(
+                    sa.insert(recipes_table).values(
+                        hash=recipe_hash, name=name, path=path, text=text
+                    )
+                )
+
+        self._do(put)
+
+    def get_recipe(self, recipe_hash: str) -> tuple[str, str] | None:
+        """The (path, text) of the recipe with this hash."""
+        row = self._do(
+            lambda c: c.execute(
+                sa.select(recipes_table.c.path, recipes_table.c.text).where(
+                    recipes_table.c.hash == recipe_hash
+                )
+            ).first()
+        )
+        return None if row is None else (row[0], row[1])
 
     # Recorder ----------------------------------------------------------------------------------
 
     def run_started(self, run: RunRecord) -> None:
-        self._write(
-            "INSERT INTO runs (id, recipe, recipe_hash, recipe_path, trigger_app, trigger_event,"
-            " trigger_json, status, dry_run, started_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (
-                run.id,
-                run.recipe,
-                run.recipe_hash,
-                run.recipe_path,
-                run.trigger_app,
-                run.trigger_event,
-                _dumps(run.trigger),
-                run.status,
-                int(run.dry_run),
-                run.started_at,
-            ),
-        )
-        self._seq[run.id] = 0
+        values = {
+            "recipe": run.recipe,
+            "recipe_hash": run.recipe_hash,
+            "recipe_path": run.recipe_path,
+            "trigger_app": run.trigger_app,
+            "trigger_event": run.trigger_event,
+            "trigger_json": _dumps(run.trigger),
+            "status": run.status,
+            "dry_run": run.dry_run,
+            "sandbox": run.sandbox,
+            "parent": run.parent,
+            "env_json": _dumps(run.env),
+        }
+
+        def start(conn: sa.Connection) -> None:
+            row = conn.execute(
+                sa.select(runs_table.c.started_at).where(runs_table.c.id == run.id)
+            ).first()
+            if row is None:
+                conn.execute(
+                    sa.insert(runs_table).values(id=run.id, started_at=run.started_at, **values)
+                )
+            else:  # resumed: replayed from its checkpoints, it records its steps again
+                run.started_at = row[0]
+                conn.execute(
+                    sa.update(runs_table).where(runs_table.c.id == run.id).values(**values)
+                )
+                conn.execute(sa.delete(steps_table).where(steps_table.c.run_id == run.id))
+
+        self._do(start)
 
     def step_finished(self, run: RunRecord, step: StepRecord) -> None:
-        seq = self._seq.get(run.id, 0)
-        self._seq[run.id] = seq + 1
-        self._write(
-            "INSERT INTO steps (run_id, seq, step_id, record_json, status) VALUES (?,?,?,?,?)",
-            (run.id, seq, step.id, _dumps(step.to_json()), step.status),
+        seq = len(run.steps) - 1 if run.steps and run.steps[-1] is step else len(run.steps)
+        self._do(
+            lambda c: c.execute(
+                sa.insert(steps_table).values(
+                    run_id=run.id,
+                    seq=seq,
+                    step_id=step.id,
+                    record_json=_dumps(step.to_json()),
+                    status=step.status,
+                )
+            )
         )
 
     def run_finished(self, run: RunRecord) -> None:
-        self._write(
-            "UPDATE runs SET status=?, output_json=?, error=?, finished_at=?, duration_ms=?"
-            " WHERE id=?",
-            (
-                run.status,
-                _dumps(run.output),
-                run.error,
-                run.finished_at,
-                run.duration_ms,
-                run.id,
-            ),
+        self.set_status(run)
+
+    def set_status(self, run: RunRecord) -> None:
+        self._do(
+            lambda c: c.execute(
+                sa.update(runs_table)
+                .where(runs_table.c.id == run.id)
+                .values(
+                    status=run.status,
+                    output_json=_dumps(run.output),
+                    error=run.error,
+                    finished_at=run.finished_at,
+                    duration_ms=run.duration_ms,
+                )
+            )
         )
-        self._seq.pop(run.id, None)
 
     # Queries -----------------------------------------------------------------------------------
 
     def list(
         self, *, limit: int = 50, recipe: str | None = None, status: str | None = None
     ) -> list[RunRecord]:
-        sql = "SELECT * FROM runs"
-        where, args = [], []
+        query = sa.select(runs_table)
         if recipe:
-            where.append("recipe = ?")
-            args.append(recipe)
+            query = query.where(runs_table.c.recipe == recipe)
         if status:
-            where.append("status = ?")
-            args.append(status)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
-        try:
-            rows = self._db.execute(sql, (*args, limit)).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"run store: {exc}") from None
-        return [self._run(row, with_steps=False) for row in rows]
+            query = query.where(runs_table.c.status == status)
+        query = query.order_by(runs_table.c.started_at.desc(), runs_table.c.id.desc()).limit(limit)
+        rows = self._do(lambda c: c.execute(query).mappings().all())
+        return [self._run(dict(row), None) for row in rows]
+
+    def ids(self, *, status: str) -> Sequence[str]:
+        rows = self._do(
+            lambda c: c.execute(
+                sa.select(runs_table.c.id).where(runs_table.c.status == status)
+            ).all()
+        )
+        return [r[0] for r in rows]
 
     def get(self, run_id: str) -> RunRecord | None:
-        """A run by id, or by a unique prefix of its id."""
-        try:
-            rows = self._db.execute(
-                "SELECT * FROM runs WHERE id = ? OR id LIKE ? ESCAPE '\\' LIMIT 2",
-                (run_id, run_id.replace("%", "").replace("_", "\\_") + "%"),
-            ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"run store: {exc}") from None
-        exact = [r for r in rows if r[0] == run_id]
-        if exact:
-            return self._run(exact[0], with_steps=True)
-        if len(rows) == 1:
-            return self._run(rows[0], with_steps=True)
-        return None
+        """A run by id, or by a unique prefix of its id (:class:`AmbiguousRunId` if not unique)."""
+        pattern = run_id.replace("\\", "").replace("%", "").replace("_", "\\_") + "%"
 
-    def _run(self, row: tuple[Any, ...], *, with_steps: bool) -> RunRecord:
-        cols = [d[0] for d in self._db.execute("SELECT * FROM runs LIMIT 0").description]
-        data = dict(zip(cols, row, strict=True))
+        def find(conn: sa.Connection) -> RunRecord | None:
+            rows = (
+                conn.execute(
+                    sa.select(runs_table)
+                    .where(
+                        sa.or_(
+                            runs_table.c.id == run_id, runs_table.c.id.like(pattern, escape="\\")
+                        )
+                    )
+                    .limit(6)
+                )
+                .mappings()
+                .all()
+            )
+            exact = [r for r in rows if r["id"] == run_id]
+            if exact:
+                row = exact[0]
+            elif len(rows) == 1:
+                row = rows[0]
+            elif rows:
+                raise AmbiguousRunId(run_id, [r["id"] for r in rows])
+            else:
+                return None
+            steps = conn.execute(
+                sa.select(steps_table.c.record_json)
+                .where(steps_table.c.run_id == row["id"])
+                .order_by(steps_table.c.seq)
+            ).all()
+            return self._run(dict(row), [s[0] for s in steps])
+
+        try:
+            with self.engine.connect() as conn:
+                return find(conn)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"run store: {exc}") from None
+
+    def copy_from(self, other: RunStore, run_id: str) -> None:
+        """Copy one run (its row and its steps) from another store (a sandbox's database)."""
+        with other.engine.connect() as conn:
+            run = (
+                conn.execute(sa.select(runs_table).where(runs_table.c.id == run_id))
+                .mappings()
+                .first()
+            )
+            steps = (
+                conn.execute(sa.select(steps_table).where(steps_table.c.run_id == run_id))
+                .mappings()
+                .all()
+            )
+        if run is None:
+            return
+
+        def copy(c: sa.Connection) -> None:
+            c.execute(sa.delete(steps_table).where(steps_table.c.run_id == run_id))
+            c.execute(sa.delete(runs_table).where(runs_table.c.id == run_id))
+            c.execute(sa.insert(runs_table).values(**dict(run)))
+            if steps:
+                c.execute(sa.insert(steps_table), [dict(s) for s in steps])
+
+        self._do(copy)
+
+    def prune(self, before_iso: str) -> int:
+        """Delete finished runs that started before ``before_iso``; returns how many."""
+
+        def prune(conn: sa.Connection) -> int:
+            old = (
+                sa.select(runs_table.c.id)
+                .where(
+                    runs_table.c.started_at < before_iso,
+                    runs_table.c.status.in_(("succeeded", "failed")),
+                )
+                .scalar_subquery()
+            )
+            conn.execute(sa.delete(steps_table).where(steps_table.c.run_id.in_(old)))
+            result = conn.execute(
+                sa.delete(runs_table).where(
+                    runs_table.c.started_at < before_iso,
+                    runs_table.c.status.in_(("succeeded", "failed")),
+                )
+            )
+            return int(result.rowcount or 0)
+
+        count: int = self._do(prune)
+        return count
+
+    def _run(self, data: Mapping[str, Any], steps: Sequence[str] | None) -> RunRecord:
         record = RunRecord(
             id=data["id"],
             recipe=data["recipe"],
@@ -211,10 +364,10 @@ class RunStore:
             started_at=data["started_at"],
             finished_at=data["finished_at"],
             duration_ms=data["duration_ms"],
+            sandbox=bool(data["sandbox"]),
+            parent=data["parent"],
+            env=json.loads(data["env_json"]) if data["env_json"] else {},
         )
-        if with_steps:
-            steps = self._db.execute(
-                "SELECT record_json FROM steps WHERE run_id = ? ORDER BY seq", (record.id,)
-            ).fetchall()
-            record.steps = [_step_from_json(json.loads(s[0])) for s in steps]
+        if steps is not None:
+            record.steps = [_step_from_json(json.loads(s)) for s in steps]
         return record

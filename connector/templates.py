@@ -284,12 +284,21 @@ class CompiledValue:
         return False
 
 
+def _fresh(value: Any) -> Any:
+    """A copy of a literal's lists and objects, so no run can change what the plan holds."""
+    if type(value) is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_fresh(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class _Literal(CompiledValue):
     value: Any
 
     def _render(self, context: Mapping[str, Any]) -> Any:
-        return self.value
+        return _fresh(self.value)
 
     @property
     def is_static(self) -> bool:

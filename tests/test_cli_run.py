@@ -173,10 +173,17 @@ def test_runs_list_and_show_read_the_store_which_holds_no_secret(
     url, handler = counting_server
     monkeypatch.setenv("GHL_BASE_URL", url)
     monkeypatch.setenv("GHL_TOKEN", SECRET)
+    # a GET that meets 500s is retried as often as the policy allows, then fails
+    monkeypatch.setenv("CONNECTOR_RETRY_ATTEMPTS", "3")
+    monkeypatch.setenv("CONNECTOR_RETRY_BASE_DELAY", "0.01")
     code, out, _ = invoke("run", str(HERE / "sandbox_contact.yaml"), "--json")
     assert code == 1
-    assert handler.hits == 1
-    failed_id = json.loads(out)["id"]
+    assert handler.hits == 3
+    failed = json.loads(out)
+    failed_id = failed["id"]
+    assert failed["steps"][0]["attempts"] == 3
+    assert [w["reason"] for w in failed["steps"][0]["waits"]] == ["HTTP 500", "HTTP 500"]
+    assert "gave up after 3 attempts" in failed["error"]
 
     code, out, _ = invoke("runs", "list", "--json")
     assert code == 0
@@ -199,7 +206,7 @@ def test_runs_list_and_show_read_the_store_which_holds_no_secret(
     assert code == 1
     assert "no run" in err
 
-    db = sqlite3.connect(home / "runs.sqlite3")
+    db = sqlite3.connect(home / "connector.sqlite3")
     dump = "\n".join(db.iterdump())
     db.close()
     assert SECRET not in dump

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from connector.apps import App
 from connector.catalog import load_operations
@@ -35,6 +35,18 @@ def _connecteam_auth(env: Mapping[str, str]) -> httpx.Auth | None:
     return APIKeyAuth("X-API-KEY", key) if key else None
 
 
+def _ghl_duplicate_contact(op: Operation, status: int, body: Any) -> Any:
+    """GoHighLevel refuses a second contact with the same email or phone (400, naming the one it
+    has in ``meta.contactId``): after a lost answer, that contact is the one the write made."""
+    if op.name != "ghl.create-contact" or status != 400 or not isinstance(body, dict):
+        return None
+    meta = body.get("meta")
+    contact_id = meta.get("contactId") if isinstance(meta, dict) else None
+    if not isinstance(contact_id, str) or not contact_id:
+        return None
+    return {"contact": {"id": contact_id}, "existing": True}
+
+
 @hookimpl
 def register_apps(register: Callable[[App], None]) -> None:
     register(
@@ -49,6 +61,19 @@ def register_apps(register: Callable[[App], None]) -> None:
             auth=_ghl_auth,
             headers=_ghl_headers,
             secret_env=("GHL_TOKEN",),
+            location_param="locationId",
+            location_env="GHL_LOCATION_ID",
+            # 100 requests per 10 s and 200,000 a day per app and location
+            rate_limits=((100, 10.0, "burst"), (200_000, 86_400.0, "day")),
+            safe_writes=frozenset(
+                {
+                    "ghl.upsert-contact",
+                    "ghl.add-tags",
+                    "ghl.remove-tags",
+                    "ghl.update-task-completed",
+                }
+            ),
+            existing_record=_ghl_duplicate_contact,
         )
     )
     register(
@@ -62,5 +87,7 @@ def register_apps(register: Callable[[App], None]) -> None:
             sandbox_prefix="/connecteam",
             auth=_connecteam_auth,
             secret_env=("CONNECTEAM_API_KEY",),
+            # 100 requests a minute and 10,000 a day per account (the Expert plan)
+            rate_limits=((100, 60.0, "minute"), (10_000, 86_400.0, "day")),
         )
     )

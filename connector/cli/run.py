@@ -72,39 +72,26 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
     """Run RECIPE once for one trigger event.
 
     The recipe is validated first (as `connector validate` does), then planned and executed step by
-    step. Every run is recorded in the run store under CONNECTOR_HOME: see `connector runs`.
+    step, durably: every request and every write is checkpointed in the database
+    (CONNECTOR_DATABASE_URL, default SQLite under CONNECTOR_HOME), failed requests are retried as
+    the API allows, and a run that is killed half way is finished by `connector runs resume`
+    without repeating a write. Every run is recorded: see `connector runs`.
 
     With --sandbox, the id links a run makes belong to that sandbox and go away with it.
     """
     from connector.cli.render import print_dry_run, print_run
-    from connector.config import connector_home
-    from connector.engine import Engine
-    from connector.errors import RecipeInvalid, RecipeLoadError
-    from connector.http import Redactor, make_clients
-    from connector.plan import plan_recipe
-    from connector.recipe.load import load_recipe
-    from connector.recipe.validate import validate_recipe
-    from connector.store import RunStore
+    from connector.runtime.prepare import prepare
 
     registry, _report = get_registry()
     if not Path(recipe).exists():
         raise click.UsageError(f"no such recipe file: {recipe}")
-    try:
-        loaded = load_recipe(recipe)
-    except RecipeLoadError as exc:
-        click.echo(str(exc.problem), err=True)
-        sys.exit(2)
-    problems = validate_recipe(loaded, registry)
-    if problems:
-        for problem in problems:
+    prepared = prepare(recipe, registry)
+    if prepared.plan is None:
+        for problem in prepared.problems:
             click.echo(str(problem), err=True)
         click.echo(f"error: {recipe} is not valid; nothing was run", err=True)
         sys.exit(2)
-    try:
-        plan = plan_recipe(loaded.data, registry, path=recipe, recipe_hash=loaded.sha256)
-    except RecipeInvalid as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+    plan = prepared.plan
     event = _read_event(event_source) if event_source else dict(plan.sample or {})
 
     env = dict(os.environ)
@@ -118,30 +105,10 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
                 click.echo(
                     f"sandbox: serving GoHighLevel and Connecteam fakes at {running.url}", err=True
                 )
-        secrets = [
-            env[name] for app in registry.apps.values() for name in app.secret_env if env.get(name)
-        ]
-        apps = [registry.apps[name] for name in plan.apps]
-        clients = make_clients(apps, env)
-        for client in clients.values():
-            stack.callback(client.close)
-        home = connector_home(env)
-        # actions' own state (the id-link store) lives and dies with the sandbox it refers to;
-        # the run itself is still recorded under CONNECTOR_HOME
-        action_home = Path(stack.enter_context(tempfile.TemporaryDirectory())) if sandbox else home
-        store = None
-        if not dry_run:
-            store = stack.enter_context(RunStore.open(home))
-        engine = Engine(
-            registry=registry,
-            clients=clients,
-            env=env,
-            recorder=store,
-            redactor=Redactor(secrets),
-            home=action_home,
-        )
-        stack.callback(engine.close)
-        record = engine.run(plan, event, dry_run=dry_run)
+        if dry_run:
+            record = _dry_run(plan, event, env, registry)
+        else:
+            record = _durable_run(stack, plan, prepared.text, event, env, registry, sandbox)
 
     if as_json:
         click.echo(json.dumps(record.to_json(), indent=2, default=str))
@@ -150,3 +117,57 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
     else:
         print_run(record)
     sys.exit(0 if record.status == "succeeded" else 1)
+
+
+def _dry_run(plan: Any, event: Any, env: dict[str, str], registry: Any) -> Any:
+    """Render every request, send nothing: no database, no DBOS."""
+    from connector.engine import Engine
+    from connector.http import Redactor, make_clients
+
+    secrets = [
+        env[name] for app in registry.apps.values() for name in app.secret_env if env.get(name)
+    ]
+    clients = make_clients([registry.apps[name] for name in plan.apps], env)
+    engine = Engine(registry=registry, clients=clients, env=env, redactor=Redactor(secrets))
+    try:
+        return engine.run(plan, event, dry_run=True)
+    finally:
+        engine.close()
+        for client in clients.values():
+            client.close()
+
+
+def _durable_run(
+    stack: ExitStack,
+    plan: Any,
+    text: str,
+    event: Any,
+    env: dict[str, str],
+    registry: Any,
+    sandbox: bool,
+) -> Any:
+    """A durable run. With --sandbox, its journal and id links live in a database that goes
+    away with the sandbox (they name records only that sandbox had); the run record is copied
+    into the run history under CONNECTOR_HOME."""
+    from connector.errors import ConnectorError
+    from connector.runtime.durable import Runtime, RuntimeOptions
+
+    run_env = dict(env)
+    if sandbox:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory())
+        run_env["CONNECTOR_HOME"] = scratch
+        run_env.pop("CONNECTOR_DATABASE_URL", None)
+    try:
+        runtime = stack.enter_context(Runtime(registry, run_env, RuntimeOptions(sandbox=sandbox)))
+        runtime.remember(plan, text)
+        record = runtime.run(plan, event)
+        if sandbox:
+            from connector.store import RunStore
+
+            history = RunStore.for_env(env)
+            history.put_recipe(plan.recipe_hash, plan.name, plan.path, text)
+            history.copy_from(runtime.store, record.id)
+    except ConnectorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    return record

@@ -9,15 +9,50 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from connector.records import RunRecord
+    from connector.runtime.durable import Runtime
     from connector.store import RunStore
 
 
 def _store() -> RunStore:
-    from connector.config import connector_home
+    import os
+
     from connector.store import RunStore
 
-    home = connector_home()
-    return RunStore.open(home)
+    return RunStore.for_env(os.environ)
+
+
+def _get(store: RunStore, run_id: str) -> RunRecord:
+    from connector.store import AmbiguousRunId
+
+    try:
+        record = store.get(run_id)
+    except AmbiguousRunId as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if record is None:
+        click.echo(f"error: no run {run_id!r} (see `connector runs list`)", err=True)
+        sys.exit(1)
+    return record
+
+
+def _runtime() -> Runtime:
+    import os
+
+    from connector.cli.common import get_registry
+    from connector.runtime.durable import Runtime
+
+    registry, _ = get_registry()
+    return Runtime(registry, dict(os.environ))
+
+
+def _print_outcome(record: RunRecord, as_json: bool) -> None:
+    from connector.cli.render import print_run
+
+    if as_json:
+        click.echo(json.dumps(record.to_json(), indent=2, default=str))
+    else:
+        print_run(record)
 
 
 @click.group()
@@ -28,6 +63,10 @@ def runs() -> None:
       connector runs list                 the latest runs
       connector runs list --recipe NAME   the latest runs of one recipe
       connector runs show ID              one run, step by step (a unique id prefix is enough)
+      connector runs resume               finish the runs a crash or a kill interrupted
+      connector runs retry ID             run a failed run again from the step that failed
+      connector runs replay ID --from S   run it again from step S, as a new run
+      connector runs prune --older-than 30d
     """
 
 
@@ -36,7 +75,7 @@ def runs() -> None:
 @click.option("--recipe", help="Only runs of this recipe.")
 @click.option(
     "--status",
-    type=click.Choice(["succeeded", "failed", "running"]),
+    type=click.Choice(["succeeded", "failed", "running", "waiting"]),
     help="Only runs with this status.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -77,12 +116,105 @@ def show_run(run_id: str, as_json: bool) -> None:
     from connector.cli.render import print_run
 
     with _store() as store:
-        record = store.get(run_id)
-    if record is None:
-        click.echo(f"error: no run {run_id!r} (see `connector runs list`)", err=True)
-        sys.exit(1)
+        record = _get(store, run_id)
     if as_json:
         click.echo(json.dumps(record.to_json(), indent=2, default=str))
         return
     click.echo(f"trigger: {json.dumps(record.trigger, default=str)[:500]}")
     print_run(record)
+
+
+@runs.command("resume")
+@click.option("--json", "as_json", is_flag=True, help="Print the finished runs as JSON.")
+def resume_runs(as_json: bool) -> None:
+    """Finish every run that was interrupted (killed, crashed, or stopped by SIGTERM).
+
+    Each goes on from its last checkpoint: a request that was answered is not sent again, and a
+    write whose answer was lost is resolved (by the step's `once.lookup`) before anything is
+    sent. Exit 1 if any resumed run failed.
+    """
+    from connector.errors import ConnectorError
+
+    try:
+        with _runtime() as runtime:
+            ids = runtime.resume()
+            records = [r for r in (runtime.store.get(i) for i in ids) if r is not None]
+    except ConnectorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps({"runs": [r.to_json() for r in records]}, indent=2, default=str))
+    elif not records:
+        click.echo("no interrupted runs")
+    for record in records if not as_json else []:
+        click.echo(f"{record.id}  {record.recipe}  {record.status}")
+    sys.exit(1 if any(r.status != "succeeded" for r in records) else 0)
+
+
+def _again(run_id: str, step: str | None, as_json: bool, verb: str) -> None:
+    from connector.errors import ConnectorError
+
+    try:
+        with _runtime() as runtime:
+            old = _get(runtime.store, run_id)
+            if verb == "retry" and old.status != "failed":
+                click.echo(
+                    f"error: run {old.id} is {old.status}; only a failed run is retried", err=True
+                )
+                sys.exit(2)
+            record = runtime.again(old, step)
+    except ConnectorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    _print_outcome(record, as_json)
+    sys.exit(0 if record.status == "succeeded" else 1)
+
+
+@runs.command("retry")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the new run as JSON.")
+def retry_run(run_id: str, as_json: bool) -> None:
+    """Run a failed run again from the step that failed, as a new run linked to the old one.
+
+    The steps before it are not run again: their recorded results are used.
+    """
+    _again(run_id, None, as_json, "retry")
+
+
+@runs.command("replay")
+@click.argument("run_id")
+@click.option("--from", "step", metavar="STEP", help="The step to start from (default: the first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new run as JSON.")
+def replay_run(run_id: str, step: str | None, as_json: bool) -> None:
+    """Run a run again from a chosen step, as a new run linked to the old one.
+
+    Steps before STEP keep their recorded results; STEP and the ones after it run again (writes
+    declared with `once:` still happen only once).
+    """
+    _again(run_id, step or "", as_json, "replay")
+
+
+@runs.command("prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    metavar="AGE",
+    help="Delete finished runs that started more than AGE ago: 30d, 12h, 90m.",
+)
+def prune_runs(older_than: str) -> None:
+    """Delete finished runs (and their steps) older than AGE. Running runs are kept."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    match = re.fullmatch(r"\s*(\d+)\s*([dhm])\s*", older_than)
+    if match is None:
+        raise click.BadParameter(
+            "use a number and d, h or m: 30d, 12h, 90m", param_hint="--older-than"
+        )
+    unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
+    cutoff = datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
+    before = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    with _store() as store:
+        count = store.prune(before)
+    click.echo(f"deleted {count} run{'s' if count != 1 else ''} started before {before}")

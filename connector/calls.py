@@ -1,0 +1,296 @@
+"""One HTTP step, made durable: budget, attempts, retries, and the journal of effects.
+
+:class:`Caller` sends a built request the way the contract promises:
+
+- Each attempt is a journaled unit (``STEP#N``): it waits for the shared rate budget, sends,
+  and records the answer together with the verdict of the retry policy
+  (:mod:`connector.runtime.retry`). A resumed run replays recorded attempts instead of sending.
+- Waits between attempts go through the journal (durable sleeps), and are kept on the step's
+  record with their reason.
+- A write takes a claim in the effect journal first (its ``once.key``, or the run and step), so
+  it is performed once per identity across retries, resumes, duplicate deliveries and reruns; a
+  later run gets the recorded result. An attempt that finds its own claim already ``sending``
+  (the process died between sending and checkpointing) has an *unknown outcome*, resolved by the
+  step's ``once.lookup`` or what the app knows before anything is sent again, or the step fails
+  with "outcome unknown: check ...". Nothing is ever sent blindly a second time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
+
+import httpx
+
+from connector.apps import App
+from connector.catalog.model import Operation
+from connector.errors import HTTPStepError, StepError
+from connector.http import DirectSender, Redactor, Sender, parse_body
+from connector.journaling import Immediate, Journal
+from connector.records import StepRecord
+from connector.runtime.journal import Claim, EffectJournal
+from connector.runtime.retry import (
+    RetryPolicy,
+    classify_error,
+    classify_response,
+    is_idempotent,
+)
+
+__all__ = ["Caller", "Throttle"]
+
+BUSY_POLL_SECONDS = 0.25
+KEPT_HEADERS = ("retry-after", "x-ratelimit", "content-type")
+
+
+class Throttle(Protocol):
+    """The shared request budget (``connector.runtime.budget``), per app, credential, location."""
+
+    def acquire(self, app: App, credential: str, location: str) -> float:
+        """Wait until one request may go; returns the seconds waited."""
+        ...
+
+    def observe(
+        self, app: App, credential: str, location: str, headers: Mapping[str, str]
+    ) -> None: ...
+
+
+class OutcomeUnknown(StepError):
+    """A write may or may not have happened, and nothing the runtime knows can tell which."""
+
+
+@dataclass
+class Call:
+    """One HTTP step's request and what the caller needs to know about it."""
+
+    unit: str  # the journal name of the step (or foreach item)
+    app: App
+    op: Operation
+    client: httpx.Client
+    request: httpx.Request
+    location: str
+    effect_key: str | None  # None for reads and for runs without an effect journal
+    owner: str
+    step_id: str
+    resolve: Callable[[], tuple[bool, Any]] | None = None  # (written?, output) by a lookup
+    link: Callable[[Any], Callable[[Any], Any] | None] | None = None  # output -> link writer
+    describe: str = ""  # the write in words, for "check ..." messages
+
+
+@dataclass
+class Caller:
+    journal: Journal = field(default_factory=Immediate)
+    sender: Sender = field(default_factory=DirectSender)
+    effects: EffectJournal | None = None
+    throttle: Throttle | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.time
+    credentials: Mapping[str, str] = field(default_factory=dict)  # app -> fingerprint
+    redactor: Redactor = field(default_factory=lambda: Redactor(()))
+
+    def call(self, call: Call, result: StepRecord, policy: RetryPolicy | None = None) -> Any:
+        """Perform ``call``; fill ``result`` (status code, attempts, waits) and return the output.
+
+        Raises :class:`HTTPStepError` when the API refused, :class:`StepError` otherwise.
+        """
+        policy = policy or self.policy
+        safe = is_idempotent(call.op.method) or call.op.name in call.app.safe_writes
+        unknown = False
+        if call.effect_key is not None and self.effects is not None:
+            claim = self._claim(call)
+            if claim.state == "done":
+                result.status_code = claim.status_code
+                result.note = "done before: the recorded result, not sent again"
+                return claim.output
+            unknown = claim.state == "unknown"
+        attempt = 0
+        resent_after_unknown = False
+        while True:
+            if unknown and not safe:
+                written, output = self._resolve(call)
+                if written:
+                    result.note = "the answer was lost; the lookup found the write"
+                    return self._done(call, output, None)
+                unknown = False
+                resent_after_unknown = True
+            attempt += 1
+            outcome: dict[str, Any] = self.journal.step(
+                f"{call.unit}#{attempt}", partial(self._attempt, call, attempt, policy, safe)
+            )
+            result.attempts = attempt
+            if outcome.get("budget_wait"):
+                result.waits.append(
+                    {"seconds": round(outcome["budget_wait"], 3), "reason": "rate budget"}
+                )
+            if outcome.get("request_headers"):
+                result.request_headers = outcome["request_headers"]
+            verdict = outcome["verdict"]
+            result.status_code = outcome.get("status")
+            action = verdict["action"]
+            if action == "done":
+                return self._done(call, outcome.get("body"), outcome.get("status"))
+            if action == "retry":
+                delay = float(verdict.get("delay") or 0.0)
+                result.waits.append({"seconds": round(delay, 3), "reason": verdict["reason"]})
+                self.journal.sleep(delay)
+                continue
+            if action == "unknown":
+                if safe:  # cannot happen by the policy, but repeating a safe write is harmless
+                    continue
+                unknown = True
+                if call.resolve is None and call.app.existing_record is None:
+                    raise OutcomeUnknown(
+                        call.step_id,
+                        f"{verdict['message']}; check {call.describe} before running it again",
+                    )
+                continue
+            # fail
+            body = outcome.get("body")
+            status = outcome.get("status")
+            if resent_after_unknown and status is not None and call.app.existing_record:
+                existing = call.app.existing_record(call.op, status, body)
+                if existing is not None:
+                    result.note = "the answer was lost; the API named the record it made"
+                    return self._done(call, existing, None)
+            if call.effect_key is not None and self.effects is not None:
+                self.journal.step(
+                    f"{call.unit}:release",
+                    lambda: self.effects.release(call.effect_key, call.owner),  # type: ignore[union-attr,arg-type]
+                )
+            message = str(verdict["message"])
+            prefix = f"HTTP {status}"
+            if status is not None and message.startswith(prefix):
+                raise HTTPStepError(call.step_id, status, message[len(prefix) :].lstrip(": "))
+            raise StepError(call.step_id, message)
+
+    # units ---------------------------------------------------------------------------------------
+
+    def _claim(self, call: Call) -> Claim:
+        effects = self.effects
+        assert effects is not None and call.effect_key is not None
+        waited = 0.0
+        while True:
+            data = self.journal.step(
+                f"{call.unit}:once" + (f"@{waited:.2f}" if waited else ""),
+                lambda: effects.claim(call.effect_key, call.owner, _run_of(call.owner)).to_json(),  # type: ignore[arg-type]
+            )
+            claim = Claim.from_json(data)
+            if claim.state != "busy":
+                return claim
+            self.journal.sleep(BUSY_POLL_SECONDS)
+            waited += BUSY_POLL_SECONDS
+
+    def _resolve(self, call: Call) -> tuple[bool, Any]:
+        if call.resolve is not None:
+            resolve = call.resolve
+            found: list[Any] = self.journal.step(f"{call.unit}:lookup", lambda: list(resolve()))
+            return bool(found[0]), found[1]
+        return False, None  # the app refuses duplicates and names the record (existing_record)
+
+    def _done(self, call: Call, output: Any, status: int | None) -> Any:
+        if call.effect_key is not None and self.effects is not None:
+            link = call.link(output) if call.link is not None else None
+            effects = self.effects
+            self.journal.step(
+                f"{call.unit}:done",
+                lambda: _jsonable(effects.done(call.effect_key, call.owner, output, status, link)),  # type: ignore[arg-type]
+            )
+        return output
+
+    def _attempt(self, call: Call, attempt: int, policy: RetryPolicy, safe: bool) -> dict[str, Any]:
+        effects, key = self.effects, call.effect_key
+        guarded = effects is not None and key is not None and not safe
+        if guarded and not effects.sending(key, call.owner):  # type: ignore[union-attr,arg-type]
+            return {
+                "verdict": {
+                    "action": "unknown",
+                    "reason": "interrupted",
+                    "message": "outcome unknown: the run stopped after the request was sent",
+                }
+            }
+        out: dict[str, Any] = {}
+        credential = self.credentials.get(call.app.name, "")
+        if self.throttle is not None:
+            out["budget_wait"] = self.throttle.acquire(call.app, credential, call.location)
+        try:
+            response = self.sender.send(call.client, call.request, call.op)
+        except httpx.TransportError as exc:
+            verdict = classify_error(
+                app=call.app.name,
+                method=call.op.method,
+                error=exc,
+                attempt=attempt,
+                policy=policy,
+                write_safe=safe,
+                rng=self.rng,
+            )
+            if guarded and verdict.action != "unknown":
+                effects.not_sent(key, call.owner)  # type: ignore[union-attr,arg-type]
+            out["verdict"] = _verdict_json(verdict)
+            out["error"] = f"{type(exc).__name__}: {exc}"
+            return out
+        body = parse_body(response)
+        headers = {
+            k.lower(): v for k, v in response.headers.items() if k.lower().startswith(KEPT_HEADERS)
+        }
+        if self.throttle is not None:
+            self.throttle.observe(call.app, credential, call.location, headers)
+        verdict = classify_response(
+            app=call.app.name,
+            method=call.op.method,
+            status=response.status_code,
+            headers=headers,
+            body=body,
+            attempt=attempt,
+            policy=policy,
+            write_safe=safe,
+            now=self.clock(),
+            rng=self.rng,
+        )
+        if guarded and verdict.action in ("retry", "fail"):
+            effects.not_sent(key, call.owner)  # type: ignore[union-attr,arg-type]
+        out.update(
+            status=response.status_code,
+            headers=headers,
+            body=body,
+            verdict=_verdict_json(verdict),
+            request_headers=self.redactor.headers(_shown_headers(response.request)),
+        )
+        return out
+
+
+def _verdict_json(verdict: Any) -> dict[str, Any]:
+    return {
+        "action": verdict.action,
+        "delay": verdict.delay,
+        "reason": verdict.reason,
+        "message": verdict.message,
+    }
+
+
+def _run_of(owner: str) -> str:
+    return owner.split("/", 1)[0]
+
+
+def _jsonable(value: Any) -> Any:
+    to_json = getattr(value, "to_json", None)
+    return to_json() if callable(to_json) else value
+
+
+_NOISE_HEADERS = frozenset(
+    {"host", "accept-encoding", "connection", "content-length", "user-agent"}
+)
+
+
+def _shown_headers(request: httpx.Request) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items() if k.lower() not in _NOISE_HEADERS}
+
+
+def fingerprint(secret: str) -> str:
+    """A short, one-way name for a credential (budgets are per credential; tokens never stored)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16] if secret else ""

@@ -1,0 +1,390 @@
+"""Running plans durably on DBOS Transact: one generic workflow runs any plan.
+
+A run is a DBOS workflow whose id is the run id. Its input is small and JSON: the run id, the hash
+of the recipe it started with (the text is in the ``recipes`` table), the trigger event, the
+template environment (``GHL_LOCATION_ID``, ``CONNECTOR_VAR_*``; never a secret) and the run it
+retries or replays. Every unit the engine journals (each request attempt, each action, each wait)
+is a DBOS step, so a run that is resumed after a crash replays what it did and goes on from there.
+
+Everything is in the one database: DBOS's system tables beside ours. DBOS serializes with JSON
+here (:class:`JSONSerializer`), so checkpoints are readable, and steps never raise: an error
+raised inside a unit is recorded as ``{"raised": ...}`` and raised again outside, as a
+:class:`~connector.errors.StepError` with the same message.
+
+DBOS is imported only here, and this module only by commands that run something: ``validate``,
+``catalog``, ``--dry-run`` and ``--help`` never pay for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import random
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from dbos import DBOS, DBOSConfig, SetWorkflowID
+from dbos._serialization import Serializer
+
+from connector.calls import Caller, fingerprint
+from connector.db import Database, open_database
+from connector.engine import Engine, template_env
+from connector.errors import ConnectorError, StepError, StoreError
+from connector.http import Redactor, make_clients
+from connector.links import LinkStore
+from connector.plan import Plan
+from connector.records import RunRecord, new_run_id
+from connector.registry import Registry
+from connector.runtime.budget import Budget, Limit, budget_key
+from connector.runtime.journal import EffectJournal
+from connector.runtime.prepare import prepare_text
+from connector.runtime.retry import RetryPolicy
+from connector.store import RunStore
+
+__all__ = ["DurableJournal", "Runtime", "RuntimeOptions"]
+
+APPLICATION_VERSION = "connector-runs-1"
+T = TypeVar("T")
+
+
+class JSONSerializer(Serializer):
+    """Checkpoints as JSON: what a person reads, and nothing executable."""
+
+    def serialize(self, data: Any) -> str:
+        if isinstance(data, BaseException):
+            return json.dumps({"__error__": type(data).__name__, "message": str(data)})
+        return json.dumps(data, default=str, separators=(",", ":"))
+
+    def deserialize(cls, serialized_data: str) -> Any:
+        data = json.loads(serialized_data)
+        if isinstance(data, dict) and "__error__" in data:
+            return ConnectorError(f"{data['__error__']}: {data.get('message', '')}")
+        return data
+
+    def name(self) -> str:
+        return "connector_json"
+
+
+class DurableJournal:
+    """Each unit a DBOS step; each wait a durable DBOS sleep."""
+
+    def step(self, name: str, func: Callable[[], T]) -> T:
+        def unit() -> Any:
+            try:
+                return {"ok": func()}
+            except ConnectorError as exc:
+                return {"raised": type(exc).__name__, "message": _message(exc)}
+            except Exception as exc:  # an action's own bug: recorded, the run decides
+                return {"raised": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}"}
+
+        outcome = DBOS.run_step({"name": name}, unit)
+        if "raised" in outcome:
+            raise _Replayed(outcome["message"])
+        return outcome["ok"]
+
+    def sleep(self, seconds: float) -> None:
+        DBOS.sleep(seconds)
+
+
+class _Replayed(ConnectorError):
+    """An error a journaled unit raised (now, or in the run's first pass)."""
+
+
+def _message(exc: ConnectorError) -> str:
+    text = str(exc)
+    step_id = getattr(exc, "step_id", None)
+    return text.removeprefix(f"step {step_id!r}: ") if step_id else text
+
+
+@dataclass
+class RuntimeOptions:
+    """What a process's runtime is made of; tests inject the transport and the clock."""
+
+    transport: httpx.BaseTransport | None = None
+    executor_id: str | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    sandbox: bool = False
+    budgets: bool = True
+
+
+class _Throttle:
+    def __init__(self, budget: Budget, journal_sleep: Callable[[float], None]) -> None:
+        self.budget = budget
+        self.sleep = journal_sleep
+
+    @staticmethod
+    def _limits(app: Any) -> list[Limit]:
+        return [Limit(int(c), float(w), str(n)) for c, w, n in app.rate_limits]
+
+    def acquire(self, app: Any, credential: str, location: str) -> float:
+        limits = self._limits(app)
+        if not limits:
+            return 0.0
+        key = budget_key(app.name, credential, location)
+        waited = 0.0
+        while True:
+            wait = self.budget.reserve(key, limits)
+            if wait <= 0:
+                return waited
+            wait = min(wait, 30.0)
+            self.sleep(wait)
+            waited += wait
+
+    def observe(self, app: Any, credential: str, location: str, headers: Mapping[str, str]) -> None:
+        limits = self._limits(app)
+        if limits:
+            self.budget.observe(budget_key(app.name, credential, location), limits, headers)
+
+
+_current: Runtime | None = None
+_launch_lock = threading.Lock()
+
+
+@DBOS.workflow(name="connector.run")
+def run_workflow(job: dict[str, Any]) -> dict[str, Any]:
+    """The one workflow: run the plan ``job`` names for its event (see the module docstring)."""
+    runtime = _current
+    if runtime is None:  # pragma: no cover - DBOS only runs workflows after launch()
+        raise ConnectorError("the runtime is not started")
+    this = DBOS.workflow_id
+    if this and this != job["run_id"]:  # a fork (retry, replay): a new run of the old one's job
+        job = {**job, "run_id": this, "parent": job["run_id"]}
+    return runtime.execute(job).to_json()
+
+
+class Runtime:
+    """One process's durable runtime: the database, DBOS, the engine's parts, and the run path.
+
+    ``connector run``, ``connector runs resume|retry|replay`` and ``connector serve`` all go
+    through :meth:`start` / :meth:`run` and :meth:`resume`.
+    """
+
+    def __init__(
+        self, registry: Registry, env: Mapping[str, str], options: RuntimeOptions | None = None
+    ) -> None:
+        self.registry = registry
+        self.env = dict(env)
+        self.options = options or RuntimeOptions()
+        self.db: Database = open_database(self.env)
+        self.store = RunStore(self.db.engine)
+        self.links = LinkStore(self.db.engine)
+        self.effects = EffectJournal(self.db.engine)
+        self.budget = Budget(self.db.engine)
+        self.journal = DurableJournal()
+        secrets = [
+            self.env[name]
+            for app in registry.apps.values()
+            for name in app.secret_env
+            if self.env.get(name)
+        ]
+        self.redactor = Redactor(secrets)
+        self.credentials = {
+            app.name: fingerprint(",".join(self.env.get(n, "") for n in app.secret_env))
+            for app in registry.apps.values()
+        }
+        self.clients = make_clients(
+            registry.apps.values(), self.env, transport=self.options.transport
+        )
+        self._plans: dict[str, Plan] = {}
+        self._launched = False
+        self.policy = policy_from_env(self.env)
+
+    # lifecycle -----------------------------------------------------------------------------------
+
+    def launch(self) -> None:
+        """Start DBOS on the one database. Recovers this executor's interrupted runs."""
+        global _current
+        with _launch_lock:
+            if self._launched:
+                return
+            _current = self
+            logging.getLogger("dbos").setLevel(logging.WARNING)
+            config: DBOSConfig = {
+                "name": "connector",
+                "system_database_url": self.db.url.replace("+psycopg", ""),
+                "application_version": APPLICATION_VERSION,
+                "executor_id": self.options.executor_id or f"connector-{uuid.uuid4().hex[:12]}",
+                "serializer": JSONSerializer(),
+                "log_level": "WARNING",
+                "notification_listener_polling_interval_sec": 0.1,
+                "run_migrations": True,
+            }
+            try:
+                DBOS(config=config)
+                DBOS.launch()
+            except Exception as exc:
+                raise StoreError(f"cannot start the durable runtime: {exc}") from None
+            self._launched = True
+
+    def close(self) -> None:
+        global _current
+        for client in self.clients.values():
+            client.close()
+        if self._launched:
+            DBOS.destroy(workflow_completion_timeout_sec=0)
+            self._launched = False
+        if _current is self:
+            _current = None
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # the run path --------------------------------------------------------------------------------
+
+    def remember(self, plan: Plan, text: str) -> None:
+        """Keep the recipe's text by its hash, so its runs can finish as they began."""
+        self.store.put_recipe(plan.recipe_hash, plan.name, plan.path, text)
+        self._plans[plan.recipe_hash] = plan
+
+    def start(
+        self,
+        plan: Plan,
+        event: Any,
+        *,
+        run_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        parent: str | None = None,
+    ) -> Any:
+        """Start a durable run of ``plan`` (already :meth:`remember`-ed); returns its handle.
+
+        A ``run_id`` that exists already gives that run's handle: an event delivered twice with
+        the same id runs once.
+        """
+        self.launch()
+        job = {
+            "run_id": run_id or new_run_id(),
+            "recipe_hash": plan.recipe_hash,
+            "event": event,
+            "env": dict(template_env(self.env if env is None else env)),
+            "parent": parent,
+            "sandbox": self.options.sandbox,
+        }
+        with SetWorkflowID(job["run_id"]):
+            return DBOS.start_workflow(run_workflow, job)
+
+    def run(self, plan: Plan, event: Any, **kwargs: Any) -> RunRecord:
+        """Run ``plan`` durably to its end and return its record."""
+        handle = self.start(plan, event, **kwargs)
+        handle.get_result()
+        record = self.store.get(handle.get_workflow_id())
+        assert record is not None
+        return record
+
+    def execute(self, job: Mapping[str, Any]) -> RunRecord:
+        """Inside the workflow: plan (from the stored recipe) and run the job."""
+        plan = self._plan(job["recipe_hash"])
+        caller = Caller(
+            journal=self.journal,
+            policy=self.policy,
+            effects=self.effects,
+            throttle=_Throttle(self.budget, self.journal.sleep) if self.options.budgets else None,
+            rng=self.options.rng,
+            credentials=self.credentials,
+            redactor=self.redactor,
+        )
+        engine = Engine(
+            registry=self.registry,
+            clients=self.clients,
+            env=self.env,
+            caller=caller,
+            recorder=self.store,
+            redactor=self.redactor,
+            links=self.links,
+            services={"links": self.links},
+        )
+        record = engine.run(
+            plan,
+            job["event"],
+            run_id=job["run_id"],
+            env=job.get("env") or {},
+            parent=job.get("parent"),
+            sandbox=bool(job.get("sandbox")),
+        )
+        self.effects.release_run(record.id)
+        return record
+
+    def _plan(self, recipe_hash: str) -> Plan:
+        plan = self._plans.get(recipe_hash)
+        if plan is not None:
+            return plan
+        stored = self.store.get_recipe(recipe_hash)
+        if stored is None:
+            raise ConnectorError(f"the recipe {recipe_hash[:12]} of this run is not stored")
+        path, text = stored
+        prepared = prepare_text(path, text, self.registry)
+        if prepared.plan is None:
+            problems = "; ".join(str(p) for p in prepared.problems[:3])
+            raise StepError("plan", f"the recipe this run started with no longer plans: {problems}")
+        self._plans[recipe_hash] = prepared.plan
+        return prepared.plan
+
+    # recovery ------------------------------------------------------------------------------------
+
+    def again(self, old: RunRecord, step: str | None) -> RunRecord:
+        """A new run of ``old``'s job from ``step`` (None: the step that failed; "": the first).
+
+        The units before that step are copied from the old run's journal (DBOS fork), so they
+        are not done again.
+        """
+        self.launch()
+        if step is None:
+            failed = [s.id for s in old.steps if s.status == "failed"]
+            step = failed[0] if failed else ""
+        elif step and step not in {s.id for s in old.steps}:
+            known = ", ".join(s.id for s in old.steps)
+            raise ConnectorError(f"run {old.id} has no step {step!r} (its steps: {known})")
+        start = 1
+        if step:
+            units = DBOS.list_workflow_steps(old.id, load_output=False)
+            marks = (f"{step}[", f"{step}#", f"{step}:")
+            found = [
+                u["function_id"]
+                for u in units
+                if u["function_name"] == step or str(u["function_name"]).startswith(marks)
+            ]
+            start = found[0] if found else (units[-1]["function_id"] + 1 if units else 1)
+        handle = DBOS.fork_workflow(old.id, start)
+        handle.get_result()
+        record = self.store.get(handle.get_workflow_id())
+        assert record is not None
+        return record
+
+    def resume(self) -> list[str]:
+        """Finish every interrupted run (status ``running`` in the store); returns their ids."""
+        self.launch()
+        ids = self.store.ids(status="running")
+        handles = []
+        for run_id in ids:
+            try:
+                handles.append(DBOS.resume_workflow(run_id))
+            except Exception:
+                continue
+        for handle in handles:
+            with contextlib.suppress(Exception):  # its record says how it ended
+                handle.get_result()
+        return [h.get_workflow_id() for h in handles]
+
+
+def policy_from_env(env: Mapping[str, str]) -> RetryPolicy:
+    """The default retry policy, adjusted by ``CONNECTOR_RETRY_ATTEMPTS``,
+    ``CONNECTOR_RETRY_BASE_DELAY``, ``CONNECTOR_RETRY_MAX_DELAY`` and ``CONNECTOR_RETRY_MAX_WAIT``."""
+    given: dict[str, Any] = {}
+    for key in ("attempts", "base_delay", "max_delay", "max_wait"):
+        text = env.get(f"CONNECTOR_RETRY_{key.upper()}")
+        if text:
+            try:
+                given[key] = int(text) if key == "attempts" else float(text)
+            except ValueError:
+                raise ConnectorError(f"CONNECTOR_RETRY_{key.upper()} must be a number") from None
+    try:
+        return RetryPolicy.from_mapping(given)
+    except ValueError as exc:
+        raise ConnectorError(str(exc)) from None
