@@ -112,7 +112,12 @@ class Caller:
         resent_after_unknown = False
         while True:
             if unknown and not safe:
-                written, output = self._resolve(call)
+                if attempt >= policy.attempts:
+                    raise OutcomeUnknown(
+                        call.step_id,
+                        f"outcome unknown after {attempt} attempts; check {call.describe}",
+                    )
+                written, output = self._resolve(call, attempt)
                 if written:
                     result.note = "the answer was lost; the lookup found the write"
                     return self._done(call, output, None)
@@ -185,12 +190,23 @@ class Caller:
             self.journal.sleep(BUSY_POLL_SECONDS)
             waited += BUSY_POLL_SECONDS
 
-    def _resolve(self, call: Call) -> tuple[bool, Any]:
+    def _resolve(self, call: Call, attempt: int) -> tuple[bool, Any]:
+        """Whether the write whose answer was lost happened (and its output). When it did not,
+        the claim is marked as not sent, so the next attempt may send it."""
+        written, output = False, None
         if call.resolve is not None:
             resolve = call.resolve
-            found: list[Any] = self.journal.step(f"{call.unit}:lookup", lambda: list(resolve()))
-            return bool(found[0]), found[1]
-        return False, None  # the app refuses duplicates and names the record (existing_record)
+            found: list[Any] = self.journal.step(
+                f"{call.unit}:lookup{attempt}", lambda: list(resolve())
+            )
+            written, output = bool(found[0]), found[1]
+        # else the app refuses duplicates and names the record (existing_record)
+        effects, key = self.effects, call.effect_key
+        if not written and effects is not None and key is not None:
+            self.journal.step(
+                f"{call.unit}:absent{attempt}", lambda: effects.not_sent(key, call.owner)
+            )
+        return written, output
 
     def _done(self, call: Call, output: Any, status: int | None) -> Any:
         if call.effect_key is not None and self.effects is not None:

@@ -228,17 +228,25 @@ class Redactor:
                 out[key] = self.text(value)
         return out
 
+    def learn(self, secret: str) -> None:
+        """Mask ``secret`` from now on wherever it appears (a token an API returned, say)."""
+        if len(secret) >= 4 and secret not in self._secrets:
+            self._secrets = sorted([*self._secrets, secret], key=len, reverse=True)
+
     def value(self, value: Any) -> Any:
-        """Redact inside any JSON-like value."""
+        """Redact inside any JSON-like value. The value of a secret-named field is learned, so
+        it is masked where a later step sends or shows it too."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {
-                self.text(str(k)): REDACTED
-                if str(k).lower() in SECRET_KEYS and isinstance(v, str) and v
-                else self.value(v)
-                for k, v in value.items()
-            }
+            out = {}
+            for k, v in value.items():
+                if str(k).lower() in SECRET_KEYS and isinstance(v, str) and v:
+                    self.learn(v)
+                    out[self.text(str(k))] = REDACTED
+                else:
+                    out[self.text(str(k))] = self.value(v)
+            return out
         if isinstance(value, list):
             return [self.value(v) for v in value]
         return value

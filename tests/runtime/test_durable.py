@@ -1,0 +1,213 @@
+"""The durable run path: a run leaves its plan as it found it, computes with what it records
+redacted, performs a declared write once, resolves a lost answer before resending, and finishes
+after a SIGKILL with `connector runs resume`. Claims are checked by the sandbox's state."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from connector.db import close_all
+from connector.engine import Engine
+from connector.http import Redactor, make_clients
+from connector.plan import plan_recipe
+from connector.plugins import default_registry
+from connector.registry import Registry
+from connector.runtime.durable import Runtime
+from connector.runtime.prepare import prepare
+from connector.sandbox.server import RunningSandbox, start_in_thread
+
+HERE = Path(__file__).parent / "recipes"
+CONTACT = "ocQHyuzHvysMo5N5VsXc"
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    reg, _ = default_registry([], home=Path("/nonexistent"))
+    return reg
+
+
+@pytest.fixture()
+def sandbox() -> Iterator[RunningSandbox]:
+    with start_in_thread() as running:
+        yield running
+
+
+@pytest.fixture()
+def env(tmp_path: Path, sandbox: RunningSandbox) -> Iterator[dict[str, str]]:
+    yield {**sandbox.env, "CONNECTOR_HOME": str(tmp_path / "home")}
+    close_all()
+
+
+def _plan(name: str, registry: Registry) -> Any:
+    data = yaml.safe_load((HERE / name).read_text())
+    return plan_recipe(data, registry, path=name)
+
+
+def _engine(registry: Registry, plan: Any, handler: Any, env: dict[str, str]) -> Engine:
+    clients = make_clients(
+        [registry.apps[a] for a in plan.apps], env, transport=httpx.MockTransport(handler)
+    )
+    return Engine(registry=registry, clients=clients, env=env, redactor=Redactor(["tok-1234"]))
+
+
+def test_a_run_does_not_change_its_plan(registry: Registry) -> None:
+    """One plan run for location A, then B, sends A, then B (not A twice)."""
+    plan = _plan("located.yaml", registry)
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.params["locationId"])
+        return httpx.Response(200, json={"contacts": []})
+
+    engine = _engine(registry, plan, handler, {"GHL_TOKEN": "tok-1234"})
+    for location in ("A", "B"):
+        record = engine.run(plan, {}, env={"GHL_LOCATION_ID": location})
+        assert record.status == "succeeded"
+    assert seen == ["A", "B"]
+
+
+def test_later_steps_read_the_real_value_the_record_keeps_it_masked(registry: Registry) -> None:
+    plan = _plan("token_then_use.yaml", registry)
+    sent: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={"token": "abc-real-value"})
+        sent.append(json.loads(request.content))
+        return httpx.Response(201, json={"tags": ["x"]})
+
+    record = _engine(registry, plan, handler, {"GHL_TOKEN": "tok-1234"}).run(
+        plan, {"contactId": "c1"}
+    )
+    assert record.status == "succeeded"
+    assert sent == [{"tags": ["abc-real-value"]}]
+    assert record.steps[0].output == {"token": "***"}
+    assert "abc-real-value" not in json.dumps(record.to_json())
+
+
+def _tasks(sandbox: RunningSandbox, title: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{sandbox.url}/ghl/contacts/{CONTACT}/tasks",
+        headers={"Authorization": f"Bearer {sandbox.env['GHL_TOKEN']}", "Version": "2021-07-28"},
+    )
+    return [t for t in response.json()["tasks"] if t["title"] == title]
+
+
+def _runtime(registry: Registry, env: dict[str, str]) -> tuple[Runtime, Any]:
+    prepared = prepare(HERE / "task_once.yaml", registry)
+    assert prepared.plan is not None, prepared.problems
+    runtime = Runtime(registry, env)
+    runtime.remember(prepared.plan, prepared.text)
+    return runtime, prepared.plan
+
+
+EVENT = {"contactId": CONTACT, "taskId": 77, "title": "Call back about the invoice"}
+
+
+def test_a_declared_write_happens_once_across_runs_and_is_linked(
+    registry: Registry, env: dict[str, str], sandbox: RunningSandbox
+) -> None:
+    runtime, plan = _runtime(registry, env)
+    with runtime:
+        first = runtime.run(plan, EVENT)
+        second = runtime.run(plan, EVENT)  # a rerun: a new run of the same event
+    assert first.status == second.status == "succeeded"
+    assert first.id != second.id
+    tasks = _tasks(sandbox, EVENT["title"])
+    assert len(tasks) == 1
+    assert first.output == second.output == {"task_id": tasks[0]["id"]}
+    assert second.steps[0].note and "not sent again" in second.steps[0].note
+    link = runtime.links.get("task", connecteam_id=77)
+    assert link is not None and link.ghl_id == tasks[0]["id"]
+
+
+def test_a_lost_answer_is_resolved_by_the_lookup_not_by_sending_again(
+    registry: Registry, env: dict[str, str], sandbox: RunningSandbox
+) -> None:
+    httpx.post(
+        f"{sandbox.url}/_sandbox/faults",
+        json={"seed": 1, "specs": ["drop-after:1,method=POST,path=/ghl/contacts"]},
+    ).raise_for_status()
+    runtime, plan = _runtime(registry, env)
+    with runtime:
+        record = runtime.run(plan, EVENT)
+    assert record.status == "succeeded", record.error
+    step = record.steps[0]
+    assert step.note == "the answer was lost; the lookup found the write"
+    tasks = _tasks(sandbox, EVENT["title"])
+    assert len(tasks) == 1  # the sandbox applied it once; nothing was sent blindly again
+    assert record.output == {"task_id": tasks[0]["id"]}
+
+
+def test_a_run_killed_after_sending_is_finished_by_resume_without_a_duplicate(
+    tmp_path: Path, env: dict[str, str], sandbox: RunningSandbox
+) -> None:
+    """SIGKILL while the write is in flight (applied by the API, answer not yet checkpointed)."""
+    httpx.post(
+        f"{sandbox.url}/_sandbox/faults",
+        json={"seed": 1, "specs": ["slow:1,delay=2,method=POST,path=/ghl/contacts"]},
+    ).raise_for_status()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(EVENT))
+    cli = [sys.executable, "-m", "connector"]
+    proc_env = {**os.environ, **env}
+    proc = subprocess.Popen(
+        [*cli, "run", str(HERE / "task_once.yaml"), "--event", str(event), "--json"],
+        env=proc_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the request is at the sandbox
+            fired = httpx.get(f"{sandbox.url}/_sandbox/faults").json()
+            if "slow" in json.dumps(fired.get("fired", fired)) and _fired(fired):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the run never sent its write")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    httpx.delete(f"{sandbox.url}/_sandbox/faults").raise_for_status()
+    # the request died with its process (the sandbox drops it with the connection): the resumed
+    # run finds the write in flight, looks it up, finds nothing, and sends it once
+    done = subprocess.run(
+        [*cli, "runs", "resume", "--json"],
+        env=proc_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = json.loads(done.stdout)["runs"]
+    assert [r["status"] for r in runs] == ["succeeded"]
+    tasks = _tasks(sandbox, EVENT["title"])
+    assert len(tasks) == 1
+    assert runs[0]["output"] == {"task_id": tasks[0]["id"]}
+    # nothing left to resume
+    again = subprocess.run(
+        [*cli, "runs", "resume"], env=proc_env, capture_output=True, text=True, timeout=120
+    )
+    assert "no interrupted runs" in again.stdout
+
+
+def _fired(state: Any) -> bool:
+    """Whether the sandbox says the slow rule fired at least once."""
+    text = json.dumps(state)
+    return '"fired": 0' not in text and "fired" in text
