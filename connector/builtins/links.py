@@ -29,12 +29,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connector.apps import Action, RunContext
 from connector.config import connector_home
 from connector.hookspecs import hookimpl
-from connector.links import Link, LinkError, LinkId, LinkStore
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from connector.links import Link, LinkId, LinkStore
+
+
+def _links() -> ModuleType:
+    """The id-link store's module, imported on first use (it brings SQLAlchemy, which commands
+    that never run a step, such as `catalog show`, should not pay for)."""
+    import connector.links
+
+    return connector.links
 
 __all__ = ["open_store", "store_env"]
 
@@ -123,8 +135,8 @@ def store_env(context: RunContext) -> Mapping[str, str]:
 def open_store(context: RunContext) -> LinkStore:
     """The run's link store: the one in ``context.services``, or opened now and kept there."""
     store = context.services.get(SERVICE_KEY)
-    if not isinstance(store, LinkStore):
-        store = LinkStore.for_env(store_env(context))
+    if not isinstance(store, _links().LinkStore):
+        store = _links().LinkStore.for_env(store_env(context))
         context.services[SERVICE_KEY] = store
     return store
 
@@ -132,9 +144,9 @@ def open_store(context: RunContext) -> LinkStore:
 def _existing_store(context: RunContext) -> LinkStore | None:
     """The run's link store for reading: ``None`` (and no file created) when there is none yet."""
     store = context.services.get(SERVICE_KEY)
-    if isinstance(store, LinkStore):
+    if isinstance(store, _links().LinkStore):
         return store
-    store = LinkStore.existing_for_env(store_env(context))
+    store = _links().LinkStore.existing_for_env(store_env(context))
     if store is not None:
         context.services[SERVICE_KEY] = store
     return store
@@ -159,10 +171,10 @@ def _found(link: Link) -> dict[str, Any]:
 def _side(params: Mapping[str, Any]) -> tuple[str, LinkId | None, LinkId | None]:
     kind = params.get("kind")
     if not isinstance(kind, str) or not kind:
-        raise LinkError("'kind' is required (contact, task, note, ...)")
+        raise _links().LinkError("'kind' is required (contact, task, note, ...)")
     ghl_id, ct_id = params.get("ghl_id"), params.get("connecteam_id")
     if ghl_id is not None and ct_id is not None:
-        raise LinkError("give ghl_id or connecteam_id, not both")
+        raise _links().LinkError("give ghl_id or connecteam_id, not both")
     return kind, ghl_id, ct_id
 
 
@@ -177,7 +189,7 @@ def _check_no_secrets(meta: Any, env: Mapping[str, str]) -> None:
     text = repr(meta)
     for name, value in secrets:
         if value in text:
-            raise LinkError(f"link metadata must not contain a secret (the value of {name})")
+            raise _links().LinkError(f"link metadata must not contain a secret (the value of {name})")
 
 
 def links_get(params: Mapping[str, Any], context: RunContext) -> dict[str, Any]:
@@ -200,7 +212,7 @@ def links_put(params: Mapping[str, Any], context: RunContext) -> dict[str, Any]:
     ghl_id, ct_id = params.get("ghl_id"), params.get("connecteam_id")
     if ghl_id is None or ct_id is None:
         missing = "ghl_id" if ghl_id is None else "connecteam_id"
-        raise LinkError(f"links.put needs both ids; {missing} is null")
+        raise _links().LinkError(f"links.put needs both ids; {missing} is null")
     meta = params.get("meta") or {}
     _check_no_secrets(meta, context.env)
     link = open_store(context).put(str(kind) if kind is not None else "", ghl_id, ct_id, meta)
@@ -232,13 +244,13 @@ def links_find(params: Mapping[str, Any], context: RunContext) -> dict[str, Any]
     """
     kind = params.get("kind")
     if not isinstance(kind, str) or not kind:
-        raise LinkError("'kind' is required (contact, task, note, ...)")
+        raise _links().LinkError("'kind' is required (contact, task, note, ...)")
     by_ghl = params.get("ghl_ids") is not None
     raw = params.get("ghl_ids") if by_ghl else params.get("connecteam_ids")
     if raw is None:
-        raise LinkError("give ghl_ids or connecteam_ids (a list)")
+        raise _links().LinkError("give ghl_ids or connecteam_ids (a list)")
     if not isinstance(raw, list | tuple):
-        raise LinkError("ghl_ids / connecteam_ids must be a list")
+        raise _links().LinkError("ghl_ids / connecteam_ids must be a list")
     asked: list[LinkId] = list(dict.fromkeys(v for v in raw if v is not None))
     store = _existing_store(context)
     links: list[Link] = []
