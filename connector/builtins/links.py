@@ -48,6 +48,7 @@ def _links() -> ModuleType:
 
     return connector.links
 
+
 __all__ = ["open_store", "store_env"]
 
 SERVICE_KEY = "links"
@@ -189,7 +190,9 @@ def _check_no_secrets(meta: Any, env: Mapping[str, str]) -> None:
     text = repr(meta)
     for name, value in secrets:
         if value in text:
-            raise _links().LinkError(f"link metadata must not contain a secret (the value of {name})")
+            raise _links().LinkError(
+                f"link metadata must not contain a secret (the value of {name})"
+            )
 
 
 def links_get(params: Mapping[str, Any], context: RunContext) -> dict[str, Any]:
