@@ -30,7 +30,7 @@ import httpx
 from connector.apps import App
 from connector.catalog.model import Operation
 from connector.errors import HTTPStepError, StepError
-from connector.http import DirectSender, Redactor, Sender, parse_body
+from connector.http import DirectSender, Redactor, Sender, parse_body, shown_headers
 from connector.journaling import Immediate, Journal
 from connector.records import StepRecord
 from connector.runtime.journal import Claim, EffectJournal
@@ -275,7 +275,7 @@ class Caller:
             headers=headers,
             body=body,
             verdict=_verdict_json(verdict),
-            request_headers=self.redactor.headers(_shown_headers(response.request)),
+            request_headers=self.redactor.headers(shown_headers(response.request)),
         )
         return out
 
@@ -296,15 +296,6 @@ def _run_of(owner: str) -> str:
 def _jsonable(value: Any) -> Any:
     to_json = getattr(value, "to_json", None)
     return to_json() if callable(to_json) else value
-
-
-_NOISE_HEADERS = frozenset(
-    {"host", "accept-encoding", "connection", "content-length", "user-agent"}
-)
-
-
-def _shown_headers(request: httpx.Request) -> dict[str, str]:
-    return {k: v for k, v in request.headers.items() if k.lower() not in _NOISE_HEADERS}
 
 
 def fingerprint(secret: str) -> str:

@@ -23,7 +23,7 @@ from connector.calls import Call, Caller
 from connector.catalog.model import Operation
 from connector.config import connector_home
 from connector.errors import ConnectorError, HTTPStepError, StepError, TemplateError
-from connector.http import ParameterError, Redactor, build_request
+from connector.http import ParameterError, Redactor, build_request, shown_headers
 from connector.plan import OncePlan, Plan, StepPlan
 from connector.records import Recorder, RunRecord, StepRecord, new_run_id, now_iso
 from connector.registry import Registry
@@ -349,7 +349,7 @@ class _Run:
             auth = client.auth
             if auth is not None:  # show the headers auth adds, redacted
                 request = next(auth.sync_auth_flow(request))
-            result.request_headers = redact.headers(_shown_headers(request))
+            result.request_headers = redact.headers(shown_headers(request))
             result.status = "planned"
             return
         write = not is_idempotent(op.method)
@@ -493,12 +493,3 @@ def _sent_body(request: httpx.Request) -> Any:
         return json.loads(request.content)
     except ValueError:
         return request.content.decode("utf-8", "replace")
-
-
-_NOISE_HEADERS = frozenset(
-    {"host", "accept-encoding", "connection", "content-length", "user-agent"}
-)
-
-
-def _shown_headers(request: httpx.Request) -> dict[str, str]:
-    return {k: v for k, v in request.headers.items() if k.lower() not in _NOISE_HEADERS}

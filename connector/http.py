@@ -27,6 +27,7 @@ __all__ = [
     "build_request",
     "make_clients",
     "parse_body",
+    "shown_headers",
 ]
 
 REDACTED = "***"
@@ -99,6 +100,16 @@ def build_request(
     return client.build_request(
         operation.method, path, params=query or None, headers=headers, content=content
     )
+
+
+_NOISE_HEADERS = frozenset(
+    {"host", "accept-encoding", "connection", "content-length", "user-agent"}
+)
+
+
+def shown_headers(request: httpx.Request) -> dict[str, str]:
+    """The headers worth showing in a record (not the transport's own); redact them first."""
+    return {k: v for k, v in request.headers.items() if k.lower() not in _NOISE_HEADERS}
 
 
 class Sender(Protocol):
