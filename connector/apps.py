@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# RFC 9110: sending one of these twice has the effect of sending it once
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
 if TYPE_CHECKING:
     import httpx
 
@@ -45,8 +48,19 @@ class App:
     location_env: str | None = None  # where a step that omits it takes it from
     rate_limits: tuple[tuple[int, float, str], ...] = ()  # (requests, per seconds, name)
     safe_writes: frozenset[str] = frozenset()  # writes whose repeat changes nothing (upserts)
+    post_reads: frozenset[str] = frozenset()  # POST operations that only read (searches)
     # the output of a write the API refused as a duplicate of a record it names, else None
     existing_record: Callable[[Operation, int, Any], Any] | None = None
+
+    def claims(self, op: Operation) -> bool:
+        """Whether ``op`` is a write that must not happen twice (claimed in the effect journal):
+        not idempotent by its method (RFC 9110), and not a search sent as a POST."""
+        idempotent = op.method.upper() in IDEMPOTENT_METHODS
+        return not idempotent and op.name not in self.post_reads
+
+    def repeatable(self, op: Operation) -> bool:
+        """Whether sending ``op`` again can do no harm, so it is retried after any failure."""
+        return not self.claims(op) or op.name in self.safe_writes
 
     def location(self, params: Mapping[str, Any], env: Mapping[str, str]) -> str:
         """The tenant a request acts on (a GHL location), for budgets and effect keys."""

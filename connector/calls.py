@@ -29,7 +29,7 @@ import httpx
 
 from connector.apps import App
 from connector.catalog.model import Operation
-from connector.errors import HTTPStepError, StepError
+from connector.errors import ConnectorError, HTTPStepError, StepError
 from connector.http import DirectSender, Redactor, Sender, parse_body, shown_headers
 from connector.journaling import Immediate, Journal
 from connector.records import StepRecord
@@ -38,7 +38,6 @@ from connector.runtime.retry import (
     RetryPolicy,
     classify_error,
     classify_response,
-    is_idempotent,
 )
 
 __all__ = ["Caller", "Throttle"]
@@ -76,7 +75,7 @@ class Call:
     effect_key: str | None  # None for reads and for runs without an effect journal
     owner: str
     step_id: str
-    resolve: Callable[[], tuple[bool, Any]] | None = None  # (written?, output) by a lookup
+    resolve: Callable[[str], tuple[bool, Any]] | None = None  # unit -> (written?, output)
     link: Callable[[Any], Callable[[Any], Any] | None] | None = None  # output -> link writer
     describe: str = ""  # the write in words, for "check ..." messages
 
@@ -99,13 +98,14 @@ class Caller:
         Raises :class:`HTTPStepError` when the API refused, :class:`StepError` otherwise.
         """
         policy = policy or self.policy
-        safe = is_idempotent(call.op.method) or call.op.name in call.app.safe_writes
+        safe = call.app.repeatable(call.op)
         unknown = False
         if call.effect_key is not None and self.effects is not None:
             claim = self._claim(call)
             if claim.state == "done":
                 result.status_code = claim.status_code
                 result.note = "done before: the recorded result, not sent again"
+                result.done_before = True
                 return claim.output
             unknown = claim.state == "unknown"
         attempt = 0
@@ -194,12 +194,17 @@ class Caller:
         """Whether the write whose answer was lost happened (and its output). When it did not,
         the claim is marked as not sent, so the next attempt may send it."""
         written, output = False, None
-        if call.resolve is not None:
-            resolve = call.resolve
-            found: list[Any] = self.journal.step(
-                f"{call.unit}:lookup{attempt}", lambda: list(resolve())
-            )
-            written, output = bool(found[0]), found[1]
+        if call.resolve is not None:  # journals its own requests (``UNIT:lookupN#k``)
+            try:
+                written, output = call.resolve(f"{call.unit}:lookup{attempt}")
+            except ConnectorError as exc:
+                reason = str(exc).removeprefix(f"step {call.step_id!r}: ")
+                raise OutcomeUnknown(
+                    call.step_id,
+                    f"outcome unknown: the answer was lost and the look-up failed ({reason});"
+                    f" check {call.describe}, or retry the run",
+                ) from None
+            written = bool(written)
         # else the app refuses duplicates and names the record (existing_record)
         effects, key = self.effects, call.effect_key
         if not written and effects is not None and key is not None:

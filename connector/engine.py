@@ -27,7 +27,7 @@ from connector.http import ParameterError, Redactor, build_request, shown_header
 from connector.plan import OncePlan, Plan, StepPlan
 from connector.records import Recorder, RunRecord, StepRecord, new_run_id, now_iso
 from connector.registry import Registry
-from connector.runtime.retry import RetryPolicy, is_idempotent
+from connector.runtime.retry import RetryPolicy
 
 __all__ = ["Engine", "Placeholder", "template_env"]
 
@@ -231,13 +231,15 @@ class _Run:
         if items is not None:
             output: Any = [i.raw for i in items]
             codes: Any = [i.status_code for i in items]
+            done_before: Any = [i.done_before for i in items]
         else:
-            output, codes = result.raw, result.status_code
+            output, codes, done_before = result.raw, result.status_code, result.done_before
         self.steps[step.id] = {
             "output": Placeholder(f"steps.{step.id}.output")
             if self.dry_run and result.status == "planned"
             else output,
             "status_code": codes,
+            "done_before": done_before,
             "status": result.status,
             "error": result.error,
         }
@@ -352,7 +354,7 @@ class _Run:
             result.request_headers = redact.headers(shown_headers(request))
             result.status = "planned"
             return
-        write = not is_idempotent(op.method)
+        write = app.claims(op)
         owner = f"{self.record.id}/{unit}"
         effect_key = None
         once = step.once
@@ -376,7 +378,7 @@ class _Run:
             describe=f"{op.method} {_short(request)} in {app.title}",
         )
         if once is not None:
-            call.resolve = self._lookup(step, once, context, unit) if once.lookup else None
+            call.resolve = self._lookup(step, once, context) if once.lookup else None
             call.link = self._linker(step, once, context)
         policy = None
         if step.retry is not None:
@@ -389,21 +391,29 @@ class _Run:
         result.status = "succeeded"
 
     def _lookup(
-        self, step: StepPlan, once: OncePlan, context: Mapping[str, Any], unit: str
-    ) -> Callable[[], tuple[bool, Any]]:
+        self, step: StepPlan, once: OncePlan, context: Mapping[str, Any]
+    ) -> Callable[[str], tuple[bool, Any]]:
         lookup = once.lookup
         assert lookup is not None
 
-        def resolve() -> tuple[bool, Any]:
+        def resolve(lookup_unit: str) -> tuple[bool, Any]:
+            """Run the declared look-up as journal unit ``lookup_unit``: an action is one
+            checkpoint, an HTTP read journals its attempts (and waits) like any request."""
+            if lookup.wait:
+                self.engine.caller.journal.sleep(lookup.wait)
             params = lookup.params.render(context)
-            if not isinstance(lookup.target, Operation):
-                output = lookup.target.run(params, self.action_context)
+            target = lookup.target
+            if not isinstance(target, Operation):
+                output = self.engine.caller.journal.step(
+                    lookup_unit,
+                    lambda: _json_value(self._run_action(target, dict(params))),
+                )
             else:
                 record = StepRecord(step.id, lookup.action)
                 inner = StepPlan(
-                    id=step.id, action=lookup.action, target=lookup.target, params=lookup.params
+                    id=step.id, action=lookup.action, target=target, params=lookup.params
                 )
-                self._http(inner, lookup.target, dict(params), record, context, unit + ":lookup")
+                self._http(inner, target, dict(params), record, context, lookup_unit)
                 output = record.raw
             found = lookup.found.render({**context, "output": output})
             return (bool(found), found if found else None)

@@ -30,6 +30,7 @@ class LookupPlan:
     target: Operation | Action
     params: CompiledValue
     found: CompiledValue
+    wait: float = 0.0  # seconds before the read, for reads that show new records late
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def _once(
                 target=target,
                 params=compile_at(raw_lookup.get("with") or {}, f"{where}.lookup.with"),
                 found=compile_at(raw_lookup.get("found"), f"{where}.lookup.found"),
+                wait=float(raw_lookup.get("wait") or 0),
             )
     link = raw.get("link")
     return OncePlan(

@@ -43,6 +43,7 @@ class StepRecord:
     attempts: int = 0  # requests sent (or tried) for this step
     waits: list[dict[str, Any]] = field(default_factory=list)  # {"seconds", "reason"} per wait
     note: str | None = None  # why it was skipped, or that an earlier run did it
+    done_before: bool = False  # a once: write an earlier run performed: its recorded result
     raw: Any = field(default=None, repr=False, compare=False)  # unredacted output (never stored)
 
     def to_json(self) -> dict[str, Any]:
@@ -73,6 +74,8 @@ class StepRecord:
             data["waits"] = list(self.waits)
         if self.note:
             data["note"] = self.note
+        if self.done_before:
+            data["done_before"] = True
         return data
 
 

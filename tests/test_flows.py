@@ -206,7 +206,8 @@ def test_create_contact_once_with_its_tasks(flow: Flow) -> None:
     first = flow.run("create-contact-from-connecteam")
     assert first["output"]["created_new_contact"] is True
     second = flow.run("create-contact-from-connecteam")
-    assert second["output"]["already_linked"] is True
+    assert second["output"]["done_before"] is True
+    assert second["output"]["created_new_contact"] is False
 
     [contact] = _contacts_named(flow, "van der Berg")
     assert contact["firstName"] == "Mary Ann"
@@ -246,7 +247,8 @@ def test_create_task_once_on_the_linked_contact(flow: Flow) -> None:
     first = flow.run("create-task-from-connecteam")
     assert first["output"]["created"] is True
     second = flow.run("create-task-from-connecteam")
-    assert second["output"]["already_copied"] is True
+    assert second["output"]["done_before"] is True
+    assert second["output"]["created"] is False
 
     made = [t for t in flow.ghl_tasks() if t["title"] == "Measure the back garden"]
     assert len(made) == 1
@@ -309,7 +311,9 @@ def test_contact_delete_can_keep_the_user_and_mark_it_inactive(flow: Flow) -> No
     mode = {"CONNECTOR_VAR_ON_CONTACT_DELETE": "mark-inactive"}
     first = flow.run("archive-user-on-contact-delete", **mode)
     assert first["output"]["found_by"] == "id-link store"
-    flow.run("archive-user-on-contact-delete", **mode)
+    second = flow.run("archive-user-on-contact-delete", **mode)
+    assert first["output"]["note_written"] is True
+    assert second["output"]["note_written"] is False
 
     user = flow.user()
     assert user["isArchived"] is False

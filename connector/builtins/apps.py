@@ -73,6 +73,16 @@ def register_apps(register: Callable[[App], None]) -> None:
                     "ghl.update-task-completed",
                 }
             ),
+            # searches GoHighLevel takes as a POST body: reads, retried like a GET
+            post_reads=frozenset(
+                {
+                    "ghl.search-contacts-advanced",
+                    "ghl.search-opportunities-advanced",
+                    "ghl.search-object-records",
+                    "ghl.filter-users-by-email",
+                    "ghl.task-search",
+                }
+            ),
             existing_record=_ghl_duplicate_contact,
         )
     )

@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import httpx
 
+from connector import apps
 from connector.http import api_message
 
 __all__ = [
@@ -49,7 +50,7 @@ __all__ = [
     "rate_limit_wait",
 ]
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+IDEMPOTENT_METHODS = apps.IDEMPOTENT_METHODS
 JITTER = 0.10  # at most this fraction is added on top of a wait the server asked for
 DAY = 86400.0
 _MAX_EXPONENT = 64  # 2 ** 64 * any sane base delay is far past any max_delay
