@@ -51,6 +51,9 @@ class App:
     post_reads: frozenset[str] = frozenset()  # POST operations that only read (searches)
     # the output of a write the API refused as a duplicate of a record it names, else None
     existing_record: Callable[[Operation, int, Any], Any] | None = None
+    # whether the API refuses a repeat of this write (given its JSON body) and names the record,
+    # so that after a lost answer the write may be sent again: the refusal tells what happened
+    refuses_duplicate: Callable[[Operation, Any], bool] | None = None
 
     def claims(self, op: Operation) -> bool:
         """Whether ``op`` is a write that must not happen twice (claimed in the effect journal):

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -115,7 +116,15 @@ class Caller:
                 if attempt >= policy.attempts:
                     raise OutcomeUnknown(
                         call.step_id,
-                        f"outcome unknown after {attempt} attempts; check {call.describe}",
+                        f"outcome unknown after {attempt} attempts; {_settle_hint(call)}",
+                    )
+                if call.resolve is None and not _refused_if_repeated(call):
+                    # an earlier run left it sent and unanswered (this run took its claim over):
+                    # nothing can tell, so it is not sent blindly again
+                    raise OutcomeUnknown(
+                        call.step_id,
+                        "outcome unknown: an earlier run sent it and its answer was lost; "
+                        + _settle_hint(call),
                     )
                 written, output = self._resolve(call, attempt)
                 if written:
@@ -148,10 +157,9 @@ class Caller:
                 if safe:  # cannot happen by the policy, but repeating a safe write is harmless
                     continue
                 unknown = True
-                if call.resolve is None and call.app.existing_record is None:
+                if call.resolve is None and not _refused_if_repeated(call):
                     raise OutcomeUnknown(
-                        call.step_id,
-                        f"{verdict['message']}; check {call.describe} before running it again",
+                        call.step_id, f"{verdict['message']}; {_settle_hint(call)}"
                     )
                 continue
             # fail
@@ -201,11 +209,11 @@ class Caller:
                 reason = str(exc).removeprefix(f"step {call.step_id!r}: ")
                 raise OutcomeUnknown(
                     call.step_id,
-                    f"outcome unknown: the answer was lost and the look-up failed ({reason});"
-                    f" check {call.describe}, or retry the run",
+                    f"outcome unknown: the answer was lost and the look-up failed ({reason}); "
+                    + _settle_hint(call, lookup=True),
                 ) from None
             written = bool(written)
-        # else the app refuses duplicates and names the record (existing_record)
+        # else the app refuses a repeat and names the record (refuses_duplicate, existing_record)
         effects, key = self.effects, call.effect_key
         if not written and effects is not None and key is not None:
             self.journal.step(
@@ -306,3 +314,27 @@ def _jsonable(value: Any) -> Any:
 def fingerprint(secret: str) -> str:
     """A short, one-way name for a credential (budgets are per credential; tokens never stored)."""
     return hashlib.sha256(secret.encode()).hexdigest()[:16] if secret else ""
+
+
+def _refused_if_repeated(call: Call) -> bool:
+    """Whether the API would refuse this write if it happened already, naming the record."""
+    refuses = call.app.refuses_duplicate
+    if refuses is None:
+        return False
+    try:
+        body = json.loads(call.request.content or b"null")
+    except ValueError:
+        body = None
+    return refuses(call.op, body)
+
+
+def _settle_hint(call: Call, lookup: bool = False) -> str:
+    """What a person does about a write of unknown outcome."""
+    run_id = call.owner.split("/", 1)[0]
+    then = f"`connector runs retry {run_id}`"
+    if lookup:
+        return f"retry it once the look-up can answer ({then}), or check {call.describe}"
+    return (
+        f"check {call.describe}, then say what you found with `connector runs settle {run_id}"
+        f" --written` (or --not-written) and finish the run with {then}"
+    )

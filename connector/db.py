@@ -125,6 +125,39 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
     )
 
 
+def _system_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # DBOS's own settings for its SQLite connections (writes begin IMMEDIATE, locks are waited
+    # for, foreign keys on), plus the WAL and synchronous=NORMAL every connection to the file has.
+    dbapi_conn.isolation_level = "IMMEDIATE"
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_system_engine(url: str, *, pool_size: int = 20) -> sa.Engine | None:
+    """The engine for DBOS's tables on SQLite (None on PostgreSQL: DBOS makes its own).
+
+    DBOS's default SQLite engine leaves ``synchronous`` at FULL (an fsync of the WAL at every
+    checkpoint, about 1.5 ms each) and pings the file before every checkout; this one commits as
+    the rest of the database does. The caller disposes of it after ``DBOS.destroy()``.
+    """
+    if not url.startswith("sqlite"):
+        return None
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=30,
+        pool_pre_ping=False,  # a local file does not drop connections
+    )
+    sa.event.listen(engine, "connect", _system_pragmas)
+    return engine
+
+
 def upgrade(engine: sa.Engine) -> int:
     """Create our tables where missing and record the schema version; returns the version.
 

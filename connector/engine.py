@@ -232,14 +232,17 @@ class _Run:
             output: Any = [i.raw for i in items]
             codes: Any = [i.status_code for i in items]
             done_before: Any = [i.done_before for i in items]
+            done_now: Any = [i.status == "succeeded" and not i.done_before for i in items]
         else:
             output, codes, done_before = result.raw, result.status_code, result.done_before
+            done_now = result.status == "succeeded" and not result.done_before
         self.steps[step.id] = {
             "output": Placeholder(f"steps.{step.id}.output")
             if self.dry_run and result.status == "planned"
             else output,
             "status_code": codes,
             "done_before": done_before,
+            "done_now": done_now,
             "status": result.status,
             "error": result.error,
         }

@@ -80,6 +80,11 @@ class AmbiguousRunId(StoreError):
         )
 
 
+# the statements of every run, built once (building one costs more than SQLite takes to run it)
+_insert_step = sa.insert(steps_table)
+_update_status = sa.update(runs_table).where(runs_table.c.id == sa.bindparam("b_id"))
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
@@ -207,35 +212,28 @@ class RunStore:
 
     def step_finished(self, run: RunRecord, step: StepRecord) -> None:
         seq = len(run.steps) - 1 if run.steps and run.steps[-1] is step else len(run.steps)
-        self._do(
-            lambda c: c.execute(
-                sa.insert(steps_table).values(
-                    run_id=run.id,
-                    seq=seq,
-                    step_id=step.id,
-                    record_json=_dumps(step.to_json()),
-                    status=step.status,
-                )
-            )
-        )
+        row = {
+            "run_id": run.id,
+            "seq": seq,
+            "step_id": step.id,
+            "record_json": _dumps(step.to_json()),
+            "status": step.status,
+        }
+        self._do(lambda c: c.execute(_insert_step, row))
 
     def run_finished(self, run: RunRecord) -> None:
         self.set_status(run)
 
     def set_status(self, run: RunRecord) -> None:
-        self._do(
-            lambda c: c.execute(
-                sa.update(runs_table)
-                .where(runs_table.c.id == run.id)
-                .values(
-                    status=run.status,
-                    output_json=_dumps(run.output),
-                    error=run.error,
-                    finished_at=run.finished_at,
-                    duration_ms=run.duration_ms,
-                )
-            )
-        )
+        values = {
+            "b_id": run.id,
+            "status": run.status,
+            "output_json": _dumps(run.output),
+            "error": run.error,
+            "finished_at": run.finished_at,
+            "duration_ms": run.duration_ms,
+        }
+        self._do(lambda c: c.execute(_update_status, values))
 
     # Queries -----------------------------------------------------------------------------------
 
@@ -259,9 +257,26 @@ class RunStore:
         )
         return [r[0] for r in rows]
 
+    def lineage(self, run_id: str) -> Sequence[str]:
+        """``run_id`` and every run made from it (its retries and replays, and theirs)."""
+
+        def walk(conn: sa.Connection) -> Sequence[str]:
+            found, frontier = [run_id], [run_id]
+            while frontier:
+                rows = conn.execute(
+                    sa.select(runs_table.c.id).where(runs_table.c.parent.in_(frontier))
+                ).all()
+                frontier = [r[0] for r in rows if r[0] not in found]
+                found.extend(frontier)
+            return found
+
+        return self._do(walk)
+
     def get(self, run_id: str) -> RunRecord | None:
         """A run by id, or by a unique prefix of its id (:class:`AmbiguousRunId` if not unique)."""
-        pattern = run_id.replace("\\", "").replace("%", "").replace("_", "\\_") + "%"
+        # a prefix of the id, LIKE's wildcards and its escape taken literally
+        escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = escaped + "%"
 
         def find(conn: sa.Connection) -> RunRecord | None:
             rows = (

@@ -47,6 +47,16 @@ def _ghl_duplicate_contact(op: Operation, status: int, body: Any) -> Any:
     return {"contact": {"id": contact_id}, "existing": True}
 
 
+def _ghl_refuses_duplicate(op: Operation, body: Any) -> bool:
+    """A new contact with an email or phone that another contact has is refused (in a location
+    that does not allow duplicates, GoHighLevel's default), so sending it again is safe."""
+    return (
+        op.name == "ghl.create-contact"
+        and isinstance(body, dict)
+        and bool(body.get("email") or body.get("phone"))
+    )
+
+
 @hookimpl
 def register_apps(register: Callable[[App], None]) -> None:
     register(
@@ -84,6 +94,7 @@ def register_apps(register: Callable[[App], None]) -> None:
                 }
             ),
             existing_record=_ghl_duplicate_contact,
+            refuses_duplicate=_ghl_refuses_duplicate,
         )
     )
     register(

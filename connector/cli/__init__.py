@@ -6,6 +6,8 @@ stays fast.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import os
 import sys
@@ -103,6 +105,11 @@ def main(argv: list[str] | None = None) -> Any:
     """The console script: no traceback reaches the user unless CONNECTOR_DEBUG is set."""
     from connector.errors import ConnectorError
 
+    # When the process exits its work is done (runs recorded and committed, output flushed):
+    # spare it the garbage collector's last passes over everything the imports made (0.3 s after
+    # a durable run). Objects outside reference cycles are still freed as the modules are torn
+    # down; Python never promised to collect the rest at exit.
+    atexit.register(gc.freeze)
     try:
         return cli.main(args=argv, prog_name="connector", standalone_mode=True)
     except ConnectorError as exc:  # raised outside a command's own handling

@@ -65,6 +65,7 @@ def runs() -> None:
       connector runs show ID              one run, step by step (a unique id prefix is enough)
       connector runs resume               finish the runs a crash or a kill interrupted
       connector runs retry ID             run a failed run again from the step that failed
+      connector runs settle ID --written  what you found about a write of unknown outcome
       connector runs replay ID --from S   run it again from step S, as a new run
       connector runs prune --older-than 30d
     """
@@ -179,6 +180,43 @@ def retry_run(run_id: str, as_json: bool) -> None:
     The steps before it are not run again: their recorded results are used.
     """
     _again(run_id, None, as_json, "retry")
+
+
+@runs.command("settle")
+@click.argument("run_id")
+@click.option("--written", "written", flag_value=True, default=None, help="The write happened.")
+@click.option("--not-written", "written", flag_value=False, help="The write did not happen.")
+def settle_run(run_id: str, written: bool | None) -> None:
+    """Say what you found about a write whose outcome the run could not tell.
+
+    A run that sent a write and lost the answer, with no way to look it up (Connecteam cannot
+    list a user's notes, for one), stops with "outcome unknown: check ...". Look, then:
+
+    \b
+      connector runs settle ID --written       it is there: it is not sent again
+      connector runs settle ID --not-written   it is not there: the next run sends it
+      connector runs retry ID                  finish the run
+    """
+    from connector.errors import ConnectorError
+    from connector.runtime.journal import EffectJournal
+
+    if written is None:
+        click.echo("error: say --written or --not-written (see --help)", err=True)
+        sys.exit(2)
+    try:
+        store = _store()
+        record = _get(store, run_id)
+        keys = EffectJournal(store.engine).settle(store.lineage(record.id), written)
+    except ConnectorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if not keys:
+        click.echo(f"run {record.id} left no write of unknown outcome; nothing to settle")
+        sys.exit(1)
+    what = "written: it will not be sent again" if written else "not written: the next run sends it"
+    for key in keys:
+        click.echo(f"{key}: {what}")
+    click.echo(f"now finish the run: connector runs retry {record.id}")
 
 
 @runs.command("replay")

@@ -45,6 +45,7 @@ than yesterday go with it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import random
 import threading
@@ -195,28 +196,44 @@ def _lock_id(key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _usage_query(key: str, split: _Split, now: float) -> sa.Select[*tuple[Any, ...]]:
-    """One ``SELECT``: per sliding limit the sum and oldest time in its window, then today's count."""
+# Statements are built once per shape and given their values as parameters: building and keying
+# a statement costs SQLAlchemy several times what SQLite takes to run it.
+
+
+@functools.lru_cache(maxsize=64)
+def _usage_statement(split: _Split) -> sa.Select[*tuple[Any, ...]]:
+    """One ``SELECT``: per sliding limit the sum and oldest time in its window, then today's count.
+    Parameters: ``b_key``, ``b_day``, ``b_since`` (the longest window's start) and ``b_since_<i>``
+    (the start of the i-th sliding limit's window)."""
+    key: sa.BindParameter[Any] = sa.bindparam("b_key")
     today = (
         sa.select(rate_days.c.used)
-        .where(rate_days.c.key == key, rate_days.c.day == _utc_day(now))
+        .where(rate_days.c.key == key, rate_days.c.day == sa.bindparam("b_day"))
         .scalar_subquery()
     )
     columns: list[sa.ColumnElement[Any]] = []
-    for limit in split.short:
-        inside = rate_requests.c.at >= now - limit.window
+    for i in range(len(split.short)):
+        inside = rate_requests.c.at >= sa.bindparam(f"b_since_{i}")
         columns.append(sa.func.coalesce(sa.func.sum(sa.case((inside, rate_requests.c.n))), 0))
         columns.append(sa.func.min(sa.case((inside, rate_requests.c.at))))
     if split.daily:
         columns.append(sa.func.coalesce(today, 0))
     query = sa.select(*columns)
     if split.short:
-        query = query.where(rate_requests.c.key == key, rate_requests.c.at >= now - split.horizon)
+        since: sa.BindParameter[Any] = sa.bindparam("b_since")
+        query = query.where(rate_requests.c.key == key, rate_requests.c.at >= since)
     return query
 
 
+def _usage_params(key: str, split: _Split, now: float) -> dict[str, Any]:
+    params: dict[str, Any] = {"b_key": key, "b_day": _utc_day(now), "b_since": now - split.horizon}
+    for i, limit in enumerate(split.short):
+        params[f"b_since_{i}"] = now - limit.window
+    return params
+
+
 def _read_usage(conn: sa.Connection, key: str, split: _Split, now: float) -> _Usage:
-    row = conn.execute(_usage_query(key, split, now)).one()
+    row = conn.execute(_usage_statement(split), _usage_params(key, split, now)).one()
     used = {limit.name: int(row[2 * i]) for i, limit in enumerate(split.short)}
     oldest = {limit.name: _float(row[2 * i + 1]) for i, limit in enumerate(split.short)}
     today = int(row[-1]) if split.daily else 0
@@ -259,23 +276,63 @@ def _day_wait(limit: Limit, usage: _Usage, now: float) -> float:
     return (_utc_day(now) + 1) * DAY - now + MARGIN
 
 
-def _add_requests(conn: sa.Connection, key: str, split: _Split, now: float, n: int) -> None:
-    conn.execute(sa.insert(rate_requests).values(key=key, at=now, n=n, expires=now + split.horizon))
+_insert_request = sa.insert(rate_requests)
 
 
-def _upsert_day(conn: sa.Connection, key: str, now: float, value: int, *, add: bool) -> None:
-    """Today's counter of ``key``: plus ``value`` (``add``), or raised to ``value``."""
-    maker = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = maker(rate_days).values(key=key, day=_utc_day(now), used=value)
+def _add_requests(conn: sa.Connection, key: str, split: _Split, now: float, n: int) -> int:
+    """Insert one row of ``n`` requests at ``now``; returns its id."""
+    result = conn.execute(
+        _insert_request, {"key": key, "at": now, "n": n, "expires": now + split.horizon}
+    )
+    primary_key = result.inserted_primary_key
+    assert primary_key is not None
+    return int(primary_key[0])
+
+
+def _answered_statement() -> sa.Update:
+    now: sa.BindParameter[float] = sa.bindparam("b_now", type_=sa.Double())
+    return (
+        sa.update(rate_requests)
+        .where(
+            rate_requests.c.id == sa.bindparam("b_row"),
+            rate_requests.c.key == sa.bindparam("b_key"),
+            rate_requests.c.at < now,
+        )
+        .values(at=now, expires=rate_requests.c.expires + (now - rate_requests.c.at))
+    )
+
+
+_answered_update = _answered_statement()
+
+
+def _answered(conn: sa.Connection, key: str, row: int, now: float) -> None:
+    """Move the row of a granted request to ``now``, when its answer came: the API counted the
+    request when it arrived, at some time between the grant and the answer, so the request holds
+    its place until the latest time the API may have counted it. A grant is then never let into
+    a window of the API's that still holds the request, however long the request took to arrive
+    (a new connection, a slow network)."""
+    conn.execute(_answered_update, {"b_row": row, "b_key": key, "b_now": now})
+
+
+@functools.lru_cache(maxsize=8)
+def _upsert_day_statement(dialect: str, add: bool) -> Any:
+    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = maker(rate_days)
     new = stmt.excluded.used
     if add:
         used: sa.ColumnElement[int] = rate_days.c.used + new
     else:
         used = sa.case((new > rate_days.c.used, new), else_=rate_days.c.used)
+    return stmt.on_conflict_do_update(
+        index_elements=[rate_days.c.key, rate_days.c.day], set_={"used": used}
+    )
+
+
+def _upsert_day(conn: sa.Connection, key: str, now: float, value: int, *, add: bool) -> None:
+    """Today's counter of ``key``: plus ``value`` (``add``), or raised to ``value``."""
     conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[rate_days.c.key, rate_days.c.day], set_={"used": used}
-        )
+        _upsert_day_statement(conn.dialect.name, add),
+        {"key": key, "day": _utc_day(now), "used": value},
     )
 
 
@@ -318,21 +375,37 @@ class Budget:
     def reserve(self, key: str, limits: Sequence[Limit]) -> float:
         """``0.0``: one request may go now, and it is counted in every limit. More: the seconds
         to wait before asking again; nothing was counted."""
+        return self.reserve_row(key, limits)[0]
+
+    def reserve_row(self, key: str, limits: Sequence[Limit]) -> tuple[float, int | None]:
+        """:meth:`reserve`, and the id of the row that counts the granted request in the sliding
+        windows (None when it must wait, or has no sliding limit), for :meth:`observe`'s
+        ``answered``."""
         split = _split(limits)
         if not limits:
-            return 0.0
+            return 0.0, None
+        row = None
         with self._transaction(key) as (conn, now):
             wait = self._wait(conn, key, split, now)
             if wait == 0.0:
-                self._count(conn, key, split, now)
+                row = self._count(conn, key, split, now)
         self._maybe_prune()
-        return wait
+        return wait, row
 
-    def observe(self, key: str, limits: Sequence[Limit], headers: Mapping[str, str]) -> None:
+    def observe(
+        self,
+        key: str,
+        limits: Sequence[Limit],
+        headers: Mapping[str, str],
+        *,
+        answered: int | None = None,
+    ) -> None:
         """Raise our counts to what the response's rate-limit headers say is spent.
 
         Header names are case-insensitive. A count is never lowered (other clients of the account
-        may be spending it); missing or garbage headers change nothing.
+        may be spending it); missing or garbage headers change nothing. ``answered`` is the row
+        (from :meth:`reserve_row`) of the request this response answers: it is moved to now (see
+        :func:`_answered`).
         """
         split = _split(limits)
         lowered = {str(name).lower(): value for name, value in headers.items()}
@@ -341,9 +414,11 @@ class Budget:
             for limit in limits
             if (use := _reported_use(limit, lowered)) is not None and use > 0
         }
-        if not reported:
+        if not reported and answered is None:
             return
         with self._transaction(key) as (conn, now):
+            if answered is not None:
+                _answered(conn, key, answered, now)
             self._raise_short(conn, key, split, now, reported)
             days = [reported[limit.name] for limit in split.daily if limit.name in reported]
             if days:
@@ -384,11 +459,11 @@ class Budget:
         waits += [_day_wait(limit, usage, now) for limit in split.daily]
         return max(waits, default=0.0)
 
-    def _count(self, conn: sa.Connection, key: str, split: _Split, now: float) -> None:
-        if split.short:
-            _add_requests(conn, key, split, now, 1)
+    def _count(self, conn: sa.Connection, key: str, split: _Split, now: float) -> int | None:
+        row = _add_requests(conn, key, split, now, 1) if split.short else None
         if split.daily:
             _upsert_day(conn, key, now, 1, add=True)
+        return row
 
     def _raise_short(
         self, conn: sa.Connection, key: str, split: _Split, now: float, reported: dict[str, int]

@@ -17,11 +17,13 @@ DBOS is imported only here, and this module only by commands that run something:
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ from dbos import DBOS, DBOSConfig, SetWorkflowID
 from dbos._serialization import Serializer
 
 from connector.calls import Caller, fingerprint
-from connector.db import Database, open_database
+from connector.db import Database, make_system_engine, open_database
 from connector.engine import Engine, template_env
 from connector.errors import ConnectorError, StepError, StoreError
 from connector.http import Redactor, make_clients
@@ -49,6 +51,13 @@ from connector.store import RunStore
 __all__ = ["DurableJournal", "Runtime", "RuntimeOptions"]
 
 APPLICATION_VERSION = "connector-runs-1"
+# how often a resumed or forked run's result is looked for (DBOS's default, 1 s, made every
+# `connector runs resume|retry|replay` wait up to a second after the run had ended)
+RESULT_POLL_SECONDS = 0.1
+# How often DBOS's notification listener wakes (on SQLite it polls, with time.sleep). DBOS.destroy()
+# joins it, so this is how long closing a runtime may wait for it: at DBOS's default (1 s) every
+# one-shot command ended up to a second late. Nothing here waits on notifications.
+LISTENER_POLL_SECONDS = 0.01
 T = TypeVar("T")
 
 
@@ -113,9 +122,10 @@ class RuntimeOptions:
 
 
 class _Throttle:
-    def __init__(self, budget: Budget, journal_sleep: Callable[[float], None]) -> None:
+    def __init__(self, budget: Budget, sleep: Callable[[float], None]) -> None:
         self.budget = budget
-        self.sleep = journal_sleep
+        self.sleep = sleep
+        self._granted = threading.local()  # (key, row) of this thread's request on its way
 
     @staticmethod
     def _limits(app: Any) -> list[Limit]:
@@ -128,8 +138,9 @@ class _Throttle:
         key = budget_key(app.name, credential, location)
         waited = 0.0
         while True:
-            wait = self.budget.reserve(key, limits)
+            wait, row = self.budget.reserve_row(key, limits)
             if wait <= 0:
+                self._granted.request = (key, row)
                 return waited
             wait = min(wait, 30.0)
             self.sleep(wait)
@@ -138,7 +149,10 @@ class _Throttle:
     def observe(self, app: Any, credential: str, location: str, headers: Mapping[str, str]) -> None:
         limits = self._limits(app)
         if limits:
-            self.budget.observe(budget_key(app.name, credential, location), limits, headers)
+            key = budget_key(app.name, credential, location)
+            granted, self._granted.request = getattr(self._granted, "request", None), None
+            row = granted[1] if granted is not None and granted[0] == key else None
+            self.budget.observe(key, limits, headers, answered=row)
 
 
 _current: Runtime | None = None
@@ -192,6 +206,9 @@ class Runtime:
         )
         self._plans: dict[str, Plan] = {}
         self._launched = False
+        self._system_engine: Any = None  # DBOS's engine on SQLite (connector.db)
+        self._running: set[concurrent.futures.Future[Any]] = set()  # runs start() began here
+        self._running_lock = threading.Lock()
         self.policy = policy_from_env(self.env)
 
     # lifecycle -----------------------------------------------------------------------------------
@@ -204,38 +221,77 @@ class Runtime:
                 return
             _current = self
             logging.getLogger("dbos").setLevel(logging.WARNING)
+            url = self.db.url.replace("+psycopg", "")
             config: DBOSConfig = {
                 "name": "connector",
-                "system_database_url": self.db.url.replace("+psycopg", ""),
+                "system_database_url": url,
                 "application_version": APPLICATION_VERSION,
                 "executor_id": self.options.executor_id or f"connector-{uuid.uuid4().hex[:12]}",
                 "serializer": JSONSerializer(),
                 "log_level": "WARNING",
-                "notification_listener_polling_interval_sec": 0.1,
+                "notification_listener_polling_interval_sec": LISTENER_POLL_SECONDS,
                 "run_migrations": True,
             }
+            system_engine = make_system_engine(url)
+            if system_engine is not None:
+                config["system_database_engine"] = system_engine
             try:
                 DBOS(config=config)
                 DBOS.launch()
             except Exception as exc:
+                if system_engine is not None:
+                    system_engine.dispose()
                 raise StoreError(f"cannot start the durable runtime: {exc}") from None
+            self._system_engine = system_engine
             self._launched = True
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
+        """Stop DBOS and close the clients, first waiting (``wait``) for every run :meth:`start`
+        began in this process to end, so each is finished and recorded when this returns.
+
+        ``wait=False`` (leaving on Ctrl-C) leaves a run still going as DBOS leaves it: pending,
+        finished by ``connector runs resume``.
+        """
         global _current
+        if wait:
+            self.wait()
         for client in self.clients.values():
             client.close()
         if self._launched:
+            # Nothing of ours is running now, so DBOS is not asked to wait for workflows (it would
+            # poll for them in whole seconds); it stops its threads, each woken by an event but
+            # the notification listener (LISTENER_POLL_SECONDS).
             DBOS.destroy(workflow_completion_timeout_sec=0)
             self._launched = False
+            if self._system_engine is not None:  # DBOS disposes only of engines it made
+                self._system_engine.dispose()
+                self._system_engine = None
         if _current is self:
             _current = None
 
     def __enter__(self) -> Runtime:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(wait=exc_type is None or issubclass(exc_type, Exception))
+
+    def wait(self) -> None:
+        """Block until every run :meth:`start` began in this process has ended."""
+        with self._running_lock:
+            running = list(self._running)
+        concurrent.futures.wait(running)
+
+    def _track(self, handle: Any) -> None:
+        future = getattr(handle, "future", None)  # None: the run executes elsewhere
+        if not isinstance(future, concurrent.futures.Future):
+            return
+        with self._running_lock:
+            self._running.add(future)
+        future.add_done_callback(self._untrack)
+
+    def _untrack(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._running_lock:
+            self._running.discard(future)
 
     # the run path --------------------------------------------------------------------------------
 
@@ -268,7 +324,9 @@ class Runtime:
             "sandbox": self.options.sandbox,
         }
         with SetWorkflowID(job["run_id"]):
-            return DBOS.start_workflow(run_workflow, job)
+            handle = DBOS.start_workflow(run_workflow, job)
+        self._track(handle)
+        return handle
 
     def run(self, plan: Plan, event: Any, **kwargs: Any) -> RunRecord:
         """Run ``plan`` durably to its end and return its record."""
@@ -285,7 +343,9 @@ class Runtime:
             journal=self.journal,
             policy=self.policy,
             effects=self.effects,
-            throttle=_Throttle(self.budget, self.journal.sleep) if self.options.budgets else None,
+            # the budget is waited for inside the attempt's unit (a DBOS step, where no durable
+            # sleep is allowed): a plain sleep, redone with the unit if the process dies
+            throttle=_Throttle(self.budget, time.sleep) if self.options.budgets else None,
             rng=self.options.rng,
             credentials=self.credentials,
             redactor=self.redactor,
@@ -351,11 +411,18 @@ class Runtime:
                 if u["function_name"] == step or str(u["function_name"]).startswith(marks)
             ]
             start = found[0] if found else (units[-1]["function_id"] + 1 if units else 1)
-        handle = DBOS.fork_workflow(old.id, start)
-        handle.get_result()
+        with SetWorkflowID(new_run_id()):  # a run id like any other, not DBOS's UUID
+            handle = DBOS.fork_workflow(old.id, start)
+        handle.get_result(polling_interval_sec=RESULT_POLL_SECONDS)
         record = self.store.get(handle.get_workflow_id())
         assert record is not None
         return record
+
+    def settle(self, run_id: str, written: bool) -> list[str]:
+        """Record what a person found about the writes of unknown outcome ``run_id`` (or a retry
+        of it) left (see :meth:`EffectJournal.settle`); ``runs retry`` then finishes the run.
+        Returns the keys."""
+        return self.effects.settle(list(self.store.lineage(run_id)), written)
 
     def resume(self) -> list[str]:
         """Finish every interrupted run (status ``running`` in the store); returns their ids."""
@@ -369,7 +436,7 @@ class Runtime:
                 continue
         for handle in handles:
             with contextlib.suppress(Exception):  # its record says how it ended
-                handle.get_result()
+                handle.get_result(polling_interval_sec=RESULT_POLL_SECONDS)
         return [h.get_workflow_id() for h in handles]
 
 

@@ -15,14 +15,15 @@ crash between sending a request and checkpointing its answer is still noticed). 
     again. The id pairing the step declares (``once.link``) is written in the same transaction.
 
 A claim held by another run is waited for while that run is alive (its row was touched within
-:data:`LEASE_SECONDS`); after that it is taken over, as an unknown outcome when it was ``sending``.
+:data:`LEASE_SECONDS`, and the run has not ended); after that it is taken over, as an unknown
+outcome when it was ``sending``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -204,14 +205,40 @@ class EffectJournal:
         return Claim(state, _loads(row.output_json), row.status_code, row.owner)
 
     def release_run(self, run_id: str) -> int:
-        """Release every claim of a finished run on which nothing was sent."""
+        """Release every claim of a finished run on which nothing was sent. A write it left
+        ``sending`` stays unknown, but its lease ends with the run: the next run of that key
+        takes it over (and resolves it) at once instead of waiting :data:`LEASE_SECONDS`."""
         with self.engine.begin() as conn:
             result = conn.execute(
                 sa.delete(effects_table).where(
                     effects_table.c.run_id == run_id, effects_table.c.state == "claimed"
                 )
             )
+            conn.execute(
+                sa.update(effects_table)
+                .where(effects_table.c.run_id == run_id, effects_table.c.state == "sending")
+                .values(updated_at=self.clock() - LEASE_SECONDS)
+            )
             return int(result.rowcount or 0)
+
+    def settle(self, run_ids: Sequence[str], written: bool) -> list[str]:
+        """A person's word on the writes of unknown outcome the runs ``run_ids`` left: they
+        happened (done, with no recorded output), or they did not (forgotten, so the next run
+        makes them). Returns the keys settled."""
+        with self.engine.begin() as conn:
+            where = effects_table.c.run_id.in_(run_ids) & (effects_table.c.state == "sending")
+            keys = [str(r.key) for r in conn.execute(sa.select(effects_table.c.key).where(where))]
+            if written:
+                conn.execute(
+                    sa.update(effects_table)
+                    .where(where)
+                    .values(
+                        state="done", output_json=None, status_code=None, updated_at=self.clock()
+                    )
+                )
+            else:
+                conn.execute(sa.delete(effects_table).where(where))
+            return keys
 
     def prune(self, before: float) -> int:
         """Forget per-run intents (keys starting ``run:``) of runs older than ``before``."""

@@ -1,0 +1,234 @@
+"""Durable runs per second: a 3-step recipe through the durable runtime vs the same requests in httpx.
+
+    .venv/bin/python bench/durable.py [--runs 200] [--rounds 5] [--cli-runs 5] [--check]
+
+Both sides talk to the same local HTTP server (a real socket, keep-alive, answers at once), in the
+same process and run, interleaved round by round so both see the same machine:
+
+- durable: ``bench/recipes/three_steps.yaml`` (two reads, then a write) through ``Runtime.run`` on
+  SQLite in a temporary CONNECTOR_HOME: a DBOS workflow per run, every request attempt a
+  checkpoint, the write claimed in the effect journal, the rate budget reserved in the database
+  for every request, the run recorded in the run store;
+- plain: the same three requests with one ``httpx.Client``, nothing recorded.
+
+The GoHighLevel budget keeps its shape (a sliding window and a day counter, both reserved per
+request) but gets room enough never to wait; its window is 1 s so the rows a reservation sums stay
+near what the real 100-per-10-s limit sums. Prints runs per second of each and their ratio (target:
+at least 0.5x), ``Runtime.launch()`` / ``close()`` in this process, then the wall time of whole
+``connector run recipes/pull-contact-on-select.yaml --sandbox`` processes (median of
+``--cli-runs``) beside ``python -c pass`` and the import of the durable runtime. ``--check`` exits 1
+when the ratio misses the target. Not a test: timings depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import dataclasses
+import io
+import json
+import os
+import pstats
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+TARGET = 0.5  # durable runs per second / plain runs per second, at least
+TOKEN = "bench-token-0123456789"
+CONTACT = {
+    "contact": {"id": "ocQHyuzHvysMo5N5VsXc", "firstName": "Ada", "email": "ada@example.com"}
+}
+ROOMY_LIMITS = ((10**9, 1.0, "burst"), (10**9, 86_400.0, "day"))
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16  # one write per response: no delayed-ACK stalls
+
+    def _reply(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/tasks"):
+            self._reply(200, {"tasks": []})
+        else:
+            self._reply(200, CONTACT)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self._reply(201, {"task": {"id": "task123"}})
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def connector_cmd() -> list[str]:
+    script = Path(sys.executable).parent / "connector"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "connector"]
+
+
+def timed(func: Callable[[], None], n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        func()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def processes(cmd: list[str], runs: int, env: dict[str, str]) -> list[float]:
+    subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, check=False)  # warm the caches
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, check=False)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.decode()}")
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=200, help="runs of each side per round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument(
+        "--cli-runs", type=int, default=5, help="`connector run --sandbox` processes (0: none)"
+    )
+    parser.add_argument("--profile", action="store_true", help="cProfile one round of runs")
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if the ratio < {TARGET}")
+    args = parser.parse_args()
+    runs, rounds = max(args.runs, 1), max(args.rounds, 1)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/ghl"
+    home = tempfile.TemporaryDirectory()
+    env = {"GHL_TOKEN": TOKEN, "GHL_BASE_URL": base, "CONNECTOR_HOME": home.name}
+
+    t0 = time.perf_counter()
+    from connector.plugins import default_registry
+    from connector.runtime.durable import Runtime
+    from connector.runtime.prepare import prepare
+
+    imported = time.perf_counter() - t0
+    registry, _ = default_registry([], home=Path("/nonexistent"))
+    registry.apps["ghl"] = dataclasses.replace(registry.apps["ghl"], rate_limits=ROOMY_LIMITS)
+    prepared = prepare(HERE / "recipes" / "three_steps.yaml", registry)
+    assert prepared.plan is not None, prepared.problems
+    plan = prepared.plan
+    event = dict(plan.sample or {})
+
+    runtime = Runtime(registry, env)
+    runtime.remember(plan, prepared.text)
+    t0 = time.perf_counter()
+    runtime.launch()
+    launched = time.perf_counter() - t0
+
+    plain = httpx.Client(base_url=base + "/")
+    headers = {
+        "Authorization": f"Bearer {TOKEN}",
+        "Version": "2021-07-28",
+        "Accept": "application/json",
+    }
+    cid = event["contactId"]
+
+    def baseline() -> None:
+        c = plain.get(f"/contacts/{cid}", headers=headers).json()
+        plain.get(f"/contacts/{cid}/tasks", headers=headers).json()
+        title = f"{event['title']} ({c['contact']['firstName']})"
+        body = {"title": title, "dueDate": "2026-12-01T10:00:00Z", "completed": False}
+        response = plain.post(f"/contacts/{cid}/tasks", headers=headers, json=body)
+        assert response.status_code == 201
+        response.json()
+
+    def durable() -> None:
+        record = runtime.run(plan, event)
+        assert record.status == "succeeded", record.error
+
+    timed(baseline, 20)  # warm both paths
+    timed(durable, 20)
+    plain_times: list[float] = []
+    durable_times: list[float] = []
+    for _ in range(rounds):
+        plain_times += timed(baseline, runs)
+        durable_times += timed(durable, runs)
+    if args.profile:
+        profile = cProfile.Profile()
+        profile.runcall(timed, durable, runs)
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)
+        print(out.getvalue())
+    t0 = time.perf_counter()
+    runtime.close()
+    closed = time.perf_counter() - t0
+    plain.close()
+    server.shutdown()
+
+    plain_rate = len(plain_times) / sum(plain_times)
+    durable_rate = len(durable_times) / sum(durable_times)
+    ratio = durable_rate / plain_rate
+    print(f"{rounds} rounds of {runs} runs each side; 3 requests a run (GET, GET, POST)")
+    print(
+        f"{'plain httpx':<24} {plain_rate:8.1f} runs/s  "
+        f"median {statistics.median(plain_times) * 1000:7.3f} ms/run  (baseline)"
+    )
+    print(
+        f"{'durable (Runtime.run)':<24} {durable_rate:8.1f} runs/s  "
+        f"median {statistics.median(durable_times) * 1000:7.3f} ms/run"
+    )
+    verdict = "ok" if ratio >= TARGET else "UNDER"
+    print(f"ratio durable/plain: {ratio:.3f}x  (target >= {TARGET}x)  {verdict}")
+    print(
+        f"in this process: import {imported:.3f} s, Runtime.launch() {launched:.3f} s, "
+        f"Runtime.close() {closed:.3f} s"
+    )
+
+    if args.cli_runs > 0:
+        with tempfile.TemporaryDirectory() as cli_home:
+            cli_env = {**os.environ, "CONNECTOR_HOME": cli_home}
+            cli_env.pop("CONNECTOR_PLUGINS_DIR", None)
+            rows = {
+                "python -c pass": [sys.executable, "-c", "pass"],
+                "import connector.runtime.durable": [
+                    sys.executable,
+                    "-c",
+                    "import connector.runtime.durable",
+                ],
+                "connector run pull-contact-on-select --sandbox": [
+                    *connector_cmd(),
+                    "run",
+                    "recipes/pull-contact-on-select.yaml",
+                    "--sandbox",
+                ],
+            }
+            print(f"whole processes, median of {args.cli_runs}:")
+            for label, cmd in rows.items():
+                times = processes(cmd, args.cli_runs, cli_env)
+                print(
+                    f"  {label:<48} {statistics.median(times):6.3f} s  "
+                    f"min {min(times):.3f} max {max(times):.3f}"
+                )
+    home.cleanup()
+    return 1 if args.check and ratio < TARGET else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""What the end-to-end runtime tests share: the CLI in a subprocess against an in-thread sandbox,
+the sandbox's state over HTTP, and a log of every vendor request the sandbox was sent.
+
+The log wraps the sandbox app's outermost layer (its fault injector), so it sees each request as
+the client sent it, and the status the client got (``None`` when a fault dropped the connection).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.types import Message, Receive, Scope, Send
+
+from connector.sandbox.server import RunningSandbox
+
+__all__ = [
+    "CLI",
+    "CONTACT",
+    "RECIPES",
+    "Request",
+    "RequestLog",
+    "cli",
+    "cli_json",
+    "finish",
+    "ghl_contact",
+    "ghl_items",
+    "set_faults",
+    "start_cli",
+]
+
+CLI = [sys.executable, "-m", "connector"]
+CONTACT = "ocQHyuzHvysMo5N5VsXc"  # the seeded contact (Jordan Avery) of the first location
+RECIPES = Path(__file__).parent / "recipes"
+TIMEOUT = 180  # seconds: only so that a hung subprocess fails the test instead of hanging it
+
+
+@dataclass(frozen=True)
+class Request:
+    at: float  # epoch seconds when the sandbox received it
+    method: str
+    path: str
+    status: int | None  # what the client got; None: the connection was dropped
+
+
+class RequestLog:
+    """Every ``/ghl`` and ``/connecteam`` request the sandbox receives from now on."""
+
+    def __init__(self, sandbox: RunningSandbox) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[Request] = []
+        app = sandbox.app
+        inner = app.faults
+
+        async def logged(scope: Scope, receive: Receive, send: Send) -> None:
+            path = str(scope.get("path", ""))
+            if scope["type"] != "http" or path.startswith("/_sandbox"):
+                await inner(scope, receive, send)
+                return
+            at = time.time()
+            status: list[int] = []
+
+            async def watch(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status.append(int(message["status"]))
+                await send(message)
+
+            # the injector drops a connection through the bound `send` of uvicorn's cycle: keep
+            # that object reachable for it
+            watch.__self__ = getattr(send, "__self__", None)  # type: ignore[attr-defined]
+            try:
+                await inner(scope, receive, watch)
+            finally:
+                with self._lock:
+                    self._requests.append(
+                        Request(at, str(scope["method"]), path, status[0] if status else None)
+                    )
+
+        app.faults = logged  # type: ignore[assignment]
+
+    def requests(self, method: str | None = None, prefix: str = "") -> list[Request]:
+        with self._lock:
+            found = list(self._requests)
+        return [
+            r for r in found if (method is None or r.method == method) and r.path.startswith(prefix)
+        ]
+
+
+def set_faults(sandbox: RunningSandbox, *specs: str, seed: int = 1) -> None:
+    """Replace the sandbox's fault rules (none: clear them)."""
+    if specs:
+        httpx.post(
+            f"{sandbox.url}/_sandbox/faults", json={"seed": seed, "specs": list(specs)}
+        ).raise_for_status()
+    else:
+        httpx.delete(f"{sandbox.url}/_sandbox/faults").raise_for_status()
+
+
+def ghl_items(sandbox: RunningSandbox, kind: str, contact: str = CONTACT) -> list[dict[str, Any]]:
+    """A contact's ``tasks`` or ``notes`` as ``GET /_sandbox/state`` shows them."""
+    state = httpx.get(f"{sandbox.url}/_sandbox/state").json()
+    items: list[dict[str, Any]] = state["ghl"][kind].get(contact, [])
+    return items
+
+
+def ghl_contact(sandbox: RunningSandbox, contact: str = CONTACT) -> dict[str, Any]:
+    state = httpx.get(f"{sandbox.url}/_sandbox/state").json()
+    found: dict[str, Any] = next(c for c in state["ghl"]["contacts"] if c["id"] == contact)
+    return found
+
+
+def cli(
+    env: Mapping[str, str], *args: str, expect: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    """``connector ARGS...`` in a subprocess with ``env`` over this process's environment."""
+    done = subprocess.run(
+        [*CLI, *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    if expect is not None:
+        assert done.returncode == expect, (
+            f"connector {' '.join(args)} exited {done.returncode}, not {expect}\n"
+            f"stdout: {done.stdout}\nstderr: {done.stderr}"
+        )
+    return done
+
+
+def cli_json(env: Mapping[str, str], *args: str, expect: int | None = 0) -> Any:
+    return json.loads(cli(env, *args, expect=expect).stdout)
+
+
+def start_cli(env: Mapping[str, str], args: Sequence[str]) -> subprocess.Popen[str]:
+    """``connector ARGS...`` started in the background (collect it with :func:`finish`)."""
+    return subprocess.Popen(
+        [*CLI, *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(procs: Sequence[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
+    """Wait for every process (killing the rest if one hangs): (exit code, stdout, stderr)."""
+    results: list[tuple[int, str, str]] = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=TIMEOUT)
+            results.append((proc.returncode, out, err))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return results

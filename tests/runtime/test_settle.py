@@ -1,0 +1,96 @@
+"""A write whose answer was lost and that nothing can look up (a Connecteam user note): the run
+stops, says what to check and how to settle it; `runs settle` and `runs retry` finish it with the
+note there exactly once, whichever way the person found it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from connector.cli import cli
+from connector.db import close_all
+from connector.sandbox.server import RunningSandbox, start_in_thread
+
+RECIPE = Path(__file__).parent / "recipes" / "note_once.yaml"
+NOTES = "/connecteam/users/v1/users/9001/notes"
+
+pytestmark = pytest.mark.needs_modules("dbos", "connector.sandbox.server")
+
+
+@pytest.fixture()
+def sandbox() -> Iterator[RunningSandbox]:
+    with start_in_thread() as running:
+        yield running
+    close_all()
+
+
+def _cli(sandbox: RunningSandbox, home: Path, *args: str) -> Any:
+    env = {**sandbox.env, "CONNECTOR_HOME": str(home), "CONNECTOR_RETRY_BASE_DELAY": "0.01"}
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+def _notes(sandbox: RunningSandbox) -> list[dict[str, Any]]:
+    reply = httpx.get(f"{sandbox.url}/_sandbox/connecteam/users/9001/notes")
+    return [n for n in reply.json()["notes"] if n.get("title") == "Called back"]
+
+
+def _faults(sandbox: RunningSandbox, *specs: str) -> None:
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"seed": 1, "specs": list(specs)})
+
+
+@pytest.mark.parametrize(("fault", "there"), [("drop-after", 1), ("drop-before", 0)])
+def test_an_unknown_note_is_settled_by_a_person_and_finished_by_retry(
+    sandbox: RunningSandbox, tmp_path: Path, fault: str, there: int
+) -> None:
+    _faults(sandbox, f"{fault}:1,method=POST,path={NOTES}")
+    failed = _cli(sandbox, tmp_path, "run", str(RECIPE), "--json")
+    assert failed.exit_code == 1, failed.output
+    record = json.loads(failed.stdout)
+    assert record["status"] == "failed"
+    error = record["error"]
+    assert "outcome unknown" in error and f"check POST {NOTES}" in error
+    assert f"connector runs settle {record['id']} --written" in error
+    assert len(_notes(sandbox)) == there  # drop-after: the API has it; drop-before: it does not
+    _faults(sandbox)
+
+    # retrying before anyone looked sends nothing: the outcome is still unknown
+    blind = _cli(sandbox, tmp_path, "runs", "retry", record["id"], "--json")
+    assert blind.exit_code == 1 and "outcome unknown" in json.loads(blind.stdout)["error"]
+    assert len(_notes(sandbox)) == there
+
+    flag = "--written" if there else "--not-written"
+    settled = _cli(sandbox, tmp_path, "runs", "settle", record["id"], flag)
+    assert settled.exit_code == 0, settled.output
+    assert "note:n-1" in settled.output and f"runs retry {record['id']}" in settled.output
+
+    done = _cli(sandbox, tmp_path, "runs", "retry", record["id"], "--json")
+    assert done.exit_code == 0, done.output
+    finished = json.loads(done.stdout)
+    assert finished["status"] == "succeeded" and finished["parent"] == record["id"]
+    assert finished["output"] == {"written_now": not there, "done_before": bool(there)}
+    assert len(_notes(sandbox)) == 1  # exactly once either way
+
+    # and a later run of the same event writes nothing
+    again = _cli(sandbox, tmp_path, "run", str(RECIPE), "--json")
+    assert json.loads(again.stdout)["output"]["done_before"] is True
+    assert len(_notes(sandbox)) == 1
+
+
+def test_settle_needs_a_verdict_and_a_run_with_something_to_settle(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    ok = _cli(sandbox, tmp_path, "run", str(RECIPE), "--json")
+    run_id = json.loads(ok.stdout)["id"]
+    none = _cli(sandbox, tmp_path, "runs", "settle", run_id)
+    assert none.exit_code == 2 and "--written or --not-written" in none.output
+    nothing = _cli(sandbox, tmp_path, "runs", "settle", run_id, "--written")
+    assert nothing.exit_code == 1 and "nothing to settle" in nothing.output
+    unknown = _cli(sandbox, tmp_path, "runs", "settle", "run_nope", "--written")
+    assert unknown.exit_code == 1 and "no run" in unknown.output
+    assert "Traceback" not in none.output + nothing.output + unknown.output
