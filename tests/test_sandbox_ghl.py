@@ -271,3 +271,11 @@ def test_users_and_calendar_events(ghl: httpx.Client) -> None:
         headers={"Version": "2021-04-15"},
     )
     assert [e["id"] for e in r.json()["events"]] == ["FdnXsiVpzz63FfkCzJr4"]
+
+
+def test_search_query_matches_a_full_name(ghl: httpx.Client) -> None:
+    """A query of first and last name finds the contact, as GoHighLevel's search does."""
+    found = ghl.post("/contacts/search", json={"locationId": LOC, "query": "Jordan Avery"}).json()
+    assert [c["id"] for c in found["contacts"]] == [JORDAN]
+    none = ghl.post("/contacts/search", json={"locationId": LOC, "query": "Jordan Raman"}).json()
+    assert none["total"] == 0

@@ -206,7 +206,11 @@ def _text_match(contacts: Iterable[dict[str, Any]], query: Any) -> list[dict[str
         return list(contacts)
     q = str(query).lower()
     keys = ("firstName", "lastName", "name", "email", "phone", "companyName")
-    return [c for c in contacts if any(q in str(c.get(k) or "").lower() for k in keys)]
+    return [
+        c
+        for c in contacts
+        if any(q in str(c.get(k) or "").lower() for k in keys) or q in full_name(c).lower()
+    ]
 
 
 def _cursor(contact: dict[str, Any]) -> tuple[int, str]:

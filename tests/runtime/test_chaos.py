@@ -360,6 +360,22 @@ def _throttled(record: Any) -> int:
     return sum(1 for u in units for w in u.waits if "429" in w["reason"] or "many" in w["reason"])
 
 
+def _story(record: Any) -> list[Any]:
+    """A run's steps as the record has them, for a failed assertion's message."""
+    return [
+        (
+            s.id,
+            s.status,
+            s.attempts,
+            s.waits,
+            s.note,
+            s.error,
+            [(i.attempts, i.waits, i.note) for i in s.items or []],
+        )
+        for s in record.steps
+    ]
+
+
 def _attempts(record: Any) -> int:
     return sum(sum(i.attempts for i in s.items) if s.items else s.attempts for s in record.steps)
 
@@ -415,7 +431,8 @@ def _check_push(state: dict[str, Any], runtime: Runtime, records: list[Any]) -> 
 def _check_create_contact(state: dict[str, Any], runtime: Runtime, records: list[Any]) -> None:
     made = Counter(c["firstName"] for c in state["ghl"]["contacts"] if c["lastName"] == "Chaos")
     for i in range(N):
-        assert made[f"New{i} Person"] == 1, (i, made[f"New{i} Person"])  # one contact, never two
+        # one contact, never two
+        assert made[f"New{i} Person"] == 1, (i, made[f"New{i} Person"], _story(records[i]))
         link = runtime.links.get("contact", connecteam_id=40000 + i)
         assert link is not None
         contact = _contact(state, link.ghl_id)

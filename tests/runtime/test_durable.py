@@ -211,3 +211,45 @@ def _fired(state: Any) -> bool:
     """Whether the sandbox says the slow rule fired at least once."""
     text = json.dumps(state)
     return '"fired": 0' not in text and "fired" in text
+
+
+class _DropFirstCreate(httpx.BaseTransport):
+    """Sends every request to the sandbox; the first new contact's answer is lost on the way back."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.dropped = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST" and request.url.path == "/ghl/contacts/" and not self.dropped:
+            response.read()
+            self.dropped += 1
+            raise httpx.RemoteProtocolError("server disconnected without sending a response")
+        return response
+
+
+def test_a_contact_without_email_whose_answer_was_lost_is_found_by_its_full_name(
+    registry: Registry, env: dict[str, str], sandbox: RunningSandbox
+) -> None:
+    """create-contact-from-connecteam's lookup: the search finds the contact the lost write made."""
+    from connector.runtime.durable import RuntimeOptions
+
+    prepared = prepare(
+        Path(__file__).parents[2] / "recipes/create-contact-from-connecteam.yaml", registry
+    )
+    assert prepared.plan is not None
+    transport = _DropFirstCreate()
+    runtime = Runtime(registry, env, RuntimeOptions(transport=transport))
+    runtime.remember(prepared.plan, prepared.text)
+    event = {"userId": 9050, "fullName": "Grace Brewster Hopper", "tasks": []}
+    with runtime:
+        record = runtime.run(prepared.plan, event)
+    assert transport.dropped == 1
+    assert record.status == "succeeded", record.error
+    step = next(s for s in record.steps if s.id == "create_contact")
+    assert step.note == "the answer was lost; the lookup found the write"
+    state = httpx.get(f"{sandbox.url}/_sandbox/state").json()
+    made = [c for c in state["ghl"]["contacts"] if c.get("lastName") == "Hopper"]
+    assert len(made) == 1 and made[0]["firstName"] == "Grace Brewster"
+    assert record.output["contact_id"] == made[0]["id"]
