@@ -339,29 +339,24 @@ class RunStore:
 
         self._do(copy)
 
-    def prune(self, before_iso: str) -> int:
-        """Delete finished runs that started before ``before_iso``; returns how many."""
+    def prune(self, before_iso: str) -> Sequence[str]:
+        """Delete finished runs that started before ``before_iso`` (and their steps); returns
+        their ids, so their checkpoints and effect claims can go too."""
 
-        def prune(conn: sa.Connection) -> int:
-            old = (
-                sa.select(runs_table.c.id)
-                .where(
-                    runs_table.c.started_at < before_iso,
-                    runs_table.c.status.in_(("succeeded", "failed")),
-                )
-                .scalar_subquery()
+        def prune(conn: sa.Connection) -> Sequence[str]:
+            finished = (
+                runs_table.c.started_at < before_iso,
+                runs_table.c.status.in_(("succeeded", "failed")),
             )
-            conn.execute(sa.delete(steps_table).where(steps_table.c.run_id.in_(old)))
-            result = conn.execute(
-                sa.delete(runs_table).where(
-                    runs_table.c.started_at < before_iso,
-                    runs_table.c.status.in_(("succeeded", "failed")),
-                )
-            )
-            return int(result.rowcount or 0)
+            ids = [r[0] for r in conn.execute(sa.select(runs_table.c.id).where(*finished))]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                conn.execute(sa.delete(steps_table).where(steps_table.c.run_id.in_(chunk)))
+                conn.execute(sa.delete(runs_table).where(runs_table.c.id.in_(chunk)))
+            return ids
 
-        count: int = self._do(prune)
-        return count
+        ids: Sequence[str] = self._do(prune)
+        return ids
 
     def _run(self, data: Mapping[str, Any], steps: Sequence[str] | None) -> RunRecord:
         record = RunRecord(

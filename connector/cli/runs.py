@@ -241,7 +241,9 @@ def replay_run(run_id: str, step: str | None, as_json: bool) -> None:
     help="Delete finished runs that started more than AGE ago: 30d, 12h, 90m.",
 )
 def prune_runs(older_than: str) -> None:
-    """Delete finished runs (and their steps) older than AGE. Running runs are kept."""
+    """Delete finished runs older than AGE: their records, steps and checkpoints (which hold the
+    events and the responses). Running runs are kept; so are the claims of `once:` writes, which
+    keep those writes from happening twice."""
     import re
     from datetime import UTC, datetime, timedelta
 
@@ -253,6 +255,15 @@ def prune_runs(older_than: str) -> None:
     unit = {"d": "days", "h": "hours", "m": "minutes"}[match.group(2)]
     cutoff = datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
     before = cutoff.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    from connector.errors import ConnectorError
+
     with _store() as store:
-        count = store.prune(before)
+        ids = store.prune(before)
+    count = len(ids)
+    if ids:  # their checkpoints (events, response bodies) and claims go with them
+        try:
+            _runtime().forget(ids)
+        except ConnectorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
     click.echo(f"deleted {count} run{'s' if count != 1 else ''} started before {before}")

@@ -25,12 +25,12 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-from dbos import DBOS, DBOSConfig, SetWorkflowID
+from dbos import DBOS, DBOSClient, DBOSConfig, SetWorkflowID
 from dbos._serialization import Serializer
 
 from connector.calls import Caller, fingerprint
@@ -417,6 +417,26 @@ class Runtime:
         record = self.store.get(handle.get_workflow_id())
         assert record is not None
         return record
+
+    def forget(self, run_ids: Sequence[str]) -> None:
+        """Delete DBOS's checkpoints of runs pruned from the run store (they hold the events and
+        the response bodies) and the runs' own effect claims."""
+        if not run_ids:
+            return
+        self.effects.forget_runs(run_ids)
+        url = self.db.url.replace("+psycopg", "")
+        engine = make_system_engine(url)
+        client = DBOSClient(system_database_url=url, system_database_engine=engine)
+        try:
+            ids = list(run_ids)
+            for start in range(0, len(ids), 500):
+                client.delete_workflows(ids[start : start + 500])
+        except Exception as exc:
+            raise StoreError(f"cannot delete the pruned runs' checkpoints: {exc}") from None
+        finally:
+            client.destroy()
+            if engine is not None:
+                engine.dispose()
 
     def settle(self, run_id: str, written: bool) -> list[str]:
         """Record what a person found about the writes of unknown outcome ``run_id`` (or a retry

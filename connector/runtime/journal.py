@@ -240,6 +240,21 @@ class EffectJournal:
                 conn.execute(sa.delete(effects_table).where(where))
             return keys
 
+    def forget_runs(self, run_ids: Sequence[str]) -> int:
+        """Forget the per-run claims (keys ``run:RUN/...``) of runs that were pruned. Claims of
+        ``once.key`` writes stay: they are what keeps those writes from happening twice."""
+        count = 0
+        with self.engine.begin() as conn:
+            for start in range(0, len(run_ids), 500):
+                chunk = list(run_ids[start : start + 500])
+                result = conn.execute(
+                    sa.delete(effects_table).where(
+                        effects_table.c.run_id.in_(chunk), effects_table.c.key.like("run:%")
+                    )
+                )
+                count += int(result.rowcount or 0)
+        return count
+
     def prune(self, before: float) -> int:
         """Forget per-run intents (keys starting ``run:``) of runs older than ``before``."""
         with self.engine.begin() as conn:

@@ -272,6 +272,11 @@ def test_prune_deletes_old_finished_runs_and_keeps_new_and_running_ones(
     with _db(home) as db:
         left = {row[0] for row in db.execute("SELECT DISTINCT run_id FROM run_steps")}
     assert left == {new_ok}  # the pruned runs' steps went with them
+    with _db(home) as db:  # and so did their checkpoints, which hold events and responses
+        checkpointed = {row[0] for row in db.execute("SELECT workflow_uuid FROM workflow_status")}
+        outputs = {row[0] for row in db.execute("SELECT workflow_uuid FROM operation_outputs")}
+    assert old_ok not in checkpointed and old_failed not in checkpointed
+    assert new_ok in checkpointed and old_ok not in outputs and new_ok in outputs
     gone = cli(env, "runs", "show", old_ok, expect=1)
     assert f"no run {old_ok!r}" in gone.stderr
 
