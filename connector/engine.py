@@ -122,9 +122,14 @@ class Engine:
         env: Mapping[str, str] | None = None,
         parent: str | None = None,
         sandbox: bool = False,
+        claims_of: str | None = None,
     ) -> RunRecord:
         """Run ``plan`` for ``event``. ``env`` is what templates see as ``env`` and where a
-        location comes from (default: the engine's environment, less its secrets)."""
+        location comes from (default: the engine's environment, less its secrets).
+
+        ``claims_of`` is the run whose per-run write claims (writes without ``once.key``) this
+        run continues: a retry goes on with its parent's, so what the parent wrote (or left with
+        an unknown outcome) is not written again."""
         record = RunRecord(
             id=run_id or new_run_id(),
             recipe=plan.name,
@@ -142,6 +147,7 @@ class Engine:
         if self.recorder is not None:
             self.recorder.run_started(record)
         run = _Run(self, plan, record, event, dry_run)
+        run.claims_of = claims_of or record.id
         try:
             run.execute()
         finally:
@@ -163,6 +169,7 @@ class _Run:
         self.plan = plan
         self.record = record
         self.dry_run = dry_run
+        self.claims_of = record.id  # whose per-run claims (``run:RUN/unit``) writes take
         self.steps: dict[str, dict[str, Any]] = {}
         self.context: dict[str, Any] = {
             "trigger": event,
@@ -362,7 +369,7 @@ class _Run:
         effect_key = None
         once = step.once
         if write:
-            effect_key = f"run:{owner}"
+            effect_key = f"run:{self.claims_of}/{unit}"
             if once is not None:
                 identity = once.key.render(context)
                 if identity in (None, "") or isinstance(identity, dict | list):

@@ -61,6 +61,17 @@ steps_table = sa.Table(
     sa.PrimaryKeyConstraint("run_id", "seq"),
 )
 
+# a run made from another by `runs retry` (which continues its parent's per-run write claims)
+# or `runs replay` (which does its writes again), recorded before the fork starts it
+forks_table = sa.Table(
+    "run_forks",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("parent", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("claims_of", sa.String(64), nullable=False),
+)
+
 recipes_table = sa.Table(
     "recipes",
     metadata,
@@ -111,6 +122,7 @@ def _step_from_json(data: dict[str, Any]) -> StepRecord:
         attempts=data.get("attempts") or 0,
         waits=data.get("waits") or [],
         note=data.get("note"),
+        done_before=bool(data.get("done_before")),
     )
 
 
@@ -257,6 +269,27 @@ class RunStore:
         )
         return [r[0] for r in rows]
 
+    def put_fork(self, run_id: str, parent: str, kind: str, claims_of: str) -> None:
+        """Record that ``run_id`` is a ``kind`` ("retry" or "replay") of ``parent``."""
+        self._do(
+            lambda c: c.execute(
+                sa.insert(forks_table).values(
+                    run_id=run_id, parent=parent, kind=kind, claims_of=claims_of
+                )
+            )
+        )
+
+    def fork(self, run_id: str) -> tuple[str, str] | None:
+        """(kind, claims_of) of a run made by retry or replay, else None."""
+        row = self._do(
+            lambda c: c.execute(
+                sa.select(forks_table.c.kind, forks_table.c.claims_of).where(
+                    forks_table.c.run_id == run_id
+                )
+            ).first()
+        )
+        return None if row is None else (str(row[0]), str(row[1]))
+
     def lineage(self, run_id: str) -> Sequence[str]:
         """``run_id`` and every run made from it (its retries and replays, and theirs)."""
 
@@ -353,6 +386,7 @@ class RunStore:
                 chunk = ids[start : start + 500]
                 conn.execute(sa.delete(steps_table).where(steps_table.c.run_id.in_(chunk)))
                 conn.execute(sa.delete(runs_table).where(runs_table.c.id.in_(chunk)))
+                conn.execute(sa.delete(forks_table).where(forks_table.c.run_id.in_(chunk)))
             return ids
 
         ids: Sequence[str] = self._do(prune)

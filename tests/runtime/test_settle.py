@@ -94,3 +94,39 @@ def test_settle_needs_a_verdict_and_a_run_with_something_to_settle(
     unknown = _cli(sandbox, tmp_path, "runs", "settle", "run_nope", "--written")
     assert unknown.exit_code == 1 and "no run" in unknown.output
     assert "Traceback" not in none.output + nothing.output + unknown.output
+
+
+def _ghl_notes(sandbox: RunningSandbox, contact: str) -> int:
+    notes = httpx.get(f"{sandbox.url}/_sandbox/state").json()["ghl"]["notes"][contact]
+    return sum(1 for n in notes if n["body"] == "Visited on the spring round")
+
+
+def test_a_retry_does_not_write_again_what_the_failed_run_wrote(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """A foreach of plain writes (no once:) fails at its third item; the retry re-runs the step
+    from its start, and the first two items get the failed run's results instead of a second
+    note each. A replay, asked to do the step again, does write again."""
+    recipe = str(Path(__file__).parent / "recipes" / "notes_foreach.yaml")
+    contacts = ["ocQHyuzHvysMo5N5VsXc", "oaF1LlqsajAIxNKu8iS2", "gEOzdmenCkhvMdgaKjIg"]
+    _faults(sandbox, f"429:1,retry_after=1,path=/ghl/contacts/{contacts[2]}/notes")
+    env = {"CONNECTOR_RETRY_ATTEMPTS": "1"}
+    failed = CliRunner().invoke(
+        cli,
+        ["run", recipe, "--json"],
+        env={**sandbox.env, "CONNECTOR_HOME": str(tmp_path), **env},
+    )
+    record = json.loads(failed.stdout)
+    assert record["status"] == "failed", record
+    assert [_ghl_notes(sandbox, c) for c in contacts] == [1, 1, 0]
+    _faults(sandbox)
+
+    done = _cli(sandbox, tmp_path, "runs", "retry", record["id"], "--json")
+    assert done.exit_code == 0, done.output
+    items = json.loads(done.stdout)["steps"][0]["items"]
+    assert [i.get("done_before", False) for i in items] == [True, True, False]
+    assert [_ghl_notes(sandbox, c) for c in contacts] == [1, 1, 1]  # none twice
+
+    replayed = _cli(sandbox, tmp_path, "runs", "replay", record["id"], "--from", "notes")
+    assert replayed.exit_code == 0, replayed.output
+    assert [_ghl_notes(sandbox, c) for c in contacts] == [2, 2, 2]  # asked for: again
