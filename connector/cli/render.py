@@ -63,6 +63,8 @@ def _yaml(value: Any) -> str:
 
 def print_run(record: RunRecord) -> None:
     click.echo(f"{record.recipe}  ({record.trigger_app} {record.trigger_event})  run {record.id}")
+    if record.parent:
+        click.echo(f"  made from run {record.parent} (connector runs show {record.parent})")
     widths = _widths(record.steps)
     for step in record.steps:
         click.echo(_step_line(step, widths))

@@ -179,6 +179,8 @@ def test_retry_finishes_a_failed_run_from_the_step_that_failed(
     # the history keeps both: the failed run as it was, and the retry pointing at it
     shown = cli_json(env, "runs", "show", retried["id"][:12], "--json")
     assert shown["id"] == retried["id"] and shown["parent"] == failed["id"]
+    text = cli(env, "runs", "show", retried["id"]).stdout
+    assert f"made from run {failed['id']}" in text
     old = cli_json(env, "runs", "show", failed["id"], "--json")
     assert old["status"] == "failed" and old["parent"] is None
     listed = cli_json(env, "runs", "list", "--json")["runs"]
