@@ -149,10 +149,12 @@ def test_own_seed_file(conformance: Any) -> None:
 
 class _Receiver(BaseHTTPRequestHandler):
     got: ClassVar[list[tuple[bytes, str]]] = []
+    ed: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers["content-length"]))
         _Receiver.got.append((raw, self.headers["x-wh-signature"]))
+        _Receiver.ed.append(self.headers["x-ghl-signature"])
         self.send_response(200)
         self.end_headers()
 
@@ -178,6 +180,24 @@ def test_webhooks_are_signed_like_ghl(sandbox: RunningSandbox, ghl: httpx.Client
         assert events[0]["id"] == created["id"] and events[0]["locationId"] == LOC
         assert all(verify(pem, raw, sig) for raw, sig in _Receiver.got)
         assert not verify(pem, _Receiver.got[0][0] + b" ", _Receiver.got[0][1])
+        # and as a receiver checks them: Ed25519 first, with the sandbox's keys set as a user would
+        from connector.serve.signatures import WebhookKeys, verify_ghl
+
+        both = httpx.get(f"{sandbox.url}/_sandbox/webhooks/public-keys").json()
+        assert both["rsa"] == pem.decode()
+        assert (
+            both["ed25519"]
+            == httpx.get(f"{sandbox.url}/_sandbox/webhooks/public-key?scheme=ed25519").text
+        )
+        keys = WebhookKeys.from_env(
+            {"GHL_WEBHOOK_PUBLIC_KEY": both["ed25519"], "GHL_WEBHOOK_RSA_PUBLIC_KEY": both["rsa"]}
+        )
+        for (raw, legacy), current in zip(_Receiver.got, _Receiver.ed, strict=True):
+            headers = {"X-GHL-Signature": current, "X-WH-Signature": legacy}
+            assert verify_ghl(raw, headers, keys) == "ed25519"
+            assert verify_ghl(raw, {"X-WH-Signature": legacy}, keys) == "rsa"
+        bad = httpx.get(f"{sandbox.url}/_sandbox/webhooks/public-key?scheme=dsa")
+        assert bad.status_code == 400
     finally:
         receiver.shutdown()
         receiver.server_close()

@@ -7,7 +7,9 @@
 - ``GET /_sandbox/connecteam/users/{userId}/notes``: a Connecteam user's notes (Connecteam's API
   has no endpoint that lists them).
 - ``GET``/``POST /_sandbox/webhooks``: where GoHighLevel-style events are sent (``{"url": ...}``),
-  what was sent, and ``GET /_sandbox/webhooks/public-key`` to verify ``x-wh-signature``.
+  what was sent, and ``GET /_sandbox/webhooks/public-key`` to verify ``x-wh-signature``
+  (``?scheme=ed25519``: ``x-ghl-signature``); ``GET /_sandbox/webhooks/public-keys`` gives both
+  as ``{"ed25519": PEM, "rsa": PEM}``.
 """
 
 from __future__ import annotations
@@ -97,7 +99,20 @@ def build_control_app(
     async def public_key(request: Request) -> Response:
         if webhooks is None:
             return PlainTextResponse("webhook signing is not available", status_code=409)
-        return PlainTextResponse(webhooks.public_key_pem())
+        scheme = request.query_params.get("scheme", "rsa")
+        if scheme not in ("rsa", "ed25519"):
+            return PlainTextResponse("scheme must be rsa or ed25519", status_code=400)
+        return PlainTextResponse(webhooks.public_key_pem(scheme))
+
+    async def public_keys(request: Request) -> Response:
+        if webhooks is None:
+            return PlainTextResponse("webhook signing is not available", status_code=409)
+        return JSONResponse(
+            {
+                "ed25519": webhooks.public_key_pem("ed25519").decode(),  # X-GHL-Signature
+                "rsa": webhooks.public_key_pem("rsa").decode(),  # X-WH-Signature
+            }
+        )
 
     return Router(
         routes=[
@@ -110,5 +125,6 @@ def build_control_app(
             Route("/webhooks", get_webhooks, methods=["GET"]),
             Route("/webhooks", set_webhooks, methods=["POST"]),
             Route("/webhooks/public-key", public_key, methods=["GET"]),
+            Route("/webhooks/public-keys", public_keys, methods=["GET"]),
         ]
     )

@@ -7,10 +7,12 @@ there as GoHighLevel's webhook body: ``{"type": "ContactCreate", "locationId": .
 ``ContactUpdate``, ``ContactDelete``, ``ContactTagUpdate``, ``TaskCreate``, ``TaskComplete``,
 ``TaskDelete``, ``NoteCreate``, ``NoteUpdate``, ``NoteDelete``.
 
-Signature: ``x-wh-signature`` is base64 of an RSA PKCS#1 v1.5 SHA-256 signature over the raw
-body, as GoHighLevel does with its published public key. The sandbox makes its own key pair at
-start; ``GET /_sandbox/webhooks/public-key`` (or :meth:`WebhookEmitter.public_key_pem`) gives the
-PEM to verify with. Deliveries run on a background thread, one attempt each, and are logged
+Signatures, both over the raw body and base64, as GoHighLevel sends them: ``x-ghl-signature``
+(Ed25519, GoHighLevel's current scheme) and ``x-wh-signature`` (RSA PKCS#1 v1.5 SHA-256, the
+legacy one). The sandbox makes its own key pairs; ``GET /_sandbox/webhooks/public-key`` gives the
+RSA PEM and ``GET /_sandbox/webhooks/public-key?scheme=ed25519`` the Ed25519 one (or
+:meth:`WebhookEmitter.public_key_pem`), to set as ``GHL_WEBHOOK_RSA_PUBLIC_KEY`` and
+``GHL_WEBHOOK_PUBLIC_KEY``. Deliveries run on a background thread, one attempt each, and are logged
 (``GET /_sandbox/webhooks``).
 """
 
@@ -25,7 +27,7 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 from connector.sandbox.state import SandboxState, iso
 
@@ -56,6 +58,7 @@ class WebhookEmitter:
         self.state = state
         self.url = url
         self._private: rsa.RSAPrivateKey | None = None  # made on first use: it takes a moment
+        self._ed25519 = ed25519.Ed25519PrivateKey.generate()
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -69,8 +72,11 @@ class WebhookEmitter:
                 self._private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             return self._private
 
-    def public_key_pem(self) -> bytes:
-        return self._key.public_key().public_bytes(
+    def public_key_pem(self, scheme: str = "rsa") -> bytes:
+        """The PEM key that verifies ``x-wh-signature`` (``rsa``) or ``x-ghl-signature``
+        (``ed25519``)."""
+        key = self._ed25519.public_key() if scheme == "ed25519" else self._key.public_key()
+        return key.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
@@ -104,6 +110,7 @@ class WebhookEmitter:
                 url, raw = item
                 headers = {
                     "content-type": "application/json",
+                    "x-ghl-signature": base64.b64encode(self._ed25519.sign(raw)).decode(),
                     "x-wh-signature": sign(self._key, raw),
                 }
                 entry: dict[str, Any] = {"url": url, "type": json.loads(raw)["type"]}
