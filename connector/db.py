@@ -209,7 +209,13 @@ _open_lock = threading.Lock()
 
 def open_database(env: Mapping[str, str] | None = None, *, url: str | None = None) -> Database:
     """The database for ``env`` (one engine per URL per process), upgraded to our schema."""
-    # importing the owners declares their tables on `metadata`
+    # importing the owners declares their tables on `metadata`, so that every table is created
+    # with the first open, whichever command opens it
+    import connector.links
+    import connector.runtime.budget
+    import connector.runtime.journal
+    import connector.serve.deliveries
+    import connector.store  # noqa: F401
 
     url = url or database_url(env)
     with _open_lock:
