@@ -26,62 +26,31 @@ import argparse
 import cProfile
 import dataclasses
 import io
-import json
 import os
 import pstats
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+from benchlib import CONTACT, TOKEN, JSONHandler, connector_cmd, processes, serve
 
 HERE = Path(__file__).parent
-ROOT = HERE.parent
 TARGET = 0.5  # durable runs per second / plain runs per second, at least
-TOKEN = "bench-token-0123456789"
-CONTACT = {
-    "contact": {"id": "ocQHyuzHvysMo5N5VsXc", "firstName": "Ada", "email": "ada@example.com"}
-}
 ROOMY_LIMITS = ((10**9, 1.0, "burst"), (10**9, 86_400.0, "day"))
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    wbufsize = 1 << 16  # one write per response: no delayed-ACK stalls
-
-    def _reply(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(JSONHandler):
     def do_GET(self) -> None:
-        if self.path.endswith("/tasks"):
-            self._reply(200, {"tasks": []})
-        else:
-            self._reply(200, CONTACT)
+        self.reply(200, {"tasks": []} if self.path.endswith("/tasks") else CONTACT)
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self._reply(201, {"task": {"id": "task123"}})
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def connector_cmd() -> list[str]:
-    script = Path(sys.executable).parent / "connector"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "connector"]
+        self.read_body()
+        self.reply(201, {"task": {"id": "task123"}})
 
 
 def timed(func: Callable[[], None], n: int) -> list[float]:
@@ -90,18 +59,6 @@ def timed(func: Callable[[], None], n: int) -> list[float]:
         t0 = time.perf_counter()
         func()
         times.append(time.perf_counter() - t0)
-    return times
-
-
-def processes(cmd: list[str], runs: int, env: dict[str, str]) -> list[float]:
-    subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, check=False)  # warm the caches
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.decode()}")
     return times
 
 
@@ -121,8 +78,7 @@ def main() -> int:
     args = parser.parse_args()
     runs, rounds = max(args.runs, 1), max(args.rounds, 1)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(Handler)
     base = f"http://127.0.0.1:{server.server_address[1]}/ghl"
     home = tempfile.TemporaryDirectory()
     env = {"GHL_TOKEN": TOKEN, "GHL_BASE_URL": base, "CONNECTOR_HOME": home.name}

@@ -9,16 +9,14 @@ Prints the median time of each over N repetitions and their ratio (target: at mo
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import yaml
+from benchlib import CONTACT, TOKEN, JSONHandler, serve
 
 from connector.engine import Engine
 from connector.http import Redactor, make_clients
@@ -27,43 +25,23 @@ from connector.plugins import default_registry
 from connector.store import RunStore
 
 HERE = Path(__file__).parent
-TOKEN = "bench-token-0123456789"
-CONTACT = {
-    "contact": {"id": "ocQHyuzHvysMo5N5VsXc", "firstName": "Ada", "email": "ada@example.com"}
-}
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    wbufsize = 1 << 16  # one write per response: no delayed-ACK stalls
-
-    def _reply(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(JSONHandler):
     def do_GET(self) -> None:
         if self.path.endswith("/tasks"):
-            self._reply(200, {"tasks": []})
+            self.reply(200, {"tasks": []})
         elif self.path.endswith("/notes"):
-            self._reply(200, {"notes": []})
+            self.reply(200, {"notes": []})
         else:
-            self._reply(200, CONTACT)
+            self.reply(200, CONTACT)
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", 0))
-        self.rfile.read(length)
+        self.read_body()
         if self.path.endswith("/tasks"):
-            self._reply(201, {"task": {"id": "task123"}})
+            self.reply(201, {"task": {"id": "task123"}})
         else:
-            self._reply(201, {"tags": ["bench"]})
-
-    def log_message(self, *args: object) -> None:
-        pass
+            self.reply(201, {"tags": ["bench"]})
 
 
 def main() -> None:
@@ -74,8 +52,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve(Handler)
     base = f"http://127.0.0.1:{server.server_address[1]}/ghl"
     env = {"GHL_TOKEN": TOKEN, "GHL_BASE_URL": base}
 

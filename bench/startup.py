@@ -13,30 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from pathlib import Path
+
+from benchlib import connector_cmd, processes
 
 TARGET = 0.3
-
-
-def connector_cmd() -> list[str]:
-    script = Path(sys.executable).parent / "connector"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "connector"]
-
-
-def measure(cmd: list[str], runs: int, env: dict[str, str]) -> list[float]:
-    subprocess.run(cmd, env=env, capture_output=True, check=False)  # warm the file cache
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, env=env, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.decode()}")
-    return times
 
 
 def main() -> int:
@@ -48,7 +30,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as home:
         env = {**os.environ, "CONNECTOR_HOME": home}
         env.pop("CONNECTOR_PLUGINS_DIR", None)
-        base = statistics.median(measure([sys.executable, "-c", "pass"], runs, env))
+        base = statistics.median(processes([sys.executable, "-c", "pass"], runs, env))
         commands = {
             "connector --help": [*connector_cmd(), "--help"],
             "connector catalog show ghl.get-contact": [
@@ -62,7 +44,7 @@ def main() -> int:
         print(f"{'python -c pass':<40} {base:6.3f} s  (baseline)")
         missed = False
         for label, cmd in commands.items():
-            times = measure(cmd, runs, env)
+            times = processes(cmd, runs, env)
             med = statistics.median(times)
             verdict = "ok" if med < TARGET else "OVER"
             missed |= med >= TARGET

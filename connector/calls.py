@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -118,7 +119,7 @@ class Caller:
                         call.step_id,
                         f"outcome unknown after {attempt} attempts; {_settle_hint(call)}",
                     )
-                if call.resolve is None and not _refused_if_repeated(call):
+                if not _can_tell(call):
                     # an earlier run left it sent and unanswered (this run took its claim over):
                     # nothing can tell, so it is not sent blindly again
                     raise OutcomeUnknown(
@@ -157,7 +158,7 @@ class Caller:
                 if safe:  # cannot happen by the policy, but repeating a safe write is harmless
                     continue
                 unknown = True
-                if call.resolve is None and not _refused_if_repeated(call):
+                if not _can_tell(call):
                     raise OutcomeUnknown(
                         call.step_id, f"{verdict['message']}; {_settle_hint(call)}"
                     )
@@ -260,7 +261,7 @@ class Caller:
             )
             if guarded and verdict.action != "unknown":
                 effects.not_sent(key, call.owner)  # type: ignore[union-attr,arg-type]
-            out["verdict"] = _verdict_json(verdict)
+            out["verdict"] = dataclasses.asdict(verdict)
             out["error"] = f"{type(exc).__name__}: {exc}"
             return out
         body = parse_body(response)
@@ -287,19 +288,10 @@ class Caller:
             status=response.status_code,
             headers=headers,
             body=body,
-            verdict=_verdict_json(verdict),
+            verdict=dataclasses.asdict(verdict),
             request_headers=self.redactor.headers(shown_headers(response.request)),
         )
         return out
-
-
-def _verdict_json(verdict: Any) -> dict[str, Any]:
-    return {
-        "action": verdict.action,
-        "delay": verdict.delay,
-        "reason": verdict.reason,
-        "message": verdict.message,
-    }
 
 
 def _run_of(owner: str) -> str:
@@ -316,8 +308,11 @@ def fingerprint(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:16] if secret else ""
 
 
-def _refused_if_repeated(call: Call) -> bool:
-    """Whether the API would refuse this write if it happened already, naming the record."""
+def _can_tell(call: Call) -> bool:
+    """Whether a lost answer can be resolved: by the step's look-up, or because the API would
+    refuse this write if it happened already, naming the record."""
+    if call.resolve is not None:
+        return True
     refuses = call.app.refuses_duplicate
     if refuses is None:
         return False

@@ -88,16 +88,21 @@ def _private_file(path: Path) -> None:
             os.chmod(target, 0o600)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # Begin transactions as writers (no lock upgrades that deadlock), wait for locks, and keep the
-    # WAL: a commit is then a write to the log, not an fsync of the database.
-    dbapi_conn.isolation_level = None
+def _pragmas(dbapi_conn: Any) -> None:
+    # Wait for locks, and keep the WAL: a commit is then a write to the log, not an fsync of the
+    # database. Every connection to the file has these, ours and DBOS's.
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # transactions begin as writers (``_sqlite_begin``): no lock upgrades that deadlock
+    dbapi_conn.isolation_level = None
+    _pragmas(dbapi_conn)
 
 
 def _sqlite_begin(conn: Any) -> None:
@@ -126,15 +131,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
 
 
 def _system_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    # DBOS's own settings for its SQLite connections (writes begin IMMEDIATE, locks are waited
-    # for, foreign keys on), plus the WAL and synchronous=NORMAL every connection to the file has.
+    # DBOS's own setting for its SQLite connections (writes begin IMMEDIATE), and ours
     dbapi_conn.isolation_level = "IMMEDIATE"
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+    _pragmas(dbapi_conn)
 
 
 def make_system_engine(url: str, *, pool_size: int = 20) -> sa.Engine | None:
@@ -156,6 +155,18 @@ def make_system_engine(url: str, *, pool_size: int = 20) -> sa.Engine | None:
     )
     sa.event.listen(engine, "connect", _system_pragmas)
     return engine
+
+
+def insert(dialect: str, table: sa.Table) -> Any:
+    """An ``INSERT`` into ``table`` that can say ``ON CONFLICT`` (``on_conflict_do_nothing`` or
+    ``_do_update``), in the words of ``dialect``: PostgreSQL, or SQLite."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def upgrade(engine: sa.Engine) -> int:

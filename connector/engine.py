@@ -146,8 +146,7 @@ class Engine:
         started = time.perf_counter()
         if self.recorder is not None:
             self.recorder.run_started(record)
-        run = _Run(self, plan, record, event, dry_run)
-        run.claims_of = claims_of or record.id
+        run = _Run(self, plan, record, event, dry_run, claims_of or record.id)
         try:
             run.execute()
         finally:
@@ -163,13 +162,19 @@ class _Run:
     """The state of one run of one plan."""
 
     def __init__(
-        self, engine: Engine, plan: Plan, record: RunRecord, event: Any, dry_run: bool
+        self,
+        engine: Engine,
+        plan: Plan,
+        record: RunRecord,
+        event: Any,
+        dry_run: bool,
+        claims_of: str,
     ) -> None:
         self.engine = engine
         self.plan = plan
         self.record = record
         self.dry_run = dry_run
-        self.claims_of = record.id  # whose per-run claims (``run:RUN/unit``) writes take
+        self.claims_of = claims_of  # whose per-run claims (``run:RUN/unit``) writes take
         self.steps: dict[str, dict[str, Any]] = {}
         self.context: dict[str, Any] = {
             "trigger": event,

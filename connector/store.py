@@ -67,7 +67,6 @@ forks_table = sa.Table(
     "run_forks",
     metadata,
     sa.Column("run_id", sa.String(64), primary_key=True),
-    sa.Column("parent", sa.String(64), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("claims_of", sa.String(64), nullable=False),
 )
@@ -269,26 +268,25 @@ class RunStore:
         )
         return [r[0] for r in rows]
 
-    def put_fork(self, run_id: str, parent: str, kind: str, claims_of: str) -> None:
-        """Record that ``run_id`` is a ``kind`` ("retry" or "replay") of ``parent``."""
+    def put_fork(self, run_id: str, kind: str, claims_of: str) -> None:
+        """Record that ``run_id`` is a ``kind`` ("retry" or "replay") of another run, going on
+        with the write claims of ``claims_of``."""
         self._do(
             lambda c: c.execute(
-                sa.insert(forks_table).values(
-                    run_id=run_id, parent=parent, kind=kind, claims_of=claims_of
-                )
+                sa.insert(forks_table).values(run_id=run_id, kind=kind, claims_of=claims_of)
             )
         )
 
-    def fork(self, run_id: str) -> tuple[str, str] | None:
-        """(kind, claims_of) of a run made by retry or replay, else None."""
+    def claims_of(self, run_id: str) -> str | None:
+        """Whose write claims the retry ``run_id`` goes on with; None for any other run."""
         row = self._do(
             lambda c: c.execute(
-                sa.select(forks_table.c.kind, forks_table.c.claims_of).where(
-                    forks_table.c.run_id == run_id
+                sa.select(forks_table.c.claims_of).where(
+                    forks_table.c.run_id == run_id, forks_table.c.kind == "retry"
                 )
             ).first()
         )
-        return None if row is None else (str(row[0]), str(row[1]))
+        return None if row is None else str(row[0])
 
     def lineage(self, run_id: str) -> Sequence[str]:
         """``run_id`` and every run made from it (its retries and replays, and theirs)."""

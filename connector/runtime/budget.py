@@ -55,9 +55,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from connector.db import metadata
+from connector.db import insert, metadata
 from connector.errors import StoreError
 
 __all__ = [
@@ -316,8 +315,7 @@ def _answered(conn: sa.Connection, key: str, row: int, now: float) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _upsert_day_statement(dialect: str, add: bool) -> Any:
-    maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = maker(rate_days)
+    stmt = insert(dialect, rate_days)
     new = stmt.excluded.used
     if add:
         used: sa.ColumnElement[int] = rate_days.c.used + new

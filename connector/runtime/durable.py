@@ -367,7 +367,7 @@ class Runtime:
             env=job.get("env") or {},
             parent=job.get("parent"),
             sandbox=bool(job.get("sandbox")),
-            claims_of=fork[1] if (fork := self.store.fork(job["run_id"])) is not None else None,
+            claims_of=self.store.claims_of(job["run_id"]) if job.get("parent") else None,
         )
         self.effects.release_run(record.id)
         return record
@@ -414,12 +414,10 @@ class Runtime:
             ]
             start = found[0] if found else (units[-1]["function_id"] + 1 if units else 1)
         new_id = new_run_id()  # a run id like any other, not DBOS's UUID
-        if retry:  # goes on with the parent's write claims: what it wrote is not written again
-            earlier = self.store.fork(old.id)
-            claims_of = earlier[1] if earlier is not None and earlier[0] == "retry" else old.id
-        else:  # a replay does its writes again (those with once.key still happen once)
-            claims_of = new_id
-        self.store.put_fork(new_id, old.id, "retry" if retry else "replay", claims_of)
+        # a retry goes on with the write claims of the run it retries (what that run wrote is not
+        # written again); a replay does its writes again (those with once.key still happen once)
+        claims_of = (self.store.claims_of(old.id) or old.id) if retry else new_id
+        self.store.put_fork(new_id, "retry" if retry else "replay", claims_of)
         with SetWorkflowID(new_id):
             handle = DBOS.fork_workflow(old.id, start)
         handle.get_result(polling_interval_sec=RESULT_POLL_SECONDS)

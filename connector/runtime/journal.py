@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from connector.db import metadata
+from connector.db import insert, metadata
 
 __all__ = ["LEASE_SECONDS", "Claim", "EffectJournal", "effects_table"]
 
@@ -102,7 +102,7 @@ class EffectJournal:
             row = self._row(conn, key)
             if row is None:
                 inserted = conn.execute(
-                    _insert_ignore(conn)
+                    insert(conn.dialect.name, effects_table)
                     .values(
                         key=key,
                         state="claimed",
@@ -264,16 +264,6 @@ class EffectJournal:
                 )
             )
             return int(result.rowcount or 0)
-
-
-def _insert_ignore(conn: sa.Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(effects_table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(effects_table)
 
 
 def _loads(text: str | None) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from connector.db import metadata
+from connector.db import insert, metadata
 
 __all__ = ["Deliveries", "deliveries_table"]
 
@@ -38,12 +38,8 @@ class Deliveries:
         if conn is None:
             with self.engine.begin() as own:
                 return self.first(source, delivery_id, own)
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
         statement = (
-            insert(deliveries_table)
+            insert(conn.dialect.name, deliveries_table)
             .values(source=source, delivery_id=_short(delivery_id), received_at=self.clock())
             .on_conflict_do_nothing()
         )

@@ -9,34 +9,20 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from e2e_support import CONTACT, RECIPES, RequestLog, finish, ghl_items, set_faults, start_cli
 
-from connector.db import close_all
 from connector.links import LinkStore
-from connector.sandbox.server import RunningSandbox, start_in_thread
+from connector.sandbox.server import RunningSandbox
 
 PROCESSES = 8
 TASK_ID = 4242  # the Connecteam task id: the write's once.key and the link's Connecteam side
 EVENT = {"contactId": CONTACT, "taskId": TASK_ID, "title": "Confirm the Friday delivery"}
 TASKS = f"/ghl/contacts/{CONTACT}/tasks"
 SENT = None  # the note of the one run that sent the write
-
-
-@pytest.fixture()
-def sandbox() -> Iterator[RunningSandbox]:
-    with start_in_thread() as running:
-        yield running
-
-
-@pytest.fixture()
-def env(tmp_path: Path, sandbox: RunningSandbox) -> Iterator[dict[str, str]]:
-    yield {**sandbox.env, "CONNECTOR_HOME": str(tmp_path / "home")}
-    close_all()
 
 
 @pytest.mark.parametrize(

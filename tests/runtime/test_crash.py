@@ -53,7 +53,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.db import close_all, database_url, make_engine
 from connector.links import LinkStore
-from connector.plugins import default_registry
 from connector.records import RunRecord
 from connector.registry import Registry
 from connector.runtime.durable import Runtime
@@ -303,12 +302,6 @@ def lanes() -> Iterator[list[Lane]]:
             lane.launcher.proc.stdin.close()
         for lane in made:
             lane.close()
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    reg, _ = default_registry([], home=Path("/nonexistent"))
-    return reg
 
 
 # -- the state of both systems, normalized ---------------------------------------------------------

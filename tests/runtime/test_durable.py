@@ -10,44 +10,24 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from e2e_support import set_faults
 
-from connector.db import close_all
 from connector.engine import Engine
 from connector.http import Redactor, make_clients
 from connector.plan import plan_recipe
-from connector.plugins import default_registry
 from connector.registry import Registry
 from connector.runtime.durable import Runtime
 from connector.runtime.prepare import prepare
-from connector.sandbox.server import RunningSandbox, start_in_thread
+from connector.sandbox.server import RunningSandbox
 
 HERE = Path(__file__).parent / "recipes"
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
-
-
-@pytest.fixture(scope="module")
-def registry() -> Registry:
-    reg, _ = default_registry([], home=Path("/nonexistent"))
-    return reg
-
-
-@pytest.fixture()
-def sandbox() -> Iterator[RunningSandbox]:
-    with start_in_thread() as running:
-        yield running
-
-
-@pytest.fixture()
-def env(tmp_path: Path, sandbox: RunningSandbox) -> Iterator[dict[str, str]]:
-    yield {**sandbox.env, "CONNECTOR_HOME": str(tmp_path / "home")}
-    close_all()
 
 
 def _plan(name: str, registry: Registry) -> Any:
@@ -136,10 +116,7 @@ def test_a_declared_write_happens_once_across_runs_and_is_linked(
 def test_a_lost_answer_is_resolved_by_the_lookup_not_by_sending_again(
     registry: Registry, env: dict[str, str], sandbox: RunningSandbox
 ) -> None:
-    httpx.post(
-        f"{sandbox.url}/_sandbox/faults",
-        json={"seed": 1, "specs": ["drop-after:1,method=POST,path=/ghl/contacts"]},
-    ).raise_for_status()
+    set_faults(sandbox, "drop-after:1,method=POST,path=/ghl/contacts")
     runtime, plan = _runtime(registry, env)
     with runtime:
         record = runtime.run(plan, EVENT)
@@ -155,10 +132,7 @@ def test_a_run_killed_after_sending_is_finished_by_resume_without_a_duplicate(
     tmp_path: Path, env: dict[str, str], sandbox: RunningSandbox
 ) -> None:
     """SIGKILL while the write is in flight (applied by the API, answer not yet checkpointed)."""
-    httpx.post(
-        f"{sandbox.url}/_sandbox/faults",
-        json={"seed": 1, "specs": ["slow:1,delay=2,method=POST,path=/ghl/contacts"]},
-    ).raise_for_status()
+    set_faults(sandbox, "slow:1,delay=2,method=POST,path=/ghl/contacts")
     event = tmp_path / "event.json"
     event.write_text(json.dumps(EVENT))
     cli = [sys.executable, "-m", "connector"]
@@ -184,7 +158,7 @@ def test_a_run_killed_after_sending_is_finished_by_resume_without_a_duplicate(
     finally:
         if proc.poll() is None:
             proc.kill()
-    httpx.delete(f"{sandbox.url}/_sandbox/faults").raise_for_status()
+    set_faults(sandbox)
     # the request died with its process (the sandbox drops it with the connection): the resumed
     # run finds the write in flight, looks it up, finds nothing, and sends it once
     done = subprocess.run(

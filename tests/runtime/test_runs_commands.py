@@ -30,7 +30,7 @@ from e2e_support import (
 
 from connector.db import close_all
 from connector.records import RunRecord
-from connector.sandbox.server import RunningSandbox, start_in_thread
+from connector.sandbox.server import RunningSandbox
 from connector.store import RunStore
 
 RUN_ID = re.compile(r"run_[0-9a-f]{20}")
@@ -81,12 +81,6 @@ EVENT = {
     "note": "Estimate sent by mail",
     "tag": "estimate-sent",
 }
-
-
-@pytest.fixture()
-def sandbox() -> Iterator[RunningSandbox]:
-    with start_in_thread() as running:
-        yield running
 
 
 @pytest.fixture()

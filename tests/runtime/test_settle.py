@@ -5,29 +5,21 @@ note there exactly once, whichever way the person found it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from click.testing import CliRunner
+from e2e_support import set_faults
 
 from connector.cli import cli
-from connector.db import close_all
-from connector.sandbox.server import RunningSandbox, start_in_thread
+from connector.sandbox.server import RunningSandbox
 
 RECIPE = Path(__file__).parent / "recipes" / "note_once.yaml"
 NOTES = "/connecteam/users/v1/users/9001/notes"
 
 pytestmark = pytest.mark.needs_modules("dbos", "connector.sandbox.server")
-
-
-@pytest.fixture()
-def sandbox() -> Iterator[RunningSandbox]:
-    with start_in_thread() as running:
-        yield running
-    close_all()
 
 
 def _cli(sandbox: RunningSandbox, home: Path, *args: str) -> Any:
@@ -40,15 +32,11 @@ def _notes(sandbox: RunningSandbox) -> list[dict[str, Any]]:
     return [n for n in reply.json()["notes"] if n.get("title") == "Called back"]
 
 
-def _faults(sandbox: RunningSandbox, *specs: str) -> None:
-    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"seed": 1, "specs": list(specs)})
-
-
 @pytest.mark.parametrize(("fault", "there"), [("drop-after", 1), ("drop-before", 0)])
 def test_an_unknown_note_is_settled_by_a_person_and_finished_by_retry(
     sandbox: RunningSandbox, tmp_path: Path, fault: str, there: int
 ) -> None:
-    _faults(sandbox, f"{fault}:1,method=POST,path={NOTES}")
+    set_faults(sandbox, f"{fault}:1,method=POST,path={NOTES}")
     failed = _cli(sandbox, tmp_path, "run", str(RECIPE), "--json")
     assert failed.exit_code == 1, failed.output
     record = json.loads(failed.stdout)
@@ -57,7 +45,7 @@ def test_an_unknown_note_is_settled_by_a_person_and_finished_by_retry(
     assert "outcome unknown" in error and f"check POST {NOTES}" in error
     assert f"connector runs settle {record['id']} --written" in error
     assert len(_notes(sandbox)) == there  # drop-after: the API has it; drop-before: it does not
-    _faults(sandbox)
+    set_faults(sandbox)
 
     # retrying before anyone looked sends nothing: the outcome is still unknown
     blind = _cli(sandbox, tmp_path, "runs", "retry", record["id"], "--json")
@@ -109,7 +97,7 @@ def test_a_retry_does_not_write_again_what_the_failed_run_wrote(
     note each. A replay, asked to do the step again, does write again."""
     recipe = str(Path(__file__).parent / "recipes" / "notes_foreach.yaml")
     contacts = ["ocQHyuzHvysMo5N5VsXc", "oaF1LlqsajAIxNKu8iS2", "gEOzdmenCkhvMdgaKjIg"]
-    _faults(sandbox, f"429:1,retry_after=1,path=/ghl/contacts/{contacts[2]}/notes")
+    set_faults(sandbox, f"429:1,retry_after=1,path=/ghl/contacts/{contacts[2]}/notes")
     env = {"CONNECTOR_RETRY_ATTEMPTS": "1"}
     failed = CliRunner().invoke(
         cli,
@@ -119,7 +107,7 @@ def test_a_retry_does_not_write_again_what_the_failed_run_wrote(
     record = json.loads(failed.stdout)
     assert record["status"] == "failed", record
     assert [_ghl_notes(sandbox, c) for c in contacts] == [1, 1, 0]
-    _faults(sandbox)
+    set_faults(sandbox)
 
     done = _cli(sandbox, tmp_path, "runs", "retry", record["id"], "--json")
     assert done.exit_code == 0, done.output

@@ -1,0 +1,33 @@
+"""Fixtures the durable-runtime tests share: the plugin registry, a fresh sandbox, and an
+environment pointed at both with a CONNECTOR_HOME of the test's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connector.db import close_all
+from connector.plugins import default_registry
+from connector.registry import Registry
+from connector.sandbox.server import RunningSandbox, start_in_thread
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    reg, _ = default_registry([], home=Path("/nonexistent"))
+    return reg
+
+
+@pytest.fixture()
+def sandbox() -> Iterator[RunningSandbox]:
+    with start_in_thread() as running:
+        yield running
+    close_all()
+
+
+@pytest.fixture()
+def env(tmp_path: Path, sandbox: RunningSandbox) -> Iterator[dict[str, str]]:
+    yield {**sandbox.env, "CONNECTOR_HOME": str(tmp_path / "home")}
+    close_all()
