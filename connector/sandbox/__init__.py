@@ -8,6 +8,8 @@ environment (``GHL_BASE_URL``, ``GHL_TOKEN``, ``GHL_LOCATION_ID``, ``CONNECTEAM_
 
 from __future__ import annotations
 
+from connector.sandbox.clock import SandboxClock
+from connector.sandbox.delivery import RetryPolicy
 from connector.sandbox.faults import FaultConfig, FaultRule, parse_fault
 from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox, SandboxError, create_app, start_in_thread
@@ -17,7 +19,9 @@ __all__ = [
     "FaultConfig",
     "FaultRule",
     "RateLimitConfig",
+    "RetryPolicy",
     "RunningSandbox",
+    "SandboxClock",
     "SandboxError",
     "SandboxState",
     "SeedError",

@@ -95,3 +95,5 @@ def parse_json_body(raw: bytes) -> tuple[Any, str | None]:
         return json.loads(raw), None
     except (ValueError, UnicodeDecodeError) as exc:
         return None, str(exc)
+    except RecursionError:  # BodyLimit refuses deep bodies first; this is the last line
+        return None, "the JSON is nested too deeply"

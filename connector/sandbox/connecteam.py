@@ -6,10 +6,17 @@ limit), then validation against the catalog's schemas (422 ``HTTPValidationError
 ``{"detail": [{"loc", "msg", "type"}]}``), then the handler. Successful bodies are wrapped as
 Connecteam wraps them: ``{"requestId": ..., "data": {...}}`` plus ``paging`` on lists. Unknown ids
 are 404 ``{"detail": ...}``; refused changes (a phone number that another user has) are 400.
+
+Changes to users are reported for Connecteam's webhooks
+(:mod:`connector.sandbox.connecteam_webhooks`) as Connecteam reports them, one event per call with
+every user it touched: ``user_created`` and ``user_updated`` with the users as this API shows them,
+``user_archived``, ``user_restored`` and ``user_deleted`` with ``{"userId": N}`` only. An edit
+that changes nothing reports nothing (and leaves ``modifiedAt`` alone).
 """
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
@@ -130,11 +137,12 @@ async def _not_found(scope: Any, receive: Any, send: Any) -> None:
 
 
 def build_connecteam_app(state: SandboxState, limiter: RateLimiter) -> ASGIApp:
-    from connector.sandbox import connecteam_tasks
+    from connector.sandbox import connecteam_tasks, connecteam_webhooks
 
     index = OperationIndex("connecteam")
     table = sorted(
-        [*routes.items, *connecteam_tasks.routes.items], key=lambda r: route_sort_key(r[1])
+        [*routes.items, *connecteam_tasks.routes.items, *connecteam_webhooks.routes.items],
+        key=lambda r: route_sort_key(r[1]),
     )
     out = [Route(p, _endpoint(state, limiter, index, m, p, fn), methods=[m]) for m, p, fn in table]
     return Router(routes=out, default=_not_found, redirect_slashes=False)
@@ -246,6 +254,7 @@ def create_users(call: Call) -> Reply:
         state.ct.users[uid] = user
         state.ct.notes[uid] = []
         created.append(render_user(state, user))
+    state.emit_connecteam("users", "user_created", created)
     return 200, envelope({"results": created})
 
 
@@ -253,7 +262,8 @@ def create_users(call: Call) -> Reply:
 def edit_users(call: Call) -> Reply:
     state = call.state
     by_phone = bool(call.query.get("editUsersByPhone", False))
-    edited = []
+    edited, updated = [], []
+    flipped: dict[str, list[dict[str, Any]]] = {"user_archived": [], "user_restored": []}
     for item in call.body:
         if by_phone:
             wanted = normalize_phone(str(item.get("phoneNumber", "")))
@@ -267,6 +277,7 @@ def edit_users(call: Call) -> Reply:
             if "userId" not in item:
                 raise ApiError(400, "userId is required unless editUsersByPhone is true")
             user = get_user(state, item["userId"])
+        before = copy.deepcopy(user)
         if item.get("phoneNumber") and not by_phone:
             user["phoneNumber"] = _check_phone(state, item["phoneNumber"], user["userId"])
         for key in ("firstName", "lastName", "email", "userType"):
@@ -275,11 +286,26 @@ def edit_users(call: Call) -> Reply:
         if "customFields" in item:
             _check_custom_fields(state, item["customFields"])
             user["customFields"] = _merge_fields(user["customFields"], item["customFields"])
-        if item.get("isArchived") is not None:
+        if item.get("isArchived") is not None and bool(item["isArchived"]) != user["isArchived"]:
             _archive(state, user, bool(item["isArchived"]))
-        user["modifiedAt"] = int(state.now())
+            flipped["user_archived" if user["isArchived"] else "user_restored"].append(
+                {"userId": user["userId"]}
+            )
+        if _changed(before, user):
+            user["modifiedAt"] = int(state.now())
+            if _changed(before, user, ("isArchived", "archivedAt")):
+                updated.append(render_user(state, user))
         edited.append(render_user(state, user))
+    state.emit_connecteam("users", "user_updated", updated)
+    for event, ids in flipped.items():
+        state.emit_connecteam("users", event, ids)
     return 200, envelope({"count": len(edited), "users": edited})
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any], ignore: tuple[str, ...] = ()) -> bool:
+    skip = {"modifiedAt", *ignore}
+    keys = (set(before) | set(after)) - skip
+    return any(before.get(k) != after.get(k) for k in keys)
 
 
 def _archive(state: SandboxState, user: dict[str, Any], archived: bool) -> None:
@@ -292,13 +318,18 @@ def _archive(state: SandboxState, user: dict[str, Any], archived: bool) -> None:
 
 def _remove(state: SandboxState, user_ids: list[int], deletion: str) -> None:
     users = [get_user(state, uid) for uid in user_ids]
+    changed = []
     for user in users:
         if deletion == "delete":
-            del state.ct.users[user["userId"]]
+            if state.ct.users.pop(user["userId"], None) is not None:
+                changed.append({"userId": user["userId"]})
             state.ct.notes.pop(user["userId"], None)
-        else:
+        elif not user["isArchived"]:
             _archive(state, user, True)
             user["modifiedAt"] = int(state.now())
+            changed.append({"userId": user["userId"]})
+    event = "user_deleted" if deletion == "delete" else "user_archived"
+    state.emit_connecteam("users", event, changed)
 
 
 @routes("DELETE", "/users/v1/users")

@@ -5,6 +5,11 @@ Quick tasks: ``GET``/``POST /tasks/v1/taskboards/{taskBoardId}/tasks``, ``PUT``/
 required, as in the document); completing a task is ``PUT`` with ``status: completed``. A task
 with no ``userIds`` must be a ``draft``. List answers show ``description`` as the document's
 ``HTMLDescription`` list; create and update answers show it as ``TaskDescription``.
+
+For Connecteam's webhooks, a quick task created as ``published`` or moved from ``draft`` to
+``published`` is reported as ``task_published``, one whose status becomes ``completed`` as
+``task_completed``, shaped as the Tasks webhook page shows (:func:`webhook_item`: no description,
+which Connecteam's webhooks leave out).
 """
 
 from __future__ import annotations
@@ -149,6 +154,27 @@ def _item_view(task: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+WEBHOOK_KEYS = ("id", "title", "userIds", "status", "type", "startTime", "dueDate", "labelIds")
+
+
+def webhook_item(board_id: int, task: dict[str, Any]) -> dict[str, Any]:
+    """A quick task as Connecteam's task webhooks carry it."""
+    item: dict[str, Any] = {k: task.get(k) for k in WEBHOOK_KEYS}
+    item["taskBoardId"] = board_id
+    item["isArchived"] = bool(task.get("isArchived", False))
+    return item
+
+
+def _report(call: Call, task: dict[str, Any], before: str | None) -> None:
+    """Tell the webhooks about a status change (``before``: the status it had, None if new)."""
+    status = task["status"]
+    board_id = int(call.path["taskBoardId"])
+    if status == "published" and before in (None, "draft") and task.get("type") == "oneTime":
+        call.state.emit_connecteam("tasks", "task_published", [webhook_item(board_id, task)])
+    elif status == "completed" and before != "completed":
+        call.state.emit_connecteam("tasks", "task_completed", [webhook_item(board_id, task)])
+
+
 def _apply(call: Call, task: dict[str, Any]) -> None:
     body = call.body
     users = [int(u) for u in body["userIds"]]
@@ -205,13 +231,16 @@ def create_task(call: Call) -> Reply:
     }
     _apply(call, task)
     board[task["id"]] = task
+    _report(call, task, None)
     return 200, envelope(_item_view(task))
 
 
 @routes("PUT", "/tasks/v1/taskboards/{taskBoardId}/tasks/{taskId}")
 def update_task(call: Call) -> Reply:
     task = _task(call)
+    before = task["status"]
     _apply(call, task)
+    _report(call, task, before)
     return 200, envelope(_item_view(task))
 
 

@@ -6,10 +6,15 @@
   or ``{"seed": N, "specs": ["503:0.5,path=/ghl"]}`` (see :mod:`connector.sandbox.faults`).
 - ``GET /_sandbox/connecteam/users/{userId}/notes``: a Connecteam user's notes (Connecteam's API
   has no endpoint that lists them).
+- ``GET``/``POST /_sandbox/clock``: the sandbox clock, ``{"now": EPOCH_SECONDS, "offset": S}``;
+  ``POST {"advance": S}`` (a number, at least 0) moves it forward: tokens expire, rate-limit
+  windows roll, webhook retries fall due.
 - ``GET``/``POST /_sandbox/webhooks``: where GoHighLevel-style events are sent (``{"url": ...}``),
-  what was sent, and ``GET /_sandbox/webhooks/public-key`` to verify ``x-wh-signature``
-  (``?scheme=ed25519``: ``x-ghl-signature``); ``GET /_sandbox/webhooks/public-keys`` gives both
-  as ``{"ed25519": PEM, "rsa": PEM}``.
+  and on ``GET`` every delivery attempt of both vendors (``sent``: vendor, url, event, deliveryId,
+  attempt, status or error, time, nextAttemptAt), the retries still to come (``pending``) and the
+  registered Connecteam webhooks (``connecteam``); ``GET /_sandbox/webhooks/public-key`` to verify
+  ``x-wh-signature`` (``?scheme=ed25519``: ``x-ghl-signature``); ``GET
+  /_sandbox/webhooks/public-keys`` gives both as ``{"ed25519": PEM, "rsa": PEM}``.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, Router
 
 from connector.errors import UsageError
+from connector.sandbox.clock import SandboxClock
 from connector.sandbox.faults import FaultConfig, FaultInjector, FaultRule, parse_fault
 from connector.sandbox.ratelimit import RateLimiter
 from connector.sandbox.state import SandboxState
 
 if TYPE_CHECKING:
+    from connector.sandbox.connecteam_webhooks import ConnecteamWebhooks
     from connector.sandbox.webhooks import WebhookEmitter
 
 __all__ = ["build_control_app"]
@@ -36,6 +43,9 @@ def build_control_app(
     limiter: RateLimiter,
     faults: FaultInjector | None,
     webhooks: WebhookEmitter | None,
+    *,
+    clock: SandboxClock | None = None,
+    connecteam_webhooks: ConnecteamWebhooks | None = None,
 ) -> Router:
     async def dump(request: Request) -> Response:
         return JSONResponse(state.dump())
@@ -80,10 +90,34 @@ def build_control_app(
             ]
         return JSONResponse({"notes": notes})
 
+    async def get_clock(request: Request) -> Response:
+        if clock is None:
+            return JSONResponse({"now": state.now(), "offset": 0.0})
+        return JSONResponse(clock.to_json())
+
+    async def advance_clock(request: Request) -> Response:
+        if clock is None:
+            return JSONResponse({"detail": "the sandbox clock is not adjustable"}, status_code=409)
+        try:
+            data: Any = await request.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or "advance" not in data:
+            return JSONResponse({"detail": 'send {"advance": SECONDS}'}, status_code=400)
+        try:
+            clock.advance(data["advance"])
+        except ValueError as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse(clock.to_json())
+
     async def get_webhooks(request: Request) -> Response:
+        hooks = connecteam_webhooks.registered() if connecteam_webhooks else []
         if webhooks is None:
-            return JSONResponse({"url": None, "sent": []})
-        return JSONResponse({"url": webhooks.url, "sent": webhooks.log()})
+            return JSONResponse({"url": None, "sent": [], "pending": [], "connecteam": hooks})
+        sent, pending = webhooks.dispatcher.log(), webhooks.dispatcher.pending()
+        return JSONResponse(
+            {"url": webhooks.url, "sent": sent, "pending": pending, "connecteam": hooks}
+        )
 
     async def set_webhooks(request: Request) -> Response:
         if webhooks is None:
@@ -122,6 +156,8 @@ def build_control_app(
             Route("/faults", set_faults, methods=["POST"]),
             Route("/faults", clear_faults, methods=["DELETE"]),
             Route("/connecteam/users/{userId}/notes", user_notes, methods=["GET"]),
+            Route("/clock", get_clock, methods=["GET"]),
+            Route("/clock", advance_clock, methods=["POST"]),
             Route("/webhooks", get_webhooks, methods=["GET"]),
             Route("/webhooks", set_webhooks, methods=["POST"]),
             Route("/webhooks/public-key", public_key, methods=["GET"]),

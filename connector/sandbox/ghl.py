@@ -46,6 +46,7 @@ _ERROR_NAMES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    413: "Payload Too Large",
     422: "Unprocessable Entity",
     429: "Too Many Requests",
 }
@@ -54,7 +55,7 @@ _ERROR_NAMES = {
 def ghl_error(status: int, message: str | list[str], **extra: Any) -> dict[str, Any]:
     """GoHighLevel's error body (``BadRequestDTO``, ``UnauthorizedDTO``, ``UnprocessableDTO``)."""
     body: dict[str, Any] = {"statusCode": status, "message": message}
-    if status in (401, 403, 404, 422):
+    if status in (401, 403, 404, 413, 422):
         body["error"] = _ERROR_NAMES[status]
     body.update(extra)
     return body

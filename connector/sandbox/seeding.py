@@ -111,6 +111,8 @@ def _seed_connecteam(state: SandboxState, ct: Mapping[str, Any]) -> None:
     c = state.ct
     if ct.get("api_key"):
         c.api_keys[str(ct["api_key"])] = str(ct.get("account_id", "sandbox-account"))
+    if ct.get("company_id"):
+        c.company_id = str(ct["company_id"])
     base = int(ct.get("created_at", 1704067200))  # 2024-01-01
     for cat in ct.get("custom_field_categories") or []:
         c.categories[int(cat["id"])] = {"id": int(cat["id"]), "name": cat["name"]}

@@ -1,7 +1,11 @@
 """Assemble the sandbox app and serve it on a real server, in the foreground or in a thread.
 
 ``create_app()`` builds the ASGI app: GoHighLevel under ``/ghl``, Connecteam under
-``/connecteam``, the control endpoints under ``/_sandbox``, with fault injection around it all.
+``/connecteam``, the control endpoints under ``/_sandbox``, with fault injection around it all and
+bounded request bodies in front of each (:mod:`connector.sandbox.bodylimit`). One
+:class:`~connector.sandbox.clock.SandboxClock` times the state, the rate limiter, the faults and
+the webhook retries; one :class:`~connector.sandbox.delivery.Dispatcher` thread delivers both
+vendors' webhooks.
 ``start_in_thread()`` serves it with uvicorn on a background thread (port 0 picks a free port)
 and returns a :class:`RunningSandbox` whose ``env`` points the apps at it; ``connector run
 --sandbox`` overlays that ``env`` on the environment of the run.
@@ -23,10 +27,14 @@ from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from connector.errors import ConnectorError
+from connector.sandbox.bodylimit import BodyLimit
+from connector.sandbox.clock import SandboxClock
 from connector.sandbox.connecteam import build_connecteam_app
+from connector.sandbox.connecteam_webhooks import ConnecteamWebhooks
 from connector.sandbox.control import build_control_app
+from connector.sandbox.delivery import CONNECTEAM_RETRY, GHL_RETRY, Dispatcher, RetryPolicy
 from connector.sandbox.faults import FaultConfig, FaultInjector
-from connector.sandbox.ghl import build_ghl_app
+from connector.sandbox.ghl import build_ghl_app, ghl_error
 from connector.sandbox.ratelimit import RateLimitConfig, RateLimiter
 from connector.sandbox.state import Clock, SandboxState, load_seed
 from connector.sandbox.webhooks import WebhookEmitter
@@ -43,12 +51,23 @@ class SandboxApp(Starlette):
     Starlette's own middleware to reach the server's connection when it drops one."""
 
     state_: SandboxState
+    clock: SandboxClock
     limiter: RateLimiter
     faults: FaultInjector
-    webhooks: WebhookEmitter
+    dispatcher: Dispatcher
+    webhooks: WebhookEmitter  # GoHighLevel's: set ``webhooks.url`` to receive them
+    connecteam_webhooks: ConnecteamWebhooks  # ``connecteam_webhooks.register(url, ...)``
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.faults(scope, receive, send)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until no webhook delivery is due or in flight; False if ``timeout`` passed."""
+        return self.dispatcher.flush(timeout)
+
+    def close(self) -> None:
+        """Stop the webhook delivery thread (retries not yet made are dropped)."""
+        self.dispatcher.close()
 
     async def _inner(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)
@@ -61,24 +80,46 @@ def create_app(
     limits: RateLimitConfig | None = None,
     clock: Clock = time.time,
     webhook_url: str | None = None,
+    ghl_retry: RetryPolicy = GHL_RETRY,
+    connecteam_retry: RetryPolicy = CONNECTEAM_RETRY,
+    webhook_timeout: float = 5.0,
 ) -> SandboxApp:
-    """The sandbox as an ASGI app; ``seed`` is a seed file, a parsed seed, or None (shipped seed)."""
+    """The sandbox as an ASGI app; ``seed`` is a seed file, a parsed seed, or None (shipped seed).
+
+    ``clock`` is the base of the sandbox clock (``POST /_sandbox/clock`` adds to it); a
+    :class:`SandboxClock` is used as it is. ``ghl_retry`` and ``connecteam_retry`` are the
+    vendors' retry schedules, ``webhook_timeout`` how long (real seconds) a delivery attempt waits
+    for an answer.
+    """
     data = seed if isinstance(seed, Mapping) else load_seed(seed)
-    state = SandboxState(data, clock=clock)
-    limiter = RateLimiter(limits, clock=clock)
-    webhooks = WebhookEmitter(state, webhook_url)
+    now = clock if isinstance(clock, SandboxClock) else SandboxClock(clock)
+    state = SandboxState(data, clock=now)
+    limiter = RateLimiter(limits, clock=now)
+    dispatcher = Dispatcher(now, timeout=webhook_timeout)
+    now.watch(dispatcher.wake)
+    webhooks = WebhookEmitter(state, webhook_url, dispatcher, ghl_retry)
+    connecteam_webhooks = ConnecteamWebhooks(state, dispatcher, connecteam_retry)
     app = SandboxApp()
-    injector = FaultInjector(app._inner, faults, clock=clock)
-    control = build_control_app(state, limiter, injector, webhooks)
+    injector = FaultInjector(app._inner, faults, clock=now)
+    control = build_control_app(
+        state, limiter, injector, webhooks, clock=now, connecteam_webhooks=connecteam_webhooks
+    )
     app.router.routes.extend(
         [
-            Mount("/ghl", app=build_ghl_app(state, limiter)),
-            Mount("/connecteam", app=build_connecteam_app(state, limiter)),
-            Mount("/_sandbox", app=control),
+            Mount("/ghl", app=BodyLimit(build_ghl_app(state, limiter), ghl_error)),
+            Mount("/connecteam", app=BodyLimit(build_connecteam_app(state, limiter), _detail)),
+            Mount("/_sandbox", app=BodyLimit(control, _detail)),
         ]
     )
-    app.state_, app.limiter, app.faults, app.webhooks = state, limiter, injector, webhooks
+    app.state_, app.clock, app.limiter, app.faults = state, now, limiter, injector
+    app.dispatcher, app.webhooks = dispatcher, webhooks
+    app.connecteam_webhooks = connecteam_webhooks
     return app
+
+
+def _detail(status: int, message: str) -> dict[str, Any]:
+    """Connecteam's (FastAPI's) error body, which the control endpoints use too."""
+    return {"detail": message}
 
 
 class RunningSandbox:
@@ -104,11 +145,16 @@ class RunningSandbox:
     def state(self) -> SandboxState:
         return self.app.state_
 
+    @property
+    def clock(self) -> SandboxClock:
+        """The sandbox clock: ``clock.advance(60)`` does what ``POST /_sandbox/clock`` does."""
+        return self.app.clock
+
     def stop(self) -> None:
-        """Stop serving and wait for the server thread to end."""
+        """Stop serving and wait for the server thread to end; stop delivering webhooks."""
         self.server.should_exit = True
         self.thread.join(timeout=15)
-        self.app.webhooks.close()
+        self.app.close()
 
     def __enter__(self) -> RunningSandbox:
         return self
@@ -161,7 +207,8 @@ def start_in_thread(
 ) -> RunningSandbox:
     """Serve a fresh sandbox on a background thread; ``port=0`` picks a free port.
 
-    ``options`` go to :func:`create_app` (``limits``, ``clock``, ``webhook_url``).
+    ``options`` go to :func:`create_app` (``limits``, ``clock``, ``webhook_url``, ``ghl_retry``,
+    ``connecteam_retry``, ``webhook_timeout``).
     """
     app = create_app(seed, faults, **options)
     sock = bind(host, port)

@@ -115,6 +115,8 @@ class ConnecteamWorld:
     categories: dict[int, dict[str, Any]] = field(default_factory=dict)
     task_boards: dict[int, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    webhooks: dict[int, dict[str, Any]] = field(default_factory=dict)  # /settings/v1/webhooks
+    company_id: str = "sandbox-company"  # the ``company`` of Connecteam's webhook envelopes
     next_id: int = 100000
 
 
@@ -130,6 +132,8 @@ class SandboxState:
         self._rng = random.Random()
         self._seq = 0
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.connecteam_listeners: list[Callable[[str, str, list[dict[str, Any]]], None]] = []
+        self.connecteam_retry_limit = 3  # the retryLimit webhooks show; set by their emitter
         self.reset()
 
     # -- ids and time -------------------------------------------------------------------------
@@ -161,9 +165,17 @@ class SandboxState:
             return self._seq
 
     def emit(self, event: str, payload: dict[str, Any]) -> None:
-        """Tell listeners (the webhook emitter) that something changed."""
+        """Tell listeners (the GoHighLevel webhook emitter) that something changed."""
         for listener in list(self.listeners):
             listener(event, copy.deepcopy(payload))
+
+    def emit_connecteam(self, feature: str, event: str, items: list[dict[str, Any]]) -> None:
+        """Tell Connecteam listeners that ``items`` changed: ``feature`` is a webhook featureType
+        (``users``, ``tasks``), ``event`` its eventType; nothing is said when ``items`` is empty."""
+        if not items:
+            return
+        for listener in list(self.connecteam_listeners):
+            listener(feature, event, copy.deepcopy(items))
 
     # -- seed ---------------------------------------------------------------------------------
 
@@ -217,6 +229,11 @@ class SandboxState:
                         "customFieldCategories": list(c.categories.values()),
                         "taskBoards": list(c.task_boards.values()),
                         "tasks": {str(k): list(v.values()) for k, v in c.tasks.items()},
+                        "companyId": c.company_id,
+                        "webhooks": [
+                            {k: v for k, v in w.items() if k != "secretKey"}
+                            for w in c.webhooks.values()
+                        ],
                     },
                 }
             )

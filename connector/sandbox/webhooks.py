@@ -12,23 +12,29 @@ Signatures, both over the raw body and base64, as GoHighLevel sends them: ``x-gh
 legacy one). The sandbox makes its own key pairs; ``GET /_sandbox/webhooks/public-key`` gives the
 RSA PEM and ``GET /_sandbox/webhooks/public-key?scheme=ed25519`` the Ed25519 one (or
 :meth:`WebhookEmitter.public_key_pem`), to set as ``GHL_WEBHOOK_RSA_PUBLIC_KEY`` and
-``GHL_WEBHOOK_PUBLIC_KEY``. Deliveries run on a background thread, one attempt each, and are logged
-(``GET /_sandbox/webhooks``).
+``GHL_WEBHOOK_PUBLIC_KEY``.
+
+Deliveries go through the sandbox's :class:`~connector.sandbox.delivery.Dispatcher` and are retried
+as GoHighLevel retries (vendor facts 1.4): any answer that is not 2xx, or none, is tried again, up
+to 12 times, with exponential backoff and jitter on the sandbox clock
+(:data:`~connector.sandbox.delivery.GHL_RETRY`: 5 s doubling, capped at 10 minutes, each wait
+shortened by up to half at random; ``create_app(ghl_retry=RetryPolicy(...))`` changes it). Every
+attempt carries the same body, so the same ``webhookId`` and ``timestamp``, and the same
+signatures. Attempts are logged (``GET /_sandbox/webhooks``).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import queue
 import threading
 import uuid
 from typing import Any
 
-import httpx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from connector.sandbox.delivery import GHL_RETRY, Delivery, Dispatcher, RetryPolicy
 from connector.sandbox.state import SandboxState, iso
 
 __all__ = ["WebhookEmitter", "sign", "verify"]
@@ -52,17 +58,23 @@ def verify(public_pem: bytes, body: bytes, signature: str) -> bool:
 
 
 class WebhookEmitter:
-    """Listens to state changes and delivers them, signed, to :attr:`url` (when set)."""
+    """Listens to the GoHighLevel fake's changes and delivers them, signed, to :attr:`url` (when
+    set), through ``dispatcher`` (one of its own on the state's clock when not given)."""
 
-    def __init__(self, state: SandboxState, url: str | None = None) -> None:
+    def __init__(
+        self,
+        state: SandboxState,
+        url: str | None = None,
+        dispatcher: Dispatcher | None = None,
+        retry: RetryPolicy = GHL_RETRY,
+    ) -> None:
         self.state = state
         self.url = url
+        self.retry = retry
+        self.dispatcher = dispatcher or Dispatcher(state.clock)
         self._private: rsa.RSAPrivateKey | None = None  # made on first use: it takes a moment
         self._ed25519 = ed25519.Ed25519PrivateKey.generate()
-        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
-        self._log: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
         state.listeners.append(self.on_change)
 
     @property
@@ -80,6 +92,13 @@ class WebhookEmitter:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
 
+    def signatures(self, raw: bytes) -> dict[str, str]:
+        """The headers GoHighLevel signs a body with."""
+        return {
+            "x-ghl-signature": base64.b64encode(self._ed25519.sign(raw)).decode(),
+            "x-wh-signature": sign(self._key, raw),
+        }
+
     def payload(self, event: str, record: dict[str, Any]) -> dict[str, Any]:
         body = {**record, "type": event}  # the event type, not the contact's (lead)
         body.setdefault("locationId", self._location_of(record))
@@ -92,47 +111,24 @@ class WebhookEmitter:
         return str(contact["locationId"]) if contact else self.state.default_location_id
 
     def on_change(self, event: str, record: dict[str, Any]) -> None:
-        if not self.url:
+        url = self.url
+        if not url:
             return
-        raw = json.dumps(self.payload(event, record), separators=(",", ":")).encode()
-        self._queue.put((self.url, raw))
-        with self._lock:
-            start = self._thread is None
-            if start:
-                self._thread = threading.Thread(
-                    target=self._deliver, name="sandbox-webhooks", daemon=True
-                )
-                self._thread.start()
-
-    def _deliver(self) -> None:
-        with httpx.Client(timeout=5.0) as client:
-            while (item := self._queue.get()) is not None:
-                url, raw = item
-                headers = {
-                    "content-type": "application/json",
-                    "x-ghl-signature": base64.b64encode(self._ed25519.sign(raw)).decode(),
-                    "x-wh-signature": sign(self._key, raw),
-                }
-                entry: dict[str, Any] = {"url": url, "type": json.loads(raw)["type"]}
-                try:
-                    entry["status"] = client.post(url, content=raw, headers=headers).status_code
-                except httpx.HTTPError as exc:
-                    entry["error"] = type(exc).__name__
-                with self._lock:
-                    self._log.append(entry)
-                self._queue.task_done()
+        body = self.payload(event, record)
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        # Signed on the delivery thread (the RSA key takes a moment to make), once for all attempts.
+        self.dispatcher.submit(
+            Delivery("ghl", url, event, body["webhookId"], raw, self.retry, sign=self.signatures)
+        )
 
     def log(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._log)
+        """Every delivery attempt of the sandbox (both vendors), oldest first."""
+        return self.dispatcher.log()
 
-    def flush(self) -> None:
-        """Wait until every queued event was attempted (for tests)."""
-        if self._thread is not None:
-            self._queue.join()
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until no delivery (of either vendor) is due or in flight (for tests)."""
+        return self.dispatcher.flush(timeout)
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=10)
-            self._thread = None
+        """Stop the delivery thread (which Connecteam's webhooks share)."""
+        self.dispatcher.close()
