@@ -5,7 +5,7 @@ Both reach the engine through the plugin hooks ``register_apps`` and ``register_
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +54,10 @@ class App:
     # whether the API refuses a repeat of this write (given its JSON body) and names the record,
     # so that after a lost answer the write may be sent again: the refusal tells what happened
     refuses_duplicate: Callable[[Operation, Any], bool] | None = None
+    # what the vendor will report back about a write, as (subject, fields written) pairs, given
+    # the operation, the request's URL path and its JSON body: `connector serve` takes the
+    # event that shows them for the write's echo, not a change to sync (connector.serve.echoes)
+    echoes: Callable[[Operation, str, Any], Sequence[tuple[str, Mapping[str, Any]]]] | None = None
 
     def claims(self, op: Operation) -> bool:
         """Whether ``op`` is a write that must not happen twice (claimed in the effect journal):

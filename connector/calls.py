@@ -60,6 +60,13 @@ class Throttle(Protocol):
     ) -> None: ...
 
 
+class EchoBook(Protocol):
+    """Where the changes a write will be reported back as are recorded
+    (:class:`connector.serve.echoes.Echoes`)."""
+
+    def expect(self, expected: Any) -> None: ...
+
+
 class OutcomeUnknown(StepError):
     """A write may or may not have happened, and nothing the runtime knows can tell which."""
 
@@ -93,6 +100,7 @@ class Caller:
     clock: Callable[[], float] = time.time
     credentials: Mapping[str, str] = field(default_factory=dict)  # app -> fingerprint
     redactor: Redactor = field(default_factory=lambda: Redactor(()))
+    echoes: EchoBook | None = None
 
     def call(self, call: Call, result: StepRecord, policy: RetryPolicy | None = None) -> Any:
         """Perform ``call``; fill ``result`` (status code, attempts, waits) and return the output.
@@ -110,6 +118,8 @@ class Caller:
                 result.done_before = True
                 return claim.output
             unknown = claim.state == "unknown"
+        if self.echoes is not None and call.app.echoes is not None:
+            self._expect_echoes(call)
         attempt = 0
         resent_after_unknown = False
         while True:
@@ -183,6 +193,19 @@ class Caller:
             raise StepError(call.step_id, message)
 
     # units ---------------------------------------------------------------------------------------
+
+    def _expect_echoes(self, call: Call) -> None:
+        """Before a write goes, record what its vendor will report back (so `connector serve`
+        does not take the report for a change to sync); before, as the report can come first."""
+        assert call.app.echoes is not None and self.echoes is not None
+        content = call.request.content
+        try:
+            body = json.loads(content) if content else None
+        except ValueError:
+            return
+        expected = call.app.echoes(call.op, call.request.url.path, body)
+        if expected:
+            self.echoes.expect(expected)
 
     def _claim(self, call: Call) -> Claim:
         effects = self.effects

@@ -225,7 +225,9 @@ def open_database(env: Mapping[str, str] | None = None, *, url: str | None = Non
     import connector.links
     import connector.runtime.budget
     import connector.runtime.journal
+    import connector.serve.cursors
     import connector.serve.deliveries
+    import connector.serve.echoes
     import connector.store  # noqa: F401
 
     url = url or database_url(env)

@@ -78,6 +78,12 @@ class Plan:
     steps: tuple[StepPlan, ...]
     output: CompiledValue | None
     env: BoundedEnvironment
+    # `trigger.if`: the events a served recipe runs for (None: every event of its type)
+    trigger_if: CompiledValue | None = None
+    # `trigger.cron` of a schedule trigger
+    cron: str | None = None
+    # `trigger.poll`: {"every": seconds, "overlap": seconds}
+    poll: Mapping[str, Any] | None = None
 
     @property
     def apps(self) -> tuple[str, ...]:
@@ -145,6 +151,8 @@ def plan_recipe(
                 retry=raw.get("retry") if isinstance(raw.get("retry"), Mapping) else None,
             )
         )
+    condition = trigger.get("if")
+    trigger_if = None if condition is None else compile_at(condition, "$.trigger.if")
     output = data.get("output")
     compiled_output = None if output is None else compile_at(output, "$.output")
     if problems:
@@ -162,6 +170,9 @@ def plan_recipe(
         steps=tuple(steps),
         output=compiled_output,
         env=env,
+        trigger_if=trigger_if,
+        cron=str(trigger["cron"]) if trigger.get("cron") else None,
+        poll=dict(trigger["poll"]) if isinstance(trigger.get("poll"), Mapping) else None,
     )
 
 

@@ -244,9 +244,10 @@ def test_create_contact_reuses_a_contact_with_the_same_email(flow: Flow) -> None
 
 
 def test_create_task_once_on_the_linked_contact(flow: Flow) -> None:
-    first = flow.run("create-task-from-connecteam")
+    # a bare task object (as `connector run --event` takes it), naming its contact and description
+    first = flow.run("create-task-from-connecteam", "task-created-bare.json")
     assert first["output"]["created"] is True
-    second = flow.run("create-task-from-connecteam")
+    second = flow.run("create-task-from-connecteam", "task-created-bare.json")
     assert second["output"]["done_before"] is True
     assert second["output"]["created"] is False
 
@@ -258,6 +259,19 @@ def test_create_task_once_on_the_linked_contact(flow: Flow) -> None:
     [link] = flow.links("task")
     assert (link["ghl_id"], link["connecteam_id"]) == (made[0]["id"], "65f1a2b3c4d5e6f708192a40")
     assert second["output"]["ghl_task_id"] == made[0]["id"]
+
+
+def test_create_task_from_the_webhook_finds_the_contact_in_the_users_field(flow: Flow) -> None:
+    # the sample is Connecteam's task_published envelope: no contactId, no description; the
+    # user's "GHL contact id" custom field names the contact, and the pairing is remembered
+    record = flow.run("create-task-from-connecteam")
+    assert record["output"]["created"] is True
+    [made] = [t for t in flow.ghl_tasks() if t["title"] == "Measure the back garden"]
+    assert made["contactId"] == "ocQHyuzHvysMo5N5VsXc"
+    assert made["dueDate"].startswith("2024-03-20T16:00:00")
+    assert [str(link["connecteam_id"]) for link in flow.links("contact")] == ["9001"], flow.links(
+        "contact"
+    )
 
 
 def test_create_task_for_an_unlinked_user_is_reported(flow: Flow) -> None:
@@ -352,7 +366,7 @@ def test_each_recipe_runs_green_with_sandbox(recipe: str, tmp_path: Path) -> Non
 def test_the_shipped_recipes_validate_clean() -> None:
     result = CliRunner().invoke(cli, ["validate", str(RECIPES)])
     assert result.exit_code == 0, result.output
-    assert len(list(RECIPES.glob("*.yaml"))) == 6
+    assert len(list(RECIPES.glob("*.yaml"))) == 7
 
 
 def test_the_shipped_recipes_follow_the_house_style() -> None:
@@ -363,3 +377,19 @@ def test_the_shipped_recipes_follow_the_house_style() -> None:
         )
         assert f"\nname: {path.stem}\n" in text, path
         assert "\ndescription:" in text and "\n  sample:" in text, path
+
+
+# --- 7. sync-contact-to-connecteam -----------------------------------------------------------------
+
+
+def test_sync_contact_writes_only_what_differs_and_then_nothing(flow: Flow) -> None:
+    first = flow.run("sync-contact-to-connecteam")
+    # the sample's contact has the seed user's email; the pair is learned from it
+    assert first["output"]["user"] == USER
+    assert first["output"]["updated"] == ["lastName"]
+    user = flow.user()
+    assert (user["firstName"], user["lastName"]) == ("Jordan", "Avery-Lee")
+    second = flow.run("sync-contact-to-connecteam")
+    assert second["output"]["updated"] == []
+    [step] = [s for s in second["steps"] if s["id"] == "update_user"]
+    assert step["status"] == "skipped"

@@ -57,6 +57,36 @@ def _ghl_refuses_duplicate(op: Operation, body: Any) -> bool:
     )
 
 
+# the contact fields a ContactUpdate shows as they were written
+_GHL_ECHO_FIELDS = (
+    "firstName", "lastName", "name", "email", "phone", "companyName", "address1", "city",
+    "state", "postalCode", "country", "website", "timezone", "dnd", "tags",
+)  # fmt: skip
+_CONNECTEAM_ECHO_FIELDS = ("firstName", "lastName", "email", "phoneNumber", "customFields")
+
+
+def _ghl_echoes(op: Operation, path: str, body: Any) -> list[tuple[str, dict[str, Any]]]:
+    """``PUT /contacts/{contactId}`` comes back as a ContactUpdate showing what it set."""
+    if op.name != "ghl.update-contact" or not isinstance(body, dict):
+        return []
+    contact_id = path.rstrip("/").rsplit("/", 1)[-1]
+    fields = {k: body[k] for k in _GHL_ECHO_FIELDS if body.get(k) is not None}
+    return [(f"ghl:contact:{contact_id}", fields)] if fields else []
+
+
+def _connecteam_echoes(op: Operation, path: str, body: Any) -> list[tuple[str, dict[str, Any]]]:
+    """``PUT /users/v1/users`` comes back as a user_updated per user, showing what it set."""
+    if op.name != "connecteam.edit-users" or not isinstance(body, list):
+        return []
+    out = []
+    for user in body:
+        if isinstance(user, dict) and user.get("userId") is not None:
+            fields = {k: user[k] for k in _CONNECTEAM_ECHO_FIELDS if user.get(k) is not None}
+            if fields:
+                out.append((f"connecteam:user:{user['userId']}", fields))
+    return out
+
+
 @hookimpl
 def register_apps(register: Callable[[App], None]) -> None:
     register(
@@ -95,6 +125,7 @@ def register_apps(register: Callable[[App], None]) -> None:
             ),
             existing_record=_ghl_duplicate_contact,
             refuses_duplicate=_ghl_refuses_duplicate,
+            echoes=_ghl_echoes,
         )
     )
     register(
@@ -110,5 +141,6 @@ def register_apps(register: Callable[[App], None]) -> None:
             secret_env=("CONNECTEAM_API_KEY",),
             # 100 requests a minute and 10,000 a day per account (the Expert plan)
             rate_limits=((100, 60.0, "minute"), (10_000, 86_400.0, "day")),
+            echoes=_connecteam_echoes,
         )
     )

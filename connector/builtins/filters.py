@@ -323,6 +323,31 @@ def index_by(value: Any, key: str = "id") -> dict[str, Any]:
     }
 
 
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip().casefold() == b.strip().casefold()
+    return bool(a == b)
+
+
+def changed_from(wanted: Any, current: Any, keep: Any = ()) -> dict[str, Any]:
+    """The fields of ``wanted`` that ``current`` does not have already: those with a value (not
+    none, not empty) that differs (strings without case or surrounding space), and the fields
+    named in ``keep`` (an id) whatever they are. What a sync writes, so that a record already
+    current is not written at all.
+
+    ``{{ {'userId': 9001, 'email': trigger.email} | changed_from(user, keep=['userId']) }}``.
+    """
+    if not isinstance(wanted, Mapping):
+        raise TemplateError(f"changed_from: expected an object, got {type(wanted).__name__}")
+    have = current if isinstance(current, Mapping) else {}
+    kept = {str(k) for k in keep} if isinstance(keep, list | tuple) else set()
+    return {
+        k: v
+        for k, v in wanted.items()
+        if k in kept or (v is not None and v != "" and not (k in have and _same(v, have[k])))
+    }
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "split_name": split_name,
     "first_name": first_name,
@@ -339,6 +364,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "compact": compact,
     "plain_text": plain_text,
     "index_by": index_by,
+    "changed_from": changed_from,
 }
 
 

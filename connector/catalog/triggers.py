@@ -8,7 +8,8 @@ run of characters other than letters and digits replaced by ``_`` (``"User creat
 ``user_created``, ``"Time activity admin approved clock out without NFC request"`` ->
 ``time_activity_admin_approved_clock_out_without_nfc_request``); the payload schema is the
 schema the document gives for the webhook's call, with references resolved. Snake case keeps
-them apart from the seed's dotted names.
+them apart from the seed's dotted names. ``data``, a list in the webhook, is one item in the
+event (``connector serve`` runs each item as its own event).
 """
 
 from __future__ import annotations
@@ -104,14 +105,31 @@ def build_triggers(
             schema = _webhook_schema(op)
             summary = op.get("summary") or key
             description = f"{summary} (Connecteam webhook {key!r})."
+            resolved = docs.resolve(schema, connecteam_file) if schema is not None else None
             triggers.append(
                 _entry(
                     "connecteam",
                     event,
                     description,
-                    docs.resolve(schema, connecteam_file) if schema is not None else None,
+                    _one_item(resolved),
                     connecteam_file.name,
                     vendor_name=key,
                 )
             )
     return {"triggers": triggers}
+
+
+def _one_item(schema: Any) -> Any:
+    """A webhook's schema as ``connector serve`` hands it to a run: each item of ``data`` is its
+    own event, so ``data`` is one item (``{{ trigger.data.userId }}``), not the list."""
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return schema
+    data = schema["properties"].get("data")
+    if not isinstance(data, dict) or data.get("type") != "array":
+        return schema
+    item = dict(data.get("items") or {"type": "object"})
+    said = str(data.get("description") or "").rstrip(".")
+    item["description"] = (
+        f"{said}: one item of the webhook's `data` (connector serve runs each as its own event)"
+    ).lstrip(": ")
+    return {**schema, "properties": {**schema["properties"], "data": item}}

@@ -37,7 +37,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sandbox",
         "Serve stateful fakes of GoHighLevel and Connecteam.",
     ),
+    "serve": (
+        "connector.cli.serve",
+        "serve",
+        "Run recipes unattended: webhooks, hooks and schedules.",
+    ),
     "runs": ("connector.cli.runs", "runs", "The run history: list, show."),
+    "webhooks": (
+        "connector.cli.webhooks",
+        "webhooks",
+        "Register where vendors send their webhooks (Connecteam).",
+    ),
     "links": (
         "connector.cli.links",
         "links",

@@ -18,7 +18,6 @@ touches the network.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,8 +32,6 @@ from connector.registry import Registry
 
 __all__ = ["find_recipe_files", "validate_files", "validate_paths", "validate_recipe"]
 
-_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?LW#-]+$")
 _TOP_NAMES = ("trigger", "steps", "vars", "env")
 
 
@@ -82,18 +79,36 @@ def _check_trigger(ctx: _Context, trigger: Any) -> None:
                     "; `connector catalog list --triggers` lists them"
                 )
                 ctx.add("$.trigger.event", f"unknown {app} event {event!r}{hint}")
+    if isinstance(trigger.get("poll"), dict) and (app, event) not in POLLABLE:
+        known = ", ".join(f"{a} {e}" for a, e in sorted(POLLABLE))
+        ctx.add("$.trigger.poll", f"{app} {event} cannot be polled (polling works for: {known})")
+    condition = trigger.get("if")
+    if isinstance(condition, str):
+        scope = TemplateScope(names=frozenset({"trigger", "env"}))
+        ctx.templates.check(ctx, condition, "$.trigger.if", scope)
     cron = trigger.get("cron")
-    if app == "schedule" and isinstance(cron, str) and cron.strip():
-        fields = cron.split()
-        ok = (len(fields) == 1 and fields[0] in _CRON_MACROS) or (
-            len(fields) in (5, 6) and all(_CRON_FIELD.match(f) for f in fields)
+    if app == "schedule" and isinstance(cron, str) and cron.strip() and not cron_is_valid(cron):
+        ctx.add(
+            "$.trigger.cron",
+            f"{cron!r} is not a cron expression: give five fields "
+            "(minute hour day-of-month month day-of-week), six with seconds first, "
+            "or a macro such as '@daily'",
         )
-        if not ok:
-            ctx.add(
-                "$.trigger.cron",
-                f"{cron!r} is not a cron expression: give five fields "
-                "(minute hour day-of-month month day-of-week) or a macro such as '@daily'",
-            )
+
+
+# the trigger events `connector serve` can poll for (connector.serve.polls)
+POLLABLE = frozenset({("ghl", "ContactUpdate"), ("ghl", "ContactCreate")})
+
+
+def cron_is_valid(cron: str) -> bool:
+    """Whether ``cron`` is a schedule ``connector serve`` can fire: the one parser (croniter,
+    the one DBOS uses) for both. Six fields start with seconds."""
+    from croniter import croniter
+
+    fields = cron.split()
+    if len(fields) not in (1, 5, 6):
+        return False
+    return bool(croniter.is_valid(cron, second_at_beginning=len(fields) == 6))
 
 
 def _check_vars(ctx: _Context, variables: Any) -> list[str]:

@@ -69,7 +69,9 @@ __all__ = [
     "PRUNE_EVERY",
     "Budget",
     "Limit",
+    "app_limits",
     "budget_key",
+    "limit_overrides",
     "rate_days",
     "rate_requests",
 ]
@@ -483,3 +485,39 @@ class Budget:
             self._until_prune = PRUNE_EVERY
         with contextlib.suppress(StoreError):  # housekeeping: the next round prunes again
             self.prune()
+
+
+def limit_overrides(text: str) -> dict[str, dict[str, tuple[int, float]]]:
+    """``CONNECTOR_RATE_LIMITS``: the request budgets of your plan, where they differ from what
+    an app declares (Connecteam's depend on the plan: 5 a minute on SBP, 100 on Expert, 200 on
+    Enterprise). ``APP:NAME=REQUESTS/SECONDS``, comma-separated:
+    ``connecteam:minute=200/60,connecteam:day=20000/86400``. A name the app does not declare is
+    added. Raises ValueError naming the part that is wrong."""
+    out: dict[str, dict[str, tuple[int, float]]] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            key, value = part.split("=", 1)
+            app, name = key.split(":", 1)
+            count, seconds = value.split("/", 1)
+            limit = (int(count), float(seconds))
+        except ValueError:
+            raise ValueError(
+                f"CONNECTOR_RATE_LIMITS: {part!r} is not APP:NAME=REQUESTS/SECONDS "
+                "(connecteam:minute=200/60)"
+            ) from None
+        if limit[0] < 1 or limit[1] <= 0:
+            raise ValueError(f"CONNECTOR_RATE_LIMITS: {part!r} must allow at least 1 request")
+        out.setdefault(app.strip(), {})[name.strip()] = limit
+    return out
+
+
+def app_limits(
+    declared: Sequence[tuple[int, float, str]],
+    overrides: Mapping[str, tuple[int, float]] | None = None,
+) -> list[Limit]:
+    """An app's declared limits, with ``overrides`` (by name) applied."""
+    table = {str(n): (int(c), float(w)) for c, w, n in declared}
+    table.update(overrides or {})
+    return [Limit(c, w, n) for n, (c, w) in table.items()]

@@ -42,10 +42,11 @@ from connector.links import LinkStore
 from connector.plan import Plan
 from connector.records import RunRecord, new_run_id
 from connector.registry import Registry
-from connector.runtime.budget import Budget, Limit, budget_key
+from connector.runtime.budget import Budget, Limit, app_limits, budget_key, limit_overrides
 from connector.runtime.journal import EffectJournal
 from connector.runtime.prepare import prepare_text
 from connector.runtime.retry import RetryPolicy
+from connector.serve.echoes import Echoes
 from connector.store import RunStore
 
 __all__ = ["DurableJournal", "Runtime", "RuntimeOptions"]
@@ -58,6 +59,12 @@ RESULT_POLL_SECONDS = 0.1
 # joins it, so this is how long closing a runtime may wait for it: at DBOS's default (1 s) every
 # one-shot command ended up to a second late. Nothing here waits on notifications.
 LISTENER_POLL_SECONDS = 0.01
+# The queue `connector serve` puts the runs of received events on; every serving process takes
+# runs from it (a one-shot command listens to no queue, so it never takes a served run).
+RUN_QUEUE = "connector-runs"
+# How often a serving process looks for queued runs (DBOS's default, 1 s, would be the latency
+# from a webhook's answer to its run's start).
+QUEUE_POLL_SECONDS = 0.02
 T = TypeVar("T")
 
 
@@ -119,17 +126,25 @@ class RuntimeOptions:
     rng: random.Random = field(default_factory=random.Random)
     sandbox: bool = False
     budgets: bool = True
+    # `connector serve`: take runs from the run queue, at most this many at once in this process
+    # (0: this process only runs what it starts itself, as `connector run` does)
+    workers: int = 0
 
 
 class _Throttle:
-    def __init__(self, budget: Budget, sleep: Callable[[float], None]) -> None:
+    def __init__(
+        self,
+        budget: Budget,
+        sleep: Callable[[float], None],
+        overrides: Mapping[str, Mapping[str, tuple[int, float]]] | None = None,
+    ) -> None:
         self.budget = budget
         self.sleep = sleep
+        self.overrides = overrides or {}
         self._granted = threading.local()  # (key, row) of this thread's request on its way
 
-    @staticmethod
-    def _limits(app: Any) -> list[Limit]:
-        return [Limit(int(c), float(w), str(n)) for c, w, n in app.rate_limits]
+    def _limits(self, app: Any) -> list[Limit]:
+        return app_limits(app.rate_limits, self.overrides.get(app.name))
 
     def acquire(self, app: Any, credential: str, location: str) -> float:
         limits = self._limits(app)
@@ -189,6 +204,7 @@ class Runtime:
         self.links = LinkStore(self.db.engine)
         self.effects = EffectJournal(self.db.engine)
         self.budget = Budget(self.db.engine)
+        self.echoes = Echoes(self.db.engine)
         self.journal = DurableJournal()
         secrets = [
             self.env[name]
@@ -210,6 +226,12 @@ class Runtime:
         self._running: set[concurrent.futures.Future[Any]] = set()  # runs start() began here
         self._running_lock = threading.Lock()
         self.policy = policy_from_env(self.env)
+        try:
+            self.limits = limit_overrides(self.env.get("CONNECTOR_RATE_LIMITS", ""))
+        except ValueError as exc:
+            raise ConnectorError(str(exc)) from None
+        # called with each run's record, its job and its duration (seconds) when it ends here
+        self.on_finished: list[Callable[[RunRecord, Mapping[str, Any], float], None]] = []
 
     # lifecycle -----------------------------------------------------------------------------------
 
@@ -237,7 +259,14 @@ class Runtime:
                 config["system_database_engine"] = system_engine
             try:
                 DBOS(config=config)
+                DBOS.listen_queues([RUN_QUEUE] if self.options.workers else [])
                 DBOS.launch()
+                if self.options.workers:
+                    DBOS.register_queue(
+                        RUN_QUEUE,
+                        worker_concurrency=self.options.workers,
+                        polling_interval_sec=QUEUE_POLL_SECONDS,
+                    )
             except Exception as exc:
                 if system_engine is not None:
                     system_engine.dispose()
@@ -245,12 +274,14 @@ class Runtime:
             self._system_engine = system_engine
             self._launched = True
 
-    def close(self, *, wait: bool = True) -> None:
+    def close(self, *, wait: bool = True, grace: float = 0.0) -> None:
         """Stop DBOS and close the clients, first waiting (``wait``) for every run :meth:`start`
         began in this process to end, so each is finished and recorded when this returns.
 
         ``wait=False`` (leaving on Ctrl-C) leaves a run still going as DBOS leaves it: pending,
-        finished by ``connector runs resume``.
+        finished by ``connector runs resume``. ``grace``: how long DBOS lets the runs it took
+        from the run queue go on (`connector serve`); those still going are pending, and the
+        next start of the same executor finishes them.
         """
         global _current
         if wait:
@@ -261,7 +292,7 @@ class Runtime:
             # Nothing of ours is running now, so DBOS is not asked to wait for workflows (it would
             # poll for them in whole seconds); it stops its threads, each woken by an event but
             # the notification listener (LISTENER_POLL_SECONDS).
-            DBOS.destroy(workflow_completion_timeout_sec=0)
+            DBOS.destroy(workflow_completion_timeout_sec=int(grace))
             self._launched = False
             if self._system_engine is not None:  # DBOS disposes only of engines it made
                 self._system_engine.dispose()
@@ -328,6 +359,48 @@ class Runtime:
         self._track(handle)
         return handle
 
+    def enqueue(
+        self,
+        plan: Plan,
+        event: Any,
+        *,
+        run_id: str,
+        key: str = "",
+        env: Mapping[str, str] | None = None,
+    ) -> str:
+        """Put a run of ``plan`` for ``event`` on the run queue, durably, and return its id; a
+        serving process takes it from there. An id already queued (an event delivered twice)
+        stays the one run it is."""
+        self.launch()
+        job = {
+            "run_id": run_id,
+            "recipe_hash": plan.recipe_hash,
+            "event": event,
+            "env": dict(template_env(self.env if env is None else env)),
+            "parent": None,
+            "sandbox": self.options.sandbox,
+            "key": key,  # the event's own id (connector.serve.events), for the run's log line
+        }
+        with SetWorkflowID(run_id):
+            DBOS.enqueue_workflow(RUN_QUEUE, run_workflow, job)
+        return run_id
+
+    def queued(self) -> int:
+        """How many runs wait on the run queue (not yet taken by a process)."""
+        self.launch()
+        queued = DBOS.list_queued_workflows(
+            queue_name=RUN_QUEUE, status="ENQUEUED", load_input=False, load_output=False
+        )
+        return len(queued)
+
+    def unfinished(self) -> int:
+        """How many runs are queued or going (in any process), by DBOS's record."""
+        self.launch()
+        going = DBOS.list_workflows(
+            status=["ENQUEUED", "PENDING"], load_input=False, load_output=False
+        )
+        return len(going)
+
     def run(self, plan: Plan, event: Any, **kwargs: Any) -> RunRecord:
         """Run ``plan`` durably to its end and return its record."""
         handle = self.start(plan, event, **kwargs)
@@ -338,6 +411,7 @@ class Runtime:
 
     def execute(self, job: Mapping[str, Any]) -> RunRecord:
         """Inside the workflow: plan (from the stored recipe) and run the job."""
+        started = time.perf_counter()
         plan = self._plan(job["recipe_hash"])
         caller = Caller(
             journal=self.journal,
@@ -345,10 +419,13 @@ class Runtime:
             effects=self.effects,
             # the budget is waited for inside the attempt's unit (a DBOS step, where no durable
             # sleep is allowed): a plain sleep, redone with the unit if the process dies
-            throttle=_Throttle(self.budget, time.sleep) if self.options.budgets else None,
+            throttle=(
+                _Throttle(self.budget, time.sleep, self.limits) if self.options.budgets else None
+            ),
             rng=self.options.rng,
             credentials=self.credentials,
             redactor=self.redactor,
+            echoes=self.echoes,
         )
         engine = Engine(
             registry=self.registry,
@@ -370,6 +447,11 @@ class Runtime:
             claims_of=self.store.claims_of(job["run_id"]) if job.get("parent") else None,
         )
         self.effects.release_run(record.id)
+        for listener in self.on_finished:
+            with contextlib.suppress(
+                Exception
+            ):  # a listener (metrics, a log line) never fails a run
+                listener(record, job, time.perf_counter() - started)
         return record
 
     def _plan(self, recipe_hash: str) -> Plan:

@@ -1,3 +1,14 @@
-"""``connector serve``: the intake (signed webhooks, hooks), polls and schedules, on the durable
-runtime. Built piece by piece; :mod:`connector.serve.signatures` verifies GoHighLevel's
-webhook signatures."""
+"""``connector serve``: the recipes run by themselves, from webhooks, hooks, polls and schedules.
+
+- :mod:`~connector.serve.app`: the HTTP routes (Starlette); :mod:`~connector.serve.server` the
+  process (runtime, intake, schedules, polls, uvicorn, SIGTERM).
+- :mod:`~connector.serve.signatures`, :mod:`~connector.serve.bodies`: what a delivery must be.
+- :mod:`~connector.serve.events`: deliveries as events; :mod:`~connector.serve.intake` routes
+  them to recipes and stores their runs on the durable queue, after
+  :mod:`~connector.serve.deliveries` (duplicates, bursts) and :mod:`~connector.serve.echoes`
+  (the runtime's own writes coming back).
+- :mod:`~connector.serve.schedules`, :mod:`~connector.serve.polls`, with their
+  :mod:`~connector.serve.cursors`.
+- :mod:`~connector.serve.metrics`: ``GET /metrics``; :mod:`~connector.serve.wiring`:
+  ``--sandbox``.
+"""

@@ -26,6 +26,16 @@ deliveries_table = sa.Table(
 )
 
 
+latest_table = sa.Table(
+    "latest_events",
+    metadata,
+    sa.Column("subject", sa.String(200), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("event_key", sa.String(200), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
+
 class Deliveries:
     def __init__(self, engine: sa.Engine, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
@@ -45,12 +55,44 @@ class Deliveries:
         )
         return bool(conn.execute(statement).rowcount)
 
+    def seen(self, source: str, delivery_id: str) -> bool:
+        """Whether ``delivery_id`` from ``source`` was recorded before."""
+        t = deliveries_table
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.c.received_at).where(
+                    t.c.source == source, t.c.delivery_id == _short(delivery_id)
+                )
+            ).first()
+        return row is not None
+
+    def repeats(self, subject: str, fingerprint: str, event_key: str, window: float) -> bool:
+        """Whether another event (not ``event_key`` delivered again) about ``subject`` said the
+        same (``fingerprint``) less than ``window`` seconds ago: a redundant event of a burst
+        (GoHighLevel sends several for one change). Records this one as the last."""
+        now = self.clock()
+        t = latest_table
+        key = _short(event_key)
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(t.c.fingerprint, t.c.event_key, t.c.received_at).where(
+                    t.c.subject == subject[:200]
+                )
+            ).first()
+            if row is not None and row[0] == fingerprint and now - row[2] < window:
+                return row[1] != key
+            values = {"fingerprint": fingerprint, "event_key": key, "received_at": now}
+            statement = insert(conn.dialect.name, t).values(subject=subject[:200], **values)
+            conn.execute(statement.on_conflict_do_update(index_elements=["subject"], set_=values))
+        return False
+
     def prune(self, before: float) -> int:
         """Forget deliveries received before ``before`` (vendors retry for hours, not weeks)."""
         with self.engine.begin() as conn:
             result = conn.execute(
                 sa.delete(deliveries_table).where(deliveries_table.c.received_at < before)
             )
+            conn.execute(sa.delete(latest_table).where(latest_table.c.received_at < before))
             return int(result.rowcount or 0)
 
 

@@ -1,0 +1,161 @@
+"""``connector serve``: run the recipes unattended, from webhooks, hooks and schedules."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from contextlib import ExitStack
+from typing import Any
+
+import click
+
+from connector.cli.common import get_registry, plugins_dir_option
+from connector.errors import ConnectorError, UsageError
+
+__all__ = ["serve"]
+
+EPILOG = """\b
+Routes:
+  POST /webhooks/ghl                  GoHighLevel webhooks (signature verified)
+  POST /webhooks/connecteam/SECRET    Connecteam webhooks (CONNECTEAM_WEBHOOK_SECRET)
+  POST /hooks/RECIPE                  any JSON object as RECIPE's event
+                                      (Authorization: Bearer $CONNECTOR_HOOK_TOKEN)
+  GET  /healthz, GET /metrics         readiness; Prometheus metrics
+\b
+Examples:
+  connector serve recipes/ --sandbox          everything against the embedded sandbox
+  connector serve recipes/ --port 8000        for real: point GoHighLevel's webhook URL at
+                                              /webhooks/ghl, and register Connecteam's with
+                                              `connector webhooks register connecteam`
+"""
+
+
+def _load(paths: tuple[str, ...], registry: Any) -> list[tuple[Any, str]]:
+    from connector.recipe.validate import find_recipe_files
+    from connector.runtime.prepare import prepare
+
+    try:
+        files = find_recipe_files(paths)
+    except UsageError as exc:
+        raise click.UsageError(str(exc)) from None
+    recipes: list[tuple[Any, str]] = []
+    bad, names = 0, dict[str, str]()
+    for path in files:
+        prepared = prepare(path, registry)
+        if prepared.plan is None:
+            for problem in prepared.problems:
+                click.echo(str(problem), err=True)
+            bad += 1
+            continue
+        name = prepared.plan.name
+        if name in names:
+            click.echo(f"{path}: error: a recipe named {name!r} is in {names[name]} too", err=True)
+            bad += 1
+            continue
+        names[name] = path
+        recipes.append((prepared.plan, prepared.text))
+    if bad:
+        click.echo(f"error: {bad} recipe(s) are not valid; nothing is served", err=True)
+        sys.exit(2)
+    if not recipes:
+        raise click.UsageError("no recipes found in " + ", ".join(paths))
+    return recipes
+
+
+@click.command(epilog=EPILOG)
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port (0: a free one).")
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Start the embedded sandbox in this process and wire it both ways: its webhooks come "
+    "here, the recipes act on it. State lives in a scratch database that goes with it.",
+)
+@click.option(
+    "--workers",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="How many runs this process executes at once.",
+)
+@click.option(
+    "--grace",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="On SIGTERM, seconds running steps get to finish; what is left is finished on the next start.",
+)
+@plugins_dir_option
+def serve(
+    paths: tuple[str, ...], host: str, port: int, sandbox: bool, workers: int, grace: float
+) -> None:
+    """Run the recipes in PATH... unattended.
+
+    Receives GoHighLevel and Connecteam webhooks and hooks, fires schedules, and runs every
+    recipe whose trigger matches an event, durably: an event is answered 200 only once its
+    runs are stored, and a run interrupted by a crash or a restart is finished when the
+    server starts again. Duplicate deliveries run once; a change the runtime wrote itself
+    does not come back as a new run.
+    """
+    from connector.serve.server import Service, bind
+
+    registry, _report = get_registry()
+    recipes = _load(paths, registry)
+    env = dict(os.environ)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with ExitStack() as stack:
+        try:
+            sock = bind(host, port)
+        except OSError as exc:
+            click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+            sys.exit(1)
+        bound = sock.getsockname()[1]
+        base = f"http://{host}:{bound}"
+        running = None
+        clock = None
+        if sandbox:
+            running, clock = _start_sandbox(stack, env)
+        try:
+            service = Service(
+                registry, recipes, env, workers=workers, grace=grace, sandbox=sandbox,
+                **({"clock": clock} if clock else {}),
+            )  # fmt: skip
+            service.start()
+        except ConnectorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        if running is not None:
+            from connector.serve.wiring import wire_sandbox
+
+            wire_sandbox(running, base, env["CONNECTEAM_WEBHOOK_SECRET"])
+            click.echo("sandbox: its GoHighLevel and Connecteam webhooks come here", err=True)
+        names = ", ".join(plan.name for plan, _ in recipes)
+        click.echo(f"serving {len(recipes)} recipe(s) at {base}: {names}", err=True)
+        if not env.get("CONNECTOR_HOOK_TOKEN"):
+            click.echo(
+                "hooks (POST /hooks/RECIPE) are refused: CONNECTOR_HOOK_TOKEN is not set", err=True
+            )
+        service.serve(sock)
+    click.echo("stopped", err=True)
+
+
+def _start_sandbox(stack: ExitStack, env: dict[str, str]) -> tuple[Any, Any]:
+    from connector.sandbox.server import start_in_thread
+    from connector.serve.wiring import sandbox_env
+
+    running = stack.enter_context(start_in_thread())
+    secret = env.get("CONNECTEAM_WEBHOOK_SECRET")
+    env.update(sandbox_env(running))
+    if secret:
+        env["CONNECTEAM_WEBHOOK_SECRET"] = secret
+    scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="connector-serve-"))
+    env["CONNECTOR_HOME"] = scratch
+    env.pop("CONNECTOR_DATABASE_URL", None)
+    click.echo(f"sandbox: GoHighLevel and Connecteam fakes at {running.url}", err=True)
+    return running, running.app.clock

@@ -1,0 +1,39 @@
+"""Named durable positions: a schedule's last firing, a poll's high-water mark. A cursor moves
+only once what it covers is stored."""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+
+from connector.db import insert, metadata
+
+__all__ = ["Cursors", "cursors_table"]
+
+cursors_table = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+class Cursors:
+    """Named durable positions (a schedule's last firing, a poll's high-water mark)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def get(self, name: str) -> str | None:
+        t = cursors_table
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.c.value).where(t.c.name == name)).first()
+        return None if row is None else str(row[0])
+
+    def put(self, name: str, value: str) -> None:
+        values = {"value": value, "updated_at": time.time()}
+        with self.engine.begin() as conn:
+            statement = insert(conn.dialect.name, cursors_table).values(name=name, **values)
+            conn.execute(statement.on_conflict_do_update(index_elements=["name"], set_=values))

@@ -1,0 +1,159 @@
+"""The intake: events in, durable runs out.
+
+:meth:`Intake.accept` takes the events of one delivery and, for each recipe whose trigger
+matches (app, event type and the trigger's ``if``), puts a run on the durable run queue. It
+returns only once every run is stored, so a webhook is answered 200 only when nothing can be
+lost any more; a delivery that fails half-way is answered with an error, the vendor sends it
+again, and the runs already stored are the same runs (their ids come from the event,
+:func:`~connector.serve.events.run_id_for`), so nothing is done twice.
+
+Before routing, an event is dropped (acknowledged, counted, runs nothing) when:
+
+- its delivery was seen before (``webhookId``, ``requestId``): ``duplicate``;
+- it is the echo of a write the runtime made (:mod:`connector.serve.echoes`): ``echo``;
+- it repeats, within ``BURST_SECONDS``, the last event about the same record word for word
+  (GoHighLevel sends redundant bursts of contact events): ``burst``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.errors import ConnectorError
+from connector.plan import Plan
+from connector.records import new_run_id
+from connector.serve.deliveries import Deliveries
+from connector.serve.events import Event, run_id_for
+from connector.serve.metrics import Metrics
+
+__all__ = ["BURST_SECONDS", "Accepted", "Intake", "Router"]
+
+log = logging.getLogger("connector.serve")
+
+BURST_SECONDS = 60.0
+# fields of a delivery that differ between the events of a burst while the news is the same
+_DELIVERY_FIELDS = frozenset(
+    {"webhookId", "timestamp", "requestId", "eventTimestamp", "evnetTimestamp"}
+)
+
+
+@dataclass
+class Accepted:
+    runs: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)  # reason -> events
+    duplicate: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"runs": self.runs}
+        if self.duplicate:
+            out["duplicate"] = True
+        if self.dropped:
+            out["dropped"] = self.dropped
+        return out
+
+
+class Router:
+    """Which recipes an event starts: those whose trigger names its app and type, and whose
+    ``trigger.if`` is true of it."""
+
+    def __init__(self, plans: Sequence[Plan], env: Mapping[str, str]) -> None:
+        self.plans = {p.name: p for p in plans}
+        self.env = dict(env)
+        self._by_type: dict[tuple[str, str], list[Plan]] = {}
+        for plan in plans:
+            self._by_type.setdefault((plan.trigger_app, plan.trigger_event), []).append(plan)
+
+    def match(self, event: Event, only: Plan | None = None) -> tuple[list[Plan], int]:
+        """The plans ``event`` starts (of ``only``, when given), and how many matched by type
+        but not by ``if``."""
+        out, filtered = [], 0
+        candidates = self._by_type.get((event.app, event.type), [])
+        for plan in candidates if only is None else [p for p in candidates if p is only]:
+            if plan.trigger_if is None or self._holds(plan, event):
+                out.append(plan)
+            else:
+                filtered += 1
+        return out, filtered
+
+    def _holds(self, plan: Plan, event: Event) -> bool:
+        assert plan.trigger_if is not None
+        try:
+            return bool(plan.trigger_if.render({"trigger": event.payload, "env": self.env}))
+        except ConnectorError as exc:
+            log.warning("recipe %s: trigger.if failed for event %s: %s", plan.name, event.key, exc)
+            return False
+
+
+class Intake:
+    def __init__(
+        self,
+        runtime: Any,
+        plans: Sequence[Plan],
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.runtime = runtime
+        self.router = Router(plans, runtime.env)
+        self.metrics = metrics or Metrics()
+        self.deliveries = Deliveries(runtime.db.engine, clock)
+        self.echoes = runtime.echoes
+        self.clock = clock
+
+    def accept(
+        self,
+        source: str,
+        delivery_id: str | None,
+        events: Sequence[Event],
+        only: Plan | None = None,
+    ) -> Accepted:
+        """Store a run for every (event, matching recipe) of one delivery; see the module.
+        ``only``: the one recipe the events are for (a recipe's poll)."""
+        self.metrics.received.labels(source).inc(len(events))
+        if delivery_id and self.deliveries.seen(source, delivery_id):
+            self.metrics.refused.labels(source, "duplicate").inc(len(events))
+            return Accepted(duplicate=True)
+        accepted = Accepted()
+        for event in events:
+            reason = self._drop(event)
+            if reason is None:
+                plans, filtered = self.router.match(event, only)
+                if filtered:
+                    self._count(accepted, source, "filtered", filtered)
+                if not plans and not filtered:
+                    reason = "no_recipe"
+                for plan in plans:
+                    accepted.runs.append(self.enqueue(plan, event))
+            if reason is not None:
+                self._count(accepted, source, reason)
+        if delivery_id:
+            self.deliveries.first(source, delivery_id)
+        return accepted
+
+    def enqueue(self, plan: Plan, event: Event) -> str:
+        run_id = run_id_for(event, plan.name) if event.key else new_run_id()
+        self.runtime.enqueue(plan, event.payload, run_id=run_id, key=event.key)
+        self.metrics.runs_started.labels(plan.name).inc()
+        return run_id
+
+    def _drop(self, event: Event) -> str | None:
+        if self.echoes.consume(event.subject, event.fields):
+            return "echo"
+        if event.subject is not None:
+            news = {k: v for k, v in event.payload.items() if k not in _DELIVERY_FIELDS}
+            text = json.dumps([event.type, news], sort_keys=True, default=str)
+            fingerprint = hashlib.sha256(text.encode()).hexdigest()
+            subject = f"{event.type}:{event.subject}"
+            if self.deliveries.repeats(subject, fingerprint, event.key, BURST_SECONDS):
+                return "burst"
+        return None
+
+    def _count(self, accepted: Accepted, source: str, reason: str, n: int = 1) -> None:
+        accepted.dropped[reason] = accepted.dropped.get(reason, 0) + n
+        self.metrics.refused.labels(source, reason).inc(n)

@@ -1,0 +1,124 @@
+"""Polls: ``trigger.poll`` catches the changes whose webhook never came.
+
+GoHighLevel retries a failed delivery only so long, and pauses a URL that fails too often, so a
+recipe on ``ContactUpdate`` (or ``ContactCreate``) may also poll ``POST /contacts/search`` for
+contacts whose ``dateUpdated`` (``dateAdded``) is at or after a durable cursor, less an overlap
+window (the search shows a change a few seconds late), sorted by that date and paged with
+``searchAfter``. Each contact found is the recipe's event (the contact, with ``type`` and
+``locationId``), keyed by (id, date): a contact seen again in the overlap makes the same run id,
+so it never runs twice. The cursor moves to the latest date seen only once every run of the
+poll is stored; a poll that fails (the API away, a 429) leaves it, and the next one covers the
+same ground.
+
+The event goes through the intake like a webhook's, so a change the runtime wrote itself is
+still an echo (see :mod:`connector.serve.echoes`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connector.plan import Plan
+from connector.serve.cursors import Cursors
+from connector.serve.events import Event
+
+__all__ = ["PAGE_SIZE", "ContactPoller"]
+
+log = logging.getLogger("connector.serve")
+
+PAGE_SIZE = 100
+MAX_PAGES = 50  # per poll; the rest waits for the next one (the cursor moved past what was run)
+SEARCH = "ghl.search-contacts-advanced"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class ContactPoller:
+    """One recipe's poll of GoHighLevel contacts."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        runtime: Any,
+        accept: Callable[[str, list[Event], Plan], list[str]],
+        cursors: Cursors,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        assert plan.poll is not None
+        self.plan = plan
+        self.runtime = runtime
+        self.accept = accept
+        self.cursors = cursors
+        self.clock = clock
+        self.every = float(plan.poll.get("every", 300))
+        self.overlap = float(plan.poll.get("overlap", 60))
+        self.field = "dateAdded" if plan.trigger_event == "ContactCreate" else "dateUpdated"
+        self.name = f"poll:{plan.name}"
+        self.next_at = 0.0
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def poll(self) -> list[str]:
+        """One poll: the runs it stored. Raises on a failed request (the cursor stays)."""
+        self.next_at = self.clock() + self.every
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        stored = self.cursors.get(self.name)
+        if stored is None:  # first poll: changes from now on (the webhooks had the past)
+            self.cursors.put(self.name, _iso(now))
+            return []
+        since = _iso(_parse(stored) - timedelta(seconds=self.overlap))
+        location = self.runtime.env.get("GHL_LOCATION_ID", "")
+        runs: list[str] = []
+        latest = stored
+        after: list[Any] | None = None
+        for _ in range(MAX_PAGES):
+            contacts = self._page(location, since, after)
+            events = []
+            for contact in contacts:
+                moment = contact.get(self.field)
+                if not isinstance(contact.get("id"), str) or not isinstance(moment, str):
+                    continue
+                payload = {**contact, "type": self.plan.trigger_event, "locationId": location}
+                payload.pop("searchAfter", None)
+                key = f"poll:ghl:{contact['id']}:{moment}"
+                subject = f"ghl:contact:{contact['id']}"
+                events.append(Event("ghl", self.plan.trigger_event, payload, key, subject, payload))
+                latest = max(latest, moment)
+            runs.extend(self.accept("poll", events, self.plan))
+            if len(contacts) < PAGE_SIZE:
+                break
+            after = contacts[-1].get("searchAfter")
+            if not isinstance(after, list):
+                break
+        self.cursors.put(self.name, latest)
+        return runs
+
+    def _page(self, location: str, since: str, after: list[Any] | None) -> list[dict[str, Any]]:
+        app = self.runtime.registry.apps["ghl"]
+        op = app.operations[SEARCH]
+        body: dict[str, Any] = {
+            "locationId": location,
+            "pageLimit": PAGE_SIZE,
+            "filters": [{"field": self.field, "operator": "range", "value": {"gte": since}}],
+            "sort": [{"field": self.field, "direction": "asc"}],
+        }
+        if after:
+            body["searchAfter"] = after
+        headers = dict(app.headers(op)) if app.headers else {}
+        client = self.runtime.clients["ghl"]
+        response = client.request(op.method, op.path, json=body, headers=headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"{op.method} {op.path} answered {response.status_code}")
+        contacts = response.json().get("contacts")
+        return [c for c in contacts if isinstance(c, dict)] if isinstance(contacts, list) else []

@@ -1,0 +1,208 @@
+"""One serving process: the durable runtime, the intake, the schedules, the HTTP server.
+
+:class:`Service` is what ``connector serve`` runs, and what tests start in a thread. On start it
+launches the runtime as a stable executor (``CONNECTOR_EXECUTOR_ID``, default
+``connector-serve``), so DBOS finishes the runs an earlier process of the same executor left
+unfinished; it then takes runs from the run queue, ``workers`` at a time. On SIGTERM or SIGINT
+it stops taking events (uvicorn finishes the requests it has), lets running steps finish for
+``grace`` seconds, and exits; a run still going is finished by the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import uvicorn
+
+from connector.plan import Plan
+from connector.records import RunRecord
+from connector.registry import Registry
+from connector.serve.app import ServeSettings, build_app, mark_ready
+from connector.serve.cursors import Cursors
+from connector.serve.intake import Intake
+from connector.serve.metrics import Metrics
+from connector.serve.polls import ContactPoller
+from connector.serve.schedules import Scheduler
+from connector.serve.signatures import WebhookKeys
+
+__all__ = ["DEFAULT_EXECUTOR", "Service", "bind"]
+
+log = logging.getLogger("connector.serve")
+
+DEFAULT_EXECUTOR = "connector-serve"
+TICK_SECONDS = 1.0  # how often schedules are looked at
+PRUNE_SECONDS = 600.0  # how often expired echo expectations are dropped
+
+
+class Service:
+    def __init__(
+        self,
+        registry: Registry,
+        recipes: Sequence[tuple[Plan, str]],
+        env: Mapping[str, str],
+        *,
+        workers: int = 8,
+        grace: float = 10.0,
+        sandbox: bool = False,
+        clock: Callable[[], float] = time.time,
+        transport: Any = None,
+    ) -> None:
+        from connector.runtime.durable import Runtime, RuntimeOptions
+
+        self.env = dict(env)
+        self.grace = grace
+        options = RuntimeOptions(
+            executor_id=self.env.get("CONNECTOR_EXECUTOR_ID") or DEFAULT_EXECUTOR,
+            workers=max(1, workers),
+            sandbox=sandbox,
+            transport=transport,
+        )
+        self.runtime = Runtime(registry, self.env, options)
+        self.plans = [plan for plan, _ in recipes]
+        self.metrics = Metrics()
+        self.intake = Intake(self.runtime, self.plans, metrics=self.metrics, clock=clock)
+        self.settings = ServeSettings(
+            WebhookKeys.from_env(self.env),
+            self.env.get("CONNECTEAM_WEBHOOK_SECRET"),
+            self.env.get("CONNECTOR_HOOK_TOKEN"),
+            clock=clock,
+        )
+        self.scheduler = Scheduler(
+            self.plans, Cursors(self.runtime.db.engine), self.intake.enqueue, clock=time.time
+        )
+        cursors = Cursors(self.runtime.db.engine)
+        self.pollers = [
+            ContactPoller(plan, self.runtime, self._accept_polled, cursors)
+            for plan in self.plans
+            if plan.poll is not None
+        ]
+        self.app = build_app(self.intake, self.settings)
+        self._recipes = list(recipes)
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.server: uvicorn.Server | None = None
+        self.runtime.on_finished.append(self._finished)
+
+    # lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Launch the runtime (finishing this executor's interrupted runs) and the schedules."""
+        for plan, text in self._recipes:
+            self.runtime.remember(plan, text)
+        self.runtime.launch()
+        self.metrics.watch_queue(self._queue_depth)
+        self._ticker = threading.Thread(target=self._tick, name="connector-schedules", daemon=True)
+        self._ticker.start()
+        mark_ready(self.app)
+
+    def serve(self, sock: socket.socket, *, install_signal_handlers: bool = True) -> None:
+        """Serve on ``sock`` until told to stop (SIGTERM, SIGINT, :meth:`stop`); then close."""
+        config = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,  # a Connecteam webhook's path holds its secret
+            lifespan="off",
+            timeout_graceful_shutdown=int(self.grace) or None,
+        )
+        self.server = uvicorn.Server(config)
+        previous = {}
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            # uvicorn handles SIGTERM/SIGINT while serving, then raises the signal again to the
+            # handler it found: these, so the process goes on to close (not killed, no
+            # KeyboardInterrupt)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, lambda *_: None)
+        try:
+            self.server.run(sockets=[sock])
+        finally:
+            self.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+
+    def close(self) -> None:
+        mark_ready(self.app, False)
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+        self.runtime.close(wait=True, grace=self.grace)
+
+    # background ----------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        last_prune = 0.0
+        while not self._stop.wait(TICK_SECONDS):
+            try:
+                for run_id in self.scheduler.tick():
+                    self.metrics.received.labels("schedule").inc()
+                    log.info("schedule fired run %s", run_id)
+                now = time.time()
+                for poller in self.pollers:
+                    if poller.due(now):
+                        try:
+                            poller.poll()
+                        except Exception as exc:  # the API is away: the cursor stays
+                            log.warning("poll of %s: %s", poller.plan.name, exc)
+                if time.monotonic() - last_prune > PRUNE_SECONDS:
+                    self.runtime.echoes.prune()
+                    last_prune = time.monotonic()
+            except Exception as exc:  # the database is away: the next tick tries again
+                log.warning("schedules: %s", type(exc).__name__)
+
+    def _accept_polled(self, source: str, events: list[Any], plan: Plan) -> list[str]:
+        return self.intake.accept(source, None, events, only=plan).runs
+
+    def _queue_depth(self) -> int:
+        try:
+            return int(self.runtime.queued())
+        except Exception:
+            return -1
+
+    def _finished(self, record: RunRecord, job: Mapping[str, Any], seconds: float) -> None:
+        self.metrics.runs.labels(record.recipe, record.status).inc()
+        attempts = sum(_attempts(step) for step in record.steps)
+        self.metrics.step_attempts.labels(record.recipe).inc(attempts)
+        for step in record.steps:
+            for wait in _waits(step):
+                self.metrics.waits.labels(str(wait.get("reason", "wait"))).inc()
+                self.metrics.wait_seconds.inc(float(wait.get("seconds") or 0))
+        log.info(
+            "run %s recipe=%s event=%s status=%s duration=%.2fs",
+            record.id,
+            record.recipe,
+            str(job.get("key") or "-")[:80],
+            record.status,
+            seconds,
+        )
+
+
+def _attempts(step: Any) -> int:
+    items = getattr(step, "items", None) or []
+    return int(getattr(step, "attempts", 0) or 0) + sum(_attempts(i) for i in items)
+
+
+def _waits(step: Any) -> list[dict[str, Any]]:
+    out = [w for w in (getattr(step, "waits", None) or []) if isinstance(w, dict)]
+    for item in getattr(step, "items", None) or []:
+        out.extend(_waits(item))
+    return out
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host``:``port`` (0: a free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

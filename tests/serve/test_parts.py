@@ -1,0 +1,120 @@
+"""The serving parts on their own: echo matching, rate-limit overrides, the changed_from filter,
+cron checking and the scheduler's firing rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from connector.builtins.filters import changed_from
+from connector.db import metadata
+from connector.errors import TemplateError
+from connector.recipe.validate import cron_is_valid
+from connector.runtime.budget import Limit, app_limits, limit_overrides
+from connector.serve.cursors import Cursors
+from connector.serve.echoes import Echoes, same_value
+from connector.serve.events import Event
+from connector.serve.schedules import Scheduler, last_due
+
+
+@pytest.fixture()
+def engine(tmp_path: Path) -> sa.Engine:
+    import connector.serve.cursors
+    import connector.serve.echoes  # noqa: F401
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    metadata.create_all(engine)
+    return engine
+
+
+def test_an_echo_is_the_event_that_shows_what_was_written_and_is_used_up(engine: sa.Engine) -> None:
+    now = [1000.0]
+    echoes = Echoes(engine, clock=lambda: now[0])
+    echoes.expect([("ghl:contact:c1", {"email": "A@X.example", "lastName": "Lee"})])
+    # another record, or a field that differs, is not the echo
+    assert not echoes.consume("ghl:contact:c2", {"email": "a@x.example", "lastName": "Lee"})
+    assert not echoes.consume("ghl:contact:c1", {"email": "b@x.example", "lastName": "Lee"})
+    # the vendor's normalised copy of it is (case, surrounding space), once
+    shown = {"email": " a@x.example", "lastName": "Lee", "firstName": "Jo"}
+    assert echoes.consume("ghl:contact:c1", shown)
+    assert not echoes.consume("ghl:contact:c1", shown)
+    # an expectation whose echo never came expires
+    echoes.expect([("ghl:contact:c3", {"email": "c@x.example"})])
+    now[0] += 7200
+    assert not echoes.consume("ghl:contact:c3", {"email": "c@x.example"})
+    assert echoes.prune() == 1
+
+
+def test_custom_fields_match_when_each_written_one_is_shown() -> None:
+    written = [{"customFieldId": 501, "value": "c1"}]
+    shown = [
+        {"customFieldId": 502, "value": "x"},
+        {"customFieldId": 501, "value": "c1", "type": "str"},
+    ]
+    assert same_value(written, shown)
+    assert not same_value(written, [{"customFieldId": 501, "value": "c2"}])
+    assert same_value(["b", "a"], ["a", "b"]) and same_value(3, 3.0)
+
+
+def test_rate_limit_overrides_replace_and_add_by_name() -> None:
+    overrides = limit_overrides("connecteam:minute=200/60, connecteam:hour=5000/3600")
+    limits = app_limits(((100, 60.0, "minute"), (10_000, 86_400.0, "day")), overrides["connecteam"])
+    assert limits == [
+        Limit(200, 60.0, "minute"),
+        Limit(10_000, 86_400.0, "day"),
+        Limit(5000, 3600.0, "hour"),
+    ]
+    for bad in ("connecteam=200/60", "connecteam:minute=lots/60", "ghl:burst=0/10"):
+        with pytest.raises(ValueError, match="CONNECTOR_RATE_LIMITS"):
+            limit_overrides(bad)
+
+
+def test_changed_from_keeps_what_differs_and_the_id() -> None:
+    wanted = {
+        "userId": 9,
+        "email": "A@x.example",
+        "lastName": "Lee",
+        "phoneNumber": None,
+        "firstName": "",
+    }
+    current = {"userId": 9, "email": "a@x.example", "lastName": "Avery"}
+    assert changed_from(wanted, current) == {"lastName": "Lee"}
+    assert changed_from(wanted, current, keep=["userId"]) == {"userId": 9, "lastName": "Lee"}
+    with pytest.raises(TemplateError):
+        changed_from(["not", "an", "object"], current)
+
+
+def test_cron_expressions_are_checked_by_the_parser_that_fires_them() -> None:
+    for good in ("*/15 * * * *", "@daily", "*/2 * * * * *", "0 9 * * mon-fri"):
+        assert cron_is_valid(good), good
+    for bad in ("every night", "61 * * * *", "* * *", "* * * * * * * *"):
+        assert not cron_is_valid(bad), bad
+
+
+def test_a_schedule_fires_once_per_due_time_and_only_the_latest_after_downtime(
+    engine: sa.Engine,
+) -> None:
+    class Plan:
+        name, trigger_app, cron = "every-minute", "schedule", "* * * * *"
+
+    now = [60.0 * 1000 + 5]
+    fired: list[Event] = []
+
+    def fire(plan: Any, event: Event) -> str:
+        fired.append(event)
+        return event.key
+
+    scheduler = Scheduler([Plan()], Cursors(engine), fire, clock=lambda: now[0])  # type: ignore[list-item]
+    assert scheduler.tick() == []  # first sight: from now on
+    now[0] += 30
+    assert scheduler.tick() == []  # not due yet
+    now[0] += 30
+    [one] = scheduler.tick()
+    assert scheduler.tick() == []  # the same due time again: nothing
+    now[0] += 600  # down for ten minutes: the latest due time fires, once
+    [two] = scheduler.tick()
+    assert fired[1].payload["scheduledAt"].endswith("T16:51:00Z") and one != two
+    assert last_due("* * * * *", 120.0) == 120.0
