@@ -134,7 +134,7 @@ def serve(
             from connector.serve.wiring import wire_sandbox
 
             wire_sandbox(running, base, env["CONNECTEAM_WEBHOOK_SECRET"])
-            click.echo("sandbox: its GoHighLevel and Connecteam webhooks come here", err=True)
+            _tell_sandbox(running)
         names = ", ".join(plan.name for plan, _ in recipes)
         click.echo(f"serving {len(recipes)} recipe(s) at {base}: {names}", err=True)
         if not env.get("CONNECTOR_HOOK_TOKEN"):
@@ -159,3 +159,17 @@ def _start_sandbox(stack: ExitStack, env: dict[str, str]) -> tuple[Any, Any]:
     env.pop("CONNECTOR_DATABASE_URL", None)
     click.echo(f"sandbox: GoHighLevel and Connecteam fakes at {running.url}", err=True)
     return running, running.app.clock
+
+
+def _tell_sandbox(running: Any) -> None:
+    """How to make something happen in the sandbox (its credentials work only there)."""
+    key = running.state.default_api_key
+    click.echo(
+        "sandbox: its GoHighLevel and Connecteam webhooks come here. Try a new Connecteam user\n"
+        f"  curl -s {running.url}/connecteam/users/v1/users -H 'X-API-KEY: {key}' \\\n"
+        '    -H \'content-type: application/json\' -d \'[{"firstName": "Ada", '
+        '"lastName": "Lovelace", "email": "ada@example.com", "phoneNumber": "+15555550177", '
+        '"userType": "user"}]\'\n'
+        f"  then see its GoHighLevel contact: curl -s {running.url}/_sandbox/state",
+        err=True,
+    )

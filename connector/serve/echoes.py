@@ -8,7 +8,13 @@ so on. So before a write goes out, the caller records what the vendor will repor
 subject arrives and shows every one of those fields with the value written, it is the write's
 echo: it is acknowledged, counted (``echo`` in /metrics) and runs nothing. The expectation is
 used up by it; an edit a person makes afterwards, or one that changes a field the write set to
-something else, runs as usual. Expectations expire (``ECHO_SECONDS``) if no echo comes.
+something else, runs as usual.
+
+Expectations expire after ``ECHO_SECONDS`` if no echo comes: a write that changed nothing may
+be reported by no event at all (Connecteam reports changes only), and its expectation must not
+swallow a person's edit long after. The price of the short window: an echo delivered later (a
+vendor's retry) runs the opposite flow once, which finds nothing to change
+(``sync-contact-to-connecteam`` writes only the fields that differ), so a loop still ends.
 
 Which writes echo, and how, is the app's knowledge (:attr:`connector.apps.App.echoes`).
 """
@@ -27,9 +33,8 @@ from connector.db import insert, metadata
 
 __all__ = ["ECHO_SECONDS", "Echoes", "echoes_table", "same_value"]
 
-# how long an expected echo is waited for (GoHighLevel and Connecteam send within seconds, and
-# retry failed deliveries for minutes to an hour)
-ECHO_SECONDS = 3600.0
+# how long an expected echo is waited for (GoHighLevel and Connecteam send within seconds)
+ECHO_SECONDS = 120.0
 
 echoes_table = sa.Table(
     "echoes",

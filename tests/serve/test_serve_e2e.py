@@ -253,6 +253,8 @@ def test_hooks_need_the_token_and_a_known_recipe(serve_with: Any) -> None:
     assert [(r.id, r.status) for r in pulled] == [(run_id, "succeeded")]
     notes = httpx.get(f"{served.sandbox.url}/_sandbox/connecteam/users/{USER}/notes").json()
     assert len(notes) >= 1
+    # flow 1 wrote the user's custom fields (as they were: Connecteam reports no change)
+    assert served.runs("push-contact-edits") == []
 
 
 # --- both directions without echoes ---------------------------------------------------------------
