@@ -100,7 +100,7 @@ def test_list_triggers() -> None:
         "schedule.cron",
         "manual.*",
     } <= names
-    assert len(names) == 61
+    assert len(names) == 62
 
 
 def test_list_json_holds_every_operation_and_trigger() -> None:
@@ -110,7 +110,7 @@ def test_list_json_holds_every_operation_and_trigger() -> None:
     names = [op["name"] for op in data["operations"]]
     assert sum(n.startswith("ghl.") for n in names) == 185
     assert sum(n.startswith("connecteam.") for n in names) == 145
-    assert len(data["triggers"]) == 61
+    assert len(data["triggers"]) == 62
     only = json.loads(run("list", "--triggers", "--json").output)
     assert set(only) == {"triggers"}
 

@@ -366,7 +366,7 @@ def test_each_recipe_runs_green_with_sandbox(recipe: str, tmp_path: Path) -> Non
 def test_the_shipped_recipes_validate_clean() -> None:
     result = CliRunner().invoke(cli, ["validate", str(RECIPES)])
     assert result.exit_code == 0, result.output
-    assert len(list(RECIPES.glob("*.yaml"))) == 7
+    assert len(list(RECIPES.glob("*.yaml"))) == 8
 
 
 def test_the_shipped_recipes_follow_the_house_style() -> None:

@@ -82,6 +82,10 @@ def _check_trigger(ctx: _Context, trigger: Any) -> None:
     if isinstance(trigger.get("poll"), dict) and (app, event) not in POLLABLE:
         known = ", ".join(f"{a} {e}" for a, e in sorted(POLLABLE))
         ctx.add("$.trigger.poll", f"{app} {event} cannot be polled (polling works for: {known})")
+    elif isinstance(trigger.get("poll"), dict) and (app, event) == ("connecteam", "task.updated"):
+        board = (trigger["poll"].get("with") or {}).get("taskBoardId")
+        if board in (None, ""):
+            ctx.add("$.trigger.poll", "a poll of Connecteam tasks needs with.taskBoardId")
     condition = trigger.get("if")
     if isinstance(condition, str):
         scope = TemplateScope(names=frozenset({"trigger", "env"}))
@@ -97,7 +101,9 @@ def _check_trigger(ctx: _Context, trigger: Any) -> None:
 
 
 # the trigger events `connector serve` can poll for (connector.serve.polls)
-POLLABLE = frozenset({("ghl", "ContactUpdate"), ("ghl", "ContactCreate")})
+POLLABLE = frozenset(
+    {("ghl", "ContactUpdate"), ("ghl", "ContactCreate"), ("connecteam", "task.updated")}
+)
 
 
 def cron_is_valid(cron: str) -> bool:

@@ -16,6 +16,8 @@ still an echo (see :mod:`connector.serve.echoes`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -122,3 +124,125 @@ class ContactPoller:
             raise RuntimeError(f"{op.method} {op.path} answered {response.status_code}")
         contacts = response.json().get("contacts")
         return [c for c in contacts if isinstance(c, dict)] if isinstance(contacts, list) else []
+
+
+TASK_FIELDS = ("title", "description", "userIds", "status", "dueDate", "startTime", "isArchived")
+
+
+def _task_view(task: dict[str, Any], board: str) -> dict[str, Any]:
+    """A listed quick task as the event shows it: its description as text."""
+    description = task.get("description")
+    if isinstance(description, list):  # the list view: [{"type": "html", "html": ...}]
+        text = " ".join(
+            str(d.get("html") or d.get("text") or "") for d in description if isinstance(d, dict)
+        )
+    elif isinstance(description, dict):
+        text = str(description.get("content") or "")
+    else:
+        text = str(description or "")
+    view = {k: task.get(k) for k in ("id", *TASK_FIELDS)}
+    view["description"] = text
+    view["userIds"] = sorted(task.get("userIds") or [])
+    view["taskBoardId"] = board
+    return view
+
+
+class TaskPoller:
+    """One recipe's poll of a Connecteam task board for edits (Connecteam sends no webhook for
+    them): every task is compared with how the last poll saw it (its fields' digest, kept per
+    task in the cursors table), and each one that changed is the recipe's ``task.updated``
+    event, with ``changed`` naming the fields. The first poll only looks."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        runtime: Any,
+        accept: Callable[[str, list[Event], Plan], list[str]],
+        cursors: Cursors,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        from connector.engine import template_env
+        from connector.templates import compile_value
+
+        assert plan.poll is not None
+        self.plan, self.runtime, self.accept, self.cursors, self.clock = (
+            plan, runtime, accept, cursors, clock,
+        )  # fmt: skip
+        self.every = float(plan.poll.get("every", 300))
+        raw = (plan.poll.get("with") or {}).get("taskBoardId")
+        self.board = str(
+            compile_value(plan.env, raw).render({"env": dict(template_env(runtime.env))})
+        )
+        self.name = f"poll:{plan.name}"
+        self.next_at = 0.0
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def poll(self) -> list[str]:
+        self.next_at = self.clock() + self.every
+        first = self.cursors.get(self.name) is None
+        tasks = self._tasks()
+        events, seen = [], []
+        for task in tasks:
+            view = _task_view(task, self.board)
+            if not isinstance(view.get("id"), str):
+                continue
+            digest = _digest({k: view.get(k) for k in TASK_FIELDS})
+            name = f"{self.name}:{view['id']}"
+            before = self.cursors.get(name)
+            seen.append((name, json.dumps({k: view.get(k) for k in TASK_FIELDS}, default=str)))
+            if first or before is None:
+                continue  # the first poll only looks; a new task is task_published's
+            old = json.loads(before)
+            if _digest(old) == digest:
+                continue
+            changed = sorted(k for k in TASK_FIELDS if old.get(k) != view.get(k))
+            payload = {**view, "changed": changed}
+            key = f"poll:connecteam:task:{view['id']}:{digest}"
+            events.append(Event("connecteam", "task.updated", payload, key))
+        runs = self.accept("poll", events, self.plan) if events else []
+        for name, value in seen:  # only once the runs are stored
+            self.cursors.put(name, value)
+        self.cursors.put(self.name, str(self.clock()))
+        return runs
+
+    def _tasks(self) -> list[dict[str, Any]]:
+        client = self.runtime.clients["connecteam"]
+        out: list[dict[str, Any]] = []
+        offset = 0
+        for _ in range(MAX_PAGES):
+            response = client.get(
+                f"tasks/v1/taskboards/{self.board}/tasks",
+                params={"status": "all", "limit": PAGE_SIZE, "offset": offset},
+            )
+            if response.status_code != 200:
+                raise RuntimeError(
+                    f"GET tasks of board {self.board} answered {response.status_code}"
+                )
+            data = response.json().get("data") or {}
+            page = data.get("tasks") if isinstance(data, dict) else None
+            if not isinstance(page, list):
+                break
+            out.extend(t for t in page if isinstance(t, dict))
+            if len(page) < PAGE_SIZE:
+                break
+            offset += len(page)
+        return out
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def poller_for(
+    plan: Plan,
+    runtime: Any,
+    accept: Callable[[str, list[Event], Plan], list[str]],
+    cursors: Cursors,
+) -> ContactPoller | TaskPoller:
+    """The poller of ``plan``'s ``trigger.poll``."""
+    if plan.trigger_app == "connecteam":
+        return TaskPoller(plan, runtime, accept, cursors)
+    return ContactPoller(plan, runtime, accept, cursors)

@@ -27,7 +27,7 @@ from connector.serve.app import ServeSettings, build_app, mark_ready
 from connector.serve.cursors import Cursors
 from connector.serve.intake import Intake
 from connector.serve.metrics import Metrics
-from connector.serve.polls import ContactPoller
+from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler
 from connector.serve.signatures import WebhookKeys
 
@@ -78,7 +78,7 @@ class Service:
         )
         cursors = Cursors(self.runtime.db.engine)
         self.pollers = [
-            ContactPoller(plan, self.runtime, self._accept_polled, cursors)
+            poller_for(plan, self.runtime, self._accept_polled, cursors)
             for plan in self.plans
             if plan.poll is not None
         ]

@@ -289,8 +289,7 @@ def test_flow_2_then_flow_7_does_not_loop(serve_with: Any) -> None:
 
 def test_a_poll_finds_a_change_that_sent_no_webhook_and_never_repeats_it(serve_with: Any) -> None:
     served = serve_with(wire=False)  # no webhooks at all
-    [poller] = served.service.pollers
-    assert poller.plan.name == "sync-contact-to-connecteam"
+    [poller] = [p for p in served.service.pollers if p.plan.name == "sync-contact-to-connecteam"]
     assert poller.poll() == []  # the first poll starts the cursor
     served.sandbox.app.clock.advance(2)
     with served.ghl() as ghl:
@@ -323,3 +322,33 @@ def test_a_schedule_fires_once_per_due_time(serve_with: Any, tmp_path: Path) -> 
     times = [r.trigger["scheduledAt"] for r in runs]
     assert len(times) == len(set(times))
     assert all(r.status == "succeeded" for r in runs)
+
+
+def test_a_task_edit_in_connecteam_reaches_the_paired_ghl_task_by_polling(serve_with: Any) -> None:
+    served = serve_with()
+    [poller] = [p for p in served.service.pollers if p.plan.name == "push-task-edits"]
+    assert poller.poll() == []  # the first poll only looks
+    with served.connecteam() as ct:
+        made = ct.post(
+            "tasks/v1/taskboards/7001/tasks",
+            json={"title": "Paint the fence", "status": "published", "userIds": [USER]},
+        )
+        task_id = made.json()["data"]["id"]
+
+        def ghl_task() -> list[dict[str, Any]]:
+            return [t for t in _ghl_tasks(served) if t.get("title", "").startswith("Paint the")]
+
+        wait_for(ghl_task)  # flow 4 made the GHL task and paired the two
+        served.settled()
+        assert poller.poll() == []  # a new task is task_published's, not an edit
+        edit = {"title": "Paint the fence white", "status": "completed", "userIds": [USER]}
+        assert ct.put(f"tasks/v1/taskboards/7001/tasks/{task_id}", json=edit).status_code == 200
+    [run_id] = poller.poll()
+    served.settled()
+    [task] = ghl_task()
+    assert (task["title"], task["completed"]) == ("Paint the fence white", True)
+    [run] = served.runs("push-task-edits")
+    assert run.id == run_id and run.status == "succeeded", run.error
+    assert sorted(run.trigger["changed"]) == ["status", "title"]
+    assert poller.poll() == []  # seen: never again
+    assert len(served.runs("push-task-edits")) == 1
