@@ -55,35 +55,46 @@ class Deliveries:
         )
         return bool(conn.execute(statement).rowcount)
 
-    def seen(self, source: str, delivery_id: str) -> bool:
+    def seen(self, source: str, delivery_id: str, conn: sa.Connection | None = None) -> bool:
         """Whether ``delivery_id`` from ``source`` was recorded before."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.seen(source, delivery_id, own)
         t = deliveries_table
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(t.c.received_at).where(
-                    t.c.source == source, t.c.delivery_id == _short(delivery_id)
-                )
-            ).first()
+        row = conn.execute(
+            sa.select(t.c.received_at).where(
+                t.c.source == source, t.c.delivery_id == _short(delivery_id)
+            )
+        ).first()
         return row is not None
 
-    def repeats(self, subject: str, fingerprint: str, event_key: str, window: float) -> bool:
+    def repeats(
+        self,
+        subject: str,
+        fingerprint: str,
+        event_key: str,
+        window: float,
+        conn: sa.Connection | None = None,
+    ) -> bool:
         """Whether another event (not ``event_key`` delivered again) about ``subject`` said the
         same (``fingerprint``) less than ``window`` seconds ago: a redundant event of a burst
         (GoHighLevel sends several for one change). Records this one as the last."""
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.repeats(subject, fingerprint, event_key, window, own)
         now = self.clock()
         t = latest_table
         key = _short(event_key)
-        with self.engine.begin() as conn:
-            row = conn.execute(
-                sa.select(t.c.fingerprint, t.c.event_key, t.c.received_at).where(
-                    t.c.subject == subject[:200]
-                )
-            ).first()
-            if row is not None and row[0] == fingerprint and now - row[2] < window:
-                return row[1] != key
-            values = {"fingerprint": fingerprint, "event_key": key, "received_at": now}
-            statement = insert(conn.dialect.name, t).values(subject=subject[:200], **values)
-            conn.execute(statement.on_conflict_do_update(index_elements=["subject"], set_=values))
+        row = conn.execute(
+            sa.select(t.c.fingerprint, t.c.event_key, t.c.received_at).where(
+                t.c.subject == subject[:200]
+            )
+        ).first()
+        if row is not None and row[0] == fingerprint and now - row[2] < window:
+            return bool(row[1] != key)
+        values = {"fingerprint": fingerprint, "event_key": key, "received_at": now}
+        statement = insert(conn.dialect.name, t).values(subject=subject[:200], **values)
+        conn.execute(statement.on_conflict_do_update(index_elements=["subject"], set_=values))
         return False
 
     def prune(self, before: float) -> int:

@@ -105,29 +105,35 @@ class Echoes:
                     )
                 )
 
-    def consume(self, subject: str | None, shown: Mapping[str, Any] | None) -> bool:
+    def consume(
+        self,
+        subject: str | None,
+        shown: Mapping[str, Any] | None,
+        conn: sa.Connection | None = None,
+    ) -> bool:
         """Whether an event about ``subject`` showing ``shown`` is the echo of a write; the
-        expectation it matches is used up (so only one event is taken for each write)."""
+        expectation it matches is used up (so only one event is taken for each write). With
+        ``conn``, in the caller's transaction."""
         if not subject or shown is None:
             return False
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.consume(subject, shown, own)
         now = self.clock()
         t = echoes_table
-        with self.engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(t.c.fingerprint, t.c.fields).where(
-                    t.c.subject == subject[:200], t.c.expires_at >= now
+        rows = conn.execute(
+            sa.select(t.c.fingerprint, t.c.fields).where(
+                t.c.subject == subject[:200], t.c.expires_at >= now
+            )
+        ).all()
+        for fingerprint, text in rows:
+            fields = json.loads(text)
+            if same_value(fields, shown):
+                deleted = conn.execute(
+                    sa.delete(t).where(t.c.subject == subject[:200], t.c.fingerprint == fingerprint)
                 )
-            ).all()
-            for fingerprint, text in rows:
-                fields = json.loads(text)
-                if same_value(fields, shown):
-                    deleted = conn.execute(
-                        sa.delete(t).where(
-                            t.c.subject == subject[:200], t.c.fingerprint == fingerprint
-                        )
-                    )
-                    if deleted.rowcount:
-                        return True
+                if deleted.rowcount:
+                    return True
         return False
 
     def prune(self) -> int:

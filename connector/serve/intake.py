@@ -116,12 +116,15 @@ class Intake:
         """Store a run for every (event, matching recipe) of one delivery; see the module.
         ``only``: the one recipe the events are for (a recipe's poll)."""
         self.metrics.received.labels(source).inc(len(events))
-        if delivery_id and self.deliveries.seen(source, delivery_id):
-            self.metrics.refused.labels(source, "duplicate").inc(len(events))
-            return Accepted(duplicate=True)
+        # what is dropped, decided in one transaction; then the runs; then the delivery is
+        # marked seen (after its runs: a crash in between leaves it to be sent again)
+        with self.runtime.db.engine.begin() as conn:
+            if delivery_id and self.deliveries.seen(source, delivery_id, conn):
+                self.metrics.refused.labels(source, "duplicate").inc(len(events))
+                return Accepted(duplicate=True)
+            verdicts = [(event, self._drop(event, conn)) for event in events]
         accepted = Accepted()
-        for event in events:
-            reason = self._drop(event)
+        for event, reason in verdicts:
             if reason is None:
                 plans, filtered = self.router.match(event, only)
                 if filtered:
@@ -142,15 +145,15 @@ class Intake:
         self.metrics.runs_started.labels(plan.name).inc()
         return run_id
 
-    def _drop(self, event: Event) -> str | None:
-        if self.echoes.consume(event.subject, event.fields):
+    def _drop(self, event: Event, conn: Any) -> str | None:
+        if self.echoes.consume(event.subject, event.fields, conn):
             return "echo"
         if event.subject is not None:
             news = {k: v for k, v in event.payload.items() if k not in _DELIVERY_FIELDS}
             text = json.dumps([event.type, news], sort_keys=True, default=str)
             fingerprint = hashlib.sha256(text.encode()).hexdigest()
             subject = f"{event.type}:{event.subject}"
-            if self.deliveries.repeats(subject, fingerprint, event.key, BURST_SECONDS):
+            if self.deliveries.repeats(subject, fingerprint, event.key, BURST_SECONDS, conn):
                 return "burst"
         return None
 
