@@ -140,6 +140,7 @@ def resume_runs(as_json: bool) -> None:
         with _runtime() as runtime:
             ids = runtime.resume()
             records = [r for r in (runtime.store.get(i) for i in ids) if r is not None]
+            left = runtime.left_to_servers
     except ConnectorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -147,6 +148,8 @@ def resume_runs(as_json: bool) -> None:
         click.echo(json.dumps({"runs": [r.to_json() for r in records]}, indent=2, default=str))
     elif not records:
         click.echo("no interrupted runs")
+    if left and not as_json:
+        click.echo(f"{left} run(s) in progress in a running `connector serve` were left to it")
     for record in records if not as_json else []:
         click.echo(f"{record.id}  {record.recipe}  {record.status}")
     sys.exit(1 if any(r.status != "succeeded" for r in records) else 0)

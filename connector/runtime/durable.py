@@ -230,6 +230,7 @@ class Runtime:
             self.limits = limit_overrides(self.env.get("CONNECTOR_RATE_LIMITS", ""))
         except ValueError as exc:
             raise ConnectorError(str(exc)) from None
+        self.left_to_servers = 0  # runs `resume` left to a live serving process
         # called with each run's record, its job and its duration (seconds) when it ends here
         self.on_finished: list[Callable[[RunRecord, Mapping[str, Any], float], None]] = []
 
@@ -534,11 +535,33 @@ class Runtime:
         return self.effects.settle(list(self.store.lineage(run_id)), written)
 
     def resume(self) -> list[str]:
-        """Finish every interrupted run (status ``running`` in the store); returns their ids."""
+        """Finish every interrupted run (status ``running`` in the store); returns their ids.
+
+        A run that a live `connector serve` process began is left to it (see
+        :mod:`connector.serve.lock`): it is still being run, or will be on that server's next
+        start; :attr:`left_to_servers` counts them.
+        """
+        from connector.serve.lock import held
+
         self.launch()
-        ids = self.store.ids(status="running")
+        ids = list(self.store.ids(status="running"))
+        owners: dict[str, str] = {}
+        if ids:
+            for status in DBOS.list_workflows(
+                workflow_ids=ids, load_input=False, load_output=False
+            ):
+                owners[status.workflow_id] = str(status.executor_id or "")
+        live: dict[str, bool] = {}
         handles = []
+        self.left_to_servers = 0
         for run_id in ids:
+            owner = owners.get(run_id, "")
+            if owner and owner != self.options.executor_id:
+                if owner not in live:
+                    live[owner] = held(self.db.engine, owner)
+                if live[owner]:
+                    self.left_to_servers += 1
+                    continue
             try:
                 handles.append(DBOS.resume_workflow(run_id))
             except Exception:

@@ -26,6 +26,7 @@ from connector.registry import Registry
 from connector.serve.app import ServeSettings, build_app, mark_ready
 from connector.serve.cursors import Cursors
 from connector.serve.intake import Intake
+from connector.serve.lock import ExecutorLock
 from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler
@@ -64,6 +65,7 @@ class Service:
             transport=transport,
         )
         self.runtime = Runtime(registry, self.env, options)
+        self.lock = ExecutorLock(self.runtime.db.engine, str(options.executor_id))
         self.plans = [plan for plan, _ in recipes]
         self.metrics = Metrics()
         self.intake = Intake(self.runtime, self.plans, metrics=self.metrics, clock=clock)
@@ -93,6 +95,7 @@ class Service:
 
     def start(self) -> None:
         """Launch the runtime (finishing this executor's interrupted runs) and the schedules."""
+        self.lock.acquire()
         for plan, text in self._recipes:
             self.runtime.remember(plan, text)
         self.runtime.launch()
@@ -135,6 +138,7 @@ class Service:
         if self._ticker is not None:
             self._ticker.join(timeout=5)
         self.runtime.close(wait=True, grace=self.grace)
+        self.lock.release()
 
     # background ----------------------------------------------------------------------------------
 

@@ -118,3 +118,20 @@ def test_a_schedule_fires_once_per_due_time_and_only_the_latest_after_downtime(
     [two] = scheduler.tick()
     assert fired[1].payload["scheduledAt"].endswith("T16:51:00Z") and one != two
     assert last_due("* * * * *", 120.0) == 120.0
+
+
+def test_one_serving_process_per_executor_and_database(engine: sa.Engine) -> None:
+    from connector.errors import ConnectorError
+    from connector.serve.lock import ExecutorLock, held
+
+    assert not held(engine, "connector-serve")
+    first = ExecutorLock(engine, "connector-serve")
+    first.acquire()
+    assert held(engine, "connector-serve")
+    with pytest.raises(ConnectorError, match="another `connector serve`"):
+        ExecutorLock(engine, "connector-serve").acquire()
+    other = ExecutorLock(engine, "serve-b")  # another executor id is another lock
+    other.acquire()
+    other.release()
+    first.release()
+    assert not held(engine, "connector-serve")
