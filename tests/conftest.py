@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -146,3 +146,42 @@ def specs() -> Path:
 def skip_or_fail() -> Callable[[str], NoReturn]:
     """``skip_or_fail(reason)``: skip the test because ``reason``; under CI, fail it instead."""
     return skip_or_fail_now
+
+
+POSTGRES_ENV = "CONNECTOR_TEST_POSTGRES_URL"
+
+
+@pytest.fixture()
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """Make a fresh, empty PostgreSQL database and give its URL; the server is the one
+    ``CONNECTOR_TEST_POSTGRES_URL`` names (``.ci/run`` starts one with ``.ci/postgres``). Without
+    it the test skips saying so (fails under CI)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        skip_or_fail_now(
+            f'no PostgreSQL: set {POSTGRES_ENV} (eval "$(.ci/postgres start)" starts a throwaway one)'
+        )
+    admin = sa.create_engine(
+        server.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"connector_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return server.rsplit("/", 1)[0] + "/" + name
+
+    yield make
+    from connector.db import close_all
+
+    close_all()
+    with admin.connect() as conn:
+        for name in made:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

@@ -223,6 +223,7 @@ class Runtime:
         self._plans: dict[str, Plan] = {}
         self._launched = False
         self._system_engine: Any = None  # DBOS's engine on SQLite (connector.db)
+        self._lock: Any = None  # this executor's liveness lock on PostgreSQL
         self._running: set[concurrent.futures.Future[Any]] = set()  # runs start() began here
         self._running_lock = threading.Lock()
         self.policy = policy_from_env(self.env)
@@ -274,6 +275,14 @@ class Runtime:
                 raise StoreError(f"cannot start the durable runtime: {exc}") from None
             self._system_engine = system_engine
             self._launched = True
+            if self.db.engine.dialect.name == "postgresql":
+                # every process on a shared database says it is alive, so that the serving
+                # processes recover only the runs of executors that are gone (connector.serve.lock)
+                from connector.serve.lock import ExecutorLock
+
+                self._lock = ExecutorLock(self.db.engine, str(config["executor_id"]))
+                with contextlib.suppress(ConnectorError):  # a serving process took it already
+                    self._lock.acquire()
 
     def close(self, *, wait: bool = True, grace: float = 0.0) -> None:
         """Stop DBOS and close the clients, first waiting (``wait``) for every run :meth:`start`
@@ -298,6 +307,9 @@ class Runtime:
             if self._system_engine is not None:  # DBOS disposes only of engines it made
                 self._system_engine.dispose()
                 self._system_engine = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
         if _current is self:
             _current = None
 
@@ -385,6 +397,29 @@ class Runtime:
         with SetWorkflowID(run_id):
             DBOS.enqueue_workflow(RUN_QUEUE, run_workflow, job)
         return run_id
+
+    def recover_dead(self) -> list[str]:
+        """Recover the runs of executors that are gone: PENDING runs whose executor holds no
+        liveness lock (its process died, on any machine). Only on PostgreSQL, where several
+        processes share the work. The recovery is DBOS's own (what its admin API's
+        ``/dbos-workflow-recovery`` does): it puts each run back on its queue only while it is
+        still PENDING under the dead executor, so two processes recovering it make one run."""
+        from connector.serve.lock import held
+
+        if self.db.engine.dialect.name != "postgresql":
+            return []
+        self.launch()
+        pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
+        mine = self.options.executor_id
+        dead = sorted(
+            {str(w.executor_id) for w in pending if w.executor_id and w.executor_id != mine}
+        )
+        recovered: list[str] = []
+        for executor in dead:
+            if not held(self.db.engine, executor):
+                handles = DBOS._recover_pending_workflows([executor])
+                recovered += [h.get_workflow_id() for h in handles]
+        return recovered
 
     def queued(self) -> int:
         """How many runs wait on the run queue (not yet taken by a process)."""

@@ -39,6 +39,7 @@ log = logging.getLogger("connector.serve")
 DEFAULT_EXECUTOR = "connector-serve"
 TICK_SECONDS = 1.0  # how often schedules are looked at
 PRUNE_SECONDS = 600.0  # how often expired echo expectations are dropped
+RECOVER_SECONDS = 5.0  # how often the runs of dead processes are looked for (PostgreSQL)
 
 
 class Service:
@@ -143,7 +144,7 @@ class Service:
     # background ----------------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        last_prune = 0.0
+        last_prune = last_recovery = 0.0
         while not self._stop.wait(TICK_SECONDS):
             try:
                 for run_id in self.scheduler.tick():
@@ -156,6 +157,11 @@ class Service:
                             poller.poll()
                         except Exception as exc:  # the API is away: the cursor stays
                             log.warning("poll of %s: %s", poller.plan.name, exc)
+                if time.monotonic() - last_recovery > RECOVER_SECONDS:
+                    last_recovery = time.monotonic()
+                    recovered = self.runtime.recover_dead()
+                    if recovered:
+                        log.info("recovered %d run(s) of a process that is gone", len(recovered))
                 if time.monotonic() - last_prune > PRUNE_SECONDS:
                     self.runtime.echoes.prune()
                     last_prune = time.monotonic()

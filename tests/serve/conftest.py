@@ -103,17 +103,23 @@ def shipped(registry: Registry, *extra: Path) -> list[tuple[Any, str]]:
     return out
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """Where a served process keeps everything: SQLite under a temporary home, or a fresh
+    PostgreSQL database (the scale-out one)."""
+    env = {"CONNECTOR_HOME": str(tmp_path / "home")}
+    if request.param == "postgresql":
+        env["CONNECTOR_DATABASE_URL"] = request.getfixturevalue("postgres_database")()
+    return env
+
+
 @pytest.fixture()
-def serve_with(tmp_path: Path, registry: Registry) -> Iterator[Callable[..., Served]]:
+def serve_with(database: dict[str, str], registry: Registry) -> Iterator[Callable[..., Served]]:
     started: list[Served] = []
 
     def start(*extra: Path, wire: bool = True, **service: Any) -> Served:
         sandbox = start_in_thread()
-        env = {
-            **sandbox_env(sandbox),
-            "CONNECTOR_HOME": str(tmp_path / "home"),
-            "CONNECTOR_HOOK_TOKEN": HOOK_TOKEN,
-        }
+        env = {**sandbox_env(sandbox), **database, "CONNECTOR_HOOK_TOKEN": HOOK_TOKEN}
         svc = Service(
             registry, shipped(registry, *extra), env, workers=4, clock=sandbox.app.clock, **service
         )
