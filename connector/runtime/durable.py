@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
-from dbos import DBOS, DBOSClient, DBOSConfig, SetWorkflowID
+from dbos import DBOS, DBOSClient, DBOSConfig, SetEnqueueOptions, SetWorkflowID
 from dbos._serialization import Serializer
 
 from connector.calls import Caller, fingerprint
@@ -264,9 +264,12 @@ class Runtime:
                 DBOS.listen_queues([RUN_QUEUE] if self.options.workers else [])
                 DBOS.launch()
                 if self.options.workers:
+                    # partitioned by the record an event is about: one run at a time per record,
+                    # across every process, oldest first (updates to one contact in order)
                     DBOS.register_queue(
                         RUN_QUEUE,
                         worker_concurrency=self.options.workers,
+                        partition_concurrency=1,
                         polling_interval_sec=QUEUE_POLL_SECONDS,
                     )
             except Exception as exc:
@@ -379,11 +382,13 @@ class Runtime:
         *,
         run_id: str,
         key: str = "",
+        partition: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> str:
         """Put a run of ``plan`` for ``event`` on the run queue, durably, and return its id; a
         serving process takes it from there. An id already queued (an event delivered twice)
-        stays the one run it is."""
+        stays the one run it is. Runs of one ``partition`` (the record the event is about) run
+        one at a time, in the order they were queued; without one, the run is its own."""
         self.launch()
         job = {
             "run_id": run_id,
@@ -394,7 +399,7 @@ class Runtime:
             "sandbox": self.options.sandbox,
             "key": key,  # the event's own id (connector.serve.events), for the run's log line
         }
-        with SetWorkflowID(run_id):
+        with SetWorkflowID(run_id), SetEnqueueOptions(queue_partition_key=partition or run_id):
             DBOS.enqueue_workflow(RUN_QUEUE, run_workflow, job)
         return run_id
 

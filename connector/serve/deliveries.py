@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from connector.db import insert, metadata
 
-__all__ = ["Deliveries", "deliveries_table"]
+__all__ = ["Deliveries", "deliveries_table", "event_runs_table", "latest_table"]
 
 deliveries_table = sa.Table(
     "deliveries",
@@ -32,6 +32,16 @@ latest_table = sa.Table(
     sa.Column("subject", sa.String(200), primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("event_key", sa.String(200), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
+
+event_runs_table = sa.Table(
+    "event_runs",
+    metadata,
+    sa.Column("event_key", sa.String(200), primary_key=True),
+    sa.Column("recipe", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.String(40), nullable=False),
     sa.Column("received_at", sa.Float, nullable=False),
 )
 
@@ -97,6 +107,30 @@ class Deliveries:
         conn.execute(statement.on_conflict_do_update(index_elements=["subject"], set_=values))
         return False
 
+    def run_id(self, event_key: str, recipe: str, conn: sa.Connection) -> str:
+        """The id of ``recipe``'s run for the event ``event_key``: the one given when the event
+        first came (so a delivery sent again makes the same run), else a new one. New ids sort
+        in the order events arrive (they start with the time in milliseconds), which is the
+        order their runs are taken from the queue among those queued in the same second."""
+        t = event_runs_table
+        key = _short(event_key)
+        row = conn.execute(
+            sa.select(t.c.run_id).where(t.c.event_key == key, t.c.recipe == recipe[:200])
+        ).first()
+        if row is not None:
+            return str(row[0])
+        now = self.clock()
+        digest = hashlib.sha256(f"{event_key}\x00{recipe}".encode()).hexdigest()
+        run_id = f"run_{int(now * 1000):011x}{digest[:9]}"
+        statement = insert(conn.dialect.name, t).values(
+            event_key=key, recipe=recipe[:200], run_id=run_id, received_at=now
+        )
+        conn.execute(statement.on_conflict_do_nothing())
+        stored = conn.execute(
+            sa.select(t.c.run_id).where(t.c.event_key == key, t.c.recipe == recipe[:200])
+        ).scalar_one()
+        return str(stored)
+
     def prune(self, before: float) -> int:
         """Forget deliveries received before ``before`` (vendors retry for hours, not weeks)."""
         with self.engine.begin() as conn:
@@ -104,6 +138,7 @@ class Deliveries:
                 sa.delete(deliveries_table).where(deliveries_table.c.received_at < before)
             )
             conn.execute(sa.delete(latest_table).where(latest_table.c.received_at < before))
+            conn.execute(sa.delete(event_runs_table).where(event_runs_table.c.received_at < before))
             return int(result.rowcount or 0)
 
 

@@ -4,8 +4,10 @@
 matches (app, event type and the trigger's ``if``), puts a run on the durable run queue. It
 returns only once every run is stored, so a webhook is answered 200 only when nothing can be
 lost any more; a delivery that fails half-way is answered with an error, the vendor sends it
-again, and the runs already stored are the same runs (their ids come from the event,
-:func:`~connector.serve.events.run_id_for`), so nothing is done twice.
+again, and the runs already stored are the same runs (each (event, recipe) keeps the run id it
+was given first, :meth:`~connector.serve.deliveries.Deliveries.run_id`), so nothing is done
+twice. Runs about one record (a contact) run one at a time in the order their events arrived:
+the run queue is partitioned by the event's subject, and run ids sort by arrival.
 
 Before routing, an event is dropped (acknowledged, counted, runs nothing) when:
 
@@ -116,32 +118,43 @@ class Intake:
         """Store a run for every (event, matching recipe) of one delivery; see the module.
         ``only``: the one recipe the events are for (a recipe's poll)."""
         self.metrics.received.labels(source).inc(len(events))
-        # what is dropped, decided in one transaction; then the runs; then the delivery is
-        # marked seen (after its runs: a crash in between leaves it to be sent again)
+        # what is dropped and the runs' ids, decided in one transaction; then the runs are
+        # queued; then the delivery is marked seen (after its runs: a crash in between leaves it
+        # to be sent again, and it makes the same runs)
         with self.runtime.db.engine.begin() as conn:
             if delivery_id and self.deliveries.seen(source, delivery_id, conn):
                 self.metrics.refused.labels(source, "duplicate").inc(len(events))
                 return Accepted(duplicate=True)
-            verdicts = [(event, self._drop(event, conn)) for event in events]
-        accepted = Accepted()
-        for event, reason in verdicts:
-            if reason is None:
-                plans, filtered = self.router.match(event, only)
-                if filtered:
-                    self._count(accepted, source, "filtered", filtered)
-                if not plans and not filtered:
-                    reason = "no_recipe"
-                for plan in plans:
-                    accepted.runs.append(self.enqueue(plan, event))
-            if reason is not None:
-                self._count(accepted, source, reason)
+            accepted = Accepted()
+            todo: list[tuple[Plan, Event, str]] = []
+            for event in events:
+                reason = self._drop(event, conn)
+                if reason is None:
+                    plans, filtered = self.router.match(event, only)
+                    if filtered:
+                        self._count(accepted, source, "filtered", filtered)
+                    if not plans and not filtered:
+                        reason = "no_recipe"
+                    for plan in plans:
+                        todo.append(
+                            (plan, event, self.deliveries.run_id(event.key, plan.name, conn))
+                        )
+                if reason is not None:
+                    self._count(accepted, source, reason)
+        for plan, event, run_id in todo:
+            accepted.runs.append(self.enqueue(plan, event, run_id))
         if delivery_id:
             self.deliveries.first(source, delivery_id)
         return accepted
 
-    def enqueue(self, plan: Plan, event: Event) -> str:
-        run_id = run_id_for(event, plan.name) if event.key else new_run_id()
-        self.runtime.enqueue(plan, event.payload, run_id=run_id, key=event.key)
+    def enqueue(self, plan: Plan, event: Event, run_id: str | None = None) -> str:
+        """Queue ``plan``'s run for ``event``: as ``run_id``, else the event's own (its key),
+        else a new one."""
+        if run_id is None:
+            run_id = run_id_for(event, plan.name) if event.key else new_run_id()
+        self.runtime.enqueue(
+            plan, event.payload, run_id=run_id, key=event.key, partition=event.subject
+        )
         self.metrics.runs_started.labels(plan.name).inc()
         return run_id
 

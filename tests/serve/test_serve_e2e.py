@@ -5,6 +5,7 @@ Every claim is checked by the state of both systems afterwards, not by the runs'
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import time
 import uuid
@@ -352,3 +353,29 @@ def test_a_task_edit_in_connecteam_reaches_the_paired_ghl_task_by_polling(serve_
     assert sorted(run.trigger["changed"]) == ["status", "title"]
     assert poller.poll() == []  # seen: never again
     assert len(served.runs("push-task-edits")) == 1
+
+
+def test_updates_to_one_contact_run_in_the_order_they_arrived(serve_with: Any) -> None:
+    served = serve_with(wire=False)
+    url = f"{served.url}/webhooks/ghl"
+    contact = _contact(served)
+    for i in range(12):  # a burst of edits: each must land after the one before it
+        body = _ghl_body(
+            served,
+            type="ContactUpdate",
+            id=CONTACT,
+            firstName=contact["firstName"],
+            lastName=f"Version {i}",
+            email=contact["email"],
+        )
+        raw, headers = _sign(served, body)
+        assert httpx.post(url, content=raw, headers=headers).status_code == 200
+    runs = served.settled()
+    synced = sorted(
+        (r for r in runs if r.recipe == "sync-contact-to-connecteam"), key=lambda r: r.started_at
+    )
+    assert [r.trigger["lastName"] for r in synced] == [f"Version {i}" for i in range(12)]
+    assert all(r.status == "succeeded" for r in synced)
+    for before, after in itertools.pairwise(synced):
+        assert before.finished_at is not None and before.finished_at <= after.started_at
+    assert _ct_user(served)["lastName"] == "Version 11"
