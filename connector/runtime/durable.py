@@ -65,6 +65,9 @@ RUN_QUEUE = "connector-runs"
 # How often a serving process looks for queued runs (DBOS's default, 1 s, would be the latency
 # from a webhook's answer to its run's start).
 QUEUE_POLL_SECONDS = 0.02
+# How long an executor's liveness lock must be free before its runs are recovered by another
+# process (a live process whose session broke takes its lock again within a tick).
+RECOVERY_GRACE_SECONDS = 10.0
 T = TypeVar("T")
 
 
@@ -224,6 +227,7 @@ class Runtime:
         self._launched = False
         self._system_engine: Any = None  # DBOS's engine on SQLite (connector.db)
         self._lock: Any = None  # this executor's liveness lock on PostgreSQL
+        self._unlocked_since: dict[str, float] = {}  # executors seen without their lock
         self._running: set[concurrent.futures.Future[Any]] = set()  # runs start() began here
         self._running_lock = threading.Lock()
         self.policy = policy_from_env(self.env)
@@ -256,6 +260,15 @@ class Runtime:
                 "notification_listener_polling_interval_sec": LISTENER_POLL_SECONDS,
                 "run_migrations": True,
             }
+            if self.db.engine.dialect.name == "postgresql":
+                # every process on a shared database says it is alive, so that the serving
+                # processes recover only the runs of executors that are gone (connector.serve.lock);
+                # a second process under the same executor id is refused here
+                from connector.serve.lock import ExecutorLock
+
+                lock = ExecutorLock(self.db.engine, str(config["executor_id"]))
+                lock.acquire()
+                self._lock = lock
             system_engine = make_system_engine(url)
             if system_engine is not None:
                 config["system_database_engine"] = system_engine
@@ -275,17 +288,12 @@ class Runtime:
             except Exception as exc:
                 if system_engine is not None:
                     system_engine.dispose()
+                if self._lock is not None:
+                    self._lock.release()
+                    self._lock = None
                 raise StoreError(f"cannot start the durable runtime: {exc}") from None
             self._system_engine = system_engine
             self._launched = True
-            if self.db.engine.dialect.name == "postgresql":
-                # every process on a shared database says it is alive, so that the serving
-                # processes recover only the runs of executors that are gone (connector.serve.lock)
-                from connector.serve.lock import ExecutorLock
-
-                self._lock = ExecutorLock(self.db.engine, str(config["executor_id"]))
-                with contextlib.suppress(ConnectorError):  # a serving process took it already
-                    self._lock.acquire()
 
     def close(self, *, wait: bool = True, grace: float = 0.0) -> None:
         """Stop DBOS and close the clients, first waiting (``wait``) for every run :meth:`start`
@@ -414,17 +422,36 @@ class Runtime:
         if self.db.engine.dialect.name != "postgresql":
             return []
         self.launch()
+        self.keep_lock()
         pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
         mine = self.options.executor_id
-        dead = sorted(
-            {str(w.executor_id) for w in pending if w.executor_id and w.executor_id != mine}
-        )
+        owners = {str(w.executor_id) for w in pending if w.executor_id and w.executor_id != mine}
+        now = time.monotonic()
         recovered: list[str] = []
-        for executor in dead:
-            if not held(self.db.engine, executor):
+        for executor in sorted(owners):
+            if held(self.db.engine, executor):
+                self._unlocked_since.pop(executor, None)
+                continue
+            # gone for RECOVERY_GRACE_SECONDS, not just between two of its reconnects
+            since = self._unlocked_since.setdefault(executor, now)
+            if now - since >= RECOVERY_GRACE_SECONDS:
                 handles = DBOS._recover_pending_workflows([executor])
                 recovered += [h.get_workflow_id() for h in handles]
+                self._unlocked_since.pop(executor, None)
+        for executor in set(self._unlocked_since) - owners:
+            del self._unlocked_since[executor]
         return recovered
+
+    def keep_lock(self) -> None:
+        """Take this executor's liveness lock again if its database session was lost (the
+        database restarted): others would soon take this process for dead."""
+        if self._lock is None:
+            return
+        with contextlib.suppress(Exception):
+            if self._lock.alive():
+                return
+            self._lock.release()
+            self._lock.acquire()
 
     def queued(self) -> int:
         """How many runs wait on the run queue (not yet taken by a process)."""

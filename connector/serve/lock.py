@@ -75,10 +75,27 @@ class ExecutorLock:
             "CONNECTOR_EXECUTOR_ID"
         )
 
+    def alive(self) -> bool:
+        """Whether the lock is still held (on PostgreSQL: its session is still there)."""
+        if self._conn is None:
+            return self._fd is not None
+        try:
+            self._conn.execute(sa.text("SELECT 1"))
+            self._conn.commit()
+        except Exception:
+            return False
+        return True
+
     def release(self) -> None:
         if self._conn is not None:
             with contextlib.suppress(Exception):
-                self._conn.close()  # the session's advisory lock goes with it
+                # unlocked explicitly: closing gives the session back to the pool, lock and all
+                self._conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _key(self.executor_id)}
+                )
+                self._conn.commit()
+            with contextlib.suppress(Exception):
+                self._conn.close()
             self._conn = None
         if self._fd is not None:
             os.close(self._fd)  # and the file lock with the descriptor

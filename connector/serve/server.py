@@ -96,7 +96,8 @@ class Service:
 
     def start(self) -> None:
         """Launch the runtime (finishing this executor's interrupted runs) and the schedules."""
-        self.lock.acquire()
+        if self.runtime.db.engine.dialect.name != "postgresql":
+            self.lock.acquire()  # on PostgreSQL the runtime takes it (and keeps it) itself
         for plan, text in self._recipes:
             self.runtime.remember(plan, text)
         self.runtime.launch()

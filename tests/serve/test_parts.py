@@ -135,3 +135,28 @@ def test_one_serving_process_per_executor_and_database(engine: sa.Engine) -> Non
     other.release()
     first.release()
     assert not held(engine, "connector-serve")
+
+
+def test_the_liveness_lock_on_postgresql_is_free_once_released(
+    postgres_database: Any,
+) -> None:
+    # a probe or a release gives its session back to the pool: the lock must not stay with it
+    from connector.errors import ConnectorError
+    from connector.serve.lock import ExecutorLock, held
+
+    engine = sa.create_engine(postgres_database().replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        assert not held(engine, "serve-x")
+        assert not held(engine, "serve-x")  # the probe did not keep it
+        lock = ExecutorLock(engine, "serve-x")
+        lock.acquire()
+        assert held(engine, "serve-x") and lock.alive()
+        with pytest.raises(ConnectorError):
+            ExecutorLock(engine, "serve-x").acquire()
+        lock.release()
+        assert not held(engine, "serve-x")
+        other = sa.create_engine(engine.url)
+        assert not held(other, "serve-x")  # nor any session of another process
+        other.dispose()
+    finally:
+        engine.dispose()
