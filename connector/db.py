@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -93,7 +95,16 @@ def _pragmas(dbapi_conn: Any) -> None:
     # database. Every connection to the file has these, ours and DBOS's.
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # switching a new file to WAL takes an exclusive lock without waiting for it: two processes
+    # opening a new database at once meet "database is locked" here; try again for a while
+    for attempt in range(200):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 199:
+                raise
+            time.sleep(0.05)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
