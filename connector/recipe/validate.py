@@ -117,11 +117,23 @@ def cron_is_valid(cron: str) -> bool:
     return bool(croniter.is_valid(cron, second_at_beginning=len(fields) == 6))
 
 
+# names that `vars.NAME` resolves to a method of the mapping, not to the var (Jinja looks
+# attributes up before items)
+_DICT_METHODS = frozenset(n for n in dir(dict) if not n.startswith("_"))
+
+
 def _check_vars(ctx: _Context, variables: Any) -> list[str]:
     if not isinstance(variables, dict):
         return []
     names = [k for k in variables]
     for i, (name, value) in enumerate(variables.items()):
+        if name in _DICT_METHODS:
+            ctx.add(
+                child_path("$.vars", name),
+                f"a var cannot be named {name!r}: `vars.{name}` in a template is the {name}() "
+                "method every mapping has, not this value; rename it",
+                key=True,
+            )
         scope = TemplateScope(
             names=frozenset({"trigger", "env", "vars"}),
             vars_before=frozenset(names[:i]),
