@@ -43,6 +43,17 @@ class JSONHandler(BaseHTTPRequestHandler):
         pass
 
 
+class ContactTasksHandler(JSONHandler):
+    """The GoHighLevel of the three-step benchmarks: the contact, its (no) tasks, a task made."""
+
+    def do_GET(self) -> None:
+        self.reply(200, {"tasks": []} if self.path.endswith("/tasks") else CONTACT)
+
+    def do_POST(self) -> None:
+        self.read_body()
+        self.reply(201, {"task": {"id": "task123"}})
+
+
 def serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
     """``handler`` on a free local port, on a daemon thread."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

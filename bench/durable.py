@@ -37,20 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from benchlib import CONTACT, TOKEN, JSONHandler, connector_cmd, processes, serve
+from benchlib import TOKEN, ContactTasksHandler, connector_cmd, processes, serve
 
 HERE = Path(__file__).parent
 TARGET = 0.5  # durable runs per second / plain runs per second, at least
 ROOMY_LIMITS = ((10**9, 1.0, "burst"), (10**9, 86_400.0, "day"))
-
-
-class Handler(JSONHandler):
-    def do_GET(self) -> None:
-        self.reply(200, {"tasks": []} if self.path.endswith("/tasks") else CONTACT)
-
-    def do_POST(self) -> None:
-        self.read_body()
-        self.reply(201, {"task": {"id": "task123"}})
 
 
 def timed(func: Callable[[], None], n: int) -> list[float]:
@@ -78,7 +69,7 @@ def main() -> int:
     args = parser.parse_args()
     runs, rounds = max(args.runs, 1), max(args.rounds, 1)
 
-    server = serve(Handler)
+    server = serve(ContactTasksHandler)
     base = f"http://127.0.0.1:{server.server_address[1]}/ghl"
     home = tempfile.TemporaryDirectory()
     env = {"GHL_TOKEN": TOKEN, "GHL_BASE_URL": base, "CONNECTOR_HOME": home.name}

@@ -30,22 +30,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from benchlib import CONTACT, TOKEN, JSONHandler, serve
+from benchlib import CONTACT, TOKEN, ContactTasksHandler, serve
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 HERE = Path(__file__).parent
 ROOMY_LIMITS = ((10**9, 1.0, "burst"), (10**9, 86_400.0, "day"))
 LOCATION = "ve9EPM428h8vShlRW1KT"
-
-
-class Handler(JSONHandler):
-    def do_GET(self) -> None:
-        self.reply(200, {"tasks": []} if self.path.endswith("/tasks") else CONTACT)
-
-    def do_POST(self) -> None:
-        self.read_body()
-        self.reply(201, {"task": {"id": "task123"}})
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -61,7 +52,7 @@ def main() -> int:
     args = parser.parse_args()
     n = max(args.events, 1)
 
-    upstream = serve(Handler)
+    upstream = serve(ContactTasksHandler)
     base = f"http://127.0.0.1:{upstream.server_address[1]}/ghl"
     key = ed25519.Ed25519PrivateKey.generate()
     public = key.public_key().public_bytes(

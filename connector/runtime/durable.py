@@ -11,7 +11,8 @@ here (:class:`JSONSerializer`), so checkpoints are readable, and steps never rai
 raised inside a unit is recorded as ``{"raised": ...}`` and raised again outside, as a
 :class:`~connector.errors.StepError` with the same message.
 
-DBOS is imported only here, and this module only by commands that run something: ``validate``,
+DBOS is imported only here (and by the recovery of :mod:`connector.serve.lock`, in serving
+processes), and this module only by commands that run something: ``validate``,
 ``catalog``, ``--dry-run`` and ``--help`` never pay for it.
 """
 
@@ -42,10 +43,11 @@ from connector.links import LinkStore
 from connector.plan import Plan
 from connector.records import RunRecord, new_run_id
 from connector.registry import Registry
-from connector.runtime.budget import Budget, Limit, app_limits, budget_key, limit_overrides
+from connector.runtime.budget import Budget, limit_overrides
 from connector.runtime.journal import EffectJournal
 from connector.runtime.prepare import prepare_text
 from connector.runtime.retry import RetryPolicy
+from connector.runtime.throttle import Throttle
 from connector.serve.echoes import Echoes
 from connector.store import RunStore
 
@@ -65,9 +67,6 @@ RUN_QUEUE = "connector-runs"
 # How often a serving process looks for queued runs (DBOS's default, 1 s, would be the latency
 # from a webhook's answer to its run's start).
 QUEUE_POLL_SECONDS = 0.02
-# How long an executor's liveness lock must be free before its runs are recovered by another
-# process (a live process whose session broke takes its lock again within a tick).
-RECOVERY_GRACE_SECONDS = 10.0
 T = TypeVar("T")
 
 
@@ -134,45 +133,6 @@ class RuntimeOptions:
     workers: int = 0
 
 
-class _Throttle:
-    def __init__(
-        self,
-        budget: Budget,
-        sleep: Callable[[float], None],
-        overrides: Mapping[str, Mapping[str, tuple[int, float]]] | None = None,
-    ) -> None:
-        self.budget = budget
-        self.sleep = sleep
-        self.overrides = overrides or {}
-        self._granted = threading.local()  # (key, row) of this thread's request on its way
-
-    def _limits(self, app: Any) -> list[Limit]:
-        return app_limits(app.rate_limits, self.overrides.get(app.name))
-
-    def acquire(self, app: Any, credential: str, location: str) -> float:
-        limits = self._limits(app)
-        if not limits:
-            return 0.0
-        key = budget_key(app.name, credential, location)
-        waited = 0.0
-        while True:
-            wait, row = self.budget.reserve_row(key, limits)
-            if wait <= 0:
-                self._granted.request = (key, row)
-                return waited
-            wait = min(wait, 30.0)
-            self.sleep(wait)
-            waited += wait
-
-    def observe(self, app: Any, credential: str, location: str, headers: Mapping[str, str]) -> None:
-        limits = self._limits(app)
-        if limits:
-            key = budget_key(app.name, credential, location)
-            granted, self._granted.request = getattr(self._granted, "request", None), None
-            row = granted[1] if granted is not None and granted[0] == key else None
-            self.budget.observe(key, limits, headers, answered=row)
-
-
 _current: Runtime | None = None
 _launch_lock = threading.Lock()
 
@@ -227,7 +187,6 @@ class Runtime:
         self._launched = False
         self._system_engine: Any = None  # DBOS's engine on SQLite (connector.db)
         self._lock: Any = None  # this executor's liveness lock on PostgreSQL
-        self._unlocked_since: dict[str, float] = {}  # executors seen without their lock
         self._running: set[concurrent.futures.Future[Any]] = set()  # runs start() began here
         self._running_lock = threading.Lock()
         self.policy = policy_from_env(self.env)
@@ -370,18 +329,29 @@ class Runtime:
         the same id runs once.
         """
         self.launch()
-        job = {
-            "run_id": run_id or new_run_id(),
+        job = self._job(plan, event, run_id or new_run_id(), env, parent)
+        with SetWorkflowID(job["run_id"]):
+            handle = DBOS.start_workflow(run_workflow, job)
+        self._track(handle)
+        return handle
+
+    def _job(
+        self,
+        plan: Plan,
+        event: Any,
+        run_id: str,
+        env: Mapping[str, str] | None,
+        parent: str | None,
+    ) -> dict[str, Any]:
+        """The input of a run's workflow (see the module docstring)."""
+        return {
+            "run_id": run_id,
             "recipe_hash": plan.recipe_hash,
             "event": event,
             "env": dict(template_env(self.env if env is None else env)),
             "parent": parent,
             "sandbox": self.options.sandbox,
         }
-        with SetWorkflowID(job["run_id"]):
-            handle = DBOS.start_workflow(run_workflow, job)
-        self._track(handle)
-        return handle
 
     def enqueue(
         self,
@@ -398,49 +368,11 @@ class Runtime:
         stays the one run it is. Runs of one ``partition`` (the record the event is about) run
         one at a time, in the order they were queued; without one, the run is its own."""
         self.launch()
-        job = {
-            "run_id": run_id,
-            "recipe_hash": plan.recipe_hash,
-            "event": event,
-            "env": dict(template_env(self.env if env is None else env)),
-            "parent": None,
-            "sandbox": self.options.sandbox,
-            "key": key,  # the event's own id (connector.serve.events), for the run's log line
-        }
+        job = self._job(plan, event, run_id, env, None)
+        job["key"] = key  # the event's own id (connector.serve.events), for the run's log line
         with SetWorkflowID(run_id), SetEnqueueOptions(queue_partition_key=partition or run_id):
             DBOS.enqueue_workflow(RUN_QUEUE, run_workflow, job)
         return run_id
-
-    def recover_dead(self) -> list[str]:
-        """Recover the runs of executors that are gone: PENDING runs whose executor holds no
-        liveness lock (its process died, on any machine). Only on PostgreSQL, where several
-        processes share the work. The recovery is DBOS's own (what its admin API's
-        ``/dbos-workflow-recovery`` does): it puts each run back on its queue only while it is
-        still PENDING under the dead executor, so two processes recovering it make one run."""
-        from connector.serve.lock import held
-
-        if self.db.engine.dialect.name != "postgresql":
-            return []
-        self.launch()
-        self.keep_lock()
-        pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
-        mine = self.options.executor_id
-        owners = {str(w.executor_id) for w in pending if w.executor_id and w.executor_id != mine}
-        now = time.monotonic()
-        recovered: list[str] = []
-        for executor in sorted(owners):
-            if held(self.db.engine, executor):
-                self._unlocked_since.pop(executor, None)
-                continue
-            # gone for RECOVERY_GRACE_SECONDS, not just between two of its reconnects
-            since = self._unlocked_since.setdefault(executor, now)
-            if now - since >= RECOVERY_GRACE_SECONDS:
-                handles = DBOS._recover_pending_workflows([executor])
-                recovered += [h.get_workflow_id() for h in handles]
-                self._unlocked_since.pop(executor, None)
-        for executor in set(self._unlocked_since) - owners:
-            del self._unlocked_since[executor]
-        return recovered
 
     def keep_lock(self) -> None:
         """Take this executor's liveness lock again if its database session was lost (the
@@ -488,7 +420,7 @@ class Runtime:
             # the budget is waited for inside the attempt's unit (a DBOS step, where no durable
             # sleep is allowed): a plain sleep, redone with the unit if the process dies
             throttle=(
-                _Throttle(self.budget, time.sleep, self.limits) if self.options.budgets else None
+                Throttle(self.budget, time.sleep, self.limits) if self.options.budgets else None
             ),
             rng=self.options.rng,
             credentials=self.credentials,

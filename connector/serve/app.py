@@ -72,8 +72,8 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
     metrics = intake.metrics
     state = {"ready": False}
 
-    def refuse(source: str, exc: Rejected, reason: str | None = None) -> JSONResponse:
-        metrics.refused.labels(source, reason or REASONS.get(exc.status, "malformed")).inc()
+    def refuse(source: str, exc: Rejected) -> JSONResponse:
+        metrics.refused.labels(source, exc.kind or REASONS.get(exc.status, "malformed")).inc()
         return _error(exc.status, exc.reason)
 
     async def store(source: str, delivery: str | None, events: Any, started: float) -> Response:
@@ -95,8 +95,7 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
             check_timestamp(payload, settings.clock())
             event = ghl_event(payload)
         except Rejected as exc:
-            stale = "timestamp" in exc.reason
-            return refuse("ghl", exc, "stale" if stale else None)
+            return refuse("ghl", exc)
         webhook_id = payload.get("webhookId")
         delivery = webhook_id if isinstance(webhook_id, str) and webhook_id else event.key
         return await store("ghl", delivery, [event], started)

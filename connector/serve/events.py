@@ -25,7 +25,7 @@ from typing import Any
 
 from connector.serve.signatures import Rejected
 
-__all__ = ["Event", "connecteam_events", "ghl_event", "hook_event", "run_id_for"]
+__all__ = ["Event", "connecteam_events", "digest_of", "ghl_event", "hook_event", "run_id_for"]
 
 # GoHighLevel event types about a contact whose payload is the contact itself
 GHL_CONTACT_EVENTS = frozenset(
@@ -44,7 +44,8 @@ class Event:
     fields: Mapping[str, Any] | None = None  # that record's fields as the event shows them
 
 
-def _digest(value: Any) -> str:
+def digest_of(value: Any) -> str:
+    """A short, stable digest of a JSON-like value (keys sorted)."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -65,7 +66,7 @@ def ghl_event(payload: dict[str, Any]) -> Event:
     subject = fields = None
     if kind in GHL_CONTACT_EVENTS and isinstance(payload.get("id"), str):
         subject, fields = f"ghl:contact:{payload['id']}", payload
-    return Event("ghl", kind, payload, key or f"ghl-body:{_digest(payload)}", subject, fields)
+    return Event("ghl", kind, payload, key or f"ghl-body:{digest_of(payload)}", subject, fields)
 
 
 def connecteam_events(envelope: dict[str, Any]) -> list[Event]:
@@ -81,7 +82,7 @@ def connecteam_events(envelope: dict[str, Any]) -> list[Event]:
     base = (
         f"connecteam:{request_id}"
         if isinstance(request_id, str | int) and str(request_id)
-        else f"connecteam-body:{_digest(envelope)}"
+        else f"connecteam-body:{digest_of(envelope)}"
     )
     head = {k: v for k, v in envelope.items() if k != "data"}
     events = []

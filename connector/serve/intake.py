@@ -19,8 +19,6 @@ Before routing, an event is dropped (acknowledged, counted, runs nothing) when:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +29,7 @@ from connector.errors import ConnectorError
 from connector.plan import Plan
 from connector.records import new_run_id
 from connector.serve.deliveries import Deliveries
-from connector.serve.events import Event, run_id_for
+from connector.serve.events import Event, digest_of, run_id_for
 from connector.serve.metrics import Metrics
 
 __all__ = ["BURST_SECONDS", "Accepted", "Intake", "Router"]
@@ -106,7 +104,6 @@ class Intake:
         self.metrics = metrics or Metrics()
         self.deliveries = Deliveries(runtime.db.engine, clock)
         self.echoes = runtime.echoes
-        self.clock = clock
 
     def accept(
         self,
@@ -163,8 +160,7 @@ class Intake:
             return "echo"
         if event.subject is not None:
             news = {k: v for k, v in event.payload.items() if k not in _DELIVERY_FIELDS}
-            text = json.dumps([event.type, news], sort_keys=True, default=str)
-            fingerprint = hashlib.sha256(text.encode()).hexdigest()
+            fingerprint = digest_of([event.type, news])
             subject = f"{event.type}:{event.subject}"
             if self.deliveries.repeats(subject, fingerprint, event.key, BURST_SECONDS, conn):
                 return "burst"

@@ -16,7 +16,6 @@ still an echo (see :mod:`connector.serve.echoes`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 from connector.plan import Plan
 from connector.serve.cursors import Cursors
-from connector.serve.events import Event
+from connector.serve.events import Event, digest_of
 
 __all__ = ["PAGE_SIZE", "ContactPoller"]
 
@@ -45,8 +44,9 @@ def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-class ContactPoller:
-    """One recipe's poll of GoHighLevel contacts."""
+class Poller:
+    """One recipe's ``trigger.poll``: every ``every`` seconds, :meth:`poll` hands the changes
+    it finds to ``accept`` (the intake) and keeps its position under ``name`` in ``cursors``."""
 
     def __init__(
         self,
@@ -63,13 +63,25 @@ class ContactPoller:
         self.cursors = cursors
         self.clock = clock
         self.every = float(plan.poll.get("every", 300))
-        self.overlap = float(plan.poll.get("overlap", 60))
-        self.field = "dateAdded" if plan.trigger_event == "ContactCreate" else "dateUpdated"
         self.name = f"poll:{plan.name}"
         self.next_at = 0.0
 
     def due(self, now: float) -> bool:
         return now >= self.next_at
+
+    def poll(self) -> list[str]:
+        """One poll: the runs it stored. Raises on a failed request (the cursor stays)."""
+        raise NotImplementedError
+
+
+class ContactPoller(Poller):
+    """One recipe's poll of GoHighLevel contacts."""
+
+    def __init__(self, plan: Plan, *args: Any, **kwargs: Any) -> None:
+        super().__init__(plan, *args, **kwargs)
+        assert plan.poll is not None
+        self.overlap = float(plan.poll.get("overlap", 60))
+        self.field = "dateAdded" if plan.trigger_event == "ContactCreate" else "dateUpdated"
 
     def poll(self) -> list[str]:
         """One poll: the runs it stored. Raises on a failed request (the cursor stays)."""
@@ -147,37 +159,22 @@ def _task_view(task: dict[str, Any], board: str) -> dict[str, Any]:
     return view
 
 
-class TaskPoller:
+class TaskPoller(Poller):
     """One recipe's poll of a Connecteam task board for edits (Connecteam sends no webhook for
     them): every task is compared with how the last poll saw it (its fields' digest, kept per
     task in the cursors table), and each one that changed is the recipe's ``task.updated``
     event, with ``changed`` naming the fields. The first poll only looks."""
 
-    def __init__(
-        self,
-        plan: Plan,
-        runtime: Any,
-        accept: Callable[[str, list[Event], Plan], list[str]],
-        cursors: Cursors,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, plan: Plan, runtime: Any, *args: Any, **kwargs: Any) -> None:
         from connector.engine import template_env
         from connector.templates import compile_value
 
+        super().__init__(plan, runtime, *args, **kwargs)
         assert plan.poll is not None
-        self.plan, self.runtime, self.accept, self.cursors, self.clock = (
-            plan, runtime, accept, cursors, clock,
-        )  # fmt: skip
-        self.every = float(plan.poll.get("every", 300))
         raw = (plan.poll.get("with") or {}).get("taskBoardId")
         self.board = str(
             compile_value(plan.env, raw).render({"env": dict(template_env(runtime.env))})
         )
-        self.name = f"poll:{plan.name}"
-        self.next_at = 0.0
-
-    def due(self, now: float) -> bool:
-        return now >= self.next_at
 
     def poll(self) -> list[str]:
         self.next_at = self.clock() + self.every
@@ -188,14 +185,17 @@ class TaskPoller:
             view = _task_view(task, self.board)
             if not isinstance(view.get("id"), str):
                 continue
-            digest = _digest({k: view.get(k) for k in TASK_FIELDS})
+            fields = {k: view.get(k) for k in TASK_FIELDS}
+            digest = digest_of(fields)
             name = f"{self.name}:{view['id']}"
             before = self.cursors.get(name)
-            seen.append((name, json.dumps({k: view.get(k) for k in TASK_FIELDS}, default=str)))
+            now_seen = json.dumps(fields, default=str)
+            if now_seen != before:  # written only when it changed
+                seen.append((name, now_seen))
             if first or before is None:
                 continue  # the first poll only looks; a new task is task_published's
             old = json.loads(before)
-            if _digest(old) == digest:
+            if digest_of(old) == digest:
                 continue
             changed = sorted(k for k in TASK_FIELDS if old.get(k) != view.get(k))
             payload = {**view, "changed": changed}
@@ -231,17 +231,12 @@ class TaskPoller:
         return out
 
 
-def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
 def poller_for(
     plan: Plan,
     runtime: Any,
     accept: Callable[[str, list[Event], Plan], list[str]],
     cursors: Cursors,
-) -> ContactPoller | TaskPoller:
+) -> Poller:
     """The poller of ``plan``'s ``trigger.poll``."""
     if plan.trigger_app == "connecteam":
         return TaskPoller(plan, runtime, accept, cursors)

@@ -26,7 +26,7 @@ from connector.registry import Registry
 from connector.serve.app import ServeSettings, build_app, mark_ready
 from connector.serve.cursors import Cursors
 from connector.serve.intake import Intake
-from connector.serve.lock import ExecutorLock
+from connector.serve.lock import ExecutorLock, Recovery
 from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler
@@ -67,6 +67,7 @@ class Service:
         )
         self.runtime = Runtime(registry, self.env, options)
         self.lock = ExecutorLock(self.runtime.db.engine, str(options.executor_id))
+        self.recover_dead = Recovery(self.runtime)
         self.plans = [plan for plan, _ in recipes]
         self.metrics = Metrics()
         self.intake = Intake(self.runtime, self.plans, metrics=self.metrics, clock=clock)
@@ -160,7 +161,7 @@ class Service:
                             log.warning("poll of %s: %s", poller.plan.name, exc)
                 if time.monotonic() - last_recovery > RECOVER_SECONDS:
                     last_recovery = time.monotonic()
-                    recovered = self.runtime.recover_dead()
+                    recovered = self.recover_dead()
                     if recovered:
                         log.info("recovered %d run(s) of a process that is gone", len(recovered))
                 if time.monotonic() - last_prune > PRUNE_SECONDS:

@@ -75,9 +75,10 @@ class Rejected(ConnectorError):
     """A webhook that must not run: answered 401 (a bad signature) or 400 (a stale or
     malformed body), with a reason that names what was wrong and no secret."""
 
-    def __init__(self, reason: str, status: int = 401) -> None:
+    def __init__(self, reason: str, status: int = 401, kind: str | None = None) -> None:
         self.reason = reason
         self.status = status
+        self.kind = kind  # what /metrics counts it as, when not what its status says
         super().__init__(reason)
 
 
@@ -169,19 +170,22 @@ def check_timestamp(payload: Mapping[str, Any], now: float, window: float = WIND
     seconds of ``now``: an old delivery replayed, or one from the future, is refused (400)."""
     value = payload.get("timestamp")
     if not isinstance(value, str) or not value:
-        raise Rejected("the webhook has no timestamp", status=400)
+        raise Rejected("the webhook has no timestamp", status=400, kind="stale")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise Rejected(
-            f"the webhook's timestamp {value[:40]!r} is not a date", status=400
+            f"the webhook's timestamp {value[:40]!r} is not a date", status=400, kind="stale"
         ) from None
     if moment.tzinfo is None:
-        raise Rejected(f"the webhook's timestamp {value[:40]!r} has no time zone", status=400)
+        raise Rejected(
+            f"the webhook's timestamp {value[:40]!r} has no time zone", status=400, kind="stale"
+        )
     skew = moment.timestamp() - now
     if abs(skew) > window:
         when = "old" if skew < 0 else "in the future"
         raise Rejected(
             f"the webhook's timestamp is {abs(skew):.0f} s {when} (more than {window:.0f} s)",
             status=400,
+            kind="stale",
         )

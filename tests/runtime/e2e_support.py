@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
+from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox
 
 __all__ = [
@@ -42,6 +43,20 @@ CLI = [sys.executable, "-m", "connector"]
 CONTACT = "ocQHyuzHvysMo5N5VsXc"  # the seeded contact (Jordan Avery) of the first location
 RECIPES = Path(__file__).parent / "recipes"
 TIMEOUT = 180  # seconds: only so that a hung subprocess fails the test instead of hanging it
+# the chaos tests' faults: 1 - 0.968**7, 20.4 % of requests meet one
+CHAOS_FAULTS = (
+    "429:0.032,retry_after=1",
+    "500:0.032",
+    "502:0.032",
+    "503:0.032",
+    "slow:0.032,delay=0.3",
+    "drop-before:0.032",
+    "drop-after:0.032",
+)
+# and the sandbox's limits, scaled up so that hundreds of events pass in seconds
+CHAOS_LIMITS = RateLimitConfig(
+    ghl_burst_max=100, ghl_burst_interval_ms=1000, connecteam_minute=6000
+)
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,9 @@ from connector.plugins import default_registry
 from connector.registry import Registry
 from connector.runtime.durable import Runtime
 from connector.runtime.prepare import prepare
-from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox, start_in_thread
+from tests.runtime.e2e_support import CHAOS_FAULTS as FAULTS
+from tests.runtime.e2e_support import CHAOS_LIMITS as LIMITS
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
@@ -50,16 +51,6 @@ N = int(os.environ.get("CHAOS_EVENTS", "200"))
 AT_ONCE = 24  # runs in flight at a time
 BOARD = "7001"
 CALENDAR = "ocJ2isAjIhKtJ0RlgLKO"
-FAULTS = [  # 1 - 0.968**7: 20.4 % of requests meet a fault
-    "429:0.032,retry_after=1",
-    "500:0.032",
-    "502:0.032",
-    "503:0.032",
-    "slow:0.032,delay=0.3",
-    "drop-before:0.032",
-    "drop-after:0.032",
-]
-LIMITS = RateLimitConfig(ghl_burst_max=100, ghl_burst_interval_ms=1000, connecteam_minute=6000)
 INVALID_EVERY = 40  # one create-task event in 40 names a contact that does not exist
 
 pytestmark = pytest.mark.needs_modules("dbos", "connector.sandbox.server")
@@ -241,7 +232,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSan
             "CONNECTOR_RETRY_MAX_DELAY": "1",
         }
         httpx.post(
-            f"{sandbox.url}/_sandbox/faults", json={"seed": 20261201, "specs": FAULTS}
+            f"{sandbox.url}/_sandbox/faults", json={"seed": 20261201, "specs": list(FAULTS)}
         ).raise_for_status()
         runtime = Runtime(registry, env)
         try:
