@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -13,7 +14,17 @@ from starlette.responses import JSONResponse, Response
 from connector.catalog.model import Operation
 from connector.sandbox.state import SandboxState, TokenInfo
 
-__all__ = ["ApiError", "Call", "Handler", "Reply", "Routes", "json_response", "route_sort_key"]
+__all__ = [
+    "ApiError",
+    "Call",
+    "Handler",
+    "Reply",
+    "Routes",
+    "is_form",
+    "json_response",
+    "parse_form",
+    "route_sort_key",
+]
 
 
 @dataclass
@@ -97,3 +108,18 @@ def parse_json_body(raw: bytes) -> tuple[Any, str | None]:
         return None, str(exc)
     except RecursionError:  # BodyLimit refuses deep bodies first; this is the last line
         return None, "the JSON is nested too deeply"
+
+
+def is_form(content_type: str) -> bool:
+    return "application/x-www-form-urlencoded" in content_type.lower()
+
+
+def parse_form(raw: bytes, content_type: str) -> dict[str, str]:
+    """An OAuth-style request body as a dict of strings: a form (what the vendors document), or a
+    JSON object when the request says JSON; ``{}`` when it is neither."""
+    if "json" in content_type.lower():
+        parsed, error = parse_json_body(raw)
+        if error is not None or not isinstance(parsed, dict):
+            return {}
+        return {str(k): str(v) for k, v in parsed.items()}
+    return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))

@@ -1,8 +1,11 @@
 """The Connecteam fake, served under ``/connecteam``: the request pipeline, users and user notes.
 
-Pipeline: ``X-API-KEY`` (missing or unknown: 401 ``{"detail": ...}``), then the per-account rate
-limit (``x-ratelimit-minute-*`` and ``x-ratelimit-day-*`` headers on every response, 429 past the
-limit), then validation against the catalog's schemas (422 ``HTTPValidationError``: FastAPI's
+Pipeline: ``X-API-KEY`` or ``Authorization: Bearer`` with an OAuth access token from
+``POST /oauth/v1/token`` (missing, unknown or expired: 401 ``{"detail": ...}``; see
+:mod:`connector.sandbox.connecteam_oauth`), then the per-account rate limit
+(``x-ratelimit-minute-*`` and ``x-ratelimit-day-*`` headers on every response, 429 past the
+limit), then an access token's scopes against the operation's (403 ``{"detail": ...}``), then
+validation against the catalog's schemas (422 ``HTTPValidationError``: FastAPI's
 ``{"detail": [{"loc", "msg", "type"}]}``), then the handler. Successful bodies are wrapped as
 Connecteam wraps them: ``{"requestId": ..., "data": {...}}`` plus ``paging`` on lists. Unknown ids
 are 404 ``{"detail": ...}``; refused changes (a phone number that another user has) are 400.
@@ -25,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp
 
+from connector.sandbox import connecteam_oauth
 from connector.sandbox.common import (
     ApiError,
     Call,
@@ -92,16 +96,19 @@ def _endpoint(
     op = index.get(method, path)
 
     async def endpoint(request: Request) -> Response:
-        key = request.headers.get("x-api-key")
-        account = state.ct.api_keys.get(key or "")
-        if account is None:
-            text = "Missing X-API-KEY header" if not key else "Invalid API key"
-            return json_response(401, {"detail": text})
+        try:
+            account, scopes = connecteam_oauth.authenticate(state, request)
+        except ApiError as exc:
+            return json_response(exc.status, {"detail": exc.message})
         decision = limiter.check_connecteam(account)
         headers = dict(decision.headers)
         if not decision.allowed:
             headers["Retry-After"] = str(decision.retry_after)
             return json_response(429, {"detail": "Too Many Requests"}, headers)
+        needed = op.scopes if op is not None else ()
+        if scopes is not None and needed and not any(s in scopes for s in needed):
+            text = f"The access token lacks the scope this endpoint needs: {' or '.join(needed)}"
+            return json_response(403, {"detail": text}, headers)
         body, error = parse_json_body(await request.body())
         if error is not None:
             item = {
@@ -145,6 +152,7 @@ def build_connecteam_app(state: SandboxState, limiter: RateLimiter) -> ASGIApp:
         key=lambda r: route_sort_key(r[1]),
     )
     out = [Route(p, _endpoint(state, limiter, index, m, p, fn), methods=[m]) for m, p, fn in table]
+    out.append(Route("/oauth/v1/token", connecteam_oauth.token_endpoint(state), methods=["POST"]))
     return Router(routes=out, default=_not_found, redirect_slashes=False)
 
 

@@ -1,11 +1,17 @@
 """The sandbox's own control endpoints under ``/_sandbox`` (not part of either vendor's API).
 
 - ``GET /_sandbox/state``: the whole world as JSON (sandbox tokens included, on purpose).
-- ``POST /_sandbox/reset``: back to the seed; rate-limit counters cleared.
+- ``POST /_sandbox/reset``: back to the seed; rate-limit counters and the grants log cleared.
 - ``GET``/``POST``/``DELETE /_sandbox/faults``: the fault rules, as ``{"seed": N, "rules": [...]}``
   or ``{"seed": N, "specs": ["503:0.5,path=/ghl"]}`` (see :mod:`connector.sandbox.faults`).
 - ``GET /_sandbox/connecteam/users/{userId}/notes``: a Connecteam user's notes (Connecteam's API
   has no endpoint that lists them).
+- ``GET /_sandbox/oauth``: every token grant answered, in order, as ``{"grants": [{"app": "ghl" |
+  "connecteam", "grant_type": "authorization_code" | "refresh_token" | "location_token" |
+  "client_credentials", "time": EPOCH_SECONDS (sandbox clock), "ok": bool, "status": HTTP status,
+  "error": OAuth error code or null, "client_id", "user_type", "location_id", "company_id"}]}``
+  from ``/ghl/oauth/token``, ``/ghl/oauth/locationToken`` and ``/connecteam/oauth/v1/token``
+  (refusals included). No token, code or secret is in it; ``POST /_sandbox/reset`` clears it.
 - ``GET``/``POST /_sandbox/clock``: the sandbox clock, ``{"now": EPOCH_SECONDS, "offset": S}``;
   ``POST {"advance": S}`` (a number, at least 0) moves it forward: tokens expire, rate-limit
   windows roll, webhook retries fall due.
@@ -54,6 +60,10 @@ def build_control_app(
         state.reset()
         limiter.reset()
         return JSONResponse({"reset": True})
+
+    async def grants(request: Request) -> Response:
+        with state.lock:
+            return JSONResponse({"grants": [dict(g) for g in state.grants]})
 
     async def get_faults(request: Request) -> Response:
         config = faults.config if faults else FaultConfig()
@@ -152,6 +162,7 @@ def build_control_app(
         routes=[
             Route("/state", dump, methods=["GET"]),
             Route("/reset", reset, methods=["POST"]),
+            Route("/oauth", grants, methods=["GET"]),
             Route("/faults", get_faults, methods=["GET"]),
             Route("/faults", set_faults, methods=["POST"]),
             Route("/faults", clear_faults, methods=["DELETE"]),

@@ -3,19 +3,27 @@
 Every API request goes through the same steps, in the order the real API answers them:
 
 1. ``Authorization: Bearer <token>``: a seeded Private Integration token or an OAuth access token
-   issued by ``/ghl/oauth/token``. Missing, unknown or expired: 401 ``UnauthorizedDTO``.
-2. Rate limit per app and location (see :mod:`connector.sandbox.ratelimit`): 429 past the limit;
-   the ``X-RateLimit-*`` headers are on every response from here on.
-3. ``Version`` header, checked against the catalog's value for the operation: missing is 401
+   issued by ``/ghl/oauth/token`` or ``/ghl/oauth/locationToken``. Missing, unknown or expired:
+   401 ``UnauthorizedDTO``.
+2. The kind of token: an agency (Company) token is accepted only by the agency routes
+   (:mod:`connector.sandbox.ghl_agency`), which accept nothing else (they are
+   ``Agency-Access-Only``). Otherwise 401 ``This AuthClass is not yet supported!`` (the words
+   GoHighLevel answers with), followed by what to use instead.
+3. Rate limit per app and location (per company for an agency token; see
+   :mod:`connector.sandbox.ratelimit`): 429 past the limit; the ``X-RateLimit-*`` headers are on
+   every response from here on.
+4. ``Version`` header, checked against the catalog's value for the operation: missing is 401
    ``Version header was not found``; another value is 400 ``BadRequestDTO``.
-4. Scopes of an OAuth token against the operation's scopes: 401 ``The token is not authorized for
+5. Scopes of an OAuth token against the operation's scopes: 401 ``The token is not authorized for
    this scope.``
-5. Parameters and body validated against the catalog's schemas: 422 ``UnprocessableDTO``
-   (``{statusCode: 422, message: [...], error: "Unprocessable Entity"}``) with class-validator
-   style messages; unknown top-level body properties are refused (``property x should not exist``)
-   as GoHighLevel's whitelisting validation does.
-6. ``locationId`` (query or body) other than the token's location: 403.
-7. The handler.
+6. Parameters and body (JSON; a form where the document says form-encoded) validated against the
+   catalog's schemas: 422 ``UnprocessableDTO`` (``{statusCode: 422, message: [...], error:
+   "Unprocessable Entity"}``) with class-validator style messages; unknown top-level body
+   properties are refused (``property x should not exist``) as GoHighLevel's whitelisting
+   validation does.
+7. ``locationId`` (query or body) other than the token's location: 403; on the agency routes,
+   ``companyId`` other than the token's company: 403.
+8. The handler.
 """
 
 from __future__ import annotations
@@ -31,15 +39,18 @@ from connector.sandbox.common import (
     ApiError,
     Call,
     Handler,
+    is_form,
     json_response,
+    parse_form,
     parse_json_body,
     reply_response,
+    route_sort_key,
 )
 from connector.sandbox.ratelimit import RateLimiter
 from connector.sandbox.state import SandboxState, TokenInfo
 from connector.sandbox.validation import Issue, OperationIndex, check_request
 
-__all__ = ["build_ghl_app", "ghl_error"]
+__all__ = ["bearer", "build_ghl_app", "ghl_error"]
 
 _ERROR_NAMES = {
     400: "Bad Request",
@@ -108,11 +119,33 @@ def authenticate(state: SandboxState, request: Request) -> TokenInfo:
     return info
 
 
-def _location_in(call_query: dict[str, Any], body: Any) -> str | None:
-    if isinstance(body, dict) and isinstance(body.get("locationId"), str):
-        return str(body["locationId"])
-    value = call_query.get("locationId")
+AGENCY_REFUSED = (
+    "This AuthClass is not yet supported! An agency (Company) token cannot call this route: "
+    "exchange it for a location token with POST /oauth/locationToken."
+)
+AGENCY_ONLY = (
+    "This AuthClass is not yet supported! This route takes an agency (Company) access token "
+    "(user_type=Company at /oauth/token)."
+)
+
+
+def _field_in(call_query: dict[str, Any], body: Any, name: str) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get(name), str):
+        return str(body[name])
+    value = call_query.get(name)
     return value if isinstance(value, str) else None
+
+
+def _check_reach(token: TokenInfo, query: dict[str, Any], body: Any, agency: bool) -> None:
+    """The location (or, on agency routes, the company) a request names is the token's."""
+    if agency:
+        company = _field_in(query, body, "companyId")
+        if company is not None and company != token.company_id:
+            raise ApiError(403, "The token does not have access to this company.")
+        return
+    location = _field_in(query, body, "locationId")
+    if location is not None and location != token.location_id:
+        raise ApiError(403, "The token does not have access to this location.")
 
 
 def _endpoint(
@@ -122,19 +155,25 @@ def _endpoint(
     method: str,
     path: str,
     fn: Handler,
+    *,
+    agency: bool = False,
 ) -> Any:
+    """The pipeline in front of handler ``fn``; ``agency``: the route takes agency tokens only."""
     op = index.get(method, path)
+    form = op is not None and is_form(op.body_content_type)
 
     async def endpoint(request: Request) -> Response:
         headers: dict[str, str] = {}
         try:
             token = authenticate(state, request)
+            if token.is_agency != agency:
+                raise ApiError(401, AGENCY_REFUSED if token.is_agency else AGENCY_ONLY)
             decision = limiter.check_ghl(token.rate_key)
             headers.update(decision.headers)
             if not decision.allowed:
                 headers["Retry-After"] = str(decision.retry_after)
-                body = ghl_error(429, "Too many requests. Please try again later.")
-                return json_response(429, body, headers)
+                refusal = ghl_error(429, "Too many requests. Please try again later.")
+                return json_response(429, refusal, headers)
             if op is not None and op.version:
                 given = request.headers.get("version")
                 if given is None:
@@ -144,7 +183,13 @@ def _endpoint(
             scopes = op.scopes if op is not None else ()
             if token.scopes is not None and scopes and not any(s in token.scopes for s in scopes):
                 raise ApiError(401, "The token is not authorized for this scope.")
-            body, error = parse_json_body(await request.body())
+            raw, content_type = await request.body(), request.headers.get("content-type", "")
+            body: Any
+            error: str | None
+            if form and is_form(content_type):
+                body, error = parse_form(raw, content_type) or None, None
+            else:
+                body, error = parse_json_body(raw)
             if error is not None:
                 raise ApiError(400, f"Unexpected token in JSON body: {error}")
             query_lists = {k: request.query_params.getlist(k) for k in request.query_params}
@@ -158,9 +203,7 @@ def _endpoint(
                 typed.update(typed_params)
                 if body is None and op.body_schema is not None:
                     body = {}
-            location = _location_in(typed, body)
-            if location is not None and location != token.location_id:
-                raise ApiError(403, "The token does not have access to this location.")
+            _check_reach(token, typed, body, agency)
             call = Call(request, state, op, dict(request.path_params), typed, body, token=token)
             reply = fn(call)
         except ApiError as exc:
@@ -181,14 +224,18 @@ async def _not_found(scope: Any, receive: Any, send: Any) -> None:
 
 
 def build_ghl_app(state: SandboxState, limiter: RateLimiter) -> ASGIApp:
-    """The ``/ghl`` app: the contacts document's 32 operations, users, calendars and OAuth."""
-    from connector.sandbox import ghl_contacts, ghl_items, ghl_other, oauth
+    """The ``/ghl`` app: the contacts document's 32 operations, users, calendars and OAuth
+    (location and agency)."""
+    from connector.sandbox import ghl_agency, ghl_contacts, ghl_items, ghl_other, oauth
 
     index = OperationIndex("ghl")
     routes: list[Any] = list(oauth.routes(state))
+    for method, path, fn in ghl_agency.routes.sorted():
+        endpoint = _endpoint(state, limiter, index, method, path, fn, agency=True)
+        if (method, path) == ghl_agency.LOCATION_TOKEN:
+            endpoint = ghl_agency.logged(state, endpoint)
+        routes.append(Route(path, endpoint, methods=[method]))
     table = [*ghl_contacts.routes.items, *ghl_items.routes.items, *ghl_other.routes.items]
-    from connector.sandbox.common import route_sort_key
-
     for method, path, fn in sorted(table, key=lambda item: route_sort_key(item[1])):
         endpoint = _endpoint(state, limiter, index, method, path, fn)
         routes.append(Route(path, endpoint, methods=[method]))

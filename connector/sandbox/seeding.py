@@ -36,6 +36,7 @@ def _seed_ghl(state: SandboxState, ghl: Mapping[str, Any]) -> None:
             "companyId": company,
             "allowDuplicateContact": bool(loc.get("allowDuplicateContact", False)),
             "timezone": loc.get("timezone", "UTC"),
+            "address": str(loc.get("address", "")),
         }
         if loc.get("token"):
             g.tokens[str(loc["token"])] = TokenInfo(token=str(loc["token"]), location_id=lid)
@@ -109,8 +110,20 @@ def _seed_contact(state: SandboxState, raw: Mapping[str, Any]) -> None:
 
 def _seed_connecteam(state: SandboxState, ct: Mapping[str, Any]) -> None:
     c = state.ct
+    account = str(ct.get("account_id", "sandbox-account"))
     if ct.get("api_key"):
-        c.api_keys[str(ct["api_key"])] = str(ct.get("account_id", "sandbox-account"))
+        c.api_keys[str(ct["api_key"])] = account
+    for client in ct.get("oauth_clients") or []:
+        scopes = client.get("scopes") or []
+        if isinstance(scopes, str):
+            scopes = scopes.split()
+        c.oauth_clients[str(client["client_id"])] = {
+            "client_id": str(client["client_id"]),
+            "client_secret": str(client["client_secret"]),
+            "scopes": [str(x) for x in scopes],
+            "account": account,
+            "name": str(client.get("name", client["client_id"])),
+        }
     if ct.get("company_id"):
         c.company_id = str(ct["company_id"])
     base = int(ct.get("created_at", 1704067200))  # 2024-01-01

@@ -27,6 +27,7 @@ from connector.errors import ConnectorError
 __all__ = [
     "DEFAULT_SEED",
     "Clock",
+    "ConnecteamToken",
     "SandboxState",
     "SeedError",
     "TokenInfo",
@@ -75,20 +76,49 @@ def parse_iso(value: str) -> float:
 
 @dataclass
 class TokenInfo:
-    """What a GoHighLevel bearer token stands for."""
+    """What a GoHighLevel bearer token stands for.
+
+    ``kind`` is ``"private"`` (a seeded Private Integration token of a location), ``"oauth"`` (a
+    location access token from ``/oauth/token`` or ``/oauth/locationToken``) or ``"agency"`` (a
+    Company access token: ``location_id`` is empty, ``company_id`` and ``approved_locations`` say
+    what it may reach).
+    """
 
     token: str
     location_id: str
-    kind: str = "private"  # "private" (Private Integration token) or "oauth"
+    kind: str = "private"
     client_id: str | None = None
     scopes: frozenset[str] | None = None  # None: every scope
     expires_at: float | None = None
     user_id: str = ""
+    company_id: str | None = None
+    approved_locations: tuple[str, ...] = ()
+    scope: str = ""  # the granted scopes as the grant answered them (OAuth tokens)
+
+    @property
+    def is_agency(self) -> bool:
+        return self.kind == "agency"
+
+    @property
+    def user_type(self) -> str:
+        """GoHighLevel's ``userType`` of the token: ``Company`` or ``Location``."""
+        return "Company" if self.is_agency else "Location"
 
     @property
     def rate_key(self) -> str:
-        """Rate limits are per app (OAuth client, or the token itself) and per location."""
-        return f"{self.client_id or self.token}|{self.location_id}"
+        """Rate limits are per app (OAuth client, or the token itself) and per location (per
+        company for an agency token)."""
+        return f"{self.client_id or self.token}|{self.location_id or self.company_id or ''}"
+
+
+@dataclass
+class ConnecteamToken:
+    """A Connecteam OAuth access token (client credentials grant)."""
+
+    account: str
+    client_id: str
+    scopes: frozenset[str]
+    expires_at: float
 
 
 @dataclass
@@ -109,6 +139,8 @@ class GhlWorld:
 @dataclass
 class ConnecteamWorld:
     api_keys: dict[str, str] = field(default_factory=dict)  # key -> account id
+    oauth_clients: dict[str, dict[str, Any]] = field(default_factory=dict)  # client_id -> client
+    tokens: dict[str, ConnecteamToken] = field(default_factory=dict)  # OAuth access tokens
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     notes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     custom_fields: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -134,6 +166,7 @@ class SandboxState:
         self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self.connecteam_listeners: list[Callable[[str, str, list[dict[str, Any]]], None]] = []
         self.connecteam_retry_limit = 3  # the retryLimit webhooks show; set by their emitter
+        self.grants: list[dict[str, Any]] = []  # the token grants answered (GET /_sandbox/oauth)
         self.reset()
 
     # -- ids and time -------------------------------------------------------------------------
@@ -163,6 +196,35 @@ class SandboxState:
         with self.lock:
             self._seq += 1
             return self._seq
+
+    def record_grant(
+        self,
+        app: str,
+        grant_type: str | None,
+        status: int,
+        error: str | None = None,
+        *,
+        client_id: str | None = None,
+        user_type: str | None = None,
+        location_id: str | None = None,
+        company_id: str | None = None,
+    ) -> None:
+        """Note one answered token grant for ``GET /_sandbox/oauth``: what was asked and how it
+        ended, never a token, code or secret."""
+        entry = {
+            "app": app,
+            "grant_type": grant_type,
+            "time": self.now(),
+            "ok": 200 <= status < 300,
+            "status": status,
+            "error": error,
+            "client_id": client_id,
+            "user_type": user_type,
+            "location_id": location_id,
+            "company_id": company_id,
+        }
+        with self.lock:
+            self.grants.append(entry)
 
     def emit(self, event: str, payload: dict[str, Any]) -> None:
         """Tell listeners (the GoHighLevel webhook emitter) that something changed."""
@@ -201,6 +263,7 @@ class SandboxState:
             self.ct = ConnecteamWorld()
             self._rng = random.Random(self._seed.get("random_seed", 20210728))
             self._seq = 0
+            self.grants = []
             apply_seed(self, self._seed)
 
     def dump(self) -> dict[str, Any]:
@@ -213,6 +276,7 @@ class SandboxState:
                         "locations": list(g.locations.values()),
                         "tokens": [
                             {"token": t.token, "locationId": t.location_id, "kind": t.kind}
+                            | ({"companyId": t.company_id} if t.company_id else {})
                             for t in g.tokens.values()
                         ],
                         "users": list(g.users.values()),
