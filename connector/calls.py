@@ -31,7 +31,7 @@ import httpx
 
 from connector.apps import App
 from connector.catalog.model import Operation
-from connector.errors import ConnectorError, HTTPStepError, StepError
+from connector.errors import ConnectorError, HTTPStepError, NotConnected, StepError
 from connector.http import DirectSender, Redactor, Sender, parse_body, shown_headers
 from connector.journaling import Immediate, Journal
 from connector.records import StepRecord
@@ -272,6 +272,16 @@ class Caller:
             out["budget_wait"] = self.throttle.acquire(call.app, credential, call.location)
         try:
             response = self.sender.send(call.client, call.request, call.op)
+        except NotConnected as exc:  # no usable credential: nothing was sent
+            if guarded:
+                effects.not_sent(key, call.owner)  # type: ignore[union-attr,arg-type]
+            out["verdict"] = {
+                "action": "fail",
+                "delay": 0.0,
+                "reason": "not connected",
+                "message": str(exc),
+            }
+            return out
         except httpx.TransportError as exc:
             verdict = classify_error(
                 app=call.app.name,

@@ -7,8 +7,9 @@ SQLAlchemy engine a process uses for it, with our own tables created or migrated
 SQLite runs in WAL mode with ``synchronous=NORMAL`` and a busy timeout, so several processes and
 threads share it; its folder is made 0700 and its files 0600, because the database holds personal
 data. Our tables are declared on :data:`metadata` by the modules that own them (the run store, the
-id-link store, the journal, the budgets); :func:`upgrade` creates what is missing and records the
-schema version in ``connector_schema``.
+id-link store, the journal, the budgets); :func:`migrate` applies the :data:`MIGRATIONS` a
+database has not had yet (on every open, and by ``connector db upgrade``) and records the schema
+version in ``connector_schema``.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -29,16 +31,21 @@ from connector.errors import StoreError
 
 __all__ = [
     "DATABASE_FILENAME",
+    "MIGRATIONS",
     "SCHEMA_VERSION",
     "Database",
+    "Migration",
     "database_url",
     "metadata",
+    "migrate",
     "open_database",
+    "retrying",
+    "schema_version",
+    "unavailable",
     "upgrade",
 ]
 
 DATABASE_FILENAME = "connector.sqlite3"
-SCHEMA_VERSION = 1
 
 metadata = sa.MetaData()
 
@@ -180,34 +187,160 @@ def insert(dialect: str, table: sa.Table) -> Any:
     return sqlite.insert(table)
 
 
-def upgrade(engine: sa.Engine) -> int:
-    """Create our tables where missing and record the schema version; returns the version.
+@dataclass(frozen=True)
+class Migration:
+    """One step of our schema: ``apply`` runs inside the upgrade's transaction."""
 
-    A database written by a newer connector (a higher version) is refused rather than changed.
-    """
+    version: int
+    what: str
+    apply: Callable[[sa.Connection], None]
+
+
+def _create(*names: str) -> Callable[[sa.Connection], None]:
+    def apply(conn: sa.Connection) -> None:
+        for name in names:
+            metadata.tables[name].create(conn, checkfirst=True)
+
+    return apply
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "runs, steps, recipes, id links, the journal of writes, rate budgets, cursors,"
+        " deliveries, echoes",
+        _create(
+            "runs",
+            "run_steps",
+            "run_forks",
+            "recipes",
+            "links",
+            "effects",
+            "rate_requests",
+            "rate_days",
+            "cursors",
+            "deliveries",
+            "latest_events",
+            "event_runs",
+            "echoes",
+        ),
+    ),
+    Migration(2, "connections: credentials, sealed", _create("connections")),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def _declare_tables() -> None:
+    """Import the modules that own our tables, so that each is declared on :data:`metadata`."""
+    import connector.connections.store
+    import connector.links
+    import connector.runtime.budget
+    import connector.runtime.journal
+    import connector.serve.cursors
+    import connector.serve.deliveries
+    import connector.serve.echoes
+    import connector.store  # noqa: F401
+
+
+def schema_version(engine: sa.Engine) -> int:
+    """The version our tables are at (0: none yet)."""
     try:
-        metadata.create_all(engine)
-        with engine.begin() as conn:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(schema_table.name):
+                return 0
             row = conn.execute(sa.select(schema_table.c.version)).first()
-            if row is None:
-                conn.execute(sa.insert(schema_table).values(id=1, version=SCHEMA_VERSION))
-                return SCHEMA_VERSION
-            version = int(row[0])
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database's schema: {_plain_error(exc)}") from None
+    return int(row[0]) if row is not None else 0
+
+
+def migrate(engine: sa.Engine) -> list[Migration]:
+    """Bring our tables to :data:`SCHEMA_VERSION`; returns the migrations applied (none when it
+    was there). One transaction: on PostgreSQL under an advisory lock, on SQLite under its write
+    lock, so processes starting at once migrate once. A database written by a newer connector is
+    refused rather than changed."""
+    _declare_tables()
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('connector_schema'))"))
+            schema_table.create(conn, checkfirst=True)
+            row = conn.execute(sa.select(schema_table.c.version)).first()
+            version = int(row[0]) if row is not None else 0
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"the database was written by a newer connector (schema {version}, this one"
                     f" knows {SCHEMA_VERSION}): upgrade connector"
                 )
-            if version < SCHEMA_VERSION:
+            applied = [m for m in MIGRATIONS if m.version > version]
+            for migration in applied:
+                migration.apply(conn)
+            if row is None:
+                conn.execute(sa.insert(schema_table).values(id=1, version=SCHEMA_VERSION))
+            elif applied:
                 conn.execute(sa.update(schema_table).values(version=SCHEMA_VERSION))
-            return SCHEMA_VERSION
+            return applied
     except sa.exc.SQLAlchemyError as exc:
         raise StoreError(f"cannot prepare the database: {_plain_error(exc)}") from None
+
+
+def upgrade(engine: sa.Engine) -> int:
+    """:func:`migrate`, and the version the tables are at now."""
+    migrate(engine)
+    return SCHEMA_VERSION
 
 
 def _plain_error(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     return str(orig if orig is not None else exc).splitlines()[0]
+
+
+DB_WAIT_SECONDS = 120.0  # how long work waits for a database that went away (a restart)
+T = TypeVar("T")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) says the database could not be reached: a
+    connection refused or cut (PostgreSQL restarting), or SQLite's file locked past its busy
+    timeout. Errors of the statement itself are not: waiting would not mend them."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, sa.exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, sa.exc.OperationalError | sa.exc.InterfaceError):
+            orig = seen.orig
+            if isinstance(orig, sqlite3.Error):
+                text = str(orig).lower()
+                return "locked" in text or "unable to open" in text
+            return True  # psycopg's OperationalError: the connection, not the statement
+        if type(seen).__name__ == "OperationalError" and type(seen).__module__.startswith(
+            "psycopg"
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def retrying(
+    func: Callable[[], T],
+    *,
+    wait: float = DB_WAIT_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``func()``, called again while the database is :func:`unavailable`, for up to ``wait``
+    seconds (0.1 s doubling to 2 s between tries); then its error is raised."""
+    deadline = time.monotonic() + wait
+    delay = 0.1
+    while True:
+        try:
+            return func()
+        except Exception as exc:
+            if not unavailable(exc) or time.monotonic() + delay > deadline:
+                raise
+        sleep(delay)
+        delay = min(delay * 2, 2.0)
 
 
 class Database:
@@ -231,16 +364,6 @@ _open_lock = threading.Lock()
 
 def open_database(env: Mapping[str, str] | None = None, *, url: str | None = None) -> Database:
     """The database for ``env`` (one engine per URL per process), upgraded to our schema."""
-    # importing the owners declares their tables on `metadata`, so that every table is created
-    # with the first open, whichever command opens it
-    import connector.links
-    import connector.runtime.budget
-    import connector.runtime.journal
-    import connector.serve.cursors
-    import connector.serve.deliveries
-    import connector.serve.echoes
-    import connector.store  # noqa: F401
-
     url = url or database_url(env)
     with _open_lock:
         db = _open.get(url)

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from connector.apps import Action, RunContext
+from connector.auth import ACCOUNT, StoredAuth
 from connector.calls import Call, Caller
 from connector.catalog.model import Operation
 from connector.config import connector_home
@@ -358,13 +359,17 @@ class _Run:
             request = build_request(client, app, op, _plain(params))
         except ParameterError as exc:
             raise StepError(step.id, str(exc)) from None
+        if location:  # whose credential the request carries (connector.auth.StoredAuth)
+            request.extensions[ACCOUNT] = location
         redact = engine.redactor
         result.method = request.method
         result.url = redact.text(str(request.url))
         result.request_body = redact.value(_plain(_sent_body(request)))
         if self.dry_run:
             auth = client.auth
-            if auth is not None:  # show the headers auth adds, redacted
+            # show the headers auth adds, redacted; a stored connection's are not looked up (a
+            # dry run sends nothing, not even a token refresh)
+            if auth is not None and not isinstance(auth, StoredAuth):
                 request = next(auth.sync_auth_flow(request))
             result.request_headers = redact.headers(shown_headers(request))
             result.status = "planned"

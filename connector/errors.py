@@ -17,6 +17,7 @@ The hierarchy::
     │   └── TemplateLimitError     a template exceeded its time, size or iteration budget
     ├── StepError                  a step failed at run time (has `step_id`)
     │   └── HTTPStepError          a non-2xx response (has `status_code`, `api_message`)
+    ├── NotConnected               an app has no usable credentials: the request was not sent
     ├── PluginError                a plugin failed to load or misbehaved (has `plugin`)
     └── StoreError                 the run store or the id-link store failed
 """
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectorError",
     "HTTPStepError",
     "Location",
+    "NotConnected",
     "PluginError",
     "Problem",
     "RecipeError",
@@ -148,3 +150,8 @@ class PluginError(ConnectorError):
 
 class StoreError(ConnectorError):
     pass
+
+
+class NotConnected(ConnectorError):
+    """An app has no usable credentials for the account a request acts on (never logged in, or
+    the connection needs a new login): the request was not sent, and the message says what to do."""

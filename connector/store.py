@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.db import metadata
+from connector.db import metadata, retrying
 from connector.errors import StoreError
 from connector.records import RunRecord, StepRecord
 
@@ -152,9 +152,12 @@ class RunStore:
         self.close()
 
     def _do(self, func: Any) -> Any:
-        try:
+        def once() -> Any:
             with self.engine.begin() as conn:
                 return func(conn)
+
+        try:
+            return retrying(once)  # a database restarting is waited for
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(
                 f"run store: {str(getattr(exc, 'orig', exc)).splitlines()[0]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from connector.apps import App
@@ -18,10 +19,12 @@ CONNECTEAM_DEFAULT_BASE_URL = "https://api.connecteam.com"
 
 
 def _ghl_auth(env: Mapping[str, str]) -> httpx.Auth | None:
-    from connector.auth import BearerAuth
+    from connector.auth import BearerAuth, StoredAuth
 
     token = env.get("GHL_TOKEN")
-    return BearerAuth(token) if token else None
+    if token:  # a Private Integration token (or an access token) overrides stored connections
+        return BearerAuth(token)
+    return StoredAuth("ghl", partial(_tokens, dict(env)))
 
 
 def _ghl_headers(op: Operation) -> Mapping[str, str]:
@@ -29,10 +32,18 @@ def _ghl_headers(op: Operation) -> Mapping[str, str]:
 
 
 def _connecteam_auth(env: Mapping[str, str]) -> httpx.Auth | None:
-    from connector.auth import APIKeyAuth
+    from connector.auth import APIKeyAuth, StoredAuth
 
     key = env.get("CONNECTEAM_API_KEY")
-    return APIKeyAuth("X-API-KEY", key) if key else None
+    if key:
+        return APIKeyAuth("X-API-KEY", key)
+    return StoredAuth("connecteam", partial(_tokens, dict(env)))
+
+
+def _tokens(env: Mapping[str, str]) -> Any:
+    from connector.connections import tokens_for
+
+    return tokens_for(env)
 
 
 def _ghl_duplicate_contact(op: Operation, status: int, body: Any) -> Any:

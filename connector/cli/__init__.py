@@ -43,11 +43,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run recipes unattended: webhooks, hooks and schedules.",
     ),
     "runs": ("connector.cli.runs", "runs", "The run history: list, show."),
+    "auth": (
+        "connector.cli.auth",
+        "auth",
+        "Log in to GoHighLevel and Connecteam; the stored connections.",
+    ),
     "webhooks": (
         "connector.cli.webhooks",
         "webhooks",
         "Register where vendors send their webhooks (Connecteam).",
     ),
+    "db": ("connector.cli.db", "db", "The database's schema: status, upgrade."),
     "links": (
         "connector.cli.links",
         "links",
@@ -106,8 +112,9 @@ def cli() -> None:
       connector run recipes/FILE.yaml --sandbox  run one for real
       connector runs list                        what ran
     \b
-    Against the real APIs, set GHL_TOKEN, GHL_LOCATION_ID and
-    CONNECTEAM_API_KEY; CONNECTOR_HOME says where runs and links are kept.
+    Against the real APIs, `connector auth login ghl` and `auth login
+    connecteam` (or set GHL_TOKEN, GHL_LOCATION_ID and CONNECTEAM_API_KEY);
+    CONNECTOR_HOME says where runs, links and connections are kept.
     """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -55,12 +56,21 @@ def validate(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
             for problem in found:
                 click.echo(str(problem))
 
-    problems = validate_files(files, registry, on_file)
+    from connector.connections.scopes import granted_scopes, scope_warnings
+
+    granted = granted_scopes(os.environ)
+    found = validate_files(
+        files, registry, on_file, warn=lambda loaded: scope_warnings(loaded, registry, granted)
+    )
+    warnings = [p for p in found if p.severity == "warning"]
+    problems = [p for p in found if p.severity != "warning"]
+    bad_files.difference_update(p.location.file for p in warnings)
+    bad_files.update(p.location.file for p in problems)
     if as_json:
         doc = {
             "valid": not problems,
             "files": files,
-            "problems": [p.to_json() for p in problems],
+            "problems": [p.to_json() for p in found],
         }
         click.echo(json.dumps(doc, indent=2))
     if problems:
@@ -68,4 +78,5 @@ def validate(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
             f"{_plural(len(problems), 'problem')} in {_plural(len(bad_files), 'file')}", err=True
         )
         ctx.exit(1)
-    click.echo(f"{_plural(len(files), 'recipe')} valid", err=True)
+    also = f" ({_plural(len(warnings), 'warning')})" if warnings else ""
+    click.echo(f"{_plural(len(files), 'recipe')} valid{also}", err=True)

@@ -269,12 +269,17 @@ def validate_files(
     files: Sequence[str],
     registry: Registry,
     on_file: Callable[[str, list[Problem]], None] | None = None,
+    warn: Callable[[LoadedRecipe], list[Problem]] | None = None,
 ) -> list[Problem]:
-    """Load and validate each file; a file that does not load is one problem, the others go on."""
+    """Load and validate each file; a file that does not load is one problem, the others go on.
+    ``warn`` adds warnings about a recipe that has no errors (the scopes its steps need)."""
     problems: list[Problem] = []
     for name in files:
         try:
-            found = validate_recipe(load_recipe(name), registry)
+            loaded = load_recipe(name)
+            found = validate_recipe(loaded, registry)
+            if warn is not None and not found:
+                found = warn(loaded)
         except RecipeLoadError as exc:
             found = [exc.problem]
         problems.extend(found)

@@ -35,7 +35,7 @@ from dbos import DBOS, DBOSClient, DBOSConfig, SetEnqueueOptions, SetWorkflowID
 from dbos._serialization import Serializer
 
 from connector.calls import Caller, fingerprint
-from connector.db import Database, make_system_engine, open_database
+from connector.db import Database, make_system_engine, open_database, retrying
 from connector.engine import Engine, template_env
 from connector.errors import ConnectorError, StepError, StoreError
 from connector.http import Redactor, make_clients
@@ -94,7 +94,9 @@ class DurableJournal:
     def step(self, name: str, func: Callable[[], T]) -> T:
         def unit() -> Any:
             try:
-                return {"ok": func()}
+                # a unit is done again after a crash anyway: so it is while the database is gone
+                # (PostgreSQL restarting), and the run waits instead of failing
+                return {"ok": retrying(func)}
             except ConnectorError as exc:
                 return {"raised": type(exc).__name__, "message": _message(exc)}
             except Exception as exc:  # an action's own bug: recorded, the run decides
@@ -183,6 +185,10 @@ class Runtime:
         self.clients = make_clients(
             registry.apps.values(), self.env, transport=self.options.transport
         )
+        for client in self.clients.values():  # tokens of stored connections are masked too
+            watch = getattr(client.auth, "watch", None)
+            if callable(watch):
+                watch(self.redactor.learn)
         self._plans: dict[str, Plan] = {}
         self._launched = False
         self._system_engine: Any = None  # DBOS's engine on SQLite (connector.db)
@@ -446,7 +452,7 @@ class Runtime:
             sandbox=bool(job.get("sandbox")),
             claims_of=self.store.claims_of(job["run_id"]) if job.get("parent") else None,
         )
-        self.effects.release_run(record.id)
+        retrying(lambda: self.effects.release_run(record.id))
         for listener in self.on_finished:
             with contextlib.suppress(
                 Exception

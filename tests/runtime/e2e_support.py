@@ -35,6 +35,7 @@ __all__ = [
     "finish",
     "ghl_contact",
     "ghl_items",
+    "login",
     "set_faults",
     "start_cli",
 ]
@@ -180,3 +181,37 @@ def finish(procs: Sequence[subprocess.Popen[str]]) -> list[tuple[int, str, str]]
                 proc.kill()
                 proc.wait()
     return results
+
+
+def login(
+    env: Mapping[str, str], *args: str, tamper: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``connector auth login ghl --no-browser ARGS``, its printed URL opened as a browser
+    would; ``tamper``: the redirect back carries another ``state``."""
+    proc = subprocess.Popen(
+        [*CLI, "auth", "login", "ghl", "--no-browser", "--timeout", "60", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("http"):
+                page = httpx.get(line.strip(), follow_redirects=False, timeout=30)
+                assert page.status_code == 302, page.text
+                back = page.headers["location"]
+                if tamper:
+                    back = back.replace("state=", "state=forged")
+                answer = httpx.get(back, timeout=30)
+                assert answer.status_code == 200
+                break
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(seen) + out, err)

@@ -1,0 +1,306 @@
+"""Connections: the credentials connector holds for an app account, sealed in the one database.
+
+A connection is one row of ``connections``:
+
+- ``ghl:location:<locationId>``: a GoHighLevel sub-account's OAuth tokens (a ``Location`` install,
+  or a location token obtained from an agency connection, its ``parent``);
+- ``ghl:company:<companyId>``: an agency (``Company``) install's tokens, from which location tokens
+  are obtained as they are needed;
+- ``connecteam:account:<name>``: a Connecteam API key, or OAuth client credentials and the 24-hour
+  token they gave.
+
+What is secret (tokens, refresh tokens, client secrets, API keys) is sealed by
+:class:`~connector.connections.crypto.SecretBox`; the rest (scopes, expiry, the token endpoint,
+the agency's locations) is plain, so ``auth status`` and ``validate`` read it without the key.
+
+A refresh is taken by one process at a time through a *lease* on the row (``refresh_owner``,
+``refresh_until``): a conditional ``UPDATE`` that succeeds for one caller only, on SQLite and
+PostgreSQL alike, across threads, processes and machines. The rotated tokens are written in the
+same ``UPDATE`` that ends the lease and bumps ``version``, before anyone uses them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.connections.crypto import SecretBox
+from connector.db import insert, metadata
+from connector.errors import StoreError
+
+__all__ = ["Connection", "ConnectionStore", "connection_id", "connections_table"]
+
+connections_table = sa.Table(
+    "connections",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("app", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # location | company | api_key | client_credentials
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("parent", sa.Text, nullable=True),  # the agency connection a location came from
+    sa.Column("scopes", sa.Text, nullable=False, server_default=sa.text("''")),  # space-separated
+    sa.Column("expires_at", sa.Float, nullable=True),  # epoch seconds; null: does not expire
+    sa.Column("needs_login", sa.Text, nullable=True),  # why a new login is needed, when it is
+    sa.Column("meta", sa.Text, nullable=False, server_default=sa.text("'{}'")),  # JSON, not secret
+    sa.Column("secret", sa.Text, nullable=False),  # sealed JSON
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.Column("refresh_owner", sa.Text, nullable=True),
+    sa.Column("refresh_until", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+def connection_id(app: str, kind: str, account: str) -> str:
+    """The id of a connection: ``ghl:location:<id>``, ``ghl:company:<id>``,
+    ``connecteam:account:<name>``."""
+    scope = "account" if app == "connecteam" else kind
+    return f"{app}:{scope}:{account}"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A connection's plain facts (its secret stays sealed until :meth:`ConnectionStore.secret`)."""
+
+    id: str
+    app: str
+    kind: str
+    account: str
+    parent: str | None = None
+    scopes: tuple[str, ...] = ()
+    expires_at: float | None = None
+    needs_login: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    version: int = 1
+    refresh_owner: str | None = None
+    refresh_until: float | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def to_json(self, now: float | None = None) -> dict[str, Any]:
+        """What ``auth status --json`` prints: never a secret."""
+        now = time.time() if now is None else now
+        out: dict[str, Any] = {
+            "id": self.id,
+            "app": self.app,
+            "kind": self.kind,
+            "account": self.account,
+            "parent": self.parent,
+            "scopes": list(self.scopes),
+            "expires_at": self.expires_at,
+            "expires_in": None if self.expires_at is None else round(self.expires_at - now),
+            "needs_login": self.needs_login is not None,
+            "reason": self.needs_login,
+        }
+        if self.meta.get("locations") is not None:
+            out["locations"] = list(self.meta["locations"])
+        return out
+
+
+def _row(row: Any) -> Connection:
+    try:
+        meta = json.loads(row.meta or "{}")
+    except ValueError:
+        meta = {}
+    return Connection(
+        id=row.id,
+        app=row.app,
+        kind=row.kind,
+        account=row.account,
+        parent=row.parent,
+        scopes=tuple(s for s in (row.scopes or "").split() if s),
+        expires_at=row.expires_at,
+        needs_login=row.needs_login,
+        meta=meta if isinstance(meta, dict) else {},
+        version=int(row.version),
+        refresh_owner=row.refresh_owner,
+        refresh_until=row.refresh_until,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class ConnectionStore:
+    """The ``connections`` table; one short transaction per call, safe from any thread."""
+
+    def __init__(self, engine: sa.Engine, box: SecretBox | None) -> None:
+        self.engine = engine
+        self.box = box  # None: the plain facts only (auth status, validate)
+
+    def _box(self) -> SecretBox:
+        if self.box is None:
+            raise StoreError("this connection store was opened without its key")
+        return self.box
+
+    def _run(self, what: str, stmt: Any) -> Any:
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(stmt)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot {what}: {type(exc).__name__}") from None
+
+    # reading -------------------------------------------------------------------------------------
+
+    def get(self, conn_id: str) -> Connection | None:
+        t = connections_table
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(t).where(t.c.id == conn_id)).first()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot read the connection {conn_id}: {type(exc).__name__}"
+            ) from None
+        return _row(row) if row is not None else None
+
+    def find(self, app: str | None = None) -> list[Connection]:
+        t = connections_table
+        query = sa.select(t).order_by(t.c.app, t.c.kind, t.c.account)
+        if app is not None:
+            query = query.where(t.c.app == app)
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(query).all()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(f"cannot read the connections: {type(exc).__name__}") from None
+        return [_row(r) for r in rows]
+
+    def secret(self, connection: Connection) -> dict[str, Any]:
+        """The connection's secret, opened (tokens, keys)."""
+        t = connections_table
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(sa.select(t.c.secret).where(t.c.id == connection.id)).first()
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot read the connection {connection.id}: {type(exc).__name__}"
+            ) from None
+        if row is None:
+            raise StoreError(f"the connection {connection.id} is gone (logged out)")
+        return self._box().open(row.secret, connection.id)
+
+    # writing -------------------------------------------------------------------------------------
+
+    def put(
+        self,
+        connection: Connection,
+        secret: Mapping[str, Any],
+        *,
+        only_if_absent: bool = False,
+    ) -> bool:
+        """Store ``connection`` with ``secret`` (a new login replaces what was there and clears
+        "needs login"). ``only_if_absent``: keep a row another process stored first; returns
+        whether this one was written."""
+        now = time.time()
+        values = {
+            "id": connection.id,
+            "app": connection.app,
+            "kind": connection.kind,
+            "account": connection.account,
+            "parent": connection.parent,
+            "scopes": " ".join(connection.scopes),
+            "expires_at": connection.expires_at,
+            "needs_login": None,
+            "meta": json.dumps(dict(connection.meta), sort_keys=True),
+            "secret": self._box().seal(secret),
+            "version": 1,
+            "refresh_owner": None,
+            "refresh_until": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        t = connections_table
+        stmt = insert(self.engine.dialect.name, t).values(**values)
+        if only_if_absent:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[t.c.id])
+        else:
+            changed = {k: v for k, v in values.items() if k not in ("id", "created_at", "version")}
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[t.c.id], set_={**changed, "version": t.c.version + 1}
+            )
+        result = self._run(f"store the connection {connection.id}", stmt)
+        return bool(result.rowcount)
+
+    def delete(self, conn_id: str) -> list[str]:
+        """Forget a connection and the location connections obtained through it."""
+        t = connections_table
+        gone = [c.id for c in self.find() if c.id == conn_id or c.parent == conn_id]
+        if gone:
+            self._run(f"delete the connection {conn_id}", sa.delete(t).where(t.c.id.in_(gone)))
+        return gone
+
+    # the refresh lease ---------------------------------------------------------------------------
+
+    def take_lease(self, conn_id: str, version: int, owner: str, seconds: float) -> bool:
+        """Become the one refresher of ``conn_id`` at ``version``: False when another holds a
+        live lease, the version moved on (someone refreshed), or a new login is needed."""
+        now = time.time()
+        t = connections_table
+        stmt = (
+            sa.update(t)
+            .where(t.c.id == conn_id)
+            .where(t.c.version == version)
+            .where(t.c.needs_login.is_(None))
+            .where(sa.or_(t.c.refresh_owner.is_(None), t.c.refresh_until < now))
+            .values(refresh_owner=owner, refresh_until=now + seconds)
+        )
+        return bool(self._run(f"lock the connection {conn_id}", stmt).rowcount)
+
+    def finish_refresh(
+        self,
+        conn_id: str,
+        owner: str,
+        secret: Mapping[str, Any],
+        *,
+        expires_at: float | None,
+        scopes: Sequence[str] | None = None,
+    ) -> bool:
+        """Write the new tokens, end the lease and bump the version, in one statement; False when
+        the lease was lost meanwhile (nothing is written)."""
+        t = connections_table
+        values: dict[str, Any] = {
+            "secret": self._box().seal(secret),
+            "expires_at": expires_at,
+            "version": t.c.version + 1,
+            "refresh_owner": None,
+            "refresh_until": None,
+            "needs_login": None,
+            "updated_at": time.time(),
+        }
+        if scopes is not None:
+            values["scopes"] = " ".join(scopes)
+        stmt = sa.update(t).where(t.c.id == conn_id, t.c.refresh_owner == owner).values(**values)
+        return bool(self._run(f"store the refreshed tokens of {conn_id}", stmt).rowcount)
+
+    def fail_refresh(self, conn_id: str, owner: str, reason: str) -> None:
+        """The refresh was refused for good: the connection needs a new login."""
+        t = connections_table
+        stmt = (
+            sa.update(t)
+            .where(t.c.id == conn_id, t.c.refresh_owner == owner)
+            .values(
+                needs_login=reason, refresh_owner=None, refresh_until=None, updated_at=time.time()
+            )
+        )
+        self._run(f"mark the connection {conn_id}", stmt)
+
+    def release_lease(self, conn_id: str, owner: str) -> None:
+        """Give the lease back without a change (the refresh failed for now; try again later)."""
+        t = connections_table
+        stmt = (
+            sa.update(t)
+            .where(t.c.id == conn_id, t.c.refresh_owner == owner)
+            .values(refresh_owner=None, refresh_until=None)
+        )
+        self._run(f"unlock the connection {conn_id}", stmt)
+
+    def mark_needs_login(self, conn_id: str, reason: str) -> None:
+        t = connections_table
+        stmt = (
+            sa.update(t).where(t.c.id == conn_id).values(needs_login=reason, updated_at=time.time())
+        )
+        self._run(f"mark the connection {conn_id}", stmt)
