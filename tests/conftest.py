@@ -166,7 +166,9 @@ def postgres_database() -> Iterator[Callable[[], str]]:
             f'no PostgreSQL: set {POSTGRES_ENV} (eval "$(.ci/postgres start)" starts a throwaway one)'
         )
     admin = sa.create_engine(
-        server.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+        server.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=True,  # a test may restart the server (tests/serve/test_pg_restart.py)
     )
     made: list[str] = []
 

@@ -1,0 +1,156 @@
+"""A PostgreSQL restart while `connector serve` runs: the server's sessions are cut, the database
+is gone for a few seconds, then back. Webhooks are refused meanwhile (not stored, so the sender
+sends them again); runs under way wait for the database and go on. Afterwards every contact has
+its one note, and every run succeeded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connector.db import close_all
+from connector.registry import Registry
+from connector.runtime.prepare import prepare
+from connector.sandbox.server import RunningSandbox, start_in_thread
+from connector.serve.server import Service, bind
+from connector.serve.wiring import sandbox_env
+from connector.store import RunStore
+from tests.runtime.e2e_support import set_faults
+from tests.serve.conftest import _healthy, wait_for
+from tests.serve.served_events import signed
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = Path(__file__).parent / "recipes" / "note_new_contact.yaml"
+EVENTS = 60
+PAUSE_SECONDS = 3
+
+
+@pytest.fixture()
+def served(
+    tmp_path: Path,
+    registry: Registry,
+    postgres_database: Callable[[], str],
+    skip_or_fail: Callable[[str], Any],
+) -> Iterator[tuple[RunningSandbox, Service, str]]:
+    cluster = os.environ.get("CONNECTOR_TEST_POSTGRES_DIR")
+    if not cluster:
+        skip_or_fail(
+            "CONNECTOR_TEST_POSTGRES_DIR is not set: only a cluster .ci/postgres started can be restarted"
+        )
+    url = postgres_database()
+    sandbox = start_in_thread()
+    env = {
+        **sandbox_env(sandbox),
+        "CONNECTOR_HOME": str(tmp_path / "home"),
+        "CONNECTOR_DATABASE_URL": url,
+    }
+    prepared = prepare(RECIPE, registry)
+    assert prepared.plan is not None, prepared.problems
+    service = Service(
+        registry, [(prepared.plan, prepared.text)], env, workers=4, clock=sandbox.app.clock
+    )
+    service.start()
+    sock = bind("127.0.0.1", 0)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    thread = threading.Thread(
+        target=service.serve, args=(sock,), kwargs={"install_signal_handlers": False}, daemon=True
+    )
+    thread.start()
+    wait_for(lambda: _healthy(base), 30)
+    yield sandbox, service, base
+    service.stop()
+    thread.join(timeout=30)
+    sandbox.app.close()
+    sandbox.stop()
+    close_all()
+
+
+def test_runs_wait_out_a_postgresql_restart_and_finish(
+    served: tuple[RunningSandbox, Service, str],
+) -> None:
+    sandbox, service, base = served
+    # GoHighLevel answers slowly, so that runs are part-way through when the database goes
+    set_faults(sandbox, "slow:1.0,delay=0.3,path=/ghl")
+    state = sandbox.state
+    location = state.default_location_id
+    with state.lock:
+        contacts = [c["id"] for c in state.ghl.contacts.values() if c.get("locationId") == location]
+    ids = [contacts[i % len(contacts)] for i in range(EVENTS)]
+    # each webhook names a contact, most contacts several times (each a different version, so
+    # that none is dropped as a burst): the note's `once:` makes it one note per contact
+    refused = 0
+
+    def deliver(n: int, contact: str) -> None:
+        nonlocal refused
+        body = {
+            "type": "ContactCreate",
+            "id": contact,
+            "locationId": location,
+            "webhookId": f"restart-{n}",
+            "firstName": f"X{n}",
+        }
+        while True:
+            raw, headers = signed(sandbox, body)
+            try:
+                if (
+                    httpx.post(
+                        f"{base}/webhooks/ghl", content=raw, headers=headers, timeout=30
+                    ).status_code
+                    == 200
+                ):
+                    return
+            except httpx.HTTPError:
+                pass
+            refused += 1
+            time.sleep(0.2)
+
+    pause = threading.Thread(
+        target=lambda: (
+            time.sleep(1.0),
+            subprocess.run(
+                [
+                    str(ROOT / ".ci" / "postgres"),
+                    "pause",
+                    os.environ["CONNECTOR_TEST_POSTGRES_DIR"],
+                    str(PAUSE_SECONDS),
+                ],
+                check=True,
+            ),
+        )
+    )
+    pause.start()
+    for n, contact in enumerate(ids):
+        deliver(n, contact)
+        time.sleep(0.05)
+    pause.join()
+    store = RunStore(service.runtime.db.engine)
+
+    deadline = time.monotonic() + 120
+    while True:
+        runs = store.list(limit=10_000)
+        done = len(runs) == EVENTS and all(r.status != "running" for r in runs)
+        if done or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert done, (
+        f"{len(runs)} runs of {EVENTS}, {service.runtime.unfinished()} unfinished in DBOS: "
+        + repr(sorted({(r.status, r.error) for r in runs}, key=str))
+    )
+    assert refused > 0  # the restart happened while webhooks came
+    assert {r.status for r in runs} == {"succeeded"}, [
+        (r.id, r.status, r.error) for r in runs if r.status != "succeeded"
+    ]
+    notes = httpx.get(f"{sandbox.url}/_sandbox/state").json()["ghl"]["notes"]
+    for contact in set(ids):
+        welcome = [
+            n for n in notes.get(contact, []) if str(n.get("body", "")).startswith("Welcome")
+        ]
+        assert len(welcome) == 1, (contact, welcome)
