@@ -39,6 +39,7 @@ __all__ = [
     "metadata",
     "migrate",
     "open_database",
+    "pool_size_for",
     "retrying",
     "schema_version",
     "unavailable",
@@ -362,14 +363,23 @@ _open: dict[str, Database] = {}
 _open_lock = threading.Lock()
 
 
-def open_database(env: Mapping[str, str] | None = None, *, url: str | None = None) -> Database:
-    """The database for ``env`` (one engine per URL per process), upgraded to our schema."""
+def pool_size_for(workers: int) -> int:
+    """Connections a process's engine keeps for ``workers`` runs at once: one each while it
+    talks to the database, and some for intake, the ticker and commands (doubled by overflow)."""
+    return max(10, workers + 4)
+
+
+def open_database(
+    env: Mapping[str, str] | None = None, *, url: str | None = None, workers: int = 0
+) -> Database:
+    """The database for ``env`` (one engine per URL per process), upgraded to our schema; its
+    pool sized for ``workers`` runs at once (:func:`pool_size_for`)."""
     url = url or database_url(env)
     with _open_lock:
         db = _open.get(url)
         if db is None:
             try:
-                engine = make_engine(url)
+                engine = make_engine(url, pool_size=pool_size_for(workers))
             except (OSError, sa.exc.SQLAlchemyError, ModuleNotFoundError) as exc:
                 raise StoreError(f"cannot open the database {_safe_url(url)}: {exc}") from None
             upgrade(engine)

@@ -165,3 +165,14 @@ def test_only_an_unreachable_database_is_waited_for(tmp_path: Path) -> None:
             retrying(lambda: (_ for _ in ()).throw(locked), wait=0.0, sleep=lambda s: None)
     finally:
         engine.dispose()
+
+
+def test_the_pool_is_sized_for_the_workers(tmp_path: Path) -> None:
+    from connector.db import close_all, open_database, pool_size_for
+
+    try:
+        db = open_database({"CONNECTOR_HOME": str(tmp_path)}, workers=32)
+        assert db.engine.pool.size() == pool_size_for(32) == 36  # type: ignore[attr-defined]
+        assert pool_size_for(0) == 10
+    finally:
+        close_all()

@@ -35,7 +35,13 @@ from dbos import DBOS, DBOSClient, DBOSConfig, SetEnqueueOptions, SetWorkflowID
 from dbos._serialization import Serializer
 
 from connector.calls import Caller, fingerprint
-from connector.db import Database, make_system_engine, open_database, retrying
+from connector.db import (
+    Database,
+    make_system_engine,
+    open_database,
+    pool_size_for,
+    retrying,
+)
 from connector.engine import Engine, template_env
 from connector.errors import ConnectorError, StepError, StoreError
 from connector.http import Redactor, make_clients
@@ -164,7 +170,7 @@ class Runtime:
         self.registry = registry
         self.env = dict(env)
         self.options = options or RuntimeOptions()
-        self.db: Database = open_database(self.env)
+        self.db: Database = open_database(self.env, workers=self.options.workers)
         self.store = RunStore(self.db.engine)
         self.links = LinkStore(self.db.engine)
         self.effects = EffectJournal(self.db.engine)
@@ -224,6 +230,8 @@ class Runtime:
                 "log_level": "WARNING",
                 "notification_listener_polling_interval_sec": LISTENER_POLL_SECONDS,
                 "run_migrations": True,
+                # DBOS's own pool on PostgreSQL: each running run checkpoints through it
+                "sys_db_pool_size": 2 * pool_size_for(self.options.workers),
             }
             if self.db.engine.dialect.name == "postgresql":
                 # every process on a shared database says it is alive, so that the serving

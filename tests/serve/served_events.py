@@ -171,14 +171,14 @@ def free_port() -> int:
 class Server:
     """`connector serve` as a child process, killed and started again at will."""
 
-    def __init__(self, env: dict[str, str], port: int, logs: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], port: int, logs: Path, recipes: list[Path] | None = None
+    ) -> None:
         self.env, self.port, self.logs = env, port, logs
         self.recipes = logs / "recipes"
         self.recipes.mkdir()
-        for name in SERVED:
-            (self.recipes / f"{name}.yaml").write_text(
-                (ROOT / "recipes" / f"{name}.yaml").read_text()
-            )
+        for path in recipes or [ROOT / "recipes" / f"{name}.yaml" for name in SERVED]:
+            (self.recipes / path.name).write_text(path.read_text())
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
