@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,39 @@ def test_show_a_plugin_action_lists_its_with_fields() -> None:
     assert result.exit_code == 0, result.output
     assert "celsius*  number  Degrees Celsius." in result.output
     assert "action: weather.to-fahrenheit" in result.output
+
+
+def test_every_printed_example_validates_as_pasted_with_the_location_from_the_environment() -> None:
+    """Issue: `catalog show ghl.get-duplicate-contact` printed `id: get-duplicate-contact` (not an
+    identifier), a hard-coded locationId and lorem-ipsum values."""
+    from connector.catalog.describe import _LOREM
+    from connector.plugins import default_registry
+    from connector.recipe.load import load_recipe_text
+    from connector.recipe.validate import validate_recipe
+
+    registry, _ = default_registry([], home=Path("/nonexistent"))
+    names = [n for n in registry.action_names() if registry.operation(n) is not None]
+    assert len(names) > 300
+    failures = []
+    for name in names:
+        out = run("show", name).output
+        example = out.split("example step (paste under steps:):\n", 1)[1]
+        text = "name: pasted\ntrigger: {app: manual, event: go, sample: {}}\nsteps:\n" + example
+        errors = [
+            str(p)
+            for p in validate_recipe(load_recipe_text(text, f"{name}.yaml"), registry)
+            if p.severity == "error"
+        ]
+        failures.extend(errors)
+        step = yaml.safe_load(example)[0]
+        values = json.dumps(step.get("with") or {}).lower()
+        words = set(
+            re.findall(r"[a-z]+", " ".join(str(v) for v in (step.get("with") or {}).values()))
+        )
+        if words and words <= _LOREM:
+            failures.append(f"{name}: filler values {values}")
+        if name.startswith("ghl.") and "locationId" in (step.get("with") or {}):
+            assert step["with"]["locationId"] == "{{ env.GHL_LOCATION_ID }}", name
+    assert failures == []
+    out = run("show", "ghl.get-duplicate-contact").output
+    assert "- id: get_duplicate_contact" in out and "sadadya1u12basyhasd" not in out

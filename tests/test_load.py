@@ -196,3 +196,27 @@ YAMLISH = st.lists(
 def test_yaml_like_noise_loads_or_fails_cleanly(text: str) -> None:
     with contextlib.suppress(ConnectorError):
         load_recipe_text(text, "fuzz.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        (
+            "name: x\ntrigger: {app: manual, event: go\nsteps: []\n",
+            "the {...} mapping opened on line 2 is not closed",
+        ),
+        ("name: x\ntrigger:\n  app: manual\n event: go\n", "check the indentation of line 4"),
+        (
+            "name: x\ndescription: a: b\n",
+            "line 2 has a ': ' inside a plain value: put the value in quotes",
+        ),
+        ('name: "x\nsteps: []\n', "the quoted text that starts on line 1 is not closed"),
+        ("name: x\n\tsteps: []\n", "indent line 2 with spaces"),
+        ("steps: [1, 2\n", "the [...] list opened on line 1 is not closed"),
+    ],
+)
+def test_a_yaml_syntax_error_says_what_to_do(text: str, hint: str) -> None:
+    with pytest.raises(RecipeLoadError) as err:
+        load_recipe_text(text, "r.yaml")
+    assert "YAML syntax error: " in err.value.problem.message
+    assert hint in err.value.problem.message

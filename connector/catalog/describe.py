@@ -125,40 +125,219 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     return lines
 
 
-def _sample(p: Parameter) -> Any:
-    schema = p.schema or {}
-    for key in ("example", "default"):
-        if key in schema and schema[key] is not None:
-            return schema[key]
-    if isinstance(schema.get("examples"), list) and schema["examples"]:
-        return schema["examples"][0]
+# The filler words of generated API documents ("lorem ipsum", "minim", "velit magna"): an
+# example made only of them says nothing, and a realistic value is shown instead.
+_LOREM = frozenset(
+    [
+        "lorem",
+        "ipsum",
+        "dolor",
+        "sit",
+        "amet",
+        "consectetur",
+        "adipiscing",
+        "adipisicing",
+        "elit",
+        "sed",
+        "do",
+        "eiusmod",
+        "tempor",
+        "incididunt",
+        "ut",
+        "labore",
+        "et",
+        "dolore",
+        "magna",
+        "aliqua",
+        "enim",
+        "ad",
+        "minim",
+        "veniam",
+        "quis",
+        "nostrud",
+        "exercitation",
+        "ullamco",
+        "laboris",
+        "nisi",
+        "aliquip",
+        "ex",
+        "ea",
+        "commodo",
+        "consequat",
+        "duis",
+        "aute",
+        "irure",
+        "in",
+        "reprehenderit",
+        "voluptate",
+        "velit",
+        "esse",
+        "cillum",
+        "eu",
+        "fugiat",
+        "nulla",
+        "pariatur",
+        "excepteur",
+        "sint",
+        "occaecat",
+        "cupidatat",
+        "non",
+        "proident",
+        "sunt",
+        "culpa",
+        "qui",
+        "officia",
+        "deserunt",
+        "mollit",
+        "anim",
+        "id",
+        "est",
+        "laborum",
+    ]
+)
+# realistic values by field name (lowercased), for generated examples
+_BY_NAME = {
+    "email": "jordan.avery@example.com",
+    "phone": "+15555550101",
+    "phonenumber": "+15555550101",
+    "firstname": "Jordan",
+    "lastname": "Avery",
+    "name": "Jordan Avery",
+    "companyname": "Avery Landscaping",
+    "title": "Call back about the quote",
+    "body": "Spoke with Jordan; sending the quote on Monday.",
+    "description": "Sent from connector",
+    "message": "Hello from connector",
+    "website": "https://example.com",
+    "url": "https://example.com/webhook",
+    "tags": ["vip"],
+    "timezone": "America/Chicago",
+    "country": "US",
+    "city": "Springfield",
+    "address1": "12 Elm Street",
+    "postalcode": "62701",
+}
+
+
+def _lorem(value: Any) -> bool:
+    """Whether ``value`` is (or holds only) lorem-ipsum filler."""
+    if isinstance(value, str):
+        words = re.findall(r"[a-z]+", value.lower())
+        return bool(words) and all(w in _LOREM for w in words)
+    if isinstance(value, list):
+        return bool(value) and all(_lorem(v) for v in value)
+    return False
+
+
+def _fits(value: Any, schema: Mapping[str, Any]) -> bool:
+    import jsonschema
+
+    try:
+        jsonschema.validate(value, dict(schema))
+    except jsonschema.ValidationError:
+        return False
+    except jsonschema.SchemaError:
+        return True
+    return True
+
+
+def _generated(schema: Mapping[str, Any], name: str, depth: int = 0) -> Any:
+    """A small value that fits ``schema``: realistic by ``name`` where it can be."""
+    schema = schema if isinstance(schema, Mapping) else {}
+    known = _BY_NAME.get(name.lower())
+    if known is not None and (not schema or _fits(known, schema)):
+        return known
     if isinstance(schema.get("enum"), list) and schema["enum"]:
         return schema["enum"][0]
-    if p.location == "path" or p.name.endswith(("Id", "_id")):
-        return "{{ trigger." + p.name + " }}"
     kind = schema.get("type")
-    return {"integer": 0, "number": 0, "boolean": False, "array": [], "object": {}}.get(
-        str(kind), ""
-    )
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind == "object" or (kind is None and "properties" in schema):
+        found = schema.get("properties")
+        props: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        listed = schema.get("required")
+        required: list[Any] = listed if isinstance(listed, list) else []
+        if depth > 4:
+            return {}
+        return {
+            k: _generated(props.get(k, {}), k, depth + 1) for k in required if isinstance(k, str)
+        }
+    if kind == "array":
+        found = schema.get("items")
+        items: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+        least = schema.get("minItems")
+        need = least if isinstance(least, int) else 0
+        return [_generated(items, name.rstrip("s"), depth + 1) for _ in range(min(need, 3))]
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0))
+        value = low + 1 if isinstance(low, int | float) else 1
+        return int(value) if kind == "integer" else value
+    if kind == "boolean":
+        return False
+    fmt = schema.get("format")
+    if fmt == "date-time":
+        return "2026-01-15T10:00:00Z"
+    if fmt == "date":
+        return "2026-01-15"
+    if fmt == "email":
+        return _BY_NAME["email"]
+    if name.endswith(("Id", "_id", "ID")):
+        return "{{ trigger." + name + " }}"
+    return "text"
 
 
-def example_with(op: Operation, step_id: str | None = None) -> list[str]:
-    """A recipe step a user can paste: required parameters set, optional ones commented out."""
-    step = step_id or op.name.split(".", 1)[-1].split(".")[-1]
+def _sample(p: Parameter, location: tuple[str, str] | None = None) -> Any:
+    """The value an example step shows for ``p``: the location from the environment (the app's
+    location parameter), an id from the trigger, else the document's example when it fits the
+    parameter's schema and is not filler text, else a small realistic value that fits."""
+    if location is not None and p.name == location[0]:
+        return "{{ env." + location[1] + " }}"
+    schema = p.schema or {}
+    if p.location == "path" or p.name.endswith(("Id", "_id")):
+        kind = schema.get("type")
+        if kind in (None, "string"):
+            return "{{ trigger." + p.name + " }}"
+    for key in ("example", "default"):
+        if key in schema and schema[key] is not None:
+            value = schema[key]
+            if not _lorem(value) and _fits(value, schema):
+                return value
+    examples = schema.get("examples")
+    if (
+        isinstance(examples, list)
+        and examples
+        and not _lorem(examples[0])
+        and _fits(examples[0], schema)
+    ):
+        return examples[0]
+    return _generated(schema, p.name)
+
+
+def example_with(
+    op: Operation, step_id: str | None = None, location: tuple[str, str] | None = None
+) -> list[str]:
+    """A recipe step a user can paste (it validates as it is): required parameters set,
+    optional ones commented out. ``location``: the app's (parameter, environment variable) of
+    the tenant a request acts on (GoHighLevel's ``locationId``, ``GHL_LOCATION_ID``)."""
+    step = step_id or re.sub(r"\W", "_", op.name.split(".", 1)[-1].split(".")[-1])
+    if step[:1].isdigit():
+        step = "_" + step
     lines = [f"- id: {step}", f"  action: {op.name}"]
     if not op.parameters:
         return lines
-    lines.append("  with:")
+    required = [p for p in op.parameters if p.required]
+    lines.append("  with:" if required else "  with: {}")
     for p in op.parameters:
-        value = json.dumps(_sample(p), ensure_ascii=False)
+        value = json.dumps(_sample(p, location), ensure_ascii=False)
         key = json.dumps(p.name) if not re.fullmatch(r"[A-Za-z_][\w.-]*", p.name) else p.name
         prefix = "    " if p.required else "    # "
         lines.append(f"{prefix}{key}: {value}")
     return lines
 
 
-def describe_operation(op: Operation) -> list[str]:
-    """The text of ``connector catalog show NAME`` for an operation."""
+def describe_operation(op: Operation, location: tuple[str, str] | None = None) -> list[str]:
+    """The text of ``connector catalog show NAME`` for an operation; ``location`` as for
+    :func:`example_with`."""
     out = [f"{op.name}  {op.method} {op.path}"]
     if op.summary:
         out.append(op.summary)
@@ -201,7 +380,7 @@ def describe_operation(op: Operation) -> list[str]:
         else:
             out.append(f"  (a {type_of(op.body_schema)}, no named fields)")
     out += ["", "example step (paste under steps:):"]
-    out.extend("  " + line for line in example_with(op))
+    out.extend("  " + line for line in example_with(op, location=location))
     return out
 
 

@@ -131,7 +131,11 @@ def show(name: str, as_json: bool) -> None:
         if as_json:
             _echo_json(describe.operation_json(op))
         else:
-            click.echo("\n".join(describe.describe_operation(op)))
+            app = registry.apps.get(op.app)
+            where = None
+            if app is not None and app.location_param and app.location_env:
+                where = (app.location_param, app.location_env)
+            click.echo("\n".join(describe.describe_operation(op, location=where)))
         return
     event = _find_trigger(registry, name)
     if event is not None:

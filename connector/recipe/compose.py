@@ -69,7 +69,8 @@ class Builder:
             problem = exc.problem or exc.context or "invalid YAML"
             if exc.context and exc.problem:
                 problem = f"{problem} ({exc.context})"
-            raise self.fail(f"YAML syntax error: {problem}", mark) from None
+            hint = yaml_hint(exc)
+            raise self.fail(f"YAML syntax error: {problem}; {hint}", mark) from None
         except yaml.reader.ReaderError as exc:
             pos = max(0, min(int(exc.position), len(self.text)))
             line = self.text.count("\n", 0, pos)
@@ -297,3 +298,34 @@ class _Mark:
     @property
     def column(self) -> int:
         return self.col1 - 1
+
+
+def yaml_hint(exc: yaml.MarkedYAMLError) -> str:
+    """What to do about a YAML syntax error, in the words of the file's lines."""
+    problem = f"{exc.problem or ''} {exc.context or ''}".lower()
+    at = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+    opened = exc.context_mark.line + 1 if exc.context_mark is not None else None
+    line = f"line {at}" if at else "that line"
+    if "'\\t'" in problem or "tab" in problem:
+        return f"YAML does not allow tabs for indentation: indent {line} with spaces"
+    if "flow mapping" in problem or "flow sequence" in problem:
+        kind, close = ("{...} mapping", "}") if "mapping" in problem else ("[...] list", "]")
+        where = f" on line {opened}" if opened else ""
+        return (
+            f"the {kind} opened{where} is not closed where expected: close it with '{close}',"
+            " and separate its entries with ','"
+        )
+    if "quoted scalar" in problem:
+        where = f" on line {opened}" if opened else ""
+        return f"the quoted text that starts{where} is not closed: end it with the same quote"
+    if "alias" in problem or "anchor" in problem:
+        return f"check the '*' or '&' on {line}: an alias must name an anchor defined above it"
+    if "mapping values are not allowed" in problem:
+        return (
+            f"{line} has a ': ' inside a plain value: put the value in quotes, or check its"
+            " indentation"
+        )
+    return (
+        f"check the indentation of {line} against the lines above it (keys of one mapping line up;"
+        " a value with ': ' or starting with '{' or '[' needs quotes)"
+    )
