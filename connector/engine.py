@@ -348,6 +348,9 @@ class _Run:
         if lp and op.param(lp) is not None and lp not in params:
             if location:
                 params[lp] = location
+            elif self.dry_run:  # what a dry run could not know, it shows; it does not fail
+                params[lp] = Placeholder(f"env.{app.location_env or lp}: not set")
+                result.note = f"{lp} unknown: set {app.location_env} or give it in with:"
             elif op.param(lp).required:  # type: ignore[union-attr]
                 raise StepError(
                     step.id, f"{lp} is required: set {app.location_env} or give it in with:"

@@ -163,6 +163,24 @@ def test_dry_run_sends_nothing_and_redacts_the_token(
     assert json.loads(out)["steps"][0]["status"] == "planned"
 
 
+def test_a_dry_run_shows_what_it_could_not_know_instead_of_failing(
+    home: Path, counting_server: tuple[str, type[_Counter]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue: `run recipes/create-contact-from-connecteam.yaml --dry-run` (the docs' "what would
+    be sent") exited 1 with "locationId is required" when GHL_LOCATION_ID was not set."""
+    url, handler = counting_server
+    monkeypatch.setenv("GHL_BASE_URL", url)
+    recipe = str(HERE.parent.parent / "recipes" / "create-contact-from-connecteam.yaml")
+    code, out, _ = invoke("run", recipe, "--dry-run", "--json")
+    assert code == 0, out
+    record = json.loads(out)
+    upsert = record["steps"][0]
+    assert upsert["status"] == "planned"
+    assert upsert["request"]["body"]["locationId"] == "<env.GHL_LOCATION_ID: not set>"
+    assert "set GHL_LOCATION_ID" in upsert["note"]
+    assert handler.hits == 0
+
+
 def test_runs_list_and_show_read_the_store_which_holds_no_secret(
     home: Path, monkeypatch: pytest.MonkeyPatch, counting_server: tuple[str, type[_Counter]]
 ) -> None:
