@@ -249,3 +249,14 @@ def test_sandbox_runs_keep_their_id_links_with_the_sandbox(home: Path) -> None:
     code, out, _ = invoke("links", "list", "--json")
     assert code == 0
     assert json.loads(out) == []
+
+
+def test_run_json_on_an_invalid_recipe_prints_its_problems_as_json(home: Path) -> None:
+    """Issue: `run --json` on an invalid recipe printed the problems as text only."""
+    code, out, err = invoke("run", str(HERE / "broken.yaml"), "--json")
+    assert code == 2
+    doc = json.loads(out)
+    assert doc["status"] == "invalid" and doc["problems"]
+    first = doc["problems"][0]
+    assert {"file", "line", "column", "path", "severity", "message"} <= set(first)
+    assert first["message"] in err  # and the lines on stderr, as before

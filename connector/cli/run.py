@@ -87,6 +87,13 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
         raise click.UsageError(f"no such recipe file: {recipe}")
     prepared = prepare(recipe, registry)
     if prepared.plan is None:
+        if as_json:  # one JSON document on stdout, as --json promises, saying why nothing ran
+            doc = {
+                "status": "invalid",
+                "recipe": recipe,
+                "problems": [p.to_json() for p in prepared.problems],
+            }
+            click.echo(json.dumps(doc, indent=2))
         for problem in prepared.problems:
             click.echo(str(problem), err=True)
         click.echo(f"error: {recipe} is not valid; nothing was run", err=True)
