@@ -26,6 +26,7 @@ from connector.config import connector_home
 from connector.errors import ConnectorError, HTTPStepError, StepError, TemplateError
 from connector.http import ParameterError, Redactor, build_request, shown_headers
 from connector.plan import OncePlan, Plan, StepPlan
+from connector.recipe.paths import child_path
 from connector.records import Recorder, RunRecord, StepRecord, new_run_id, now_iso
 from connector.registry import Registry
 from connector.runtime.retry import RetryPolicy
@@ -299,16 +300,34 @@ class _Run:
         result.duration_ms = _ms(start)
         return result
 
+    def _template_failure(self, step: StepPlan, part: str, exc: TemplateError) -> str:
+        """``template in with.phone (FILE:LINE:COL): message``: the parameter and its line."""
+        if not part:
+            return f"template: {exc}"
+        index = next((i for i, s in enumerate(self.plan.steps) if s is step), None)
+        shown = part
+        for key in exc.at:
+            shown = child_path(shown, key)
+        if index is None:
+            return f"template in {shown}: {exc}"
+        path = f"$.steps[{index}].{part}"
+        for key in exc.at:
+            path = child_path(path, key)
+        return f"template in {shown} ({self.plan.where(path)}): {exc}"
+
     def _one(self, step: StepPlan, context: Mapping[str, Any], index: int | None) -> StepRecord:
         result = StepRecord(step.id, step.action, started_at=now_iso(), index=index)
         start = time.perf_counter()
         unit = step.id if index is None else f"{step.id}[{index}]"
+        where = "if"
         try:
             if step.condition is not None and not step.condition.render(context):
                 result.status = "skipped"
                 result.note = "if: was false"
                 return result
+            where = "with"
             params = step.params.render(context)
+            where = ""
             if not isinstance(params, dict):
                 raise StepError(step.id, "with: must be an object")
             if isinstance(step.target, Operation):
@@ -316,7 +335,7 @@ class _Run:
             else:
                 self._action(step, step.target, params, result, unit)
         except TemplateError as exc:
-            result.status, result.error = "failed", f"template: {exc}"
+            result.status, result.error = "failed", self._template_failure(step, where, exc)
         except HTTPStepError as exc:
             result.status, result.error = "failed", f"HTTP {exc.status_code}: {exc.api_message}"
         except ConnectorError as exc:

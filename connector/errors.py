@@ -122,7 +122,10 @@ class RecipeInvalid(RecipeError):
 
 
 class TemplateError(ConnectorError):
-    pass
+    """``at``: where inside the rendered value it failed, as keys and indexes (``("phone",)``
+    for a step's ``with.phone``), so the message can name the parameter and its line."""
+
+    at: tuple[str | int, ...] = ()
 
 
 class TemplateLimitError(TemplateError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from connector.apps import Action
@@ -84,6 +84,19 @@ class Plan:
     cron: str | None = None
     # `trigger.poll`: {"every": seconds, "overlap": seconds}
     poll: Mapping[str, Any] | None = None
+    # where each JSON path was written in the file (line, column), for run-time errors
+    positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
+
+    def where(self, path: str) -> str:
+        """``FILE:LINE:COL`` of ``path`` (or of its nearest written ancestor)."""
+        probe = path
+        while probe:
+            if probe in self.positions:
+                line, col = self.positions[probe]
+                return f"{self.path}:{line}:{col}"
+            cut = max(probe.rfind("."), probe.rfind("["))
+            probe = probe[:cut] if cut > 1 else ""
+        return self.path
 
     @property
     def apps(self) -> tuple[str, ...]:

@@ -244,9 +244,28 @@ def _first_undefined(value: Any, depth: int = 0) -> Undefined | None:
     return None
 
 
+_NO_ATTRIBUTE = re.compile(r"^'(dict|list|str|int|float|NoneType) object' has no attribute '(.+)'$")
+_NO_ELEMENT = re.compile(r"^'(dict|list|str) object' has no element (.+)$")
+_KINDS = {"dict": "the object", "list": "the list", "str": "the text", "int": "the number",
+          "float": "the number", "NoneType": "the value (null)"}  # fmt: skip
+
+
+def _plain_undefined(message: str) -> str:
+    """Jinja's words about a missing value, in a recipe author's: ``'dict object' has no
+    attribute 'phone'`` becomes ``the object has no field 'phone'``."""
+    found = _NO_ATTRIBUTE.match(message)
+    if found:
+        return f"{_KINDS[found.group(1)]} has no field '{found.group(2)}'"
+    found = _NO_ELEMENT.match(message)
+    if found:
+        what = "item" if found.group(1) == "list" else "field"
+        return f"{_KINDS[found.group(1)]} has no {what} {found.group(2)}"
+    return message
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, UndefinedError):
-        return exc.message or "undefined value"
+        return _plain_undefined(exc.message or "undefined value")
     if isinstance(exc, SecurityError):
         return f"unsafe template: {exc}"
     if isinstance(exc, TemplateSyntaxError):
@@ -267,12 +286,8 @@ class CompiledValue:
         token = _budget.set(_Budget())
         try:
             return self._render(context)
-        except TemplateError:
-            raise
-        except (JinjaTemplateError, RecursionError, MemoryError, ArithmeticError) as exc:
-            raise TemplateError(_describe(exc)) from None
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-            raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+        except _RENDER_ERRORS as exc:
+            raise _template_error(exc) from None
         finally:
             _budget.reset(token)
 
@@ -378,12 +393,46 @@ class _Text(CompiledValue):
         return "".join(self.template.generate(context))
 
 
+_RENDER_ERRORS = (
+    TemplateError,
+    JinjaTemplateError,
+    RecursionError,
+    MemoryError,
+    ArithmeticError,
+    TypeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AttributeError,
+)
+
+
+def _template_error(exc: BaseException, key: str | int | None = None) -> TemplateError:
+    """``exc`` as a :class:`TemplateError`; ``key``: the member of a mapping or list it came
+    from, prepended to its ``at``."""
+    if isinstance(exc, TemplateError):
+        error = exc
+    elif isinstance(exc, JinjaTemplateError | RecursionError | MemoryError | ArithmeticError):
+        error = TemplateError(_describe(exc))
+    else:
+        error = TemplateError(f"{type(exc).__name__}: {exc}")
+    if key is not None:
+        error.at = (key, *error.at)
+    return error
+
+
 @dataclass(frozen=True, slots=True)
 class _Dict(CompiledValue):
     items: tuple[tuple[str, CompiledValue], ...]
 
     def _render(self, context: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: v._render(context) for k, v in self.items}
+        out = {}
+        for k, v in self.items:
+            try:
+                out[k] = v._render(context)
+            except _RENDER_ERRORS as exc:
+                raise _template_error(exc, k) from None
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +440,13 @@ class _List(CompiledValue):
     items: tuple[CompiledValue, ...]
 
     def _render(self, context: Mapping[str, Any]) -> list[Any]:
-        return [v._render(context) for v in self.items]
+        out = []
+        for i, v in enumerate(self.items):
+            try:
+                out.append(v._render(context))
+            except _RENDER_ERRORS as exc:
+                raise _template_error(exc, i) from None
+        return out
 
 
 def _single_expression(env: BoundedEnvironment, source: str) -> str | None:

@@ -290,3 +290,24 @@ def test_engine_close_closes_cached_services(registry: Registry) -> None:
     engine.close()
     assert service.closed
     assert engine.services == {}
+
+
+def test_a_template_failing_at_run_time_names_the_parameter_and_its_line(
+    registry: Registry,
+) -> None:
+    """Issue: a run-time template error was raw Jinja (`'dict object' has no attribute 'phone'`),
+    without the step's parameter or where it is in the file."""
+    from connector.runtime.prepare import prepare
+
+    path = HERE / "missing_field_at_run_time.yaml"
+    prepared = prepare(path, registry)
+    assert prepared.plan is not None, prepared.problems
+    clients = make_clients(
+        [registry.apps["ghl"]], {"GHL_TOKEN": TOKEN}, transport=httpx.MockTransport(ghl_ok)
+    )
+    engine = Engine(registry=registry, clients=clients, env={"GHL_TOKEN": TOKEN})
+    record = engine.run(prepared.plan, prepared.plan.sample)
+    assert record.status == "failed"
+    assert record.steps[1].error == (
+        f"template in with.phone ({path}:13:14): the object has no field 'phonex'"
+    )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,4 +61,5 @@ def _plan(path: str, text: str, loaded: object, registry: Registry) -> Prepared:
         )
     except RecipeInvalid as exc:
         return Prepared(path, text, None, tuple(exc.problems))
+    plan = dataclasses.replace(plan, positions=dict(loaded.positions))  # type: ignore[attr-defined]
     return Prepared(path, text, plan)
