@@ -28,6 +28,7 @@ __all__ = [
     "make_clients",
     "parse_body",
     "shown_headers",
+    "without_nulls",
 ]
 
 REDACTED = "***"
@@ -62,7 +63,8 @@ def build_request(
 
     A query or body parameter whose value is null is left out: a mapping such as
     ``email: "{{ trigger.email }}"`` with no email in the event sends no ``email`` field, rather
-    than a null the API would refuse.
+    than a null the API would refuse. The same holds inside the body, at every depth
+    (:func:`without_nulls`).
     """
     path = operation.path
     query: list[tuple[str, str | int | float | bool | None]] = []
@@ -94,12 +96,24 @@ def build_request(
     payload: Any = body
     if operation.whole_body:
         payload = body.get(WHOLE_BODY)
+    payload = without_nulls(payload)
     if payload or (operation.body_schema is not None and operation.body_required):
         content = json.dumps(payload, separators=(",", ":"), default=str).encode()
         headers["Content-Type"] = "application/json"
     return client.build_request(
         operation.method, path, params=query or None, headers=headers, content=content
     )
+
+
+def without_nulls(value: Any) -> Any:
+    """``value`` with every object member whose value is null left out, at every depth (the
+    rule for the top level of a body, for the objects inside it too: Connecteam answers 422 to a
+    null field in a list item). List items are kept as they are, nulls included."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
 
 
 _NOISE_HEADERS = frozenset(

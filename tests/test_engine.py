@@ -278,6 +278,30 @@ def test_null_body_fields_are_left_out(registry: Registry) -> None:
     assert record.steps[1].request_body == {"dueDate": "2026-12-01T10:00:00Z", "completed": False}
 
 
+def test_nulls_are_left_out_at_every_depth_of_the_body_and_recorded_as_sent(
+    registry: Registry,
+) -> None:
+    """Issue: nulls were dropped from a body's top level but sent inside list items (Connecteam
+    answers 422), and a whole-body operation was recorded as {"body": [...]}."""
+    from connector.http import build_request
+
+    op = registry.operation("connecteam.create-users")
+    assert op is not None and op.whole_body
+    users = [
+        {
+            "firstName": "Ada",
+            "lastName": "Lovelace",
+            "phoneNumber": None,
+            "customFields": [{"customFieldId": 501, "value": None}],
+        }
+    ]
+    with httpx.Client(base_url="https://api.connecteam.com/") as client:
+        request = build_request(client, registry.apps["connecteam"], op, {"body": users})
+    assert json.loads(request.content) == [
+        {"firstName": "Ada", "lastName": "Lovelace", "customFields": [{"customFieldId": 501}]}
+    ]
+
+
 def test_engine_close_closes_cached_services(registry: Registry) -> None:
     class Service:
         closed = False
