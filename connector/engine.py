@@ -200,6 +200,14 @@ class _Run:
 
     def execute(self) -> None:
         record = self.record
+        missing = self._missing_fields()
+        if missing:
+            record.status, record.error = "failed", missing
+            for step in self.plan.steps:
+                skipped = StepRecord(step.id, step.action, "skipped")
+                skipped.error = "not run: the trigger event is incomplete"
+                self._finish(step, skipped)
+            return
         try:
             for name, value in self.plan.vars:
                 self.context["vars"][name] = value.render(self.context)
@@ -299,6 +307,29 @@ class _Run:
             result.status = "planned"
         result.duration_ms = _ms(start)
         return result
+
+    def _missing_fields(self) -> str | None:
+        """What the trigger event lacks of the fields its trigger declares required, checked
+        before anything is sent (None: nothing)."""
+        trigger = self.engine.registry.trigger(self.plan.trigger_app, self.plan.trigger_event)
+        # the triggers catalogued by hand (triggers_source.yaml) and plugins' declare what an event
+        # carries; the webhook envelopes taken from Connecteam's document require fields that its
+        # own deliveries lack (``evnetTimestamp``), so they are not held to it
+        if trigger is None or trigger.source.endswith("openapi.json"):
+            return None
+        schema = trigger.payload_schema
+        event = self.context["trigger"]
+        if not isinstance(schema, Mapping) or not isinstance(event, Mapping):
+            return None
+        missing = _missing(schema, event, "")
+        if not missing:
+            return None
+        name = f"{self.plan.trigger_app} {self.plan.trigger_event}"
+        fields = ", ".join(missing)
+        return (
+            f"the trigger event has no {fields}, which {name} requires; nothing was sent"
+            f" (see `connector catalog show {self.plan.trigger_app}.{self.plan.trigger_event}`)"
+        )
 
     def _template_failure(self, step: StepPlan, part: str, exc: TemplateError) -> str:
         """``template in with.phone (FILE:LINE:COL): message``: the parameter and its line."""
@@ -535,6 +566,22 @@ def _json_value(value: Any) -> Any:
 
 def _short(request: httpx.Request) -> str:
     return request.url.path
+
+
+def _missing(schema: Mapping[str, Any], value: Mapping[str, Any], at: str) -> list[str]:
+    """The required fields of ``schema`` that ``value`` lacks (or holds as null), nested objects
+    included, as paths (``userId``, ``data.userId``). Types are not checked: vendors vary."""
+    out = []
+    required = schema.get("required")
+    props = schema.get("properties") if isinstance(schema.get("properties"), Mapping) else {}
+    for name in required if isinstance(required, list) else []:
+        if isinstance(name, str) and value.get(name) is None:
+            out.append(f"'{at}{name}'")
+    for name, sub in props.items():  # type: ignore[union-attr]
+        inner = value.get(name)
+        if isinstance(sub, Mapping) and isinstance(inner, Mapping):
+            out.extend(_missing(sub, inner, f"{at}{name}."))
+    return out
 
 
 def _sent_body(request: httpx.Request) -> Any:

@@ -335,3 +335,32 @@ def test_a_template_failing_at_run_time_names_the_parameter_and_its_line(
     assert record.steps[1].error == (
         f"template in with.phone ({path}:13:14): the object has no field 'phonex'"
     )
+
+
+def test_an_event_lacking_a_required_field_fails_before_anything_is_sent(
+    registry: Registry,
+) -> None:
+    """Issue: `contact.selected` without `userId` ran 4 requests before failing."""
+    from connector.runtime.prepare import prepare
+
+    prepared = prepare(HERE.parent.parent / "recipes" / "pull-contact-on-select.yaml", registry)
+    assert prepared.plan is not None, prepared.problems
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return ghl_ok(request)
+
+    env = {"GHL_TOKEN": TOKEN, "CONNECTEAM_API_KEY": API_KEY, "GHL_LOCATION_ID": "loc1"}
+    clients = make_clients(
+        [registry.apps[a] for a in prepared.plan.apps], env, transport=httpx.MockTransport(record)
+    )
+    engine = Engine(registry=registry, clients=clients, env=env)
+    result = engine.run(prepared.plan, {"contactId": "ocQHyuzHvysMo5N5VsXc"})
+    assert result.status == "failed"
+    assert result.error is not None
+    assert result.error.startswith(
+        "the trigger event has no 'userId', which connecteam contact.selected requires"
+    )
+    assert seen == []
+    assert {s.status for s in result.steps} == {"skipped"}

@@ -59,6 +59,9 @@ pytestmark = pytest.mark.needs_modules("dbos", "connector.sandbox.server")
 # --- the world: the shipped seed plus N people per flow ------------------------------------------
 
 
+LOCATION = "ve9EPM428h8vShlRW1KT"  # the seed's first location, GHL_LOCATION_ID of these runs
+
+
 def _gid(prefix: str, i: int) -> str:
     """A GoHighLevel-style 20-character id."""
     return f"{prefix}{i:04d}".ljust(20, "x")
@@ -207,7 +210,12 @@ def _events(flow: str) -> list[dict[str, Any]]:
         ]
     assert flow == "archive-user-on-contact-delete"
     return [
-        {"type": "ContactDelete", "id": _gid("arch", i), "email": f"arch{i}@chaos.example"}
+        {
+            "type": "ContactDelete",
+            "locationId": LOCATION,
+            "id": _gid("arch", i),
+            "email": f"arch{i}@chaos.example",
+        }
         for i in range(N)
     ]
 
