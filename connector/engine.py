@@ -354,7 +354,7 @@ class _Run:
         try:
             if step.condition is not None and not step.condition.render(context):
                 result.status = "skipped"
-                result.note = "if: was false"
+                result.note = f"if: {_source(step.condition)} was false"
                 return result
             where = "with"
             params = step.params.render(context)
@@ -582,6 +582,15 @@ def _missing(schema: Mapping[str, Any], value: Mapping[str, Any], at: str) -> li
         if isinstance(sub, Mapping) and isinstance(inner, Mapping):
             out.extend(_missing(sub, inner, f"{at}{name}."))
     return out
+
+
+def _source(value: Any) -> str:
+    """The text a compiled template was written as (``{{ x is none }}``), for messages."""
+    for candidate in (value, getattr(value, "fallback", None)):
+        source = getattr(candidate, "source", None)
+        if isinstance(source, str):
+            return source if "{{" in source or "{%" in source else "{{ " + source + " }}"
+    return "the condition"
 
 
 def _sent_body(request: httpx.Request) -> Any:

@@ -260,3 +260,23 @@ def test_run_json_on_an_invalid_recipe_prints_its_problems_as_json(home: Path) -
     first = doc["problems"][0]
     assert {"file", "line", "column", "path", "severity", "message"} <= set(first)
     assert first["message"] in err  # and the lines on stderr, as before
+
+
+def test_a_step_skipped_by_its_if_says_why(
+    home: Path, counting_server: tuple[str, type[_Counter]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue: steps skipped because their `if:` was false did not say why."""
+    url, handler = counting_server
+    monkeypatch.setenv("GHL_BASE_URL", url)
+    monkeypatch.setenv("GHL_LOCATION_ID", "loc1")
+    recipe = str(HERE.parent.parent / "recipes" / "create-contact-from-connecteam.yaml")
+    code, out, _ = invoke("run", recipe, "--dry-run")
+    assert code == 0, out
+    assert (
+        "# create_contact: ghl.create-contact (skipped: if: {{ vars.email is none }} was false)"
+        in out
+    )
+    code, out, _ = invoke("run", recipe, "--dry-run", "--json")
+    skipped = next(s for s in json.loads(out)["steps"] if s["id"] == "create_contact")
+    assert skipped["note"] == "if: {{ vars.email is none }} was false"
+    assert handler.hits == 0

@@ -45,6 +45,8 @@ def _step_line(step: StepRecord, widths: tuple[int, int], indent: str = "  ") ->
     if step.error:
         colour = "red" if step.status == "failed" else "yellow"
         line += "\n" + indent + "    " + click.style(step.error, fg=colour)
+    elif step.note and step.status == "skipped":  # why: the if: that was false
+        line += "\n" + indent + "    " + click.style(step.note, fg="yellow")
     return line
 
 
@@ -90,7 +92,8 @@ def print_dry_run(record: RunRecord) -> None:
             click.echo("")
             head = f"# {label}: {step.action}"
             if entry.status in ("skipped", "failed"):
-                head += f" ({entry.status}{': ' + entry.error if entry.error else ''})"
+                why = entry.error or (entry.note if entry.status == "skipped" else None)
+                head += f" ({entry.status}{': ' + why if why else ''})"
             click.echo(click.style(head, bold=True))
             if entry.method:
                 click.echo(f"{entry.method} {entry.url}")
