@@ -55,6 +55,7 @@ class Reference:
     root: str
     member: str
     lineno: int
+    field: str | None = None  # what is read of the member, one level down: steps.X.output
 
 
 @dataclass
@@ -123,7 +124,24 @@ class _Walker:
         if is_unsafe_attribute(node.attr):
             self.unsafe(f"attribute {node.attr!r}", node.lineno)
         self._reference(node.node, node.attr, node.lineno)
+        self._field(node.node, node.attr, node.lineno)
         self.walk(node.node)
+
+    def _field(self, target: nodes.Node, name: str, lineno: int) -> None:
+        """``root.member.name`` read from the context (``steps.tasks.output``)."""
+        member = None
+        if isinstance(target, nodes.Getattr):
+            member = target.attr
+        elif isinstance(target, nodes.Getitem):
+            member = _const_str(target.arg)
+        inner = getattr(target, "node", None)
+        if (
+            member is not None
+            and isinstance(inner, nodes.Name)
+            and inner.ctx == "load"
+            and not self.defined(inner.name)
+        ):
+            self.result.references.append(Reference(inner.name, member, lineno, name))
 
     def visit_Getitem(self, node: nodes.Getitem) -> None:
         key = _const_str(node.arg)

@@ -23,8 +23,14 @@ from connector.registry import Registry
 if TYPE_CHECKING:
     from connector.recipe.validate import _Context
 
-__all__ = ["TemplateChecker", "TemplateScope", "iter_strings"]
+__all__ = ["STEP_RESULT_FIELDS", "TemplateChecker", "TemplateScope", "iter_strings"]
 
+# what `steps.X` holds for a template (connector.engine: the run's `steps` context), and the
+# mapping methods a template may call on it
+STEP_RESULT_FIELDS = frozenset(
+    {"output", "status_code", "done_before", "done_now", "status", "error"}
+)
+_MAPPING_METHODS = frozenset({"get", "keys", "values", "items"})
 _ENGINE_FILTERS = ("_connector",)  # the engine's own budget filters, not for recipes
 
 
@@ -127,7 +133,9 @@ class TemplateChecker:
         for ref in a.references:
             if ref.root not in scope.names:
                 continue
-            if ref.root == "steps":
+            if ref.root == "steps" and ref.field is not None:
+                yield from self._step_field(ref.member, ref.field, ref.lineno, scope)
+            elif ref.root == "steps":
                 yield from self._step_ref(ref.member, ref.lineno, scope)
             elif ref.root == "vars":
                 yield from self._var_ref(ref.member, ref.lineno, scope)
@@ -153,6 +161,20 @@ class TemplateChecker:
                 else " (no step runs before this one)"
             )
             yield line, f"there is no step {sid!r}{hint}"
+
+    @staticmethod
+    def _step_field(
+        sid: str, name: str, line: int, scope: TemplateScope
+    ) -> Iterator[tuple[int, str]]:
+        """``steps.X.name``: what a step's result has (the engine's ``steps`` context)."""
+        if sid not in scope.steps_before or name in STEP_RESULT_FIELDS | _MAPPING_METHODS:
+            return
+        known = ", ".join(sorted(STEP_RESULT_FIELDS))
+        yield (
+            line,
+            f"steps.{sid} has no {name!r}"
+            + (did_you_mean(name, STEP_RESULT_FIELDS) or f" (a step's result has {known})"),
+        )
 
     @staticmethod
     def _var_ref(name: str, line: int, scope: TemplateScope) -> Iterator[tuple[int, str]]:
