@@ -78,8 +78,18 @@ class App:
         return ""
 
     def base_url(self, env: Mapping[str, str]) -> str:
+        """Where this app's API is: ``base_url_env`` when set, else the default. A URL without
+        ``http://`` or ``https://`` is refused here, naming the variable, before any run."""
         if self.base_url_env and env.get(self.base_url_env):
-            return env[self.base_url_env].rstrip("/")
+            url = env[self.base_url_env].strip().rstrip("/")
+            if not url.lower().startswith(("http://", "https://")):
+                from connector.errors import UsageError
+
+                raise UsageError(
+                    f"{self.base_url_env}={url!r} is not a URL: it needs http:// or https://"
+                    f" (for {self.title}, for example {self.default_base_url})"
+                )
+            return url
         return self.default_base_url.rstrip("/")
 
 

@@ -280,3 +280,17 @@ def test_a_step_skipped_by_its_if_says_why(
     skipped = next(s for s in json.loads(out)["steps"] if s["id"] == "create_contact")
     assert skipped["note"] == "if: {{ vars.email is none }} was false"
     assert handler.hits == 0
+
+
+def test_a_base_url_without_a_scheme_is_refused_before_any_run(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue: GHL_BASE_URL without http:// failed each step with UnsupportedProtocol."""
+    monkeypatch.setenv("GHL_BASE_URL", "services.example.com")
+    monkeypatch.setenv("GHL_TOKEN", SECRET)
+    result = CliRunner().invoke(cli, ["run", str(HERE / "sandbox_contact.yaml")])
+    assert result.exit_code != 0
+    assert "GHL_BASE_URL='services.example.com' is not a URL: it needs http:// or https://" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr

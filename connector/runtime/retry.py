@@ -27,6 +27,7 @@ from __future__ import annotations
 import email.utils
 import math
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC
@@ -374,5 +375,22 @@ def classify_error(
     if not isinstance(error, _NOT_SENT) and not (write_safe or is_idempotent(method)):
         message = f"outcome unknown: the connection failed after the request was sent ({name})"
         return Verdict("unknown", reason=name, message=message)
-    verdict = Verdict("retry", backoff(attempt, policy, rng), reason=name)
-    return _give_up_if_spent(verdict, attempt, policy)
+    verdict = _give_up_if_spent(
+        Verdict("retry", backoff(attempt, policy, rng), reason=name), attempt, policy
+    )
+    where = _unreachable(error)
+    if verdict.action == "fail" and where:
+        text = f"{verdict.message}: {where}"
+        return Verdict("fail", reason=verdict.reason, message=text)
+    return verdict
+
+
+def _unreachable(error: BaseException) -> str:
+    """``could not reach HOST:PORT (connection refused)`` for an error that names its request."""
+    try:
+        url = error.request.url  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when none was set
+        return ""
+    port = f":{url.port}" if url.port else ""
+    detail = re.sub(r"^\[Errno -?\d+\]\s*", "", str(error)).strip()
+    return f"could not reach {url.host}{port}" + (f" ({detail.lower()})" if detail else "")

@@ -419,3 +419,15 @@ def test_from_mapping_rejects_bad_keys_and_values(data: dict[str, Any], words: s
 def test_from_mapping_rejects_a_non_mapping() -> None:
     with pytest.raises(ValueError, match="retry must be a mapping"):
         RetryPolicy.from_mapping([3])  # type: ignore[arg-type]
+
+
+def test_giving_up_on_a_connection_names_the_host_it_could_not_reach() -> None:
+    """Issue: a base URL on a closed port ended in a bare `ConnectError: [Errno 111]`."""
+    request = httpx.Request("GET", "http://127.0.0.1:1/ghl/contacts/c1")
+    error = httpx.ConnectError("[Errno 111] Connection refused", request=request)
+    assert fail_with(error, attempt=1, policy=RetryPolicy(attempts=3)).action == "retry"
+    spent = fail_with(error, attempt=3, policy=RetryPolicy(attempts=3))
+    assert spent.action == "fail"
+    assert spent.message == (
+        "gave up after 3 attempts: ConnectError: could not reach 127.0.0.1:1 (connection refused)"
+    )
