@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, Undefined, nodes
+from jinja2 import Environment, StrictUndefined, Undefined, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import TemplateError as JinjaTemplateError
+from jinja2.nodes import EvalContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.errors import TemplateError, TemplateLimitError
@@ -131,9 +132,69 @@ def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
                 raise TemplateLimitError(
                     f"template stopped: argument {arg:,} of filter {name!r} is too large"
                 )
+        check = _FILTER_CHECKS.get(name)
+        if check is not None:  # what the filter would build, bounded before it is built
+            # Jinja passes some filters (replace, join) its evaluation context first
+            given = args[1:] if args and isinstance(args[0], EvalContext | Environment) else args
+            check(*given, **kwargs)
         return _check_size(func(*args, **kwargs))
 
     return guarded
+
+
+MAX_INT_BITS = 65_536  # the largest integer a template may compute (about 19,700 digits)
+
+
+def _too_big(what: str) -> TemplateLimitError:
+    return TemplateLimitError(f"template stopped: {what}")
+
+
+def _check_replace(s: Any, old: Any = "", new: Any = "", count: Any = None, *_: Any) -> None:
+    if isinstance(s, str) and isinstance(old, str) and isinstance(new, str):
+        times = (len(s) + 1) if old == "" else s.count(old)
+        if isinstance(count, int) and count >= 0:
+            times = min(times, count)
+        size = len(s) + times * (len(new) - len(old))
+        if size > MAX_SIZE:
+            raise _too_big(f"replace would make {size:,} characters")
+
+
+def _check_widths(spec: str) -> None:
+    for width in re.findall(r"%[-+ #0]*(\d+)|%[-+ #0]*\d*\.(\d+)", spec):
+        for digits in width:
+            if digits and int(digits) > MAX_SIZE:
+                raise _too_big("format width too large")
+
+
+def _check_format(s: Any, *args: Any, **kwargs: Any) -> None:
+    if isinstance(s, str):
+        _check_widths(s)
+
+
+def _check_join(seq: Any, d: Any = "", attribute: Any = None, *_: Any) -> None:
+    if isinstance(seq, list | tuple):
+        sep = len(d) if isinstance(d, str) else 0
+        size = sum(len(x) if isinstance(x, str) else 24 for x in seq) + sep * len(seq)
+        if size > MAX_SIZE:
+            raise _too_big(f"join would make {size:,} characters")
+
+
+def _check_truncate(
+    s: Any, length: Any = 255, killwords: Any = False, end: Any = "...", *_: Any, **kw: Any
+) -> None:
+    end = kw.get("end", end)
+    if isinstance(length, int) and isinstance(end, str) and length < len(end):
+        raise TemplateError(
+            f"truncate: the length ({length}) must be at least that of its end {end!r}"
+        )
+
+
+_FILTER_CHECKS: dict[str, Callable[..., None]] = {
+    "replace": _check_replace,
+    "format": _check_format,
+    "join": _check_join,
+    "truncate": _check_truncate,
+}
 
 
 class BoundedEnvironment(ImmutableSandboxedEnvironment):
@@ -156,6 +217,22 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             and not (isinstance(left, int | float) and abs(left) <= 1)
         ):
             raise TemplateLimitError("template stopped: exponent too large")
+        if (  # (10**256)**256: each exponent is small, the number is not
+            operator == "**"
+            and type(left) is int
+            and type(right) is int
+            and right > 0
+            and abs(left) > 1
+            and left.bit_length() * right > MAX_INT_BITS
+        ):
+            raise TemplateLimitError("template stopped: the power would be too large a number")
+        if (  # a number squared again and again in a loop
+            operator == "*"
+            and type(left) is int
+            and type(right) is int
+            and left.bit_length() + right.bit_length() > MAX_INT_BITS
+        ):
+            raise TemplateLimitError("template stopped: the product would be too large a number")
         if operator == "*":
             seq, n = (left, right) if isinstance(right, int) else (right, left)
             if (
@@ -229,6 +306,8 @@ def make_environment(filters: Mapping[str, Callable[..., Any]] | None = None) ->
     env.filters[_SIZE] = _check_size
     env.filters[_OUT] = _out
     env.globals["range"] = _safe_range
+    # lipsum(999999) builds gigabytes of filler text; a recipe has no use for it
+    env.globals.pop("lipsum", None)
     return env
 
 
@@ -395,6 +474,7 @@ class _Text(CompiledValue):
 
 _RENDER_ERRORS = (
     TemplateError,
+    AssertionError,  # a filter's own check of its arguments (truncate's length)
     JinjaTemplateError,
     RecursionError,
     MemoryError,

@@ -108,6 +108,12 @@ def test_known_escapes_are_blocked(source: str) -> None:
         "{% set ns = namespace(s='ab') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
         "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
         "{% set x %}{% for i in range(100000) %}{{ 'y' * 999999 }}{% endfor %}{% endset %}{{ x|length }}",
+        # issue 14: each of these passed validation and ran for minutes or took gigabytes
+        "{{ (((10**256)**256)**256)**256 }}",
+        "{% set ns=namespace(x=3) %}{% for i in range(40) %}{% set ns.x=ns.x*ns.x %}{% endfor %}",
+        "{{ ('a'*1000)|replace('a','a'*999999) }}",
+        "{{ '%999999999d'|format(1) }}",
+        "{{ ([('a'*999999)]*1500)|join }}",
     ],
 )
 def test_resource_bounds(source: str) -> None:
@@ -120,3 +126,29 @@ def test_is_template() -> None:
     assert is_template("{{ x }}")
     assert is_template("{% if x %}{% endif %}")
     assert not is_template("plain { text }")
+
+
+def test_the_bounds_hold_before_the_value_is_built() -> None:
+    """A size check after the fact let `replace` and `join` build a gigabyte first."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        for source in (
+            "{{ ('a'*1000)|replace('a','a'*999999) }}",
+            "{{ ([('a'*999999)]*1500)|join }}",
+        ):
+            with pytest.raises(TemplateLimitError):
+                render(source)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024  # the inputs are a few megabytes; the results would be 1.5 GB
+
+
+def test_lipsum_is_not_offered_and_a_bad_truncate_is_a_template_error() -> None:
+    with pytest.raises(TemplateError, match="'lipsum' is undefined"):
+        render("{{ lipsum(999999) }}")
+    with pytest.raises(TemplateError, match="truncate: the length"):
+        render("{{ 'x' | truncate(-1) }}")
+    assert render("{{ 'abcdefghij' | truncate(5, end='..', leeway=0) }}") == "abc.."
