@@ -294,3 +294,30 @@ def test_a_base_url_without_a_scheme_is_refused_before_any_run(
         result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (  # a YAML alias bomb: nine levels of nine aliases each, a few hundred bytes
+            "a: &a [x, x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n"
+                for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+            ),
+            "alias bomb",
+        ),
+        ("[" * 100_000, "nested more than 64 levels deep"),
+        ('{"a":' * 900 + "1" + "}" * 900, "nested more than 64 levels deep"),
+    ],
+)
+def test_a_hostile_event_file_is_refused_with_the_limits_recipes_have(
+    home: Path, tmp_path: Path, text: str, message: str
+) -> None:
+    """Issue: a 356-byte alias bomb given with --event took 60 s and 4.5 GB before it was killed."""
+    event = tmp_path / "event.yaml"
+    event.write_text(text)
+    code, _, err = invoke("run", str(HERE / "sandbox_contact.yaml"), "--event", str(event))
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err

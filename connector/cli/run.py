@@ -27,9 +27,28 @@ or the command was used wrongly.
 """
 
 
+MAX_DEPTH = 64  # as for recipes (connector.recipe.compose.MAX_DEPTH)
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (without recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                todo.extend(
+                    (v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)
+                )
+    return deepest
+
+
 def _read_event(source: str) -> Any:
-    """The trigger event from a file or ``-`` (standard input): JSON, or YAML."""
-    import yaml
+    """The trigger event from a file or ``-`` (standard input): JSON, or YAML with the limits
+    recipes have (:mod:`connector.recipe.compose`)."""
+    from connector.errors import RecipeLoadError
+    from connector.recipe.load import load_recipe_text
 
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
@@ -38,15 +57,30 @@ def _read_event(source: str) -> Any:
     name = "standard input" if source == "-" else source
     if len(text) > 10 * 1024 * 1024:
         raise click.UsageError(f"the event in {name} is larger than 10 MiB")
+    if not text.strip():
+        raise click.UsageError(f"the event in {name} is empty: it must be an object")
     try:
         event = json.loads(text)
+    except RecursionError:
+        raise click.UsageError(
+            f"the event in {name} is nested more than {MAX_DEPTH} levels deep"
+        ) from None
     except ValueError:
+        # YAML through the recipe loader: the same limits (no alias bombs, bounded nesting and
+        # size), and its errors with a line and what to do
         try:
-            event = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise click.UsageError(f"the event in {name} is neither JSON nor YAML{where}") from None
+            event = load_recipe_text(text, name).data
+        except RecipeLoadError as exc:
+            problem = exc.problem
+            raise click.UsageError(
+                f"the event in {name} is neither JSON nor YAML: {problem.location.line}:"
+                f"{problem.location.column}: {problem.message}"
+            ) from None
+    else:
+        if _depth(event) > MAX_DEPTH:
+            raise click.UsageError(
+                f"the event in {name} is nested more than {MAX_DEPTH} levels deep"
+            )
     if not isinstance(event, dict):
         raise click.UsageError(f"the event in {name} must be an object, not {type(event).__name__}")
     return event
