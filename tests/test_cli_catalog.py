@@ -204,3 +204,13 @@ def test_every_printed_example_validates_as_pasted_with_the_location_from_the_en
     assert failures == []
     out = run("show", "ghl.get-duplicate-contact").output
     assert "- id: get_duplicate_contact" in out and "sadadya1u12basyhasd" not in out
+
+
+def test_search_ranks_whole_words_first_and_ignores_passing_mentions() -> None:
+    """Issue: `catalog search task` left ghl.update-task-completed out of its results, and
+    `catalog search opportunity` listed message exports that mention the word."""
+    names = [line.split()[0] for line in run("search", "task").output.splitlines()]
+    assert "ghl.update-task-completed" in names  # within the default 20
+    assert names.index("ghl.create-task") < names.index("connecteam.create-subtask")
+    found = [line.split()[0] for line in run("search", "opportunity").output.splitlines()]
+    assert found and all("opportunit" in name for name in found)

@@ -481,26 +481,48 @@ def describe_trigger(event: TriggerEvent) -> list[str]:
     return out
 
 
+def _words(text: str) -> set[str]:
+    """The words of a name, path or summary: split at punctuation and camelCase, lowercased."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", text)
+    return {w for w in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if w}
+
+
+def _match(term: str, words: set[str]) -> float:
+    """1 for the word itself (or its plural), 0.5 inside a longer word (``task`` in
+    ``subtask``), else 0."""
+    if term in words or f"{term}s" in words or (term.endswith("s") and term[:-1] in words):
+        return 1.0
+    return 0.5 if any(term in w for w in words) else 0.0
+
+
 def search_operations(
     ops: Iterable[Operation], words: Iterable[str]
 ) -> list[tuple[float, Operation]]:
     """Operations ranked by how well ``words`` match their name, path and summary.
 
-    Each word scores 3 in the name, 2 in the path, 1 in the summary and 0.5 in the description;
-    operations whose name, path or summary match more of the words rank first; then by score,
-    then by name.
+    A word counts 3 in the name, 2 in the path and 1 in the summary: in full when it is a word
+    there (or its plural), half when it is inside a longer word (``task`` in ``subtask``).
+    Operations that match more of the words rank first, then by score, then by name. The
+    description counts only when nothing matches in a name, path or summary: a word said in
+    passing there (``opportunity`` in a message export's) is not a match.
     """
     terms = [w.lower() for w in words if w.strip()]
     ranked: list[tuple[float, int, Operation]] = []
+    loose: list[tuple[float, int, Operation]] = []
     for op in ops:
-        name, path = op.name.lower(), op.path.lower()
-        summary, desc = op.summary.lower(), op.description.lower()
-        score, matched = 0.0, 0
+        name = _words(op.name.split(".", 1)[-1])
+        path = _words(op.path)
+        summary = _words(op.summary)
+        score, matched, described = 0.0, 0, 0.0
         for term in terms:
-            s = 3.0 * (term in name) + 2.0 * (term in path) + 1.0 * (term in summary)
+            s = 3.0 * _match(term, name) + 2.0 * _match(term, path) + _match(term, summary)
             matched += s > 0
-            score += s + 0.5 * (term in desc)
+            score += s
+            described += 0.5 * (term in op.description.lower())
         if score:
-            ranked.append((score, matched, op))
-    ranked.sort(key=lambda r: (-r[1], -r[0], r[2].name))
-    return [(score, op) for score, _, op in ranked]
+            ranked.append((score + described, matched, op))
+        elif described:
+            loose.append((described, 0, op))
+    found = ranked or loose
+    found.sort(key=lambda r: (-r[1], -r[0], r[2].name))
+    return [(score, op) for score, _, op in found]
