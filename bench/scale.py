@@ -25,10 +25,8 @@ cores cannot go N times as fast).
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import itertools
-import json
 import os
 import signal
 import socket
@@ -41,15 +39,12 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psycopg
 import sqlalchemy as sa
-from benchlib import CONTACT, ROOT, TOKEN, ContactTasksHandler, serve
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from benchlib import ROOT, TOKEN, ContactTasksHandler, Signer, plain_rate, serve
 
 HERE = Path(__file__).parent
 RECIPE = HERE / "recipes" / "webhook_three_steps.yaml"
@@ -69,18 +64,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Webhooks:
+class Webhooks(Signer):
     """Signed GoHighLevel ``ContactCreate`` deliveries, a contact and a ``webhookId`` each."""
 
     def __init__(self) -> None:
-        self.key = ed25519.Ed25519PrivateKey.generate()
-        self.public_pem = (
-            self.key.public_key()
-            .public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            .decode()
-        )
+        super().__init__()
         self._local = threading.local()
         self._lock = threading.Lock()
         self.retries = 0
@@ -100,12 +88,7 @@ class Webhooks:
         if client is None:
             client = self._local.client = httpx.Client(timeout=30)
         for attempt in range(5):
-            now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-            raw = json.dumps({**body, "timestamp": now}, separators=(",", ":")).encode()
-            headers = {
-                "content-type": "application/json",
-                "x-ghl-signature": base64.b64encode(self.key.sign(raw)).decode(),
-            }
+            raw, headers = self.sign(body)
             try:
                 answer = client.post(url, content=raw, headers=headers)
                 if answer.status_code == 200:
@@ -214,32 +197,6 @@ class Result:
     shares: list[int] = field(default_factory=list)  # runs each process logged (warm-up too)
     troubles: list[str] = field(default_factory=list)
     retries: int = 0
-
-
-def plain_floor(base: str, n: int) -> float:
-    """The same three requests per event in a plain httpx loop: events per second."""
-    plain = httpx.Client(base_url=base + "/")
-    headers = {"Authorization": f"Bearer {TOKEN}", "Version": "2021-07-28"}
-    cid = CONTACT["contact"]["id"]
-
-    def once() -> None:
-        c = plain.get(f"contacts/{cid}", headers=headers).json()
-        plain.get(f"contacts/{cid}/tasks", headers=headers).json()
-        body = {
-            "title": f"Welcome ({c['contact']['firstName']})",
-            "dueDate": "2026-12-01T10:00:00Z",
-            "completed": False,
-        }
-        assert plain.post(f"contacts/{cid}/tasks", headers=headers, json=body).status_code == 201
-
-    for _ in range(20):
-        once()
-    t0 = time.perf_counter()
-    for _ in range(n):
-        once()
-    rate = n / (time.perf_counter() - t0)
-    plain.close()
-    return rate
 
 
 @contextlib.contextmanager
@@ -387,7 +344,7 @@ def main() -> int:
     time.sleep(IDLE_SECONDS)
     after = machine_busy()
     load = (after[0] - before[0]) / (after[1] - before[1]) if after[1] > before[1] else None
-    floor = plain_floor(base, n)
+    floor = plain_rate(base, n)
     results: list[Result] = []
     try:
         for dialect, count in CONFIGS:

@@ -8,6 +8,7 @@ the journal) and a :class:`~connector.records.Recorder`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import time
@@ -335,15 +336,11 @@ class _Run:
         """``template in with.phone (FILE:LINE:COL): message``: the parameter and its line."""
         if not part:
             return f"template: {exc}"
+        shown = functools.reduce(child_path, exc.at, part)
         index = next((i for i, s in enumerate(self.plan.steps) if s is step), None)
-        shown = part
-        for key in exc.at:
-            shown = child_path(shown, key)
         if index is None:
             return f"template in {shown}: {exc}"
-        path = f"$.steps[{index}].{part}"
-        for key in exc.at:
-            path = child_path(path, key)
+        path = functools.reduce(child_path, exc.at, f"$.steps[{index}].{part}")
         return f"template in {shown} ({self.plan.where(path)}): {exc}"
 
     def _one(self, step: StepPlan, context: Mapping[str, Any], index: int | None) -> StepRecord:

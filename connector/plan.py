@@ -15,6 +15,7 @@ from typing import Any, Literal
 from connector.apps import Action
 from connector.catalog.model import Operation
 from connector.errors import Location, Problem, RecipeInvalid, TemplateError, UnknownOperation
+from connector.recipe.paths import parent_path
 from connector.registry import Registry
 from connector.templates import BoundedEnvironment, CompiledValue, compile_value, make_environment
 
@@ -89,13 +90,12 @@ class Plan:
 
     def where(self, path: str) -> str:
         """``FILE:LINE:COL`` of ``path`` (or of its nearest written ancestor)."""
-        probe = path
-        while probe:
+        probe: str | None = path
+        while probe is not None:
             if probe in self.positions:
                 line, col = self.positions[probe]
                 return f"{self.path}:{line}:{col}"
-            cut = max(probe.rfind("."), probe.rfind("["))
-            probe = probe[:cut] if cut > 1 else ""
+            probe = parent_path(probe)
         return self.path
 
     @property

@@ -160,6 +160,7 @@ def _check_replace(s: Any, old: Any = "", new: Any = "", count: Any = None, *_: 
 
 
 def _check_widths(spec: str) -> None:
+    """Refuse a %-format whose width or precision would build a huge string."""
     for width in re.findall(r"%[-+ #0]*(\d+)|%[-+ #0]*\d*\.(\d+)", spec):
         for digits in width:
             if digits and int(digits) > MAX_SIZE:
@@ -243,11 +244,8 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 raise TemplateLimitError(
                     f"template stopped: repetition would make {len(seq) * n:,} items"
                 )
-        if operator == "%" and isinstance(left, str) and len(left) > 0:
-            # '%0999999999d' % 1 would build a huge string: bound the widths used
-            for width in re.findall(r"%[-+ #0]*(\d+)", left):
-                if int(width) > MAX_SIZE:
-                    raise TemplateLimitError("template stopped: format width too large")
+        if operator == "%" and isinstance(left, str):
+            _check_widths(left)  # '%0999999999d' % 1 would build a huge string
         return _check_size(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:

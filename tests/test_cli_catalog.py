@@ -173,7 +173,7 @@ def test_show_a_plugin_action_lists_its_with_fields() -> None:
 def test_every_printed_example_validates_as_pasted_with_the_location_from_the_environment() -> None:
     """Issue: `catalog show ghl.get-duplicate-contact` printed `id: get-duplicate-contact` (not an
     identifier), a hard-coded locationId and lorem-ipsum values."""
-    from connector.catalog.describe import _LOREM
+    from connector.catalog.examples import LOREM
     from connector.plugins import default_registry
     from connector.recipe.load import load_recipe_text
     from connector.recipe.validate import validate_recipe
@@ -197,7 +197,7 @@ def test_every_printed_example_validates_as_pasted_with_the_location_from_the_en
         words = set(
             re.findall(r"[a-z]+", " ".join(str(v) for v in (step.get("with") or {}).values()))
         )
-        if words and words <= _LOREM:
+        if words and words <= LOREM:
             failures.append(f"{name}: filler values {values}")
         if name.startswith("ghl.") and "locationId" in (step.get("with") or {}):
             assert step["with"]["locationId"] == "{{ env.GHL_LOCATION_ID }}", name

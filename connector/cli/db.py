@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -13,6 +14,8 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 __all__ = ["db"]
+
+T = TypeVar("T")
 
 
 @click.group()
@@ -27,11 +30,21 @@ def db() -> None:
     """
 
 
-def _engine() -> tuple[str, sa.Engine]:
+def _on_database(work: Callable[[sa.Engine], T]) -> tuple[str, T]:
+    """``work`` on a one-connection engine for CONNECTOR_DATABASE_URL, and the URL to show (no
+    password); a database that cannot be opened or read ends the command with exit 1."""
     from connector.db import _safe_url, database_url, make_engine
+    from connector.errors import StoreError
 
     url = database_url(os.environ)
-    return _safe_url(url), make_engine(url, pool_size=1)
+    engine = make_engine(url, pool_size=1)
+    try:
+        return _safe_url(url), work(engine)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    finally:
+        engine.dispose()
 
 
 @db.command("upgrade")
@@ -39,17 +52,8 @@ def _engine() -> tuple[str, sa.Engine]:
 def upgrade(as_json: bool) -> None:
     """Apply the schema migrations the database has not had yet (none when it is current)."""
     from connector.db import SCHEMA_VERSION, migrate, schema_version
-    from connector.errors import StoreError
 
-    shown, engine = _engine()
-    try:
-        before = schema_version(engine)
-        applied = migrate(engine)
-    except StoreError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    finally:
-        engine.dispose()
+    shown, (before, applied) = _on_database(lambda e: (schema_version(e), migrate(e)))
     if as_json:
         doc = {
             "database": shown,
@@ -72,16 +76,8 @@ def status() -> None:
     """The database, its schema version, and the migrations it has not had. Exits 1 when some
     are pending."""
     from connector.db import MIGRATIONS, SCHEMA_VERSION, schema_version
-    from connector.errors import StoreError
 
-    shown, engine = _engine()
-    try:
-        version = schema_version(engine)
-    except StoreError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    finally:
-        engine.dispose()
+    shown, version = _on_database(schema_version)
     click.echo(f"{shown}: schema {version} (this connector: {SCHEMA_VERSION})")
     pending = [m for m in MIGRATIONS if m.version > version]
     for m in pending:

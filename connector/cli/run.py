@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from connector.cli.common import get_registry, plugins_dir_option
+from connector.recipe.compose import MAX_DEPTH  # the limit recipes have
 
 EPILOG = """\b
 Examples:
@@ -25,9 +26,6 @@ Examples:
 Exit codes: 0 the run succeeded, 1 the run failed, 2 the recipe is invalid
 or the command was used wrongly.
 """
-
-
-MAX_DEPTH = 64  # as for recipes (connector.recipe.compose.MAX_DEPTH)
 
 
 def _depth(value: Any) -> int:
@@ -59,12 +57,11 @@ def _read_event(source: str) -> Any:
         raise click.UsageError(f"the event in {name} is larger than 10 MiB")
     if not text.strip():
         raise click.UsageError(f"the event in {name} is empty: it must be an object")
+    too_deep = click.UsageError(f"the event in {name} is nested more than {MAX_DEPTH} levels deep")
     try:
         event = json.loads(text)
     except RecursionError:
-        raise click.UsageError(
-            f"the event in {name} is nested more than {MAX_DEPTH} levels deep"
-        ) from None
+        raise too_deep from None
     except ValueError:
         # YAML through the recipe loader: the same limits (no alias bombs, bounded nesting and
         # size), and its errors with a line and what to do
@@ -78,9 +75,7 @@ def _read_event(source: str) -> Any:
             ) from None
     else:
         if _depth(event) > MAX_DEPTH:
-            raise click.UsageError(
-                f"the event in {name} is nested more than {MAX_DEPTH} levels deep"
-            )
+            raise too_deep
     if not isinstance(event, dict):
         raise click.UsageError(f"the event in {name} must be an object, not {type(event).__name__}")
     return event

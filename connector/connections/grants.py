@@ -196,6 +196,15 @@ def ghl_refresh(
         )
 
 
+def _agency(token: str) -> dict[str, str]:
+    """The headers of GoHighLevel's agency-only OAuth routes."""
+    return {
+        "Authorization": f"Bearer {token}",
+        "Version": GHL_VERSION,
+        "Accept": "application/json",
+    }
+
+
 def ghl_location_token(
     base_url: str,
     agency_token: str,
@@ -212,11 +221,7 @@ def ghl_location_token(
             response = client.post(
                 url,
                 data={"companyId": company_id, "locationId": location_id},
-                headers={
-                    "Authorization": f"Bearer {agency_token}",
-                    "Version": GHL_VERSION,
-                    "Accept": "application/json",
-                },
+                headers=_agency(agency_token),
             )
         response.raise_for_status()
         return response.json()
@@ -248,11 +253,7 @@ def ghl_installed_locations(
                         "skip": str(len(out)),
                         "limit": str(limit),
                     },
-                    headers={
-                        "Authorization": f"Bearer {agency_token}",
-                        "Version": GHL_VERSION,
-                        "Accept": "application/json",
-                    },
+                    headers=_agency(agency_token),
                 )
             except httpx.HTTPError as exc:
                 raise GrantFailed(f"cannot reach {_where(url)}: {type(exc).__name__}") from None

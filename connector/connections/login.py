@@ -227,13 +227,11 @@ def ghl_login(
         expires_at=grant.expires_at,
         meta=meta,
     )
-    store.put(conn, secret)
+    stored = store.put(conn, secret)
     if kind == "company":  # location tokens of an older login came from the old agency tokens
         for old in store.find("ghl"):
             if old.parent == conn.id:
                 store.delete(old.id)
-    stored = store.get(conn.id)
-    assert stored is not None
     return [stored]
 
 
@@ -249,10 +247,7 @@ def store_connecteam_key(
         account=name,
         meta=meta,
     )
-    store.put(conn, {"api_key": api_key})
-    stored = store.get(conn.id)
-    assert stored is not None
-    return stored
+    return store.put(conn, {"api_key": api_key})
 
 
 def connecteam_client_login(
@@ -285,17 +280,12 @@ def connecteam_client_login(
         expires_at=grant.expires_at,
         meta=meta,
     )
-    store.put(
-        conn,
-        {
-            "access_token": grant.access_token,
-            "client_id": client_id,
-            "client_secret": client_secret,
-        },
-    )
-    stored = store.get(conn.id)
-    assert stored is not None
-    return stored
+    secret = {
+        "access_token": grant.access_token,
+        "client_id": client_id,
+        "client_secret": client_secret,
+    }
+    return store.put(conn, secret)
 
 
 def describe_expiry(expires_at: float | None, now: float | None = None) -> str:

@@ -33,27 +33,17 @@ def granted_scopes(env: Mapping[str, str]) -> dict[str, tuple[str, frozenset[str
         conns = open_store(env, sealed=False).find()
     except ConnectorError:
         return {}
+    from connector.connections.store import used_for
+
     out: dict[str, tuple[str, frozenset[str]]] = {}
-    if not env.get("GHL_TOKEN"):
-        ghl = [c for c in conns if c.app == "ghl"]
-        location = env.get("GHL_LOCATION_ID", "")
-        chosen = [c for c in ghl if c.kind == "location" and c.account == location]
-        if not chosen and location:
-            chosen = [
-                c
-                for c in ghl
-                if c.kind == "company" and location in (c.meta.get("locations") or ())
-            ]
-        if not chosen and not location:
-            chosen = [c for c in ghl if c.kind == "location"][:2]
-            chosen = chosen if len(chosen) == 1 else []
-        if chosen and chosen[0].scopes:
-            out["ghl"] = (chosen[0].id, frozenset(chosen[0].scopes))
-    if not env.get("CONNECTEAM_API_KEY"):
-        named = env.get("CONNECTEAM_CONNECTION")
-        ct = [c for c in conns if c.app == "connecteam" and (not named or c.account == named)]
-        if len(ct) == 1 and ct[0].kind == "client_credentials" and ct[0].scopes:
-            out["connecteam"] = (ct[0].id, frozenset(ct[0].scopes))
+    for app, account, override in (
+        ("ghl", env.get("GHL_LOCATION_ID", ""), "GHL_TOKEN"),
+        ("connecteam", "", "CONNECTEAM_API_KEY"),
+    ):
+        conn = None if env.get(override) else used_for(conns, app, account, env)
+        # an API key has every scope of its account: nothing to check
+        if conn is not None and conn.kind != "api_key" and conn.scopes:
+            out[app] = (conn.id, frozenset(conn.scopes))
     return out
 
 

@@ -33,7 +33,14 @@ from connector.connections.crypto import SecretBox
 from connector.db import insert, metadata
 from connector.errors import StoreError
 
-__all__ = ["Connection", "ConnectionStore", "connection_id", "connections_table"]
+__all__ = [
+    "Connection",
+    "ConnectionStore",
+    "agency_for",
+    "connection_id",
+    "connections_table",
+    "used_for",
+]
 
 connections_table = sa.Table(
     "connections",
@@ -125,6 +132,31 @@ def _row(row: Any) -> Connection:
     )
 
 
+def agency_for(conns: Sequence[Connection], location: str) -> Connection | None:
+    """The agency connection that gives ``location`` its token: one that lists the location
+    (from ``/oauth/installedLocations``), else the first there is."""
+    companies = [c for c in conns if c.app == "ghl" and c.kind == "company"]
+    listed = [c for c in companies if location in (c.meta.get("locations") or ())]
+    return next(iter(listed or companies), None)
+
+
+def used_for(
+    conns: Sequence[Connection], app: str, account: str, env: Mapping[str, str]
+) -> Connection | None:
+    """Which of ``conns`` a request of ``app`` on ``account`` would carry the credential of (a
+    location's own connection, else the agency's that gives it one), as :class:`~connector.connections.tokens.Tokens` chooses;
+    None when none would, or which is not certain."""
+    if app == "ghl":
+        if account:
+            own = connection_id("ghl", "location", account)
+            return next((c for c in conns if c.id == own), None) or agency_for(conns, account)
+        locations = [c for c in conns if c.app == "ghl" and c.kind == "location"]
+        return locations[0] if len(locations) == 1 else None
+    named = env.get("CONNECTEAM_CONNECTION")
+    found = [c for c in conns if c.app == app and (not named or c.account == named)]
+    return found[0] if len(found) == 1 else None
+
+
 class ConnectionStore:
     """The ``connections`` table; one short transaction per call, safe from any thread."""
 
@@ -146,42 +178,33 @@ class ConnectionStore:
 
     # reading -------------------------------------------------------------------------------------
 
-    def get(self, conn_id: str) -> Connection | None:
-        t = connections_table
+    def _rows(self, what: str, query: Any) -> list[Any]:
         try:
             with self.engine.connect() as conn:
-                row = conn.execute(sa.select(t).where(t.c.id == conn_id)).first()
+                return list(conn.execute(query).all())
         except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(
-                f"cannot read the connection {conn_id}: {type(exc).__name__}"
-            ) from None
-        return _row(row) if row is not None else None
+            raise StoreError(f"cannot read {what}: {type(exc).__name__}") from None
+
+    def get(self, conn_id: str) -> Connection | None:
+        t = connections_table
+        rows = self._rows(f"the connection {conn_id}", sa.select(t).where(t.c.id == conn_id))
+        return _row(rows[0]) if rows else None
 
     def find(self, app: str | None = None) -> list[Connection]:
         t = connections_table
         query = sa.select(t).order_by(t.c.app, t.c.kind, t.c.account)
         if app is not None:
             query = query.where(t.c.app == app)
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(f"cannot read the connections: {type(exc).__name__}") from None
-        return [_row(r) for r in rows]
+        return [_row(r) for r in self._rows("the connections", query)]
 
     def secret(self, connection: Connection) -> dict[str, Any]:
         """The connection's secret, opened (tokens, keys)."""
         t = connections_table
-        try:
-            with self.engine.connect() as conn:
-                row = conn.execute(sa.select(t.c.secret).where(t.c.id == connection.id)).first()
-        except sa.exc.SQLAlchemyError as exc:
-            raise StoreError(
-                f"cannot read the connection {connection.id}: {type(exc).__name__}"
-            ) from None
-        if row is None:
+        query = sa.select(t.c.secret).where(t.c.id == connection.id)
+        rows = self._rows(f"the connection {connection.id}", query)
+        if not rows:
             raise StoreError(f"the connection {connection.id} is gone (logged out)")
-        return self._box().open(row.secret, connection.id)
+        return self._box().open(rows[0].secret, connection.id)
 
     # writing -------------------------------------------------------------------------------------
 
@@ -191,10 +214,10 @@ class ConnectionStore:
         secret: Mapping[str, Any],
         *,
         only_if_absent: bool = False,
-    ) -> bool:
+    ) -> Connection:
         """Store ``connection`` with ``secret`` (a new login replaces what was there and clears
-        "needs login"). ``only_if_absent``: keep a row another process stored first; returns
-        whether this one was written."""
+        "needs login"); returns the row as stored. ``only_if_absent``: keep a row another process
+        stored first (and return that one)."""
         now = time.time()
         values = {
             "id": connection.id,
@@ -222,8 +245,11 @@ class ConnectionStore:
             stmt = stmt.on_conflict_do_update(
                 index_elements=[t.c.id], set_={**changed, "version": t.c.version + 1}
             )
-        result = self._run(f"store the connection {connection.id}", stmt)
-        return bool(result.rowcount)
+        self._run(f"store the connection {connection.id}", stmt)
+        stored = self.get(connection.id)
+        if stored is None:  # removed (logged out) in between
+            raise StoreError(f"the connection {connection.id} was removed while it was stored")
+        return stored
 
     def delete(self, conn_id: str) -> list[str]:
         """Forget a connection and the location connections obtained through it."""
@@ -297,10 +323,3 @@ class ConnectionStore:
             .values(refresh_owner=None, refresh_until=None)
         )
         self._run(f"unlock the connection {conn_id}", stmt)
-
-    def mark_needs_login(self, conn_id: str, reason: str) -> None:
-        t = connections_table
-        stmt = (
-            sa.update(t).where(t.c.id == conn_id).values(needs_login=reason, updated_at=time.time())
-        )
-        self._run(f"mark the connection {conn_id}", stmt)

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from connector.connections import grants
-from connector.connections.store import Connection, ConnectionStore, connection_id
+from connector.connections.store import Connection, ConnectionStore, agency_for, connection_id
 from connector.errors import NotConnected
 
 __all__ = ["REFRESH_AHEAD_SECONDS", "Credential", "Tokens"]
@@ -262,15 +262,13 @@ class Tokens:
     # agency installs -----------------------------------------------------------------------------
 
     def _from_agency(self, location: str) -> tuple[Connection, dict[str, Any]]:
-        companies = [c for c in self.store.find("ghl") if c.kind == "company"]
-        listed = [c for c in companies if location in (c.meta.get("locations") or ())]
-        if not (listed or companies):
+        company = agency_for(self.store.find("ghl"), location)
+        if company is None:
             raise NotConnected(
                 f"GoHighLevel is not connected for location {location}: run"
                 f" {_login_hint('ghl')} (a Location install), or log in an agency (--user-type"
                 " Company) that has the app installed there"
             )
-        company = (listed or companies)[0]
         try:
             grant = self._exchange(company.id, location)
         except grants.GrantRefused as exc:
@@ -302,9 +300,7 @@ class Tokens:
                 "companyId": company.account,
             },
         )
-        self.store.put(conn, secret, only_if_absent=True)  # another process's, if it was first
-        stored = self.store.get(conn.id)
-        assert stored is not None
+        stored = self.store.put(conn, secret, only_if_absent=True)  # another's, if it was first
         return self._remember(stored, self.store.secret(stored))
 
     def _exchange(self, company_id: str, location: str) -> grants.Grant:

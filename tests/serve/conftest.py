@@ -94,13 +94,46 @@ class Served:
         )
 
 
+def planned(registry: Registry, path: Path) -> tuple[Any, str]:
+    """The plan of the recipe at ``path`` and its text, as a Service takes them."""
+    prepared = prepare(path, registry)
+    assert prepared.plan is not None, prepared.problems
+    return prepared.plan, prepared.text
+
+
 def shipped(registry: Registry, *extra: Path) -> list[tuple[Any, str]]:
-    out = []
-    for path in [*sorted((ROOT / "recipes").glob("*.yaml")), *extra]:
-        prepared = prepare(path, registry)
-        assert prepared.plan is not None, prepared.problems
-        out.append((prepared.plan, prepared.text))
-    return out
+    return [planned(registry, p) for p in [*sorted((ROOT / "recipes").glob("*.yaml")), *extra]]
+
+
+def start_service(
+    registry: Registry,
+    plans: list[tuple[Any, str]],
+    env: dict[str, str],
+    sandbox: RunningSandbox,
+    *,
+    workers: int = 4,
+    **service: Any,
+) -> tuple[Service, str, threading.Thread]:
+    """A Service for ``plans`` on a real socket, on a thread, on the sandbox's clock, once it
+    answers /healthz: the service, its base URL and the thread (for :func:`stop_service`)."""
+    svc = Service(registry, plans, env, workers=workers, clock=sandbox.app.clock, **service)
+    svc.start()
+    sock = bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    thread = threading.Thread(
+        target=svc.serve, args=(sock,), kwargs={"install_signal_handlers": False}, daemon=True
+    )
+    thread.start()
+    wait_for(lambda: _healthy(url), 30)
+    return svc, url, thread
+
+
+def stop_service(service: Service, thread: threading.Thread, sandbox: RunningSandbox) -> None:
+    """Stop what :func:`start_service` started, and the sandbox it served."""
+    service.stop()
+    thread.join(timeout=30)
+    sandbox.app.close()
+    sandbox.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -120,17 +153,9 @@ def serve_with(database: dict[str, str], registry: Registry) -> Iterator[Callabl
     def start(*extra: Path, wire: bool = True, **service: Any) -> Served:
         sandbox = start_in_thread()
         env = {**sandbox_env(sandbox), **database, "CONNECTOR_HOOK_TOKEN": HOOK_TOKEN}
-        svc = Service(
-            registry, shipped(registry, *extra), env, workers=4, clock=sandbox.app.clock, **service
+        svc, url, thread = start_service(
+            registry, shipped(registry, *extra), env, sandbox, **service
         )
-        svc.start()
-        sock = bind("127.0.0.1", 0)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        thread = threading.Thread(
-            target=svc.serve, args=(sock,), kwargs={"install_signal_handlers": False}, daemon=True
-        )
-        thread.start()
-        wait_for(lambda: _healthy(url), 30)
         if wire:
             wire_sandbox(sandbox, url, env["CONNECTEAM_WEBHOOK_SECRET"])
         served = Served(sandbox, svc, url, env, thread)
@@ -139,10 +164,7 @@ def serve_with(database: dict[str, str], registry: Registry) -> Iterator[Callabl
 
     yield start
     for served in started:
-        served.service.stop()
-        served.thread.join(timeout=30)
-        served.sandbox.app.close()
-        served.sandbox.stop()
+        stop_service(served.service, served.thread, served.sandbox)
     close_all()
 
 

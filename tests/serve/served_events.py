@@ -7,6 +7,8 @@ SERVE_CHAOS_EVENTS scales it (default 300)."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import itertools
 import json
 import os
 import random
@@ -14,8 +16,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -230,13 +234,52 @@ def post(sandbox: RunningSandbox, env: dict[str, str], item: Delivery, port: int
     return answer.status_code
 
 
-def ended_runs(env: dict[str, str], timeout: float) -> list[RunRecord]:
-    """The runs, once there is one per distinct event and none is running."""
+class Balancer:
+    """Deliveries spread round-robin over the serving processes alive, as a load balancer
+    spreads them, each sent again until a 2xx; :meth:`killing` kills one process half-way."""
+
+    def __init__(self, sandbox: RunningSandbox, env: dict[str, str], servers: list[Server]):
+        self.sandbox, self.env = sandbox, env
+        self.alive = list(servers)
+        self._turn = itertools.count()
+        self._lock = threading.Lock()
+        self.answered = 0
+
+    def deliver(self, item: Delivery) -> None:
+        while True:
+            with self._lock:
+                server = self.alive[next(self._turn) % len(self.alive)]
+            if post(self.sandbox, self.env, item, server.port) == 200:
+                break
+            time.sleep(0.1)
+        with self._lock:
+            self.answered += 1
+
+    @contextlib.contextmanager
+    def killing(self, victim: Server, after: int, timeout: float = 900) -> Iterator[None]:
+        """Kill ``victim`` (SIGKILL, not started again) once ``after`` deliveries were answered,
+        while the block delivers; afterwards, that it is dead."""
+
+        def killer() -> None:
+            wait_for(lambda: self.answered >= after, timeout=timeout, every=0.01)
+            with self._lock:
+                self.alive.remove(victim)
+            victim.kill()
+
+        chaos = threading.Thread(target=killer, daemon=True)
+        chaos.start()
+        yield
+        chaos.join(timeout=timeout)
+        assert victim.proc is not None and victim.proc.returncode is not None
+
+
+def ended_runs(env: dict[str, str], timeout: float, total: int = 4 * EACH) -> list[RunRecord]:
+    """The runs, once there is one per distinct event (``total``) and none is running."""
     store = RunStore(open_database(env).engine)
 
     def all_ended() -> bool:
         runs = store.list(limit=100_000)
-        return len(runs) == 4 * EACH and all(r.status != "running" for r in runs)
+        return len(runs) == total and all(r.status != "running" for r in runs)
 
     wait_for(all_ended, timeout=timeout, every=0.5)
     return store.list(limit=100_000)

@@ -18,13 +18,12 @@ import pytest
 
 from connector.db import close_all
 from connector.registry import Registry
-from connector.runtime.prepare import prepare
 from connector.sandbox.server import RunningSandbox, start_in_thread
-from connector.serve.server import Service, bind
+from connector.serve.server import Service
 from connector.serve.wiring import sandbox_env
 from connector.store import RunStore
 from tests.runtime.e2e_support import set_faults
-from tests.serve.conftest import _healthy, wait_for
+from tests.serve.conftest import planned, start_service, stop_service
 from tests.serve.served_events import signed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,24 +51,9 @@ def served(
         "CONNECTOR_HOME": str(tmp_path / "home"),
         "CONNECTOR_DATABASE_URL": url,
     }
-    prepared = prepare(RECIPE, registry)
-    assert prepared.plan is not None, prepared.problems
-    service = Service(
-        registry, [(prepared.plan, prepared.text)], env, workers=4, clock=sandbox.app.clock
-    )
-    service.start()
-    sock = bind("127.0.0.1", 0)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    thread = threading.Thread(
-        target=service.serve, args=(sock,), kwargs={"install_signal_handlers": False}, daemon=True
-    )
-    thread.start()
-    wait_for(lambda: _healthy(base), 30)
+    service, base, thread = start_service(registry, [planned(registry, RECIPE)], env, sandbox)
     yield sandbox, service, base
-    service.stop()
-    thread.join(timeout=30)
-    sandbox.app.close()
-    sandbox.stop()
+    stop_service(service, thread, sandbox)
     close_all()
 
 

@@ -11,11 +11,8 @@ finished the killed process's runs."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
-import threading
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -34,8 +31,7 @@ from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.wiring import sandbox_env
 from tests.runtime.e2e_support import RequestLog, login
-from tests.serve.conftest import wait_for
-from tests.serve.served_events import SEED, Server, free_port, post
+from tests.serve.served_events import SEED, Balancer, Server, ended_runs, free_port
 
 RECIPE = Path(__file__).parent / "recipes" / "note_contact_version.yaml"
 PROCESSES = 3
@@ -135,15 +131,11 @@ def test_twenty_locations_three_processes_one_killed(
     for server in servers:
         server.start()
     log = RequestLog(sandbox)
-    alive = list(servers)
-    turn = itertools.cycle(range(PROCESSES))
-    lock = threading.Lock()
-    answered = 0
     total = len(where) * VERSIONS
+    balancer = Balancer(sandbox, env, servers)
 
     def deliver_versions(contact: str) -> None:
-        """One contact's versions, in order: each sent (again, until a 2xx) before the next."""
-        nonlocal answered
+        """One contact's versions, in order: each answered before the next is sent."""
         for version in range(1, VERSIONS + 1):
             body = {
                 "type": "ContactUpdate",
@@ -152,42 +144,13 @@ def test_twenty_locations_three_processes_one_killed(
                 "webhookId": str(uuid.uuid4()),
                 "version": version,
                 "firstName": f"v{version}",
-                "timestamp": "",
             }
-            item = ("ghl", json.dumps(body).encode(), {})  # post() signs it as it goes
-            while True:
-                with lock:
-                    server = alive[next(turn) % len(alive)]
-                if post(sandbox, env, item, server.port) == 200:
-                    break
-                time.sleep(0.1)
-            with lock:
-                answered += 1
+            balancer.deliver(("ghl", json.dumps(body).encode(), {}))  # signed as it goes
 
-    victim = servers[0]
-
-    def killer() -> None:
-        wait_for(lambda: answered >= total // 2, timeout=900, every=0.01)
-        with lock:
-            alive.remove(victim)
-        victim.kill()
-
-    chaos = threading.Thread(target=killer, daemon=True)
-    chaos.start()
     contacts = sorted(where)
-    with ThreadPoolExecutor(12) as pool:
+    with balancer.killing(servers[0], after=total // 2), ThreadPoolExecutor(12) as pool:
         list(pool.map(deliver_versions, contacts))
-    chaos.join(timeout=900)
-    assert victim.proc is not None and victim.proc.returncode is not None
-
-    def ended() -> list[Any]:
-        from connector.db import open_database
-        from connector.store import RunStore
-
-        runs = RunStore(open_database(env).engine).list(limit=100_000)
-        return runs if len(runs) == total and all(r.status != "running" for r in runs) else []
-
-    runs = wait_for(ended, timeout=600, every=0.5)
+    runs = ended_runs(env, timeout=600, total=total)
     for server in servers[1:]:
         assert server.terminate() == 0
     assert [(r.id, r.error) for r in runs if r.status != "succeeded"] == []

@@ -6,10 +6,7 @@ exactly once and every run succeeded."""
 
 from __future__ import annotations
 
-import itertools
 import os
-import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,16 +17,14 @@ from connector.db import close_all
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.wiring import sandbox_env
 from tests.runtime.e2e_support import CHAOS_LIMITS
-from tests.serve.conftest import wait_for
 from tests.serve.served_events import (
     SCALED,
-    Delivery,
+    Balancer,
     Server,
     check_effects,
     deliveries,
     ended_runs,
     free_port,
-    post,
     seed,
 )
 
@@ -64,36 +59,12 @@ def test_the_survivors_finish_a_killed_process_runs(
     for server in servers:
         server.start()
     items = deliveries(sandbox)
-    alive = list(servers)
-    turn = itertools.cycle(range(PROCESSES))
-    lock = threading.Lock()
-    answered = 0
-
-    def deliver(item: Delivery) -> None:
-        nonlocal answered
-        while True:  # round-robin over the processes alive, again until a 2xx
-            with lock:
-                server = alive[next(turn) % len(alive)]
-            if post(sandbox, env, item, server.port) == 200:
-                break
-            time.sleep(0.1)
-        with lock:
-            answered += 1
-
-    victim = servers[0]
-
-    def killer() -> None:
-        wait_for(lambda: answered >= len(items) // 2, timeout=600, every=0.01)
-        with lock:
-            alive.remove(victim)
-        victim.kill()
-
-    chaos = threading.Thread(target=killer, daemon=True)
-    chaos.start()
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(deliver, items))
-    chaos.join(timeout=600)
-    assert victim.proc is not None and victim.proc.returncode is not None
+    balancer = Balancer(sandbox, env, servers)
+    with (
+        balancer.killing(servers[0], after=len(items) // 2, timeout=600),
+        ThreadPoolExecutor(8) as pool,
+    ):
+        list(pool.map(balancer.deliver, items))
 
     runs = ended_runs(env, timeout=300)
     for server in servers[1:]:

@@ -4,7 +4,6 @@ records), obtained through the agency once per location."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,13 +14,12 @@ import pytest
 from connector.connections import forget_tokens, open_store
 from connector.db import close_all
 from connector.registry import Registry
-from connector.runtime.prepare import prepare
 from connector.sandbox.server import RunningSandbox, start_in_thread
-from connector.serve.server import Service, bind
+from connector.serve.server import Service
 from connector.serve.wiring import sandbox_env, wire_sandbox
 from connector.store import RunStore
 from tests.runtime.e2e_support import login
-from tests.serve.conftest import _healthy, wait_for
+from tests.serve.conftest import planned, start_service, stop_service, wait_for
 
 RECIPE = Path(__file__).parent / "recipes" / "tag_new_contact.yaml"
 LOCATIONS = ("ve9EPM428h8vShlRW1KT", "C2QujeCh8ZnC7al2InWR")
@@ -43,25 +41,12 @@ def world(
     }
     done = login(env, "--user-type", "Company")
     assert done.returncode == 0, done.stderr
-    prepared = prepare(RECIPE, registry)
-    assert prepared.plan is not None, prepared.problems
-    service = Service(
-        registry, [(prepared.plan, prepared.text)], env, workers=2, clock=sandbox.app.clock
+    service, url, thread = start_service(
+        registry, [planned(registry, RECIPE)], env, sandbox, workers=2
     )
-    service.start()
-    sock = bind("127.0.0.1", 0)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    thread = threading.Thread(
-        target=service.serve, args=(sock,), kwargs={"install_signal_handlers": False}, daemon=True
-    )
-    thread.start()
-    wait_for(lambda: _healthy(url), 30)
     wire_sandbox(sandbox, url, env["CONNECTEAM_WEBHOOK_SECRET"])
     yield sandbox, service, env
-    service.stop()
-    thread.join(timeout=30)
-    sandbox.app.close()
-    sandbox.stop()
+    stop_service(service, thread, sandbox)
     forget_tokens()
     close_all()
 
