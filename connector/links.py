@@ -33,11 +33,11 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from connector import clock
 from connector.db import database_url, metadata, open_database, sqlite_path
 from connector.errors import StoreError
 
@@ -103,7 +103,7 @@ class Link:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return clock.now().isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def check_kind(kind: object) -> str:

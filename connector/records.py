@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
+
+from connector import clock
 
 __all__ = ["Recorder", "RunRecord", "StepRecord", "new_run_id", "now_iso"]
 
@@ -21,7 +22,7 @@ def new_run_id() -> str:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass

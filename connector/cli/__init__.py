@@ -42,6 +42,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "serve",
         "Run recipes unattended: webhooks, hooks and schedules.",
     ),
+    "test": (
+        "connector.cli.test",
+        "test",
+        "Run the tests declared with recipes, against recorded responses.",
+    ),
     "runs": ("connector.cli.runs", "runs", "The run history: list, show."),
     "auth": (
         "connector.cli.auth",

@@ -241,9 +241,15 @@ def validate_recipe(recipe: LoadedRecipe, registry: Registry) -> list[Problem]:
     return unique
 
 
+def _test_file(name: str) -> bool:
+    """``connector test``'s files (``NAME.test.yaml``, ``NAME.cassette.yaml``): not recipes."""
+    return name.endswith((".test.yaml", ".test.yml", ".cassette.yaml", ".cassette.yml"))
+
+
 def find_recipe_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     """The recipe files named by ``paths``: files as given, folders searched for ``*.yaml`` and
-    ``*.yml`` (recursively, sorted). Raises :class:`UsageError` for a path that does not exist."""
+    ``*.yml`` (recursively, sorted; the tests and cassettes of ``connector test`` are left out).
+    Raises :class:`UsageError` for a path that does not exist."""
     if not paths:
         raise UsageError("give at least one recipe file or folder")
     found: list[str] = []
@@ -253,7 +259,7 @@ def find_recipe_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
             matches = [
                 str(p)
                 for p in sorted(Path(path).rglob("*"))
-                if p.suffix in (".yaml", ".yml") and p.is_file()
+                if p.suffix in (".yaml", ".yml") and p.is_file() and not _test_file(p.name)
             ]
             if not matches:
                 raise UsageError(f"no recipes (*.yaml, *.yml) in folder {path}")
