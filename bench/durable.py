@@ -9,7 +9,10 @@ same process and run, interleaved round by round so both see the same machine:
   SQLite in a temporary CONNECTOR_HOME: a DBOS workflow per run, every request attempt a
   checkpoint, the write claimed in the effect journal, the rate budget reserved in the database
   for every request, the run recorded in the run store;
-- plain: the same three requests with one ``httpx.Client``, nothing recorded.
+- plain: the same three requests with one ``httpx.Client``, nothing recorded;
+- DBOS alone: a DBOS workflow of three steps that do nothing, on the same database settings, started
+  the way ``Runtime.run`` starts a run: the floor of any runtime that checkpoints each request as a
+  DBOS step, and so the best ratio such a runtime can reach against this server.
 
 The GoHighLevel budget keeps its shape (a sliding window and a day counter, both reserved per
 request) but gets room enough never to wait; its window is 1 s so the rows a reservation sums stay
@@ -32,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,6 +84,15 @@ def main() -> int:
     from connector.runtime.prepare import prepare
 
     imported = time.perf_counter() - t0
+    from dbos import DBOS, SetWorkflowID
+
+    @DBOS.workflow(name="bench.floor")
+    def floor_workflow(steps: int) -> dict[str, Any]:
+        """The least a durable run on DBOS does: a workflow, and a checkpoint per request."""
+        for i in range(steps):
+            DBOS.run_step({"name": f"nothing{i}"}, lambda: {"ok": None})
+        return {"done": True}
+
     registry, _ = default_registry([], home=Path("/nonexistent"))
     registry.apps["ghl"] = dataclasses.replace(registry.apps["ghl"], rate_limits=ROOMY_LIMITS)
     prepared = prepare(HERE / "recipes" / "three_steps.yaml", registry)
@@ -114,13 +127,20 @@ def main() -> int:
         record = runtime.run(plan, event)
         assert record.status == "succeeded", record.error
 
+    def floor() -> None:
+        with SetWorkflowID(uuid.uuid4().hex):
+            floor_workflow(3)
+
     timed(baseline, 20)  # warm both paths
     timed(durable, 20)
+    timed(floor, 20)
     plain_times: list[float] = []
     durable_times: list[float] = []
+    floor_times: list[float] = []
     for _ in range(rounds):
         plain_times += timed(baseline, runs)
         durable_times += timed(durable, runs)
+        floor_times += timed(floor, runs)
     if args.profile:  # the run executes on a DBOS executor thread: profile it there
         profile = cProfile.Profile()
         execute = runtime.execute
@@ -147,6 +167,7 @@ def main() -> int:
 
     plain_rate = len(plain_times) / sum(plain_times)
     durable_rate = len(durable_times) / sum(durable_times)
+    floor_rate = len(floor_times) / sum(floor_times)
     ratio = durable_rate / plain_rate
     print(f"{rounds} rounds of {runs} runs each side; 3 requests a run (GET, GET, POST)")
     print(
@@ -157,8 +178,14 @@ def main() -> int:
         f"{'durable (Runtime.run)':<24} {durable_rate:8.1f} runs/s  "
         f"median {statistics.median(durable_times) * 1000:7.3f} ms/run"
     )
+    print(
+        f"{'DBOS alone, 3 no-op steps':<24} {floor_rate:8.1f} runs/s  "
+        f"median {statistics.median(floor_times) * 1000:7.3f} ms/run  "
+        f"(no request, nothing of ours: {floor_rate / plain_rate:.3f}x the baseline)"
+    )
     verdict = "ok" if ratio >= TARGET else "UNDER"
     print(f"ratio durable/plain: {ratio:.3f}x  (target >= {TARGET}x)  {verdict}")
+    print(f"ratio durable/DBOS alone: {durable_rate / floor_rate:.3f}x")
     print(
         f"in this process: import {imported:.3f} s, Runtime.launch() {launched:.3f} s, "
         f"Runtime.close() {closed:.3f} s"

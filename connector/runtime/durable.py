@@ -416,10 +416,19 @@ class Runtime:
         return len(going)
 
     def run(self, plan: Plan, event: Any, **kwargs: Any) -> RunRecord:
-        """Run ``plan`` durably to its end and return its record."""
-        handle = self.start(plan, event, **kwargs)
-        handle.get_result()
-        record = self.store.get(handle.get_workflow_id())
+        """Run ``plan`` durably to its end, in this thread, and return its record.
+
+        The workflow is called directly (DBOS runs it here, under its id), not handed to DBOS's
+        executor threads: a one-shot run waits for it anyway, and the hand-over cost more than
+        a step's checkpoint. A run id that exists already is that run: its recorded result.
+        """
+        self.launch()
+        job = self._job(
+            plan, event, kwargs.get("run_id") or new_run_id(), kwargs.get("env"), kwargs.get("parent")
+        )
+        with SetWorkflowID(job["run_id"]):
+            run_workflow(job)
+        record = self.store.get(job["run_id"])
         assert record is not None
         return record
 
