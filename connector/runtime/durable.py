@@ -424,7 +424,11 @@ class Runtime:
         """
         self.launch()
         job = self._job(
-            plan, event, kwargs.get("run_id") or new_run_id(), kwargs.get("env"), kwargs.get("parent")
+            plan,
+            event,
+            kwargs.get("run_id") or new_run_id(),
+            kwargs.get("env"),
+            kwargs.get("parent"),
         )
         with SetWorkflowID(job["run_id"]):
             run_workflow(job)
