@@ -205,6 +205,17 @@ def _create(*names: str) -> Callable[[sa.Connection], None]:
     return apply
 
 
+def _history(conn: sa.Connection) -> None:
+    from connector.history import backfill
+
+    _create("run_terms", "run_marks")(conn)
+    for name in ("runs_parent", "runs_trigger"):  # a new database has them from migration 1
+        next(i for i in metadata.tables["runs"].indexes if i.name == name).create(
+            conn, checkfirst=True
+        )
+    backfill(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -227,6 +238,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(2, "connections: credentials, sealed", _create("connections")),
+    Migration(3, "the run history page: who each run touched, resolved marks", _history),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -234,6 +246,7 @@ SCHEMA_VERSION = MIGRATIONS[-1].version
 def _declare_tables() -> None:
     """Import the modules that own our tables, so that each is declared on :data:`metadata`."""
     import connector.connections.store
+    import connector.history
     import connector.links
     import connector.runtime.budget
     import connector.runtime.journal

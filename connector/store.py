@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from connector.db import metadata, retrying
 from connector.errors import StoreError
+from connector.history import marks_table, step_terms, terms_table, touched, write_terms
 from connector.records import RunRecord, StepRecord
 
 __all__ = ["AmbiguousRunId", "RunStore"]
@@ -49,6 +50,9 @@ runs_table = sa.Table(
 sa.Index("runs_started", runs_table.c.started_at)
 sa.Index("runs_recipe", runs_table.c.recipe, runs_table.c.started_at)
 sa.Index("runs_status", runs_table.c.status, runs_table.c.started_at)
+# migration 3, for the run history page: a run's retries and replays, the trigger filter
+sa.Index("runs_parent", runs_table.c.parent)
+sa.Index("runs_trigger", runs_table.c.trigger_event, runs_table.c.started_at)
 
 steps_table = sa.Table(
     "run_steps",
@@ -215,6 +219,7 @@ class RunStore:
                 conn.execute(
                     sa.insert(runs_table).values(id=run.id, started_at=run.started_at, **values)
                 )
+                write_terms(conn, run.id, run.started_at, touched(run.trigger))
             else:  # resumed: replayed from its checkpoints, it records its steps again
                 run.started_at = row[0]
                 conn.execute(
@@ -226,14 +231,21 @@ class RunStore:
 
     def step_finished(self, run: RunRecord, step: StepRecord) -> None:
         seq = len(run.steps) - 1 if run.steps and run.steps[-1] is step else len(run.steps)
+        data = step.to_json()
         row = {
             "run_id": run.id,
             "seq": seq,
             "step_id": step.id,
-            "record_json": _dumps(step.to_json()),
+            "record_json": _dumps(data),
             "status": step.status,
         }
-        self._do(lambda c: c.execute(_insert_step, row))
+        terms = step_terms(data)  # the ids and emails it touched, for the page's search
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(_insert_step, row)
+            write_terms(conn, run.id, run.started_at, terms)
+
+        self._do(write)
 
     def run_finished(self, run: RunRecord) -> None:
         self.set_status(run)
@@ -361,6 +373,8 @@ class RunStore:
                 .mappings()
                 .all()
             )
+            where = terms_table.c.run_id == run_id
+            terms = [r[0] for r in conn.execute(sa.select(terms_table.c.term).where(where))]
         if run is None:
             return
 
@@ -370,6 +384,7 @@ class RunStore:
             c.execute(sa.insert(runs_table).values(**dict(run)))
             if steps:
                 c.execute(sa.insert(steps_table), [dict(s) for s in steps])
+            write_terms(c, run_id, run["started_at"], terms)
 
         self._do(copy)
 
@@ -388,6 +403,8 @@ class RunStore:
                 conn.execute(sa.delete(steps_table).where(steps_table.c.run_id.in_(chunk)))
                 conn.execute(sa.delete(runs_table).where(runs_table.c.id.in_(chunk)))
                 conn.execute(sa.delete(forks_table).where(forks_table.c.run_id.in_(chunk)))
+                conn.execute(sa.delete(terms_table).where(terms_table.c.run_id.in_(chunk)))
+                conn.execute(sa.delete(marks_table).where(marks_table.c.run_id.in_(chunk)))
             return ids
 
         ids: Sequence[str] = self._do(prune)

@@ -23,6 +23,8 @@ Routes:
   POST /hooks/RECIPE                  any JSON object as RECIPE's event
                                       (Authorization: Bearer $CONNECTOR_HOOK_TOKEN)
   GET  /healthz, GET /metrics         readiness; Prometheus metrics
+  GET  /                              the run history page (off 127.0.0.1 it needs
+                                      CONNECTOR_UI_PASSWORD; see docs/ui.md)
 \b
 Examples:
   connector serve recipes/ --sandbox          everything against the embedded sandbox
@@ -137,6 +139,15 @@ def serve(
             _tell_sandbox(running)
         names = ", ".join(plan.name for plan, _ in recipes)
         click.echo(f"serving {len(recipes)} recipe(s) at {base}: {names}", err=True)
+        from connector.ui.access import is_loopback
+
+        if is_loopback(host) or env.get("CONNECTOR_UI_PASSWORD"):
+            click.echo(f"the run history page: {base}/", err=True)
+        else:
+            click.echo(
+                f"the run history page ({base}/) is refused: CONNECTOR_UI_PASSWORD is not set",
+                err=True,
+            )
         if not env.get("CONNECTOR_HOOK_TOKEN"):
             click.echo(
                 "hooks (POST /hooks/RECIPE) are refused: CONNECTOR_HOOK_TOKEN is not set", err=True

@@ -26,6 +26,7 @@ from connector.serve.events import connecteam_events, ghl_event, hook_event
 from connector.serve.intake import Intake
 from connector.serve.metrics import CONTENT_TYPE
 from connector.serve.signatures import Rejected, WebhookKeys, check_timestamp, verify_ghl
+from connector.ui import mount
 
 __all__ = ["ServeSettings", "build_app", "mark_ready"]
 
@@ -166,6 +167,7 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
     )
     app.state.readiness = state
     app.state.intake = intake
+    mount(app, intake.runtime, intake.router.plans)  # the run history page, at /
     return app
 
 

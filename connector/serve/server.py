@@ -31,6 +31,7 @@ from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler
 from connector.serve.signatures import WebhookKeys
+from connector.ui import serving
 
 __all__ = ["DEFAULT_EXECUTOR", "Service", "bind"]
 
@@ -117,6 +118,7 @@ class Service:
             timeout_graceful_shutdown=int(self.grace) or None,
         )
         self.server = uvicorn.Server(config)
+        serving(self.app, str(sock.getsockname()[0]), self.server)  # the page's access rule
         previous = {}
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             # uvicorn handles SIGTERM/SIGINT while serving, then raises the signal again to the

@@ -1,0 +1,141 @@
+"""The page's actions on a run: retry, replay from a step, mark resolved (each a POST that
+:meth:`~connector.ui.web.UI.gate` has checked for its CSRF token).
+
+Retry and replay go through the runtime's own :meth:`~connector.runtime.durable.Runtime.again`,
+the one ``connector runs retry`` and ``runs replay`` use: the new run is a fork of the old one
+(the steps before the chosen one keep their recorded results; a retry goes on with the old run's
+write claims, so nothing it wrote is written again). It runs in a thread of its own; the answer
+waits up to :data:`WAIT_SECONDS` for it and then shows the new run, or, when it is still going
+(waiting out a rate limit, say), the old run's page, where the new one appears as it is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from connector.errors import ConnectorError
+from connector.store import AmbiguousRunId
+from connector.ui.pages import run_page
+
+if TYPE_CHECKING:
+    from connector.records import RunRecord
+    from connector.ui.web import UI, Ctx
+
+__all__ = ["WAIT_SECONDS", "replay", "resolve", "retry"]
+
+log = logging.getLogger("connector.ui")
+
+WAIT_SECONDS = 8.0
+Handler = Callable[[Request, "Ctx"], Awaitable[Response]]
+
+
+def _in_thread(func: Callable[[], RunRecord]) -> concurrent.futures.Future[RunRecord]:
+    """``func()`` on a daemon thread (a run that outlives the request must not hold the
+    process open when it stops: it is finished on the next start)."""
+    future: concurrent.futures.Future[RunRecord] = concurrent.futures.Future()
+
+    def work() -> None:
+        try:
+            future.set_result(func())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="connector-ui-again", daemon=True).start()
+    return future
+
+
+async def _old(ui: UI, run_id: str, ctx: Ctx) -> RunRecord | Response:
+    try:
+        record = await run_in_threadpool(ui.runtime.store.get, run_id)
+    except AmbiguousRunId as exc:
+        return ui.problem(ctx, 400, str(exc))
+    if record is None:
+        return ui.problem(ctx, 404, f"no run {run_id!r}")
+    return record
+
+
+async def _again(ui: UI, ctx: Ctx, old: RunRecord, step: str | None) -> Response:
+    verb = "retry" if step is None else "replay"
+    future = _in_thread(lambda: ui.runtime.again(old, step))
+    try:
+        record = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), WAIT_SECONDS)
+    except TimeoutError:
+        future.add_done_callback(_log_failure)
+        return await run_page(
+            ui,
+            old.id,
+            ctx,
+            status=202,
+            notice=f"the {verb} started and is still going; it appears below when it ends",
+        )
+    except ConnectorError as exc:
+        return await run_page(ui, old.id, ctx, status=409, error=f"could not {verb}: {exc}")
+    return RedirectResponse(f"/ui/runs/{record.id}", status_code=303)
+
+
+def _log_failure(future: concurrent.futures.Future[Any]) -> None:
+    exc = future.exception()
+    if exc is not None:
+        log.warning("a retry or replay from the page failed: %s", exc)
+
+
+def retry(ui: UI) -> Handler:
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        old = await _old(ui, request.path_params["run_id"], ctx)
+        if isinstance(old, Response):
+            return old
+        if old.status != "failed":
+            return await run_page(
+                ui,
+                old.id,
+                ctx,
+                status=409,
+                error=f"run {old.id} is {old.status}; only a failed run is retried",
+            )
+        return await _again(ui, ctx, old, None)
+
+    return handler
+
+
+def replay(ui: UI) -> Handler:
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        old = await _old(ui, request.path_params["run_id"], ctx)
+        if isinstance(old, Response):
+            return old
+        if old.status == "running":
+            return await run_page(
+                ui,
+                old.id,
+                ctx,
+                status=409,
+                error=f"run {old.id} is still running; replay it when it ends",
+            )
+        return await _again(ui, ctx, old, ctx.form.get("step", "").strip())
+
+    return handler
+
+
+def resolve(ui: UI) -> Handler:
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        old = await _old(ui, request.path_params["run_id"], ctx)
+        if isinstance(old, Response):
+            return old
+        if ctx.form.get("reopen"):
+            await run_in_threadpool(ui.history.reopen, old.id)
+        else:
+            note = ctx.form.get("note", "").strip()[:2000] or None
+            await run_in_threadpool(ui.history.mark_resolved, old.id, note)
+        back = ctx.form.get("back", "")
+        target = "/ui/queue" if back == "queue" else f"/ui/runs/{old.id}"
+        return RedirectResponse(target, status_code=303)
+
+    return handler

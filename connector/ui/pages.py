@@ -1,0 +1,186 @@
+"""The pages that read: the run list, a run, the queue, connections, id links, the live stream.
+
+Each function takes the :class:`~connector.ui.web.UI` and returns the handler its route calls.
+The database is read in a worker thread (the event loop keeps answering webhooks meanwhile).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from connector.store import AmbiguousRunId
+from connector.ui.live import Changes
+from connector.ui.queries import STATUSES, Filters, bad_time
+
+if TYPE_CHECKING:
+    from connector.ui.web import UI, Ctx
+
+__all__ = ["connections", "events", "links", "queue", "run", "runs"]
+
+Handler = Callable[[Request, "Ctx"], Awaitable[Response]]
+
+
+def runs(ui: UI) -> Handler:
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        filters = Filters.from_query(request.query_params)
+        before = request.query_params.get("before") or None
+        problems = [
+            f"{name} {value!r} is not a time: use 2026-07-01 or 2026-07-01T10:00 (UTC)"
+            for name, value in (("since", filters.since), ("until", filters.until))
+            if bad_time(value)
+        ]
+        page = await run_in_threadpool(ui.history.page, filters, before)
+        recipes = sorted({*await run_in_threadpool(ui.history.recipes), *ui.plans})
+        triggers = sorted({f"{p.trigger_app} {p.trigger_event}" for p in ui.plans.values()})
+        return ui.render(
+            "runs.html",
+            ctx,
+            page=page,
+            filters=filters,
+            statuses=STATUSES,
+            recipes=recipes,
+            triggers=triggers,
+            problems=problems,
+            first_page=before is None,
+        )
+
+    return handler
+
+
+def run(ui: UI) -> Handler:
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        return await run_page(ui, request.path_params["run_id"], ctx)
+
+    return handler
+
+
+async def run_page(
+    ui: UI, run_id: str, ctx: Ctx, *, status: int = 200, notice: str = "", error: str = ""
+) -> Response:
+    """The page of one run (also shown, with ``error``, when an action on it was refused)."""
+    try:
+        record = await run_in_threadpool(ui.runtime.store.get, run_id)
+    except AmbiguousRunId as exc:
+        return ui.problem(ctx, 400, str(exc))
+    if record is None:
+        return ui.problem(ctx, 404, f"no run {run_id!r}: it may have been pruned")
+
+    def relatives() -> dict[str, Any]:
+        history = ui.history
+        terms = history.terms(record.id)
+        recipe = ui.runtime.store.get_recipe(record.recipe_hash)
+        return {
+            "kind": history.fork_kind(record.id),
+            "children": history.children(record.id),
+            "mark": history.mark(record.id),
+            "terms": terms,
+            "links": history.links_among(terms),
+            "recipe_text": recipe[1] if recipe else None,
+        }
+
+    extra = await run_in_threadpool(relatives)
+    return ui.render(
+        "run.html",
+        ctx,
+        status,
+        run=record,
+        notice=notice,
+        error=error,
+        step_ids=[s.id for s in record.steps],
+        **extra,
+    )
+
+
+def queue(ui: UI) -> Handler:
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        before = request.query_params.get("before") or None
+        page = await run_in_threadpool(ui.history.queue, before)
+        return ui.render("queue.html", ctx, page=page, first_page=before is None)
+
+    return handler
+
+
+def _plain_url(url: str) -> str:
+    """A base URL without any user or password in it."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _state(conn: Any, now: float) -> tuple[str, str]:
+    """A connection's state as a word and a sentence (never its secret)."""
+    if conn.needs_login:
+        return "needs-login", f"needs a new login: {conn.needs_login}"
+    if conn.refresh_until and conn.refresh_until > now:
+        return "refreshing", "a token refresh is under way"
+    if conn.expires_at is not None and conn.expires_at <= now:
+        return "expired", "the access token expired; it is refreshed on its next use"
+    return "ok", "ready"
+
+
+def connections(ui: UI) -> Handler:
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        from connector.connections.store import ConnectionStore
+
+        store = ConnectionStore(ui.runtime.db.engine, None)  # no key: plain facts only
+        found = await run_in_threadpool(store.find)
+        now = time.time()
+        rows = [
+            {
+                "conn": c,
+                "state": _state(c, now),
+                "locations": list(c.meta.get("locations") or [])[:50],
+            }
+            for c in found
+        ]
+        env = ui.runtime.env
+        apps = [
+            {
+                "name": app.name,
+                "title": app.title,
+                "base_url": _plain_url(env.get(app.base_url_env or "") or app.default_base_url),
+                "set": [n for n in app.secret_env if env.get(n)],
+                "location": env.get(app.location_env or "") if app.location_env else None,
+            }
+            for app in ui.runtime.registry.apps.values()
+            if app.secret_env or app.base_url_env
+        ]
+        return ui.render("connections.html", ctx, rows=rows, apps=apps, now=now)
+
+    return handler
+
+
+def links(ui: UI) -> Handler:
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        kind = request.query_params.get("kind") or None
+        q = (request.query_params.get("q") or "").strip() or None
+
+        def read() -> tuple[list[dict[str, Any]], list[str]]:
+            return ui.history.links(kind, q), ui.history.link_kinds()
+
+        rows, kinds = await run_in_threadpool(read)
+        return ui.render("links.html", ctx, rows=rows, kinds=kinds, kind=kind, q=q or "")
+
+    return handler
+
+
+def events(ui: UI) -> Handler:
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        watch = [w for w in request.query_params.getlist("watch") if w][:50]
+        changes = Changes(ui.history, ui.row, ui.stopping)
+        return StreamingResponse(
+            changes.stream(watch),
+            media_type="text/event-stream",
+            headers={"X-Accel-Buffering": "no"},
+        )
+
+    return handler

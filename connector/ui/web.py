@@ -1,0 +1,231 @@
+"""The run history page's routes, mounted beside the webhook routes of ``connector serve``.
+
+``GET /`` is the list of runs; everything else of the page lives under ``/ui/``: a run
+(``/ui/runs/ID``), the queue of failed and waiting runs (``/ui/queue``), connections, id links,
+the live-update stream (``/ui/events``), login and logout, and the static files. Each route goes
+through :meth:`UI.gate` (:mod:`connector.ui.access`): who may see the page, the CSRF token of
+every POST, and errors as a page that says what went wrong, never a traceback. The webhook
+routes are not touched by any of this.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from connector.errors import ConnectorError
+from connector.ui.access import CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Access
+from connector.ui.present import Shown, environment
+from connector.ui.queries import History, RunRow
+
+__all__ = ["UI", "mount", "serving"]
+
+log = logging.getLogger("connector.ui")
+
+MAX_FORM_BYTES = 64 * 1024
+EVENTS = "/ui/events"  # the live stream: refused with 401, not sent to the login form
+
+
+@dataclass
+class Ctx:
+    """What a handler is given beside the request: the CSRF token for its forms, and its form
+    fields (a POST's, already checked)."""
+
+    csrf: str
+    form: dict[str, str]
+
+
+Handler = Callable[[Request, Ctx], Awaitable[Response]]
+
+
+class UI:
+    """The page of one serving process: its runtime (the database, retry and replay), the
+    recipes it serves, and who may see it."""
+
+    def __init__(self, runtime: Any, plans: Mapping[str, Any]) -> None:
+        self.runtime = runtime
+        self.plans = plans
+        self.history = History(runtime.db.engine)
+        self.access = Access(password=runtime.env.get("CONNECTOR_UI_PASSWORD") or None)
+        self.templates = environment(Shown(runtime.redactor))
+        self.stopping: Callable[[], bool] = lambda: False
+
+    # rendering -----------------------------------------------------------------------------------
+
+    def render(self, name: str, ctx: Ctx | None, status: int = 200, **values: Any) -> Response:
+        html = self.templates.get_template(name).render(
+            csrf=ctx.csrf if ctx else "",
+            login_required=not self.access.open,
+            **values,
+        )
+        return HTMLResponse(html, status_code=status)
+
+    def row(self, row: RunRow) -> str:
+        return self.templates.get_template("_row.html").render(run=row)
+
+    def problem(self, ctx: Ctx | None, status: int, message: str) -> Response:
+        return self.render("problem.html", ctx, status, code=status, message=message)
+
+    # the gate ------------------------------------------------------------------------------------
+
+    def gate(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """``handler`` behind the access rules, the CSRF check, and the error page."""
+
+        async def endpoint(request: Request) -> Response:
+            decision = self.access.decide(request)
+            if not decision.allowed:
+                if decision.login and request.method == "GET" and request.url.path != EVENTS:
+                    target = request.url.path + (
+                        f"?{request.url.query}" if request.url.query else ""
+                    )
+                    return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
+                return self.problem(None, decision.status, decision.message)
+            cookie = request.cookies.get(CSRF_COOKIE) or ""
+            fresh = not cookie
+            if fresh:
+                cookie = self.access.new_csrf_cookie()
+            ctx = Ctx(self.access.csrf_token(cookie), {})
+            if request.method == "POST":
+                ctx.form = await _form(request)
+                if fresh or not self.access.csrf_ok(request, ctx.form.get("csrf", "")):
+                    return self.problem(
+                        ctx,
+                        403,
+                        "refused: this action needs the page's CSRF token; reload the page and try again",
+                    )
+            try:
+                response = await handler(request, ctx)
+            except ConnectorError as exc:
+                response = self.problem(ctx, 503, str(exc))
+            except Exception as exc:  # a bug: said plainly, logged by its type, no traceback
+                log.exception("run history page: %s", type(exc).__name__)
+                response = self.problem(
+                    ctx, 500, f"the page failed ({type(exc).__name__}); the server's log has more"
+                )
+            if fresh:
+                response.set_cookie(
+                    CSRF_COOKIE, cookie, httponly=True, samesite="strict", secure=_https(request)
+                )
+            response.headers.setdefault("Cache-Control", "no-store")
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+            )
+            return response
+
+        return endpoint
+
+    # login ---------------------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        cookie = request.cookies.get(CSRF_COOKIE) or self.access.new_csrf_cookie()
+        ctx = Ctx(self.access.csrf_token(cookie), {})
+        target = _local(request.query_params.get("next", "/"))
+        if self.access.open:
+            return RedirectResponse(target, status_code=303)
+        if not self.access.password:
+            return self.problem(ctx, 403, self.access.decide(request).message)
+        status, error = 200, ""
+        if request.method == "POST":
+            ctx.form = await _form(request)
+            target = _local(ctx.form.get("next", "/"))
+            if not self.access.csrf_ok(request, ctx.form.get("csrf", "")):
+                status, error = 403, "the form expired: try again"
+            elif self.access.password_ok(ctx.form.get("password", "")):
+                done = RedirectResponse(target, status_code=303)
+                done.set_cookie(
+                    SESSION_COOKIE,
+                    self.access.session_cookie(),
+                    max_age=SESSION_SECONDS,
+                    httponly=True,
+                    samesite="lax",
+                    secure=_https(request),
+                )
+                return done
+            else:
+                import asyncio
+
+                await asyncio.sleep(1.0)  # a guess costs a second
+                status, error = 401, "wrong password"
+        response = self.render("login.html", ctx, status, next=target, error=error)
+        response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="strict")
+        return response
+
+    async def logout(self, request: Request, ctx: Ctx) -> Response:
+        response: Response = RedirectResponse(
+            "/ui/login" if not self.access.open else "/", status_code=303
+        )
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    # routes --------------------------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        from connector.ui import actions, pages
+
+        gate = self.gate
+        return [
+            Route("/", gate(pages.runs(self)), methods=["GET"]),
+            Route("/ui/runs/{run_id}", gate(pages.run(self)), methods=["GET"]),
+            Route("/ui/runs/{run_id}/retry", gate(actions.retry(self)), methods=["POST"]),
+            Route("/ui/runs/{run_id}/replay", gate(actions.replay(self)), methods=["POST"]),
+            Route("/ui/runs/{run_id}/resolve", gate(actions.resolve(self)), methods=["POST"]),
+            Route("/ui/queue", gate(pages.queue(self)), methods=["GET"]),
+            Route("/ui/connections", gate(pages.connections(self)), methods=["GET"]),
+            Route("/ui/links", gate(pages.links(self)), methods=["GET"]),
+            Route(EVENTS, gate(pages.events(self)), methods=["GET"]),
+            Route("/ui/login", self.login, methods=["GET", "POST"]),
+            Route("/ui/logout", gate(self.logout), methods=["POST"]),
+            Mount("/ui/static", StaticFiles(packages=[("connector.ui", "static")]), name="static"),
+        ]
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The fields of an urlencoded form (at most 64 KiB; the last value of a repeated name)."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {key: values[-1] for key, values in parsed.items()}
+
+
+def _local(target: str) -> str:
+    """``target`` if it is a path on this server, else ``/`` (no open redirect)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def mount(app: Starlette, runtime: Any, plans: Mapping[str, Any]) -> UI:
+    """Add the page's routes to ``app`` (the serve app) and return the page."""
+    ui = UI(runtime, plans)
+    app.router.routes.extend(ui.routes())
+    app.state.ui = ui
+    return ui
+
+
+def serving(app: Starlette, host: str, server: Any) -> None:
+    """Tell the page of ``app`` the address it is served on (loopback or not decides whether a
+    login is needed) and the server (its live streams end when it stops)."""
+    ui: UI | None = getattr(app.state, "ui", None)
+    if ui is None:
+        return
+    ui.access.host = host
+    ui.stopping = lambda: bool(getattr(server, "should_exit", False))
