@@ -142,13 +142,24 @@ def specs() -> Path:
     return specs_dir()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def skip_or_fail() -> Callable[[str], NoReturn]:
     """``skip_or_fail(reason)``: skip the test because ``reason``; under CI, fail it instead."""
     return skip_or_fail_now
 
 
 POSTGRES_ENV = "CONNECTOR_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database on each of the two the runtime supports: a SQLite file, and an empty
+    PostgreSQL database (see :func:`postgres_database`)."""
+    if request.param == "postgresql":
+        make: Callable[[], str] = request.getfixturevalue("postgres_database")
+        yield make().replace("postgresql://", "postgresql+psycopg://", 1)
+    else:
+        yield f"sqlite:///{tmp_path / 'db.sqlite3'}"
 
 
 @pytest.fixture()

@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,22 +17,13 @@ from connector.db import MIGRATIONS, SCHEMA_VERSION, make_engine, metadata, migr
 from connector.errors import StoreError
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "postgresql":
-        make: Callable[[], str] = request.getfixturevalue("postgres_database")
-        yield make().replace("postgresql://", "postgresql+psycopg://", 1)
-    else:
-        yield f"sqlite:///{tmp_path / 'db.sqlite3'}"
-
-
 def tables(engine: sa.Engine) -> set[str]:
     with engine.connect() as conn:
         return set(sa.inspect(conn).get_table_names())
 
 
-def test_a_new_database_gets_every_migration_and_every_table(url: str) -> None:
-    engine = make_engine(url, pool_size=1)
+def test_a_new_database_gets_every_migration_and_every_table(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=1)
     try:
         assert schema_version(engine) == 0
         applied = migrate(engine)
@@ -46,8 +36,8 @@ def test_a_new_database_gets_every_migration_and_every_table(url: str) -> None:
         engine.dispose()
 
 
-def test_an_older_database_gets_what_it_lacks_and_keeps_its_rows(url: str) -> None:
-    engine = make_engine(url, pool_size=1)
+def test_an_older_database_gets_what_it_lacks_and_keeps_its_rows(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=1)
     try:
         first = MIGRATIONS[0]
         with engine.begin() as conn:  # a database as schema 1 left it, with a link in it
@@ -78,8 +68,8 @@ def test_an_older_database_gets_what_it_lacks_and_keeps_its_rows(url: str) -> No
         engine.dispose()
 
 
-def test_a_newer_database_is_refused_unchanged(url: str) -> None:
-    engine = make_engine(url, pool_size=1)
+def test_a_newer_database_is_refused_unchanged(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=1)
     try:
         migrate(engine)
         with engine.begin() as conn:
@@ -93,8 +83,8 @@ def test_a_newer_database_is_refused_unchanged(url: str) -> None:
         engine.dispose()
 
 
-def test_processes_starting_at_once_migrate_once(url: str) -> None:
-    engines = [make_engine(url, pool_size=1) for _ in range(4)]
+def test_processes_starting_at_once_migrate_once(database_url: str) -> None:
+    engines = [make_engine(database_url, pool_size=1) for _ in range(4)]
     results: list[object] = []
     barrier = threading.Barrier(len(engines))
 

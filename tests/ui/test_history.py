@@ -4,10 +4,6 @@ migration 3, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
-import pytest
 import sqlalchemy as sa
 
 from connector.db import MIGRATIONS, make_engine, metadata, migrate
@@ -51,23 +47,14 @@ def _run(run_id: str, trigger: object) -> RunRecord:
     )  # fmt: skip
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "postgresql":
-        make: Callable[[], str] = request.getfixturevalue("postgres_database")
-        yield make().replace("postgresql://", "postgresql+psycopg://", 1)
-    else:
-        yield f"sqlite:///{tmp_path / 'db.sqlite3'}"
-
-
 def terms_of(engine: sa.Engine, run_id: str) -> set[str]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(terms_table.c.term).where(terms_table.c.run_id == run_id))
         return {r[0] for r in rows}
 
 
-def test_terms_are_written_with_the_run_and_go_with_a_prune(url: str) -> None:
-    engine = make_engine(url, pool_size=2)
+def test_terms_are_written_with_the_run_and_go_with_a_prune(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=2)
     try:
         migrate(engine)
         store = RunStore(engine)
@@ -88,8 +75,8 @@ def test_terms_are_written_with_the_run_and_go_with_a_prune(url: str) -> None:
         engine.dispose()
 
 
-def test_migration_3_indexes_the_runs_stored_before_it(url: str) -> None:
-    engine = make_engine(url, pool_size=2)
+def test_migration_3_indexes_the_runs_stored_before_it(database_url: str) -> None:
+    engine = make_engine(database_url, pool_size=2)
     try:
         schema = metadata.tables["connector_schema"]
         runs, steps = metadata.tables["runs"], metadata.tables["run_steps"]

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -25,7 +26,6 @@ from connector.plugins import default_registry
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.server import Service
 from connector.serve.wiring import sandbox_env, wire_sandbox
-from tests.conftest import skip_or_fail_now
 from tests.serve.conftest import HOOK_TOKEN, ROOT, shipped, start_service, stop_service, wait_for
 
 CONTACT = "ocQHyuzHvysMo5N5VsXc"  # the seed's contact, paired with Connecteam user 9001
@@ -33,18 +33,18 @@ USER = 9001
 TASKS = f"/ghl/contacts/{CONTACT}/tasks"
 
 
-def chromium() -> str:
+def chromium(skip_or_fail: Callable[[str], NoReturn]) -> str:
     """The browser to drive: ``$CONNECTOR_TEST_CHROMIUM``, else Debian's ``chromium``."""
     path = os.environ.get("CONNECTOR_TEST_CHROMIUM") or shutil.which("chromium") or ""
     if not path or not Path(path).exists():
-        skip_or_fail_now(
+        skip_or_fail(
             "chromium is not installed (apt-get install chromium; .ci/run installs it), so the "
             "run history page is not tested in a browser"
         )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        skip_or_fail_now("needs playwright (pip install -e '.[test]'), which cannot be imported")
+        skip_or_fail("needs playwright (pip install -e '.[test]'), which cannot be imported")
     return path
 
 
@@ -88,8 +88,8 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def browser_path() -> str:
-    return chromium()
+def browser_path(skip_or_fail: Callable[[str], NoReturn]) -> str:
+    return chromium(skip_or_fail)
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,18 @@ def test_a_runs_page_shows_its_steps(served: Served, page: Any) -> None:
     shot(page, "run")
 
 
-def test_retry_from_the_page_makes_a_new_run_that_succeeds(served: Served, page: Any) -> None:
+def test_retry_from_the_page_makes_a_new_run_that_succeeds(
+    served: Served, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = served.service.runtime
+    again = runtime.again
+
+    def slow_again(*args: Any) -> Any:  # the new run is seen live before the page is answered
+        record = again(*args)
+        time.sleep(2.5)
+        return record
+
+    monkeypatch.setattr(runtime, "again", slow_again)
     served.faults(f"500:1,path={TASKS},method=GET")
     try:
         failed = served.ended(served.hook())

@@ -10,6 +10,10 @@
   var tbody = document.getElementById("runs");
   var note = document.getElementById("live-note");
   var missed = 0;
+  // A form sent from this page (retry, replay, resolve) is answered by a redirect to where it
+  // leads; a reload for the change it causes would cancel that navigation.
+  var leaving = false;
+  document.addEventListener("submit", function () { leaving = true; });
 
   var watch = [];
   document.querySelectorAll("[data-run-id]").forEach(function (el) {
@@ -56,6 +60,7 @@
 
   function onRun(run) {
     if (page === "run") {
+      if (leaving) return;
       if (run.id === body.dataset.runId && run.status !== body.dataset.status) location.reload();
       else if (run.parent === body.dataset.runId) location.reload();
       return;
