@@ -24,7 +24,14 @@ from jsonschema.exceptions import ValidationError
 from connector.errors import Problem
 from connector.recipe.load import LoadedRecipe, child_path
 
-__all__ = ["SCHEMA_PATH", "recipe_schema", "reference_markdown", "schema_problems"]
+__all__ = [
+    "SCHEMA_PATH",
+    "error_problems",
+    "read_schema",
+    "recipe_schema",
+    "reference_markdown",
+    "schema_problems",
+]
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "recipe.schema.json"
 
@@ -36,11 +43,16 @@ _PATTERN_HINTS = {
 
 
 @cache
-def recipe_schema() -> Mapping[str, Any]:
-    """The recipe schema, read once."""
-    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+def read_schema(path: Path) -> Mapping[str, Any]:
+    """The JSON schema at ``path`` (one of the package's ``schemas/``), read once."""
+    with open(path, encoding="utf-8") as fh:
         schema: dict[str, Any] = json.load(fh)
     return schema
+
+
+def recipe_schema() -> Mapping[str, Any]:
+    """The recipe schema, read once."""
+    return read_schema(SCHEMA_PATH)
 
 
 @cache
@@ -93,7 +105,9 @@ def expected_types(types: Any) -> str:
     return " or ".join(_TYPE_NAMES.get(t, t) for t in names)
 
 
-def _problems_for(recipe: LoadedRecipe, error: ValidationError) -> Iterator[Problem]:
+def error_problems(recipe: LoadedRecipe, error: ValidationError) -> Iterator[Problem]:
+    """What one schema error of ``recipe`` (a recipe, or any file read by the recipe loader) says,
+    at its place in the file, with the hints recipe authors get."""
     path = _path(error.absolute_path)
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -145,7 +159,7 @@ def schema_problems(recipe: LoadedRecipe) -> list[Problem]:
     """Every place where ``recipe`` does not fit the recipe schema."""
     problems: list[Problem] = []
     for error in _validator().iter_errors(recipe.data):
-        problems.extend(_problems_for(recipe, error))
+        problems.extend(error_problems(recipe, error))
     return problems
 
 

@@ -415,7 +415,15 @@ class Runtime:
         )
         return len(going)
 
-    def run(self, plan: Plan, event: Any, **kwargs: Any) -> RunRecord:
+    def run(
+        self,
+        plan: Plan,
+        event: Any,
+        *,
+        run_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        parent: str | None = None,
+    ) -> RunRecord:
         """Run ``plan`` durably to its end, in this thread, and return its record.
 
         The workflow is called directly (DBOS runs it here, under its id), not handed to DBOS's
@@ -423,13 +431,7 @@ class Runtime:
         a step's checkpoint. A run id that exists already is that run: its recorded result.
         """
         self.launch()
-        job = self._job(
-            plan,
-            event,
-            kwargs.get("run_id") or new_run_id(),
-            kwargs.get("env"),
-            kwargs.get("parent"),
-        )
+        job = self._job(plan, event, run_id or new_run_id(), env, parent)
         with SetWorkflowID(job["run_id"]):
             run_workflow(job)
         record = self.store.get(job["run_id"])

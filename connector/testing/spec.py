@@ -28,7 +28,7 @@ from jsonschema import Draft202012Validator
 from connector.clock import parse_moment
 from connector.errors import ConnectorError, Problem, RecipeLoadError
 from connector.recipe.load import LoadedRecipe, child_path, load_recipe
-from connector.recipe.schema import _problems_for
+from connector.recipe.schema import error_problems, read_schema
 
 __all__ = [
     "ABSENT",
@@ -171,11 +171,8 @@ class TestFile:
         return str(self.loaded.location(at))
 
 
-@cache
 def test_schema() -> Mapping[str, Any]:
-    with open(SCHEMA_PATH, encoding="utf-8") as fh:
-        schema: dict[str, Any] = json.load(fh)
-    return schema
+    return read_schema(SCHEMA_PATH)
 
 
 @cache
@@ -212,7 +209,7 @@ def _load(path: Path, kind: str) -> LoadedRecipe:
             at = loaded.location("$.tests")
             problems.append(Problem(at, "a test file needs at least one test"))
             continue
-        problems.extend(_problems_for(loaded, error))
+        problems.extend(error_problems(loaded, error))
     if problems:
         problems.sort(key=lambda p: (p.location.line, p.location.column))
         raise SpecError(problems)

@@ -23,8 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from connector.errors import ConnectorError
-from connector.store import AmbiguousRunId
-from connector.ui.pages import run_page
+from connector.ui.pages import find_run, run_page
 
 if TYPE_CHECKING:
     from connector.records import RunRecord
@@ -53,16 +52,6 @@ def _in_thread(func: Callable[[], RunRecord]) -> concurrent.futures.Future[RunRe
     return future
 
 
-async def _old(ui: UI, run_id: str, ctx: Ctx) -> RunRecord | Response:
-    try:
-        record = await run_in_threadpool(ui.runtime.store.get, run_id)
-    except AmbiguousRunId as exc:
-        return ui.problem(ctx, 400, str(exc))
-    if record is None:
-        return ui.problem(ctx, 404, f"no run {run_id!r}")
-    return record
-
-
 async def _again(ui: UI, ctx: Ctx, old: RunRecord, step: str | None) -> Response:
     verb = "retry" if step is None else "replay"
     future = _in_thread(lambda: ui.runtime.again(old, step))
@@ -82,6 +71,11 @@ async def _again(ui: UI, ctx: Ctx, old: RunRecord, step: str | None) -> Response
     return RedirectResponse(f"/ui/runs/{record.id}", status_code=303)
 
 
+async def _refused(ui: UI, ctx: Ctx, old: RunRecord, why: str) -> Response:
+    """The run's page, saying why the action on it was refused (409)."""
+    return await run_page(ui, old.id, ctx, status=409, error=f"run {old.id} {why}")
+
+
 def _log_failure(future: concurrent.futures.Future[Any]) -> None:
     exc = future.exception()
     if exc is not None:
@@ -90,17 +84,11 @@ def _log_failure(future: concurrent.futures.Future[Any]) -> None:
 
 def retry(ui: UI) -> Handler:
     async def handler(request: Request, ctx: Ctx) -> Response:
-        old = await _old(ui, request.path_params["run_id"], ctx)
+        old = await find_run(ui, request.path_params["run_id"], ctx)
         if isinstance(old, Response):
             return old
         if old.status != "failed":
-            return await run_page(
-                ui,
-                old.id,
-                ctx,
-                status=409,
-                error=f"run {old.id} is {old.status}; only a failed run is retried",
-            )
+            return await _refused(ui, ctx, old, f"is {old.status}; only a failed run is retried")
         return await _again(ui, ctx, old, None)
 
     return handler
@@ -108,17 +96,11 @@ def retry(ui: UI) -> Handler:
 
 def replay(ui: UI) -> Handler:
     async def handler(request: Request, ctx: Ctx) -> Response:
-        old = await _old(ui, request.path_params["run_id"], ctx)
+        old = await find_run(ui, request.path_params["run_id"], ctx)
         if isinstance(old, Response):
             return old
         if old.status == "running":
-            return await run_page(
-                ui,
-                old.id,
-                ctx,
-                status=409,
-                error=f"run {old.id} is still running; replay it when it ends",
-            )
+            return await _refused(ui, ctx, old, "is still running; replay it when it ends")
         return await _again(ui, ctx, old, ctx.form.get("step", "").strip())
 
     return handler
@@ -126,7 +108,7 @@ def replay(ui: UI) -> Handler:
 
 def resolve(ui: UI) -> Handler:
     async def handler(request: Request, ctx: Ctx) -> Response:
-        old = await _old(ui, request.path_params["run_id"], ctx)
+        old = await find_run(ui, request.path_params["run_id"], ctx)
         if isinstance(old, Response):
             return old
         if ctx.form.get("reopen"):

@@ -20,9 +20,10 @@ from connector.ui.live import Changes
 from connector.ui.queries import STATUSES, Filters, bad_time
 
 if TYPE_CHECKING:
+    from connector.records import RunRecord
     from connector.ui.web import UI, Ctx
 
-__all__ = ["connections", "events", "links", "queue", "run", "runs"]
+__all__ = ["connections", "events", "find_run", "links", "queue", "run", "run_page", "runs"]
 
 Handler = Callable[[Request, "Ctx"], Awaitable[Response]]
 
@@ -61,16 +62,24 @@ def run(ui: UI) -> Handler:
     return handler
 
 
-async def run_page(
-    ui: UI, run_id: str, ctx: Ctx, *, status: int = 200, notice: str = "", error: str = ""
-) -> Response:
-    """The page of one run (also shown, with ``error``, when an action on it was refused)."""
+async def find_run(ui: UI, run_id: str, ctx: Ctx) -> RunRecord | Response:
+    """The run ``run_id`` (or a unique prefix of it), or the page that says why there is none."""
     try:
         record = await run_in_threadpool(ui.runtime.store.get, run_id)
     except AmbiguousRunId as exc:
         return ui.problem(ctx, 400, str(exc))
     if record is None:
         return ui.problem(ctx, 404, f"no run {run_id!r}: it may have been pruned")
+    return record
+
+
+async def run_page(
+    ui: UI, run_id: str, ctx: Ctx, *, status: int = 200, notice: str = "", error: str = ""
+) -> Response:
+    """The page of one run (also shown, with ``error``, when an action on it was refused)."""
+    record = await find_run(ui, run_id, ctx)
+    if isinstance(record, Response):
+        return record
 
     def relatives() -> dict[str, Any]:
         history = ui.history
