@@ -26,6 +26,9 @@ from connector.catalog.model import Operation
 from connector.config import connector_home
 from connector.errors import ConnectorError, HTTPStepError, StepError, TemplateError
 from connector.http import ParameterError, Redactor, build_request, shown_headers
+from connector.paged_steps import PagedSteps
+from connector.paging import PageCount
+from connector.placeholder import Placeholder, watching
 from connector.plan import OncePlan, Plan, StepPlan
 from connector.recipe.paths import child_path
 from connector.records import Recorder, RunRecord, StepRecord, new_run_id, now_iso
@@ -42,43 +45,12 @@ def template_env(env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-class Placeholder:
-    """A value not known in a dry run (an earlier step's output): it renders as its own path."""
-
-    __slots__ = ("_path",)
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-
-    def __getattr__(self, name: str) -> Placeholder:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return Placeholder(f"{self._path}.{name}")
-
-    def __getitem__(self, key: Any) -> Placeholder:
-        return Placeholder(f"{self._path}[{key!r}]")
-
-    def __iter__(self) -> Iterator[Placeholder]:
-        yield Placeholder(f"{self._path}[0]")
-
-    def __len__(self) -> int:
-        return 1
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __str__(self) -> str:
-        return "<" + self._path + ">"
-
-    __repr__ = __str__
-
-
 def _plain(value: Any) -> Any:
     """Placeholders become their text so records stay JSON."""
     if isinstance(value, Placeholder):
         return str(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {str(k) if isinstance(k, Placeholder) else k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
@@ -161,7 +133,7 @@ class Engine:
         return record
 
 
-class _Run:
+class _Run(PagedSteps):
     """The state of one run of one plan."""
 
     def __init__(
@@ -186,6 +158,11 @@ class _Run:
             "env": record.env,
         }
         self._loop: asyncio.AbstractEventLoop | None = None
+        # paged steps whose pages the next step walks (`pages:` then `foreach` over its output):
+        # their record and their items as they come, and the records of the steps walked
+        self._streams: dict[str, tuple[StepRecord, Iterator[Any], PageCount]] = {}
+        self._walked: dict[str, tuple[StepPlan, StepRecord]] = {}
+        self._summarized: set[str] = set()  # steps whose output is a summary (streamed)
         self.action_context = RunContext(
             run_id=record.id,
             recipe=plan.name,
@@ -223,15 +200,20 @@ class _Run:
                 result.error = f"not run: step {failed!r} failed"
                 self._finish(step, result)
                 continue
-            result = self._step(step)
-            self._finish(step, result)
-            if result.status == "failed" and step.on_error == "fail":
-                failed = step.id
-                record.error = result.error
-            elif result.status == "failed" or (
-                result.items and any(i.status == "failed" for i in result.items)
-            ):
-                tolerated.append(step.id)
+            ran = self._step(step)
+            if ran is None:  # its pages are walked by the next step, recorded with it
+                continue
+            walked = self._walked.pop(step.id, None)
+            for done_step, done in [*([walked] if walked else []), (step, ran)]:
+                self._finish(done_step, done)
+                if done.status == "failed" and done_step.on_error == "fail":
+                    if failed is None:
+                        failed = done_step.id
+                        record.error = done.error
+                elif done.status == "failed" or (
+                    done.items and any(i.status == "failed" for i in done.items)
+                ):
+                    tolerated.append(done_step.id)
         if failed is not None:
             record.status = "failed"
             return
@@ -251,11 +233,17 @@ class _Run:
 
     def _finish(self, step: StepPlan, result: StepRecord) -> None:
         items = result.items
-        if items is not None:
-            output: Any = [i.raw for i in items]
-            codes: Any = [i.status_code for i in items]
-            done_before: Any = [i.done_before for i in items]
-            done_now: Any = [i.status == "succeeded" and not i.done_before for i in items]
+        output: Any
+        codes: Any
+        done_before: Any
+        done_now: Any
+        if step.id in self._summarized:  # a streamed walk: no list of every item's output
+            output, codes, done_before, done_now = result.raw, None, False, False
+        elif items is not None:
+            output = [i.raw for i in items]
+            codes = [i.status_code for i in items]
+            done_before = [i.done_before for i in items]
+            done_now = [i.status == "succeeded" and not i.done_before for i in items]
         else:
             output, codes, done_before = result.raw, result.status_code, result.done_before
             done_now = result.status == "succeeded" and not result.done_before
@@ -274,9 +262,13 @@ class _Run:
         if self.engine.recorder is not None:
             self.engine.recorder.step_finished(self.record, result)
 
-    def _step(self, step: StepPlan) -> StepRecord:
+    def _step(self, step: StepPlan) -> StepRecord | None:
         if step.foreach is None:
-            return self._one(step, self.context, None)
+            one = self._one(step, self.context, None)
+            return None if step.id in self._streams else one
+        stream = self._streams.pop(step.stream_of, None) if step.stream_of else None
+        if stream is not None:
+            return self._walk(step, *stream)
         result = StepRecord(step.id, step.action, "succeeded", started_at=now_iso())
         start = time.perf_counter()
         try:
@@ -348,17 +340,22 @@ class _Run:
         start = time.perf_counter()
         unit = step.id if index is None else f"{step.id}[{index}]"
         where = "if"
+        unknown = None
         try:
-            if step.condition is not None and not step.condition.render(context):
-                result.status = "skipped"
-                result.note = f"if: {_source(step.condition)} was false"
-                return result
+            if step.condition is not None:
+                known, unknown = self._condition(step.condition, context)
+                if not known and unknown is None:
+                    result.status = "skipped"
+                    result.note = f"if: {_source(step.condition)} was false"
+                    return result
             where = "with"
             params = step.params.render(context)
             where = ""
             if not isinstance(params, dict):
                 raise StepError(step.id, "with: must be an object")
-            if isinstance(step.target, Operation):
+            if isinstance(step.target, Operation) and step.pages is not None:
+                self._paged(step, step.target, dict(params), result, context, unit)
+            elif isinstance(step.target, Operation):
                 self._http(step, step.target, dict(params), result, context, unit)
             else:
                 self._action(step, step.target, params, result, unit)
@@ -374,9 +371,26 @@ class _Run:
             result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             result.duration_ms = _ms(start)
+            if unknown is not None and result.status == "planned":
+                shown = (
+                    f"would run (condition unknown: {_source(step.condition)} depends on {unknown})"
+                )
+                result.note = shown + (f"; {result.note}" if result.note else "")
             if result.error:
                 result.error = self.engine.redactor.text(result.error)
         return result
+
+    def _condition(self, condition: Any, context: Mapping[str, Any]) -> tuple[bool, str | None]:
+        """An ``if:``'s truth, and in a dry run the placeholder it depends on (then it is
+        unknown: the step is shown as it would run)."""
+        if not self.dry_run:
+            return bool(condition.render(context)), None
+        with watching() as seen:
+            value = condition.render(context)
+            truth = bool(value)
+        if isinstance(value, Placeholder):
+            return truth, f"<{value._root}>"
+        return truth, f"<{seen[-1]}>" if seen else None
 
     def _http(
         self,

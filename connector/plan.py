@@ -7,7 +7,9 @@ The plan is what runs: nothing during execution re-reads the recipe. It can also
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,9 +17,10 @@ from typing import Any, Literal
 from connector.apps import Action
 from connector.catalog.model import Operation
 from connector.errors import Location, Problem, RecipeInvalid, TemplateError, UnknownOperation
+from connector.paging import PagesPlan, pages_plan, pages_problems
 from connector.recipe.paths import parent_path
 from connector.registry import Registry
-from connector.templates import BoundedEnvironment, CompiledValue, compile_value, make_environment
+from connector.templates import BoundedEnvironment, CompiledValue, compile_value, shared_environment
 
 __all__ = ["LookupPlan", "OncePlan", "Plan", "StepPlan", "plan_recipe"]
 
@@ -56,6 +59,11 @@ class StepPlan:
     description: str = ""
     once: OncePlan | None = None
     retry: Mapping[str, Any] | None = None
+    pages: PagesPlan | None = None  # `pages:`: every page of a list operation
+    # a paged step whose pages the next step's `foreach` walks as they come (its id), and that
+    # next step (the paged step's id)
+    streams_to: str | None = None
+    stream_of: str | None = None
 
     @property
     def is_http(self) -> bool:
@@ -125,7 +133,7 @@ def plan_recipe(
     Raises :class:`~connector.errors.RecipeInvalid` for anything that would stop it running (the
     validator reports the same things with exact positions; this is the last line of defence).
     """
-    env = make_environment(registry.filters)
+    env = shared_environment(registry.filters)
     problems: list[Problem] = []
 
     def compile_at(value: Any, where: str) -> CompiledValue:
@@ -139,6 +147,7 @@ def plan_recipe(
     raw_vars = data.get("vars") or {}
     vars_ = tuple((str(k), compile_at(v, f"$.vars.{k}")) for k, v in raw_vars.items())
     steps: list[StepPlan] = []
+    streams = _streams(data.get("steps") or [])
     for i, raw in enumerate(data.get("steps") or []):
         where = f"$.steps[{i}]"
         action = str(raw.get("action", ""))
@@ -150,9 +159,12 @@ def plan_recipe(
         condition = raw.get("if")
         foreach = raw.get("foreach")
         once = _once(raw.get("once"), f"{where}.once", registry, compile_at, problems, path)
+        for suffix, message in pages_problems(target, raw.get("pages")):
+            problems.append(Problem(Location(path, path=where + suffix), message))
+        sid = str(raw.get("id", f"step{i + 1}"))
         steps.append(
             StepPlan(
-                id=str(raw.get("id", f"step{i + 1}")),
+                id=sid,
                 action=action,
                 target=target,
                 params=compile_at(raw.get("with") or {}, f"{where}.with"),
@@ -162,6 +174,9 @@ def plan_recipe(
                 description=str(raw.get("description") or ""),
                 once=once,
                 retry=raw.get("retry") if isinstance(raw.get("retry"), Mapping) else None,
+                pages=pages_plan(raw.get("pages")),
+                streams_to=streams.get(sid),
+                stream_of=next((a for a, b in streams.items() if b == sid), None),
             )
         )
     condition = trigger.get("if")
@@ -187,6 +202,30 @@ def plan_recipe(
         cron=str(trigger["cron"]) if trigger.get("cron") else None,
         poll=dict(trigger["poll"]) if isinstance(trigger.get("poll"), Mapping) else None,
     )
+
+
+_WHOLE_OUTPUT = re.compile(r"^\s*\{\{\s*steps\.([A-Za-z_][A-Za-z0-9_]*)\.output\s*\}\}\s*$")
+
+
+def _streams(raw_steps: Any) -> dict[str, str]:
+    """Paged steps whose pages the next step walks as they come: {paged step: next step}.
+
+    That is a step with ``pages:`` followed at once by a step whose ``foreach`` is exactly
+    ``{{ steps.PAGED.output }}``."""
+    out: dict[str, str] = {}
+    if not isinstance(raw_steps, list):
+        return out
+    for before, after in itertools.pairwise(raw_steps):
+        if not (isinstance(before, Mapping) and isinstance(after, Mapping)):
+            continue
+        if not before.get("pages") or before.get("foreach"):
+            continue
+        if not isinstance(after.get("foreach"), str):
+            continue
+        found = _WHOLE_OUTPUT.match(after["foreach"])
+        if found and found.group(1) == str(before.get("id")) and after.get("id"):
+            out[str(before["id"])] = str(after["id"])
+    return out
 
 
 def _once(

@@ -275,6 +275,21 @@ class RunStore:
         rows = self._do(lambda c: c.execute(query).mappings().all())
         return [self._run(dict(row), None) for row in rows]
 
+    def failed_steps(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """The id of the first failed step of each run in ``run_ids`` that has one."""
+        if not run_ids:
+            return {}
+        query = (
+            sa.select(steps_table.c.run_id, steps_table.c.step_id)
+            .where(steps_table.c.run_id.in_(list(run_ids)), steps_table.c.status == "failed")
+            .order_by(steps_table.c.run_id, steps_table.c.seq)
+        )
+        rows = self._do(lambda c: c.execute(query).all())
+        found: dict[str, str] = {}
+        for run_id, step_id in rows:
+            found.setdefault(run_id, step_id)
+        return found
+
     def ids(self, *, status: str) -> Sequence[str]:
         rows = self._do(
             lambda c: c.execute(

@@ -26,9 +26,14 @@ from jinja2 import Environment, StrictUndefined, Undefined, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import TemplateError as JinjaTemplateError
 from jinja2.nodes import EvalContext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEscapeFormatter,
+    SandboxedFormatter,
+)
 
 from connector.errors import TemplateError, TemplateLimitError
+from connector.placeholder import DERIVED, derived, touches
 
 __all__ = [
     "MAX_ITERATIONS",
@@ -61,12 +66,13 @@ def is_template(value: str) -> bool:
 
 
 class _Budget:
-    __slots__ = ("deadline", "iterations", "output")
+    __slots__ = ("calls", "deadline", "iterations", "output")
 
     def __init__(self) -> None:
         self.deadline = time.monotonic() + TIME_BUDGET
         self.iterations = 0
         self.output = 0
+        self.calls = 0  # lookups and tests, which filters' own loops make (map, selectattr)
 
     def tick(self, n: int = 1) -> None:
         self.iterations += n
@@ -79,6 +85,13 @@ class _Budget:
 
     def clock(self) -> None:
         if time.monotonic() > self.deadline:
+            raise TemplateLimitError(f"template stopped: it ran longer than {TIME_BUDGET:g} s")
+
+    def poll(self) -> None:
+        """The time budget, checked every 1,024 calls: a filter's loop over a million items
+        (``map(attribute=...)``, ``selectattr``) looks up and tests each without a loop tick."""
+        self.calls += 1
+        if not self.calls & 1023 and time.monotonic() > self.deadline:
             raise TemplateLimitError(f"template stopped: it ran longer than {TIME_BUDGET:g} s")
 
 
@@ -123,10 +136,20 @@ def _out(value: Any) -> Any:
 def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a filter so that size arguments and results are bounded."""
 
+    shows = name in DERIVED
+
     @functools.wraps(func)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         budget = _current()
         budget.tick()
+        given = args[1:] if args and isinstance(args[0], EvalContext | Environment) else args
+        if given and touches(given, kwargs) is not None:  # a dry run's unknown value
+            if shows:
+                return derived(name, given[0], given[1:], kwargs)
+            try:
+                return func(*args, **kwargs)
+            except (TypeError, ValueError, ArithmeticError, AttributeError):
+                return derived(name, given[0], given[1:], kwargs)
         for arg in (*args[1:], *kwargs.values()):
             if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_SIZE:
                 raise TemplateLimitError(
@@ -198,15 +221,67 @@ _FILTER_CHECKS: dict[str, Callable[..., None]] = {
 }
 
 
+class _BoundedFields:
+    """``str.format``'s fields bounded before they are built: ``'{0:>999999999}'.format(1)``
+    would make a gigabyte of spaces. The spec is checked after its nested fields (``{0:{1}}``)
+    are filled in."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        for digits in re.findall(r"\d+", format_spec):
+            if len(digits) > 7 or int(digits) > MAX_SIZE:
+                raise _too_big("format width too large")
+        return super().format_field(value, format_spec)  # type: ignore[misc]
+
+
+class _BoundedFormatter(_BoundedFields, SandboxedFormatter):
+    pass
+
+
+class _BoundedEscapeFormatter(_BoundedFields, SandboxedEscapeFormatter):
+    pass
+
+
 class BoundedEnvironment(ImmutableSandboxedEnvironment):
     """The sandboxed environment, with loop, size, call and time budgets."""
 
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """``str.format`` and ``format_map`` as the sandbox has them, with bounded fields."""
+        if super().wrap_str_format(value) is None:
+            return None
+        text = value.__self__
+        is_map = value.__name__ == "format_map"
+        escape = getattr(text, "escape", None)
+        formatter: SandboxedFormatter = (
+            _BoundedEscapeFormatter(self, escape=escape)
+            if escape is not None
+            else _BoundedFormatter(self)
+        )
+
+        def wrapper(*args: Any, **kwargs: Any) -> str:
+            if is_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                return type(text)(formatter.vformat(text, (), args[0]))
+            _current().tick()
+            return type(text)(formatter.vformat(text, args, kwargs))
+
+        return functools.update_wrapper(wrapper, value)
+
     intercepted_binops = frozenset(["*", "**", "+", "%", "//"])
+    compiled: dict[str, CompiledValue]  # template text -> compiled value (see compile_value)
 
     def _generate(self, source: Any, name: Any, filename: Any, defer_init: bool = False) -> Any:
         if isinstance(source, nodes.Template):
             _instrument(source)
         return super()._generate(source, name, filename, defer_init=defer_init)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _current().poll()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _current().poll()
+        return super().getitem(obj, argument)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         budget = _current()
@@ -257,9 +332,15 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
             for arg in (*args, *kwargs.values()):
                 if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_SIZE:
                     raise TemplateLimitError(f"template stopped: argument {arg:,} is too large")
-        return _check_size(
-            ImmutableSandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
-        )
+        try:
+            result = ImmutableSandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
+        except (TypeError, ValueError):
+            # a known value's method given a dry run's unknown value ('a,b'.split(<...>))
+            if touches(args, kwargs) is None:
+                raise
+            name = getattr(__obj, "__name__", "call")
+            return derived(name, owner if owner is not None else __obj, args, kwargs)
+        return _check_size(result)
 
 
 def _instrument(template: nodes.Template) -> None:
@@ -295,14 +376,53 @@ def _safe_range(*args: int) -> Iterator[int]:
     return _bounded_iter(rng)
 
 
+def _placeholder_test(test: Callable[..., Any]) -> Callable[..., Any]:
+    """A test (``is none``, ``is defined``) that notes a dry run's unknown value it is given, so a
+    condition that depends on one is known to be unknown; it cannot fail on one."""
+
+    @functools.wraps(test)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        _current().poll()
+        if touches(args, kwargs) is None:
+            return test(*args, **kwargs)
+        try:
+            return test(*args, **kwargs)
+        except (TypeError, ValueError, ArithmeticError):
+            return False
+
+    return checked
+
+
+_SHARED: dict[tuple[tuple[str, Any], ...], BoundedEnvironment] = {}
+_MAX_COMPILED = 10_000  # compiled templates one environment keeps
+
+
+def shared_environment(filters: Mapping[str, Callable[..., Any]]) -> BoundedEnvironment:
+    """The environment for ``filters``, made once: plans of the same registry share it, and with
+    it the templates already compiled (planning a recipe again compiles nothing)."""
+    try:
+        key = tuple(filters.items())
+        env = _SHARED.get(key)
+    except TypeError:  # a filter that cannot be a key
+        return make_environment(filters)
+    if env is None:
+        if len(_SHARED) >= 8:
+            _SHARED.clear()
+        env = _SHARED[key] = make_environment(filters)
+    return env
+
+
 def make_environment(filters: Mapping[str, Callable[..., Any]] | None = None) -> BoundedEnvironment:
     """The template environment for recipes: Jinja's filters plus ``filters`` (from plugins)."""
     env = BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env.compiled = {}
     env.filters.update(filters or {})
     env.filters = {name: _guard_filter(name, f) for name, f in env.filters.items()}
     env.filters[_ITER] = _bounded_iter
     env.filters[_SIZE] = _check_size
     env.filters[_OUT] = _out
+    tests: Mapping[str, Any] = env.tests
+    env.tests = {name: _placeholder_test(t) for name, t in tests.items()}
     env.globals["range"] = _safe_range
     # lipsum(999999) builds gigabytes of filler text; a recipe has no use for it
     env.globals.pop("lipsum", None)
@@ -617,16 +737,40 @@ def compile_value(env: BoundedEnvironment, value: Any) -> CompiledValue:
             return _Literal(value)
         return _List(items)
     if isinstance(value, str) and is_template(value):
-        try:
-            expr = _single_expression(env, value)
-            if expr is not None:
-                expression = _Expression(
-                    value, env.compile_expression(expr, undefined_to_none=False)
-                )
-                parts = _path_parts(expr)
-                return expression if parts is None else _Path(parts, expression)
-            simple = _simple_text(env, value)
-            return simple if simple is not None else _Text(value, env.from_string(value))
-        except TemplateSyntaxError as exc:
-            raise TemplateError(_describe(exc)) from None
+        cache = getattr(env, "compiled", None)
+        if cache is None:
+            return _compile_text(env, value)
+        found = cache.get(value)
+        if found is None:
+            if len(cache) >= _MAX_COMPILED:
+                cache.clear()
+            found = cache[value] = _compile_text(env, value)
+        return found
     return _Literal(value)
+
+
+def _compile_text(env: BoundedEnvironment, value: str) -> CompiledValue:
+    """A template text compiled (compiled values hold no state: one serves every plan)."""
+    try:
+        expr = _single_expression(env, value)
+        if expr is not None:
+            expression = _Expression(value, env.compile_expression(expr, undefined_to_none=False))
+            parts = _path_parts(expr)
+            return expression if parts is None else _Path(parts, expression)
+        simple = _simple_text(env, value)
+        return simple if simple is not None else _Text(value, env.from_string(value))
+    except TemplateSyntaxError as exc:
+        raise TemplateError(_describe(exc)) from None
+    except RecursionError:  # ``1 + 1 + ...`` thousands of times: Jinja's compiler recurses
+        raise TemplateError("the template is nested too deeply") from None
+
+
+def within_budget(func: Callable[[], Any]) -> Any:
+    """Call ``func`` (which renders templates of a :func:`make_environment` environment) under a
+    fresh budget: the limits of one render. ``connector validate`` evaluates constant expressions
+    this way."""
+    token = _budget.set(_Budget())
+    try:
+        return func()
+    finally:
+        _budget.reset(token)

@@ -223,6 +223,17 @@ def test_pagination_styles_are_detected() -> None:
         "offset_param": "offset",
         "next_offset": "paging.offset",
         "items": "data.users",
+        "max_limit": 500,
+    }
+    assert contacts["max_limit"] == 100  # from the description: "maximum up to 100"
+    search = ghl["ghl.search-contacts-advanced"]
+    assert search.pagination is not None
+    assert search.pagination["style"] == "search_after"
+    assert (search.pagination["limit_param"], search.pagination["max_limit"]) == ("pageLimit", 500)
+    assert search.pagination["page_param"] == "page"
+    # the search's body fields, which its document leaves out
+    assert {"locationId", "page", "pageLimit", "searchAfter", "filters"} <= {
+        p.name for p in search.parameters
     }
     assert ghl["ghl.get-contact"].pagination is None
 

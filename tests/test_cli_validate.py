@@ -45,7 +45,7 @@ def test_problems_exit_1_one_line_each() -> None:
     assert result.exit_code == 1
     assert result.stdout.splitlines() == [
         f"{path}:10:18: error: $.steps[0].with.completed: "
-        "parameter 'completed': 'definitely' is not of type 'boolean'"
+        "parameter 'completed' of ghl.create-task takes a boolean, but 'definitely' is a string"
     ]
     assert result.stderr.strip() == "1 problem in 1 file"
 

@@ -333,7 +333,7 @@ def test_a_template_failing_at_run_time_names_the_parameter_and_its_line(
     record = engine.run(prepared.plan, prepared.plan.sample)
     assert record.status == "failed"
     assert record.steps[1].error == (
-        f"template in with.phone ({path}:13:14): the object has no field 'phonex'"
+        f"template in with.phone ({path}:13:14): the object has no field 'mobile_number'"
     )
 
 

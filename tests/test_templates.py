@@ -152,3 +152,79 @@ def test_lipsum_is_not_offered_and_a_bad_truncate_is_a_template_error() -> None:
     with pytest.raises(TemplateError, match="truncate: the length"):
         render("{{ 'x' | truncate(-1) }}")
     assert render("{{ 'abcdefghij' | truncate(5, end='..', leeway=0) }}") == "abc.."
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ '{0:>999999999}'.format(1) }}",
+        "{{ '{:.999999999f}'.format(1.5) }}",
+        "{{ '{0:{1}}'.format(1, 999999999) }}",
+        "{{ '{0:{1}}'.format(1, '>999999999') }}",
+        "{{ '{x:>999999999}'.format_map({'x': 1}) }}",
+    ],
+)
+def test_str_format_fields_are_bounded_before_they_are_built(source: str) -> None:
+    """`'{0:>999999999}'.format(1)` built a gigabyte of spaces before any size check."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateLimitError, match="format width too large"):
+            render(source)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 1024 * 1024
+
+
+def test_str_format_still_formats() -> None:
+    assert render("{{ '{a:>5}|{0:03d}'.format(7, a='x') }}") == "    x|007"
+    assert render("{{ '{k}'.format_map({'k': 'v'}) }}") == "v"
+    with pytest.raises(TemplateError, match="unsafe"):
+        render("{{ '{0.__class__}'.format(1) }}")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + " + ".join(["1"] * 3000) + " }}",
+        "{% if " + " and ".join(["true"] * 3000) + " %}x{% endif %}",
+    ],
+)
+def test_a_template_too_deep_to_compile_is_a_template_error(source: str) -> None:
+    """Jinja's compiler recursed without end on 3,000 chained operators (RecursionError)."""
+    with pytest.raises(TemplateError, match="nested too deeply"):
+        compile_value(make_environment(), source)
+
+
+def test_plans_of_one_registry_share_their_compiled_templates() -> None:
+    from connector.templates import shared_environment
+
+    filters = {"shout": lambda v: str(v).upper()}
+    env = shared_environment(filters)
+    assert shared_environment(dict(filters)) is env
+    assert shared_environment({**filters, "other": str}) is not env
+    first = compile_value(env, "{{ trigger.n | shout }}!")
+    assert compile_value(env, "{{ trigger.n | shout }}!") is first
+    assert first.render(CTX) == "7!"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ('x' * 999999) | map(attribute='a', default=[]) | sum(start=[]) }}",
+        "{{ ('x' * 999999) | selectattr('a', 'defined') | list }}",
+        "{{ ('x' * 999999) | map('lower') | list | length }}",
+    ],
+)
+def test_a_filters_own_loop_keeps_to_the_time_budget(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`map(attribute=...)` and `selectattr` over a million items ran for seconds: their loops
+    look up and test each item without a loop tick. With no time left, they stop at once."""
+    import connector.templates as templates
+
+    monkeypatch.setattr(templates, "TIME_BUDGET", 0.0)
+    with pytest.raises(TemplateLimitError, match="ran longer than"):
+        render(source)

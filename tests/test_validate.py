@@ -69,7 +69,7 @@ def test_every_broken_recipe_file_has_expectations() -> None:
         (
             "wrong-literal-type.yaml",
             "10:18 $.steps[0].with.completed",
-            "'definitely' is not of type 'boolean'",
+            "takes a boolean, but 'definitely' is a string",
         ),
         ("duplicate-step-id.yaml", "7:9 $.steps[1].id", "duplicate step id 'contact'"),
         ("step-ref-missing.yaml", "10:18 $.steps[1].with.contactId", "no step 'contcat'"),
@@ -125,7 +125,7 @@ def test_all_problems_are_reported_in_one_pass(registry: Registry) -> None:
         "unknown filter",
         "unknown parameter",
         "no step 'later'",
-        "not of type 'boolean'",
+        "takes a boolean",
         "duplicate step id",
         "unknown action",
         "unknown key 'retries'",
@@ -141,7 +141,7 @@ def test_problem_prints_the_way_compilers_do(registry: Registry) -> None:
     (problem,) = _problems(INVALID / "wrong-literal-type.yaml", registry)
     assert str(problem) == (
         f"{INVALID / 'wrong-literal-type.yaml'}:10:18: error: $.steps[0].with.completed: "
-        "parameter 'completed': 'definitely' is not of type 'boolean'"
+        "parameter 'completed' of ghl.create-task takes a boolean, but 'definitely' is a string"
     )
 
 

@@ -30,6 +30,14 @@ __all__ = [
 ]
 
 
+#: the ``sandbox:`` line of ``catalog show``, by whether the sandbox answers the operation
+SANDBOX_TEXT = {
+    True: "yes: the embedded sandbox answers it (`--sandbox`)",
+    False: "no: `--sandbox` runs refuse a step that calls it",
+    None: "no: the embedded sandbox fakes GoHighLevel and Connecteam only",
+}
+
+
 def operation_json(op: Operation) -> dict[str, Any]:
     """An operation in the catalog file layout (:mod:`connector.catalog.model`)."""
     body = None
@@ -126,9 +134,12 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     return lines
 
 
-def describe_operation(op: Operation, location: tuple[str, str] | None = None) -> list[str]:
+def describe_operation(
+    op: Operation, location: tuple[str, str] | None = None, sandbox: bool | None = None
+) -> list[str]:
     """The text of ``connector catalog show NAME`` for an operation; ``location`` as for
-    :func:`example_with`."""
+    :func:`example_with`; ``sandbox``: whether the embedded sandbox answers it (None: its app is
+    not one the sandbox fakes), as :func:`connector.catalog.sandbox.sandbox_covers` says."""
     out = [f"{op.name}  {op.method} {op.path}"]
     if op.summary:
         out.append(op.summary)
@@ -144,6 +155,7 @@ def describe_operation(op: Operation, location: tuple[str, str] | None = None) -
     ]
     if op.deprecated:
         facts.append(["deprecated:", "yes"])
+    facts.append(["sandbox:", SANDBOX_TEXT[sandbox]])
     out.extend(_table(facts, indent=""))
     params = [p for p in op.parameters if p.location != "body"]
     if params:
@@ -176,16 +188,32 @@ def describe_operation(op: Operation, location: tuple[str, str] | None = None) -
 
 
 def _pagination_text(pagination: Mapping[str, Any] | None) -> str:
+    """The paging style and its parameters: ``cursor (limit, startAfter, startAfterId; limit at
+    most 100)``, ``search_after (pageLimit, searchAfter in the body; or page, ...)``."""
     if not pagination:
         return "-"
     style = pagination.get("style", "?")
     params = [pagination.get("limit_param")]
     if style == "cursor":
         params += list(pagination.get("cursor_params") or {})
+    elif style == "search_after":
+        params.append(pagination.get("search_after_param"))
     else:
         params.append(pagination.get(f"{style}_param"))
     shown = ", ".join(str(p) for p in params if p)
-    return f"{style} ({shown})" if shown else str(style)
+    if pagination.get("in") == "body":
+        shown += " in the body"
+    notes = []
+    if pagination.get("page_param") and style == "search_after":
+        most = pagination.get("page_max_items")
+        upto = f", up to {most:,} items" if isinstance(most, int) else ""
+        notes.append(f"or {pagination['page_param']}{upto} (`pages: {{by: page}}`)")
+    if pagination.get("max_limit"):
+        notes.append(f"{pagination.get('limit_param')} at most {pagination['max_limit']}")
+    if not pagination.get("items"):
+        notes.append("its list of items is not known: `pages:` cannot walk it")
+    text = f"{style} ({shown})" if shown else str(style)
+    return text + ("; " + "; ".join(notes) if notes else "")
 
 
 def _top_fields(schema: Mapping[str, Any] | None, limit: int = 8) -> str:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -58,6 +59,44 @@ CURSOR_PARAMS = ("startAfter", "startAfterId", "startAfterDate", "cursor", "last
 # GoHighLevel returns its cursors in `meta` (ContactsMetaSchema), even where a document's response
 # schema leaves `meta` out (GET /contacts/): the fallback when the schema does not say.
 GHL_CURSOR_FIELDS = {"startAfter": "meta.startAfter", "startAfterId": "meta.startAfterId"}
+# Paging that no document shows: ``POST /contacts/search``'s body schema is empty in the spec;
+# its documentation (vendor-facts 4.1) pages with ``page``/``pageLimit`` (at most 500 a page and
+# 10,000 items in all) or with ``searchAfter``, the value each returned contact carries.
+PAGING_OVERLAY: dict[str, dict[str, Any]] = {
+    "ghl.search-contacts-advanced": {
+        "style": "search_after",
+        "in": "body",
+        "limit_param": "pageLimit",
+        "max_limit": 500,
+        "items": "contacts",
+        "search_after_param": "searchAfter",
+        "search_after_field": "searchAfter",
+        "page_param": "page",
+        "page_max_items": 10_000,
+    }
+}
+# ... and the body fields it documents, which the spec's empty ``SearchBodyV2DTO`` leaves out
+_SEARCH_FIELDS: dict[str, tuple[bool, dict[str, Any], str]] = {
+    "locationId": (True, {"type": "string"}, "Location Id"),
+    "query": (False, {"type": "string", "maxLength": 75}, "Text to search for"),
+    "page": (False, {"type": "integer", "minimum": 1}, "Page (not with searchAfter)"),
+    "pageLimit": (
+        False,
+        {"type": "integer", "minimum": 1, "maximum": 500},
+        "Results per page (GoHighLevel requires it; `pages:` sends 500 when it is not given)",
+    ),
+    "searchAfter": (
+        False,
+        {"type": "array"},
+        "The searchAfter value of the last contact of the page before",
+    ),
+    "filters": (False, {"type": "array"}, "{field, operator, value} or {group, filters}"),
+    "sort": (False, {"type": "array"}, "{field, direction}, at most 2"),
+}
+BODY_OVERLAY: dict[str, dict[str, tuple[bool, dict[str, Any], str]]] = {
+    "ghl.search-contacts-advanced": _SEARCH_FIELDS
+}
+_MAXIMUM_TEXT = re.compile(r"maximum (?:up to |of )?(\d+)|\(max (\d+)\)", re.IGNORECASE)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -136,10 +175,25 @@ def _find_array(schema: Any, depth: int = 0) -> str | None:
     return None
 
 
-def pagination(query: Sequence[str], response: Any) -> dict[str, Any] | None:
+def _max_limit(param: Mapping[str, Any] | None) -> int | None:
+    """The largest page size a limit parameter takes: its schema's ``maximum``, or what its
+    description says (GoHighLevel's ``limit`` of ``GET /contacts/``: "maximum up to 100")."""
+    if not param:
+        return None
+    schema = param.get("schema") or {}
+    if isinstance(schema.get("maximum"), int | float):
+        return int(schema["maximum"])
+    found = _MAXIMUM_TEXT.search(str(param.get("description") or ""))
+    return int(found.group(1) or found.group(2)) if found else None
+
+
+def pagination(
+    query: Sequence[str], response: Any, limit_param: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
     """How an operation pages, from its query parameter names and its success response schema.
 
-    Every style has ``limit_param`` (the page size parameter, or null) and ``items`` (the
+    Every style has ``limit_param`` (the page size parameter, or null), ``max_limit`` (its
+    largest value, from ``limit_param``'s schema or description, or null) and ``items`` (the
     response's list of results, ``contacts`` or ``data.users``, or null when unknown).
 
     - ``cursor``: GoHighLevel's ``startAfter``/``startAfterId`` (and ``startAfterDate``,
@@ -150,15 +204,19 @@ def pagination(query: Sequence[str], response: Any) -> dict[str, Any] | None:
       the items received) or ``offset`` (Connecteam, whose responses return the next offset in
       ``paging.offset``: ``next_offset``).
     - ``page``: ``limit`` with ``page``.
+    - ``search_after`` (:data:`PAGING_OVERLAY` only): a body's ``searchAfter``, taken from the
+      last item of a page, or ``page`` up to ``page_max_items``.
     """
     names = set(query)
     limit = "limit" if "limit" in names else None
+    most = _max_limit(limit_param) if limit else None
     items = _find_array(response)
     cursors = [c for c in CURSOR_PARAMS if c in names]
     if cursors:
         return {
             "style": "cursor",
             "limit_param": limit,
+            "max_limit": most,
             "items": items,
             "cursor_params": {
                 c: _find_field(response, c) or GHL_CURSOR_FIELDS.get(c) for c in cursors
@@ -169,12 +227,19 @@ def pagination(query: Sequence[str], response: Any) -> dict[str, Any] | None:
             return {
                 "style": "offset",
                 "limit_param": limit,
+                "max_limit": most,
                 "items": items,
                 "offset_param": offset,
                 "next_offset": _find_field(response, "offset") if offset == "offset" else None,
             }
     if "page" in names and limit:
-        return {"style": "page", "limit_param": limit, "items": items, "page_param": "page"}
+        return {
+            "style": "page",
+            "limit_param": limit,
+            "max_limit": most,
+            "items": items,
+            "page_param": "page",
+        }
     return None
 
 
@@ -277,7 +342,11 @@ def _operation(
         "scopes": scopes,
         "version": version,
         "deprecated": bool(op.get("deprecated", False)),
-        "pagination": pagination(query, response["schema"]),
+        "pagination": pagination(
+            query,
+            response["schema"],
+            next((p for p in out_params if p["in"] == "query" and p["name"] == "limit"), None),
+        ),
     }
 
 
@@ -300,6 +369,19 @@ def build_ghl(ghl_dir: Path, docs: DocumentSet) -> dict[str, Any]:
     for op in ops:
         op["app"] = "ghl"
         op["name"] = names[(op["source"].removesuffix(".json"), op["operation_id"])]
+        if op["name"] in PAGING_OVERLAY:
+            op["pagination"] = dict(PAGING_OVERLAY[op["name"]])
+        fields = BODY_OVERLAY.get(op["name"])
+        if fields and not (op["body"] or {}).get("schema", {}).get("properties"):
+            op["body"]["schema"] = {
+                "type": "object",
+                "required": [n for n, (req, _, _) in fields.items() if req],
+                "properties": {n: {**sch, "description": d} for n, (_, sch, d) in fields.items()},
+            }
+            op["parameters"] = [
+                {"name": n, "in": "body", "required": req, "schema": sch, "description": d}
+                for n, (req, sch, d) in fields.items()
+            ]
     ops.sort(key=lambda o: o["name"])
     return {"app": "ghl", "documents": [f.name for f in files], "operations": ops}
 

@@ -26,14 +26,27 @@ def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _operations(registry: Registry, app: str | None) -> list[Operation]:
+def _operations(registry: Registry, app: str | None, in_sandbox: bool = False) -> list[Operation]:
+    """The operations (of ``app``); ``in_sandbox``: only those the embedded sandbox answers."""
     ops = [
         op
         for name in sorted(registry.apps)
         if app is None or name == app
         for op in registry.apps[name].operations.values()
     ]
+    if in_sandbox:
+        from connector.catalog.sandbox import sandbox_covers
+
+        ops = [op for op in ops if sandbox_covers(op)]
     return sorted(ops, key=lambda o: o.name)
+
+
+def _operation_json(op: Operation) -> dict[str, Any]:
+    """An operation in catalog layout, with whether the sandbox answers it (``sandbox``)."""
+    from connector.catalog.describe import operation_json
+    from connector.catalog.sandbox import sandbox_covers
+
+    return {**operation_json(op), "sandbox": sandbox_covers(op)}
 
 
 def _triggers(registry: Registry, app: str | None) -> list[TriggerEvent]:
@@ -65,6 +78,7 @@ def catalog() -> None:
       connector catalog search contact task     find operations by words
       connector catalog show ghl.create-task    parameters and a with: block
       connector catalog show ghl.ContactCreate  an event's payload fields
+      connector catalog list --sandbox          what the embedded sandbox answers
     """
 
 
@@ -72,23 +86,33 @@ def catalog() -> None:
 @click.option("--app", help="Only this app's operations and events (ghl, connecteam, ...).")
 @click.option("--triggers", is_flag=True, help="List trigger events instead of operations.")
 @click.option(
+    "--sandbox",
+    "in_sandbox",
+    is_flag=True,
+    help="Only the operations the embedded sandbox answers (what `--sandbox` runs can call).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
-    help='Print one JSON document: {"operations": [...], "triggers": [...]} in catalog layout.',
+    help='Print one JSON document: {"operations": [...], "triggers": [...]} in catalog layout,'
+    ' each operation with "sandbox": true, false, or null (an app the sandbox does not fake).',
 )
 @plugins_dir_option
-def list_cmd(app: str | None, triggers: bool, as_json: bool) -> None:
+def list_cmd(app: str | None, triggers: bool, in_sandbox: bool, as_json: bool) -> None:
     """List operations (name, method, path, summary) or, with --triggers, trigger events."""
-    from connector.catalog.describe import operation_json, trigger_json
+    from connector.catalog.describe import trigger_json
 
+    if triggers and in_sandbox:
+        raise click.UsageError("--sandbox selects operations; it does not go with --triggers")
     registry, _ = get_registry()
     _check_app(registry, app)
     events = _triggers(registry, app)
     if as_json:
         data: dict[str, Any] = {}
         if not triggers:
-            data["operations"] = [operation_json(op) for op in _operations(registry, app)]
+            ops = _operations(registry, app, in_sandbox)
+            data["operations"] = [_operation_json(op) for op in ops]
         data["triggers"] = [trigger_json(t) for t in events]
         _echo_json(data)
         return
@@ -97,7 +121,7 @@ def list_cmd(app: str | None, triggers: bool, as_json: bool) -> None:
         for t in events:
             click.echo(f"{t.name.ljust(width)}  {t.description}".rstrip())
         return
-    ops = _operations(registry, app)
+    ops = _operations(registry, app, in_sandbox)
     name_w = max((len(o.name) for o in ops), default=0)
     method_w = max((len(o.method) for o in ops), default=0)
     for op in ops:
@@ -129,13 +153,16 @@ def show(name: str, as_json: bool) -> None:
     op = registry.operation(name)
     if op is not None:
         if as_json:
-            _echo_json(describe.operation_json(op))
+            _echo_json(_operation_json(op))
         else:
+            from connector.catalog.sandbox import sandbox_covers
+
             app = registry.apps.get(op.app)
             where = None
             if app is not None and app.location_param and app.location_env:
                 where = (app.location_param, app.location_env)
-            click.echo("\n".join(describe.describe_operation(op, location=where)))
+            text = describe.describe_operation(op, location=where, sandbox=sandbox_covers(op))
+            click.echo("\n".join(text))
         return
     event = _find_trigger(registry, name)
     if event is not None:
@@ -161,22 +188,27 @@ def show(name: str, as_json: bool) -> None:
 @click.argument("words", nargs=-1, required=True)
 @click.option("--app", help="Only this app's operations.")
 @click.option("--limit", default=20, show_default=True, help="How many results to print.")
+@click.option(
+    "--sandbox", "in_sandbox", is_flag=True, help="Only operations the embedded sandbox answers."
+)
 @plugins_dir_option
-def search(words: tuple[str, ...], app: str | None, limit: int) -> None:
+def search(words: tuple[str, ...], app: str | None, limit: int, in_sandbox: bool) -> None:
     """Find operations by words in their name, path and summary, best first.
 
     \b
       connector catalog search contact tasks
       connector catalog search --app connecteam user note
+      connector catalog search --sandbox task     what --sandbox runs can call
     """
     from connector.catalog.describe import search_operations
 
     registry, _ = get_registry()
     _check_app(registry, app)
     terms = [w for word in words for w in word.split()]
-    found = search_operations(_operations(registry, app), terms)[:limit]
+    found = search_operations(_operations(registry, app, in_sandbox), terms)[:limit]
     if not found:
-        fail(f"no operation matches {' '.join(words)!r}")
+        among = " among the operations the sandbox answers" if in_sandbox else ""
+        fail(f"no operation matches {' '.join(words)!r}{among}")
     name_w = max(len(op.name) for _, op in found)
     for _, op in found:
         click.echo(f"{op.name.ljust(name_w)}  {op.method} {op.path}  {op.summary}".rstrip())

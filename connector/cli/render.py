@@ -10,6 +10,17 @@ import yaml
 
 from connector.records import RunRecord, StepRecord
 
+
+def _echo(text: str = "", **options: Any) -> None:
+    """``click.echo``, with what a terminal cannot show escaped: a lone surrogate (JSON's
+    ``"\\ud800"`` in an API answer or an event) would stop the printing with an encoding error."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    click.echo(text, **options)
+
+
 MARKS = {
     "succeeded": ("✓", "green"),
     "failed": ("✗", "red"),
@@ -57,50 +68,61 @@ def _widths(steps: list[StepRecord]) -> tuple[int, int]:
     )
 
 
+class _Dumper(yaml.SafeDumper):
+    """YAML of a run's values: what is not plain data (the Markup of ``| tojson``, a generator a
+    template returned) is shown as its text, as ``--json`` shows it."""
+
+
+_Dumper.add_multi_representer(str, lambda d, v: d.represent_str(str(v)))
+_Dumper.add_multi_representer(object, lambda d, v: d.represent_str(str(v)))
+
+
 def _yaml(value: Any) -> str:
-    return yaml.safe_dump(
-        value, sort_keys=False, allow_unicode=True, default_flow_style=False
+    return yaml.dump(
+        value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
     ).rstrip()
 
 
 def print_run(record: RunRecord) -> None:
-    click.echo(f"{record.recipe}  ({record.trigger_app} {record.trigger_event})  run {record.id}")
+    _echo(f"{record.recipe}  ({record.trigger_app} {record.trigger_event})  run {record.id}")
     if record.parent:
-        click.echo(f"  made from run {record.parent} (connector runs show {record.parent})")
+        _echo(f"  made from run {record.parent} (connector runs show {record.parent})")
     widths = _widths(record.steps)
     for step in record.steps:
-        click.echo(_step_line(step, widths))
+        _echo(_step_line(step, widths))
         for item in step.items or ():
-            click.echo(_step_line(item, (widths[0] - 4, widths[1]), indent="      "))
+            _echo(_step_line(item, (widths[0] - 4, widths[1]), indent="      "))
     if record.output is not None:
-        click.echo("output:")
-        click.echo("  " + _yaml(record.output).replace("\n", "\n  "))
+        _echo("output:")
+        _echo("  " + _yaml(record.output).replace("\n", "\n  "))
     mark, colour = MARKS.get(record.status, ("?", "white"))
     took = f" in {record.duration_ms:.0f} ms" if record.duration_ms is not None else ""
-    click.echo(click.style(f"{mark} {record.status}{took}", fg=colour, bold=True), nl=False)
+    _echo(click.style(f"{mark} {record.status}{took}", fg=colour, bold=True), nl=False)
     if record.error and record.status == "failed":
-        click.echo(click.style(f": {record.error}", fg="red"), nl=False)
-    click.echo(f"   (details: connector runs show {record.id})")
+        _echo(click.style(f": {record.error}", fg="red"), nl=False)
+    _echo(f"   (details: connector runs show {record.id})")
 
 
 def print_dry_run(record: RunRecord) -> None:
-    click.echo(f"{record.recipe}: dry run, nothing sent")
+    _echo(f"{record.recipe}: dry run, nothing sent")
     for step in record.steps:
         entries = step.items if step.items is not None else [step]
         for entry in entries:
             label = step.id if entry.index is None else f"{step.id}[{entry.index}]"
-            click.echo("")
+            _echo("")
             head = f"# {label}: {step.action}"
             if entry.status in ("skipped", "failed"):
                 why = entry.error or (entry.note if entry.status == "skipped" else None)
                 head += f" ({entry.status}{': ' + why if why else ''})"
-            click.echo(click.style(head, bold=True))
+            elif entry.note:  # what it could not know: would run (condition unknown: ...)
+                head += f": {entry.note}"
+            _echo(click.style(head, bold=True))
             if entry.method:
-                click.echo(f"{entry.method} {entry.url}")
+                _echo(f"{entry.method} {entry.url}")
                 for key, value in (entry.request_headers or {}).items():
-                    click.echo(f"{key}: {value}")
+                    _echo(f"{key}: {value}")
             if entry.request_body is not None:
                 label = "" if entry.method else "with: "
-                click.echo(label + json.dumps(entry.request_body, indent=2, default=str))
+                _echo(label + json.dumps(entry.request_body, indent=2, default=str))
     if record.error:
-        click.echo(click.style(f"\n{record.error}", fg="red"))
+        _echo(click.style(f"\n{record.error}", fg="red"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -129,6 +130,8 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
         sys.exit(2)
     plan = prepared.plan
     event = _read_event(event_source) if event_source else dict(plan.sample or {})
+    if sandbox:
+        _check_coverage(plan, recipe, as_json, dry_run)
 
     env = dict(os.environ)
     with ExitStack() as stack:
@@ -153,6 +156,31 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
     else:
         print_run(record)
     sys.exit(0 if record.status == "succeeded" else 1)
+
+
+def _check_coverage(plan: Any, recipe: str, as_json: bool, dry_run: bool) -> None:
+    """Before the sandbox starts: the steps whose operation it does not answer. A run stops
+    here (exit 2, nothing sent); a dry run, which sends nothing, only warns."""
+    from connector.sandbox.coverage import uncovered_steps
+
+    gaps = uncovered_steps(plan)
+    if not gaps:
+        return
+    if dry_run:
+        for problem in gaps:
+            click.echo(str(dataclasses.replace(problem, severity="warning")), err=True)
+        return
+    if as_json:
+        doc = {"status": "invalid", "recipe": recipe, "problems": [p.to_json() for p in gaps]}
+        click.echo(json.dumps(doc, indent=2))
+    for problem in gaps:
+        click.echo(str(problem), err=True)
+    click.echo(
+        f"error: {recipe} calls {len(gaps)} operation(s) the sandbox does not answer;"
+        " nothing was run",
+        err=True,
+    )
+    sys.exit(2)
 
 
 def _dry_run(plan: Any, event: Any, env: dict[str, str], registry: Any) -> Any:

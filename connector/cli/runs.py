@@ -81,32 +81,22 @@ def runs() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def list_runs(limit: int, recipe: str | None, status: str | None, as_json: bool) -> None:
-    """The latest runs, newest first."""
+    """The latest runs, newest first: id, start time (UTC), status (* when against the
+    sandbox), recipe, and the failing step with its error. A wide terminal shows the trigger and
+    the duration too. --json adds "failed_step" to each run record."""
     with _store() as store:
         records = store.list(limit=limit, recipe=recipe, status=status)
+        failed = store.failed_steps([r.id for r in records])
     if as_json:
-        click.echo(json.dumps({"runs": [r.to_json() for r in records]}, indent=2, default=str))
+        docs = [{**r.to_json(), "failed_step": failed.get(r.id)} for r in records]
+        click.echo(json.dumps({"runs": docs}, indent=2, default=str))
         return
     if not records:
         click.echo("no runs yet: try `connector run RECIPE --sandbox`")
         return
-    from rich.console import Console
-    from rich.table import Table
+    from connector.cli.runs_table import print_runs
 
-    table = Table(box=None, pad_edge=False)
-    for col in ("id", "recipe", "trigger", "status", "started", "ms"):
-        table.add_column(col, justify="right" if col == "ms" else "left")
-    colours = {"succeeded": "green", "failed": "red", "running": "yellow"}
-    for r in records:
-        table.add_row(
-            r.id,
-            r.recipe,
-            f"{r.trigger_app} {r.trigger_event}",
-            f"[{colours.get(r.status, 'white')}]{r.status}[/]",
-            r.started_at,
-            f"{r.duration_ms:.0f}" if r.duration_ms is not None else "",
-        )
-    Console().print(table)
+    print_runs(records, failed)
 
 
 @runs.command("show")

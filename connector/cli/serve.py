@@ -106,6 +106,9 @@ def serve(
 
     registry, _report = get_registry()
     recipes = _load(paths, registry)
+    if sandbox:
+        _check_coverage(recipes)
+        _check_host(host)
     env = dict(os.environ)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
@@ -118,7 +121,7 @@ def serve(
             click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
             sys.exit(1)
         bound = sock.getsockname()[1]
-        base = f"http://{host}:{bound}"
+        base = f"http://{_bracketed(host)}:{bound}"
         running = None
         clock = None
         if sandbox:
@@ -135,7 +138,8 @@ def serve(
         if running is not None:
             from connector.serve.wiring import wire_sandbox
 
-            wire_sandbox(running, base, env["CONNECTEAM_WEBHOOK_SECRET"])
+            hooks = f"http://{_bracketed(_webhook_host(sock))}:{bound}"
+            wire_sandbox(running, hooks, env["CONNECTEAM_WEBHOOK_SECRET"])
             _tell_sandbox(running)
         names = ", ".join(plan.name for plan, _ in recipes)
         click.echo(f"serving {len(recipes)} recipe(s) at {base}: {names}", err=True)
@@ -154,6 +158,60 @@ def serve(
             )
         service.serve(sock)
     click.echo("stopped", err=True)
+
+
+def _bracketed(host: str) -> str:
+    """``host`` as a URL has it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _unspecified(host: str) -> bool:
+    """Whether ``host`` means every interface (0.0.0.0, ::)."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
+def _check_host(host: str) -> None:
+    """With --sandbox, ``host`` must include loopback: the sandbox, like Connecteam, takes only
+    https webhook URLs, and plain http only to this machine's loopback addresses."""
+    from connector.ui.access import is_loopback
+
+    if not (_unspecified(host) or is_loopback(host)):
+        raise click.UsageError(
+            f"--sandbox with --host {host}: the sandbox sends its webhooks over http only to this"
+            " machine's loopback addresses, which this address is not; listen on 127.0.0.1 or on"
+            " every interface (--host 0.0.0.0)"
+        )
+
+
+def _webhook_host(sock: Any) -> str:
+    """The address the sandbox's webhooks reach the server listening on ``sock`` at: the
+    address it is bound to, or loopback when that is every interface."""
+    address = str(sock.getsockname()[0])
+    if _unspecified(address):
+        return "::1" if ":" in address else "127.0.0.1"
+    return address
+
+
+def _check_coverage(recipes: list[tuple[Any, str]]) -> None:
+    """Before anything starts: the steps whose operation the sandbox does not answer."""
+    from connector.sandbox.coverage import uncovered_steps
+
+    gaps = [problem for plan, _ in recipes for problem in uncovered_steps(plan)]
+    for problem in gaps:
+        click.echo(str(problem), err=True)
+    if gaps:
+        files = len({p.location.file for p in gaps})
+        click.echo(
+            f"error: {files} recipe(s) call operations the sandbox does not answer;"
+            " nothing is served",
+            err=True,
+        )
+        sys.exit(2)
 
 
 def _start_sandbox(stack: ExitStack, env: dict[str, str]) -> tuple[Any, Any]:

@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from connector.cli.common import get_registry, plugins_dir_option
 from connector.errors import Problem, UsageError
+
+if TYPE_CHECKING:
+    from connector.registry import Registry
 
 __all__ = ["test"]
 
@@ -33,6 +37,31 @@ file that cannot be read, or the command was used wrongly.
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _uncovered(paths: tuple[str, ...], registry: Registry, select: str | None) -> list[Problem]:
+    """The steps the sandbox does not answer, in the recipes of the tests that --record would
+    record (those that name a cassette). Test files that cannot be read are reported later."""
+    from connector.runtime.prepare import prepare
+    from connector.sandbox.coverage import uncovered_steps
+    from connector.testing import find_test_files
+    from connector.testing.spec import SpecError, load_test_file
+
+    found: list[Problem] = []
+    seen: set[str] = set()
+    for path in find_test_files(paths):
+        try:
+            tests = load_test_file(path)
+        except SpecError:
+            continue
+        chosen = [c for c in tests.tests if select is None or select in c.name]
+        if str(tests.recipe) in seen or not any(c.cassette is not None for c in chosen):
+            continue
+        seen.add(str(tests.recipe))
+        prepared = prepare(tests.recipe, registry)
+        if prepared.plan is not None:
+            found.extend(uncovered_steps(prepared.plan))
+    return found
 
 
 @click.command("test", epilog=EPILOG)
@@ -84,6 +113,17 @@ def test(
         ctx.exit(2)
     registry, _report = get_registry(ctx)
     recording = None
+    if record and not live:
+        gaps = _uncovered(paths, registry, select)
+        for problem in gaps:
+            click.echo(str(problem), err=True)
+        if gaps:
+            click.echo(
+                "error: the tests to record run steps the sandbox does not answer; nothing was"
+                " recorded (give those tests their responses: inline, or record them with --live)",
+                err=True,
+            )
+            ctx.exit(2)
     if record:
         recording = Recording(live=live, environ=dict(os.environ))
         if live:

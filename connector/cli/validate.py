@@ -32,6 +32,9 @@ def validate(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     \b
       recipes/pull.yaml:14:9: error: $.steps[2].with.email: 'emial' is undefined
 
+    Warnings (a deprecated operation, a response field the API document does
+    not list) print the same way with "warning:" and leave the exit status 0.
+    Event files (*.event.yaml, *.event.json, events/) in a folder are skipped.
     A summary goes to stderr. --json prints {"valid", "files", "problems"}.
 
     \b

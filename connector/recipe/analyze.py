@@ -9,7 +9,8 @@ variables, macro arguments), so it can report, each with the template line it is
 * the filters and tests it calls;
 * attribute access that escapes the data: names starting with ``_`` (``__class__``,
   ``__globals__``), ``mro``, ``str.format`` / ``format_map``, and the same names passed to
-  ``attr``, ``map(attribute=...)``, ``selectattr`` and friends; and ``include``/``import``.
+  ``attr``, ``map(attribute=...)``, ``selectattr`` and friends; and ``include``/``import``;
+* the run-time bounds its constant expressions blow (:mod:`.bombs`).
 
 An :class:`Analysis` depends only on the template's text, so it is cached and shared between
 recipes; checking it against a scope (which names exist at that point of the recipe) is cheap.
@@ -22,6 +23,9 @@ from dataclasses import dataclass, field
 
 from jinja2 import Environment, nodes
 from jinja2.exceptions import TemplateSyntaxError
+
+from connector.recipe.bombs import find_bombs
+from connector.recipe.fields import Chain, chain_of
 
 __all__ = ["Analysis", "Reference", "analyze_template", "is_unsafe_attribute"]
 
@@ -41,6 +45,9 @@ _ATTRIBUTE_FILTERS = {
     "max": None,
     "dictsort": None,
 }
+
+
+_CHAIN_ROOTS = frozenset({"steps", "item"})
 
 
 def is_unsafe_attribute(name: str) -> bool:
@@ -68,6 +75,9 @@ class Analysis:
     filters: dict[str, int] = field(default_factory=dict)
     tests: dict[str, int] = field(default_factory=dict)
     unsafe: list[tuple[str, int]] = field(default_factory=list)
+    bombs: list[tuple[str, int]] = field(default_factory=list)  # bounds its constants blow
+    chains: list[Chain] = field(default_factory=list)  # what it reads of steps.X and item
+    value_chain: Chain | None = None  # the chain, when the template is exactly {{ chain }}
 
 
 def _store_names(target: nodes.Node) -> Iterator[str]:
@@ -120,7 +130,18 @@ class _Walker:
         if node.ctx == "load" and not self.defined(node.name):
             self.result.names.setdefault(node.name, node.lineno)
 
+    def chain(self, node: nodes.Node) -> None:
+        """Record what ``node`` reads of ``steps`` or ``item`` (when neither is a local name)."""
+        found = chain_of(node)
+        if found is not None and found.root in _CHAIN_ROOTS and not self.defined(found.root):
+            self.result.chains.append(found)
+
+    def visit_Call(self, node: nodes.Call) -> None:
+        self.chain(node)
+        self.walk_all(node.iter_child_nodes())
+
     def visit_Getattr(self, node: nodes.Getattr) -> None:
+        self.chain(node)
         if is_unsafe_attribute(node.attr):
             self.unsafe(f"attribute {node.attr!r}", node.lineno)
         self._reference(node.node, node.attr, node.lineno)
@@ -144,6 +165,7 @@ class _Walker:
             self.result.references.append(Reference(inner.name, member, lineno, name))
 
     def visit_Getitem(self, node: nodes.Getitem) -> None:
+        self.chain(node)
         key = _const_str(node.arg)
         if key is not None:
             if key.startswith("_") or key == "mro":
@@ -160,6 +182,7 @@ class _Walker:
             self.result.references.append(Reference(target.name, member, lineno))
 
     def visit_Filter(self, node: nodes.Filter) -> None:
+        self.chain(node)
         self.result.filters.setdefault(node.name, node.lineno)
         self._attribute_args(node)
         self.walk_all((node.node, *node.args, *(k.value for k in node.kwargs)))
@@ -241,10 +264,29 @@ def analyze_template(env: Environment, source: str) -> Analysis:
         result.syntax_error = ("the template is nested too deeply", 1)
         return result
     walker = _Walker(result)
-    # macros may be called above the line that defines them
-    walker.scopes[-1].update(m.name for m in tree.find_all(nodes.Macro))
     try:
+        # macros may be called above the line that defines them
+        walker.scopes[-1].update(m.name for m in tree.find_all(nodes.Macro))
         walker.walk(tree)
     except RecursionError:
         result.syntax_error = ("the template is nested too deeply", 1)
+        return result
+    body = tree.body
+    if len(body) == 1 and isinstance(body[0], nodes.Output):
+        parts = [
+            n
+            for n in body[0].nodes
+            if not (isinstance(n, nodes.TemplateData) and not n.data.strip())
+        ]
+        if len(parts) == 1 and not isinstance(parts[0], nodes.TemplateData):
+            found = chain_of(parts[0])
+            if found is not None and found in result.chains:
+                result.value_chain = found
+    from connector.templates import BoundedEnvironment
+
+    if isinstance(env, BoundedEnvironment):
+        try:
+            result.bombs = find_bombs(env, tree, result.names)
+        except RecursionError:  # copying or compiling it: the run reports such a template
+            result.bombs = []
     return result

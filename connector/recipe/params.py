@@ -5,7 +5,9 @@ For a catalogued HTTP operation: every required path, query, header and body par
 every name is a parameter (unless the body schema explicitly allows more), and every literal value
 fits the parameter's JSON Schema. For a plugin action, ``with:`` is checked against the action's
 ``params_schema``. Values holding templates are only known at run time, so the type check skips
-them (and anything inside them), while still checking the literal parts around them.
+them (and anything inside them), while still checking the literal parts around them; except a
+value that is exactly ``{{ reference }}`` to a field whose type the API document gives
+(:mod:`.fields`), which must have the parameter's type.
 """
 
 from __future__ import annotations
@@ -19,10 +21,19 @@ from jsonschema.exceptions import SchemaError, ValidationError
 
 from connector.apps import Action
 from connector.catalog.model import Operation
+from connector.recipe.fields import (
+    chain_text,
+    describe_types,
+    resolve_chain,
+    schema_types,
+    type_mismatch,
+    value_types,
+)
 from connector.recipe.load import child_path
 from connector.recipe.schema import did_you_mean, expected_types
 
 if TYPE_CHECKING:
+    from connector.recipe.template_check import TemplateScope
     from connector.recipe.validate import _Context
 
 __all__ = ["ENGINE_FILLED", "ParamChecker"]
@@ -68,7 +79,14 @@ class ParamChecker:
             self._validators[id(schema)] = entry
         return entry[1]
 
-    def check(self, ctx: _Context, target: Operation | Action, given: Any, path: str) -> None:
+    def check(
+        self,
+        ctx: _Context,
+        target: Operation | Action,
+        given: Any,
+        path: str,
+        scope: TemplateScope | None = None,
+    ) -> None:
         if isinstance(given, str) or (given is not None and not isinstance(given, dict)):
             return  # the schema check reports a `with:` that is not a mapping
         params: dict[str, Any] = dict(given or {})
@@ -77,10 +95,17 @@ class ParamChecker:
                 schema = target.params_schema
                 self._check_value(ctx, target.name, "with", params, schema, f"{path}.with")
             return
-        self._check_operation(ctx, target, params, path, has_with=given is not None)
+        self._check_operation(ctx, target, params, path, has_with=given is not None, scope=scope)
 
     def _check_operation(
-        self, ctx: _Context, op: Operation, params: dict[str, Any], path: str, *, has_with: bool
+        self,
+        ctx: _Context,
+        op: Operation,
+        params: dict[str, Any],
+        path: str,
+        *,
+        has_with: bool,
+        scope: TemplateScope | None,
     ) -> None:
         with_path = f"{path}.with"
         known = {p.name: p for p in op.parameters}
@@ -110,9 +135,8 @@ class ParamChecker:
         for name, value in params.items():
             param = known.get(name)
             if param is not None and param.schema:
-                self._check_value(
-                    ctx, op.name, name, value, param.schema, child_path(with_path, name)
-                )
+                where = child_path(with_path, name)
+                self._check_value(ctx, op.name, name, value, param.schema, where, scope)
 
     def _check_value(
         self,
@@ -122,12 +146,16 @@ class ParamChecker:
         value: Any,
         schema: Mapping[str, Any],
         path: str,
+        scope: TemplateScope | None = None,
     ) -> None:
-        """Report where the literal parts of ``value`` do not fit ``schema``."""
+        """Report where the literal parts of ``value`` do not fit ``schema`` (and, with the
+        ``scope`` it is written in, where a reference to a documented field does not)."""
         if value is None and schema.get("nullable"):
             return
         if isinstance(value, str) and _has_template(value):
             self._check_text_template(ctx, name, value, schema, path)
+            if scope is not None:
+                self._check_reference(ctx, action, name, value, schema, path, scope)
             return
         validator = self._validator(schema)
         if validator is None:
@@ -138,6 +166,39 @@ class ParamChecker:
             return
         for error in errors:
             self._report(ctx, action, name, error, path)
+
+    def _check_reference(
+        self,
+        ctx: _Context,
+        action: str,
+        name: str,
+        value: str,
+        schema: Mapping[str, Any],
+        path: str,
+        scope: TemplateScope,
+    ) -> None:
+        """A value that is exactly ``{{ steps.ID.output.field }}`` (or ``{{ item.field }}``) of a
+        documented type must have the parameter's type."""
+        if not (scope.outputs or scope.item):
+            return
+        chain = ctx.templates.analysis(value).value_chain
+        if chain is None:
+            return
+        found = resolve_chain(chain, scope.outputs, scope.item)
+        if found is None or found.schema is None:
+            return
+        given, wanted = schema_types(found.schema), schema_types(schema)
+        if given is None or wanted is None or not type_mismatch(wanted, given):
+            return
+        documented_by = scope.item[0] if chain.root == "item" and scope.item else ""
+        if chain.root == "steps":
+            documented_by = scope.outputs[chain.parts[0][1]][0]
+        ctx.add(
+            path,
+            f"parameter {name!r} of {action} takes {describe_types(wanted)}, but "
+            f"{chain_text(chain)} is {describe_types(given)} (in the response {documented_by} "
+            "documents)",
+        )
 
     @staticmethod
     def _check_text_template(
@@ -187,6 +248,21 @@ class ParamChecker:
             options = " or ".join(repr(n) for a in alternatives for n in a["required"])
             where = path if sub == path else sub
             ctx.add(where, f"{action} needs {options}", key=where == path and name == "with")
+            return
+        if error.validator == "type":
+            parts = [str(p) for p in error.absolute_path]
+            if name != "with":
+                parts.insert(0, name)
+            what = f"parameter {parts[0]!r} of {action}" if parts else f"with: of {action}"
+            if len(parts) > 1:
+                what += f" at {'.'.join(parts[1:])}"
+            shown = repr(error.instance)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            ctx.add(
+                sub,
+                f"{what} takes {expected_types(error.validator_value)}, but {shown} is "
+                f"{describe_types(value_types(error.instance))}",
+            )
             return
         label = "" if name == "with" else f"parameter {name!r}: "
         ctx.add(sub, f"{label}{error.message}")

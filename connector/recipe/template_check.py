@@ -4,18 +4,20 @@ Where a template sits decides what it may read (see ``docs/recipes.md``): a var 
 ``env`` and the vars above it; a step's ``if`` and ``with`` see the steps before it (and ``item``
 and ``index`` when the step has ``foreach``); ``output`` sees every step. The analysis of a
 template's text (:mod:`.analyze`) is cached, so recipes that share templates parse them once.
+What a template reads of the documented responses of earlier steps is checked by :mod:`.fields`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment
 
 from connector.errors import Location, Problem
 from connector.recipe.analyze import Analysis, analyze_template
+from connector.recipe.fields import iter_field_problems
 from connector.recipe.load import child_path
 from connector.recipe.schema import did_you_mean
 from connector.registry import Registry
@@ -45,6 +47,10 @@ class TemplateScope:
     vars_before: frozenset[str] = frozenset()
     vars_all: frozenset[str] = frozenset()
     current_var: str = ""
+    # step id -> (operation, schema of steps.ID.output), for the steps before with a documented
+    # response; and (operation, schema of `item`) in a foreach step over a documented list
+    outputs: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
+    item: tuple[str, Any] | None = None
 
 
 def iter_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -101,9 +107,16 @@ class TemplateChecker:
     def check(self, ctx: _Context, value: Any, path: str, scope: TemplateScope) -> None:
         """Add a problem for everything wrong with the templates inside ``value``."""
         for sub, text in iter_strings(value, path):
-            if self.is_template(text):
-                for line, message in self._messages(self.analysis(text), scope):
-                    ctx.problems.append(Problem(_where(ctx, sub, line), message))
+            if not self.is_template(text):
+                continue
+            analysis = self.analysis(text)
+            for line, message in self._messages(analysis, scope):
+                ctx.problems.append(Problem(_where(ctx, sub, line), message))
+            if analysis.syntax_error is None and (scope.outputs or scope.item):
+                for line, severity, message in iter_field_problems(
+                    analysis.chains, scope.outputs, scope.item
+                ):
+                    ctx.problems.append(Problem(_where(ctx, sub, line), message, severity))
 
     def _messages(self, a: Analysis, scope: TemplateScope) -> Iterator[tuple[int, str]]:
         if a.syntax_error is not None:
@@ -112,6 +125,8 @@ class TemplateChecker:
             return
         for what, line in a.unsafe:
             yield line, f"unsafe template: {what} is not allowed"
+        for message, line in a.bombs:
+            yield line, f"{message} (a constant expression here, found without running it)"
         for name, line in a.names.items():
             if name in scope.names or name in self.globals:
                 continue
@@ -139,6 +154,15 @@ class TemplateChecker:
                 yield from self._step_ref(ref.member, ref.lineno, scope)
             elif ref.root == "vars":
                 yield from self._var_ref(ref.member, ref.lineno, scope)
+        for chain in a.chains:
+            if chain.root == "steps" and chain.parts and chain.parts[0][0] == "stop":
+                sid = chain.parts[0][1]
+                if sid in scope.steps_all and "steps" in scope.names:
+                    yield (
+                        chain.lineno,
+                        f"steps.{sid} is the {sid}() method every mapping has, not the result "
+                        f"of step {sid!r}: write steps[{sid!r}] (or rename the step)",
+                    )
         for name, line in a.filters.items():
             if name not in self.filters:
                 yield line, f"unknown filter {name!r}" + did_you_mean(name, self.filters)

@@ -9,7 +9,11 @@ about (the key itself for an unknown key). It checks, beyond the schema (:mod:`.
   parameter is known, and literal values fit the parameter's JSON Schema;
 * step ids are unique;
 * templates parse, use only the names in scope and known filters and tests, read only steps that
-  ran before and vars declared before, and touch no private attribute (:mod:`.analyze`).
+  ran before and vars declared before, and touch no private attribute (:mod:`.analyze`);
+* their constant parts stay within the run-time bounds (:mod:`.bombs`);
+* what they read of ``steps.ID.output`` and ``item`` is in the documented response, and a
+  reference given to a parameter has its type (:mod:`.fields`);
+* a deprecated operation is a warning, naming its replacement (:mod:`.deprecation`).
 
 :func:`validate_paths` does the same for files and folders. Nothing here renders a template or
 touches the network.
@@ -23,7 +27,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from connector.apps import Action
+from connector.catalog.model import Operation
 from connector.errors import ConnectorError, Location, Problem, RecipeLoadError, UsageError
+from connector.paging import pages_problems
+from connector.recipe.deprecation import deprecation_message
+from connector.recipe.fields import resolve_chain, schema_types
 from connector.recipe.load import LoadedRecipe, child_path, load_recipe
 from connector.recipe.params import ParamChecker
 from connector.recipe.schema import did_you_mean, schema_problems
@@ -44,9 +53,14 @@ class _Context:
     templates: TemplateChecker
     params: ParamChecker
     problems: list[Problem] = field(default_factory=list)
+    # step id -> (operation, schema of steps.ID.output) of the steps so far (see .fields)
+    outputs: dict[str, tuple[str, Any]] = field(default_factory=dict)
 
     def add(self, path: str, message: str, *, key: bool = False) -> None:
         self.problems.append(Problem(self.recipe.location(path, key=key), message))
+
+    def warn(self, path: str, message: str) -> None:
+        self.problems.append(Problem(self.recipe.location(path), message, severity="warning"))
 
 
 _CHECKERS: dict[int, tuple[Registry, TemplateChecker, ParamChecker]] = {}
@@ -79,11 +93,15 @@ def _check_trigger(ctx: _Context, trigger: Any) -> None:
                     "; `connector catalog list --triggers` lists them"
                 )
                 ctx.add("$.trigger.event", f"unknown {app} event {event!r}{hint}")
-    if isinstance(trigger.get("poll"), dict) and (app, event) not in POLLABLE:
+    poll = trigger.get("poll")
+    # the schema reports an app or event that is not a string
+    pair = (app, event) if isinstance(app, str) and isinstance(event, str) else None
+    if isinstance(poll, dict) and pair is not None and pair not in POLLABLE:
         known = ", ".join(f"{a} {e}" for a, e in sorted(POLLABLE))
         ctx.add("$.trigger.poll", f"{app} {event} cannot be polled (polling works for: {known})")
-    elif isinstance(trigger.get("poll"), dict) and (app, event) == ("connecteam", "task.updated"):
-        board = (trigger["poll"].get("with") or {}).get("taskBoardId")
+    elif isinstance(poll, dict) and pair == ("connecteam", "task.updated"):
+        given = poll.get("with")
+        board = given.get("taskBoardId") if isinstance(given, dict) else None
         if board in (None, ""):
             ctx.add("$.trigger.poll", "a poll of Connecteam tasks needs with.taskBoardId")
     condition = trigger.get("if")
@@ -144,10 +162,12 @@ def _check_vars(ctx: _Context, variables: Any) -> list[str]:
     return names
 
 
-def _check_action(ctx: _Context, step: dict[str, Any], path: str) -> None:
+def _check_action(
+    ctx: _Context, step: dict[str, Any], path: str, scope: TemplateScope
+) -> Operation | Action | None:
     action = step.get("action")
     if not isinstance(action, str) or not action:
-        return
+        return None
     try:
         target = ctx.registry.resolve(action)
     except ConnectorError as exc:
@@ -158,8 +178,43 @@ def _check_action(ctx: _Context, step: dict[str, Any], path: str) -> None:
             f"unknown action {action!r}"
             + (hint if suggestions else "; `connector catalog list` shows the operations"),
         )
-        return
-    ctx.params.check(ctx, target, step.get("with"), path)
+        return None
+    if isinstance(target, Operation) and target.deprecated:
+        ctx.warn(f"{path}.action", deprecation_message(target, ctx.registry))
+    ctx.params.check(ctx, target, step.get("with"), path, scope)
+    for suffix, message in pages_problems(target, step.get("pages")):
+        ctx.add(f"{path}{suffix}", message)
+    return target
+
+
+def _output_schema(target: Operation | Action | None, step: dict[str, Any]) -> Any:
+    """The schema of ``steps.ID.output`` after ``step``, when its operation documents it."""
+    if not isinstance(target, Operation) or not isinstance(target.response_schema, dict):
+        return None
+    if "pages" in step:  # several responses gathered: not the documented shape
+        return None
+    schema = target.response_schema
+    if "foreach" not in step:
+        return schema
+    return {"type": "array", "items": schema, "$defs": schema.get("$defs") or {}}
+
+
+def _foreach_item(ctx: _Context, step: dict[str, Any], scope: TemplateScope) -> Any:
+    """(operation, schema of ``item``) when ``foreach`` is exactly ``{{ documented list }}``."""
+    value = step.get("foreach")
+    if not isinstance(value, str) or not ctx.templates.is_template(value):
+        return None
+    chain = ctx.templates.analysis(value).value_chain
+    if chain is None or chain.root != "steps" or not chain.parts:
+        return None
+    found = resolve_chain(chain, scope.outputs, None)
+    types = schema_types(found.schema) if found is not None else None
+    if not types or "array" not in types or not types <= {"array", "null"}:
+        return None
+    item = resolve_chain(replace(chain, parts=(*chain.parts, ("index", None))), scope.outputs, None)
+    if item is None or item.schema is None:
+        return None
+    return scope.outputs[chain.parts[0][1]][0], item.schema
 
 
 def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
@@ -167,6 +222,7 @@ def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
         return []
     ids: list[str] = []
     first_seen: dict[str, int] = {}
+    outputs = ctx.outputs
     for step in steps:
         sid = step.get("id") if isinstance(step, dict) else None
         ids.append(sid if isinstance(sid, str) else "")
@@ -181,7 +237,6 @@ def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
                 ctx.add(f"{path}.id", f"duplicate step id {sid!r} (first used at line {line})")
             else:
                 first_seen[sid] = i
-        _check_action(ctx, step, path)
         outer = TemplateScope(
             names=frozenset(_TOP_NAMES),
             steps_before=frozenset(ids[:i]) - {sid},
@@ -189,11 +244,24 @@ def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
             current_step=sid,
             vars_before=frozenset(var_names),
             vars_all=frozenset(var_names),
+            outputs={k: v for k, v in outputs.items() if k != sid},
         )
         # `item` and `index` exist in the if: and with: of a foreach step, not in foreach: itself
         inner = (
-            replace(outer, names=outer.names | {"item", "index"}) if "foreach" in step else outer
+            replace(
+                outer,
+                names=outer.names | {"item", "index"},
+                item=_foreach_item(ctx, step, outer),
+            )
+            if "foreach" in step
+            else outer
         )
+        target = _check_action(ctx, step, path, inner)
+        schema = _output_schema(target, step)
+        if sid and schema is not None and target is not None:
+            outputs[sid] = (target.name, schema)
+        elif sid:
+            outputs.pop(sid, None)
         for key in ("if", "foreach"):
             value = step.get(key)
             if isinstance(value, str) and not ctx.templates.is_template(value):
@@ -229,6 +297,7 @@ def validate_recipe(recipe: LoadedRecipe, registry: Registry) -> list[Problem]:
                 steps_all=frozenset(ids),
                 vars_before=frozenset(var_names),
                 vars_all=frozenset(var_names),
+                outputs=ctx.outputs,
             )
             templates.check(ctx, data["output"], "$.output", scope)
     seen: set[tuple[Location, str]] = set()
@@ -241,14 +310,32 @@ def validate_recipe(recipe: LoadedRecipe, registry: Registry) -> list[Problem]:
     return unique
 
 
+_NOT_RECIPES = (
+    ".test.yaml",
+    ".test.yml",
+    ".cassette.yaml",
+    ".cassette.yml",
+    ".event.yaml",
+    ".event.yml",
+    ".event.json",
+)
+
+
 def _test_file(name: str) -> bool:
-    """``connector test``'s files (``NAME.test.yaml``, ``NAME.cassette.yaml``): not recipes."""
-    return name.endswith((".test.yaml", ".test.yml", ".cassette.yaml", ".cassette.yml"))
+    """``connector test``'s files (``NAME.test.yaml``, ``NAME.cassette.yaml``) and trigger events
+    (``NAME.event.yaml``, ``NAME.event.json``, for ``connector run --event``): not recipes."""
+    return name.endswith(_NOT_RECIPES)
+
+
+def _under_events(path: Path, top: Path) -> bool:
+    """Whether ``path`` is under an ``events/`` folder inside the searched folder ``top``."""
+    return "events" in path.relative_to(top).parts[:-1]
 
 
 def find_recipe_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     """The recipe files named by ``paths``: files as given, folders searched for ``*.yaml`` and
-    ``*.yml`` (recursively, sorted; the tests and cassettes of ``connector test`` are left out).
+    ``*.yml`` (recursively, sorted; the tests and cassettes of ``connector test``, event files
+    ``*.event.yaml`` / ``*.event.json`` and anything under an ``events/`` folder are left out).
     Raises :class:`UsageError` for a path that does not exist."""
     if not paths:
         raise UsageError("give at least one recipe file or folder")
@@ -259,7 +346,10 @@ def find_recipe_files(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
             matches = [
                 str(p)
                 for p in sorted(Path(path).rglob("*"))
-                if p.suffix in (".yaml", ".yml") and p.is_file() and not _test_file(p.name)
+                if p.suffix in (".yaml", ".yml")
+                and p.is_file()
+                and not _test_file(p.name)
+                and not _under_events(p, Path(path))
             ]
             if not matches:
                 raise UsageError(f"no recipes (*.yaml, *.yml) in folder {path}")
@@ -284,8 +374,10 @@ def validate_files(
         try:
             loaded = load_recipe(name)
             found = validate_recipe(loaded, registry)
-            if warn is not None and not found:
-                found = warn(loaded)
+            if warn is not None and all(p.severity == "warning" for p in found):
+                found = sorted(
+                    [*found, *warn(loaded)], key=lambda p: (p.location.line, p.location.column)
+                )
         except RecipeLoadError as exc:
             found = [exc.problem]
         problems.extend(found)

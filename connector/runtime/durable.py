@@ -517,7 +517,7 @@ class Runtime:
         start = 1
         if step:
             units = DBOS.list_workflow_steps(old.id, load_output=False)
-            marks = (f"{step}[", f"{step}#", f"{step}:")
+            marks = (f"{step}[", f"{step}#", f"{step}:", f"{step}@")  # @pN: a page
             found = [
                 u["function_id"]
                 for u in units

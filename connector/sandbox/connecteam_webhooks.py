@@ -5,8 +5,9 @@ Registration (tag ``Settings:v1:Webhook`` of the document): ``POST /settings/v1/
 with ``featureType``, ``limit`` and ``offset``, and ``GET``/``PUT``/``DELETE
 /settings/v1/webhooks/{webhookId}`` (an integer). Answers are ``PublicBaseWebhookResponse`` in
 ``{requestId, data}`` (lists: ``{webhooks: [WebhookResponse]}`` with ``paging``). The URL must be
-https, as Connecteam requires, except that ``http://127.0.0.1``, ``http://localhost`` and
-``http://[::1]`` are accepted too: the sandbox runs on this machine, and so does what it calls.
+https, as Connecteam requires, except that ``http://localhost`` and loopback addresses
+(``http://127.0.0.1``, any of 127.0.0.0/8, ``http://[::1]``) are accepted too: the sandbox runs on
+this machine, and so does what it calls.
 Unknown feature types and bad URLs are 422 in FastAPI's shape; the secret key is stored, never
 shown (Connecteam does not publish how it signs with it, so the sandbox sends no signature).
 
@@ -21,6 +22,7 @@ own ``requestId``, the same on its retries: up to 3, 60 s apart on the sandbox c
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import uuid
 from typing import Any
@@ -47,8 +49,8 @@ def url_problem(url: str) -> dict[str, Any] | None:
         msg = "invalid or missing URL scheme"
         return {"loc": ["body", "url"], "msg": msg, "type": "value_error.url.scheme"}
     # Connecteam accepts only https. The sandbox is local, so a receiver on this machine may be
-    # plain http: http://127.0.0.1, http://localhost and http://[::1] (any port) are accepted.
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK):
+    # plain http: http://localhost and loopback addresses (127.0.0.1, 127.0.0.2, [::1]; any port).
+    if parts.scheme == "https" or (parts.scheme == "http" and _loopback(parts.hostname)):
         return None
     return {
         "loc": ["body", "url"],
@@ -56,6 +58,15 @@ def url_problem(url: str) -> dict[str, Any] | None:
         "type": "value_error.url.scheme",
         "ctx": {"allowed_schemes": ["https"]},
     }
+
+
+def _loopback(host: str | None) -> bool:
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
 
 
 def feature_problem(feature: str) -> dict[str, Any] | None:

@@ -9,12 +9,15 @@ Behaviour follows the contacts document and the live API where the document is s
 - ``GET /contacts/`` pages by ``startAfter`` (ms) and ``startAfterId`` in ``(dateAdded, id)``
   order, ``limit`` 20 by default, 100 at most, with ``meta`` as ``ContactsMetaSchema`` describes.
 - ``POST /contacts/search`` takes ``locationId``, ``query``, ``filters``, ``page``/``pageLimit``
-  or ``searchAfter``, and answers ``{contacts, total}``.
+  (at most 500 a page and 10,000 records in all) or ``searchAfter`` (the ``searchAfter`` value of
+  the last contact of the page before), and answers ``{contacts, total}``.
 """
 
 from __future__ import annotations
 
+import bisect
 import uuid
+import weakref
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
@@ -217,6 +220,29 @@ def _cursor(contact: dict[str, Any]) -> tuple[int, str]:
     return round(contact["_sort"] * 1000), str(contact["id"])
 
 
+# a location's contacts in list order and their cursors, kept while no contact is added or
+# removed: paging through 100,000 contacts does not sort them again for every page
+_ORDER: weakref.WeakKeyDictionary[
+    SandboxState,
+    dict[str, tuple[tuple[int, int, int], list[dict[str, Any]], list[tuple[int, str]]]],
+] = weakref.WeakKeyDictionary()
+
+
+def _ordered(
+    state: SandboxState, location_id: str
+) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """The location's contacts in ``(dateAdded, id)`` order, with their cursors."""
+    contacts = state.ghl.contacts
+    version = (id(contacts), len(contacts), state.seq_value)
+    cached = _ORDER.setdefault(state, {}).get(location_id)
+    if cached is not None and cached[0] == version:
+        return cached[1], cached[2]
+    ordered = sorted(_in_location(state, location_id), key=_cursor)
+    keys = [_cursor(c) for c in ordered]
+    _ORDER[state][location_id] = (version, ordered, keys)
+    return ordered, keys
+
+
 @routes("GET", "/contacts/")
 def list_contacts(call: Call) -> Reply:
     q = call.query
@@ -224,15 +250,20 @@ def list_contacts(call: Call) -> Reply:
     if limit < 1 or limit > 100:
         raise ApiError(422, "limit must not be greater than 100")
     with call.state.lock:
-        everything = sorted(
-            _text_match(_in_location(call.state, call.location_id), q.get("query")), key=_cursor
-        )
+        if q.get("query"):
+            everything = sorted(
+                _text_match(_in_location(call.state, call.location_id), q.get("query")),
+                key=_cursor,
+            )
+            keys = [_cursor(c) for c in everything]
+        else:
+            everything, keys = _ordered(call.state, call.location_id)
         start = 0
         after_id, after_ms = q.get("startAfterId"), q.get("startAfter")
         if after_id or after_ms is not None:
             ref = call.state.ghl.contacts.get(str(after_id)) if after_id else None
             key = _cursor(ref) if ref else (int(after_ms or 0), str(after_id or ""))
-            start = next((i for i, c in enumerate(everything) if _cursor(c) > key), len(everything))
+            start = bisect.bisect_right(keys, key)
         page = everything[start : start + limit]
         shown = [render_contact_summary(c) for c in page]
     total = len(everything)
@@ -262,9 +293,12 @@ def search_contacts(call: Call) -> Reply:
     for key, high in (("page", 10_000), ("pageLimit", 500)):
         if key in body and (not isinstance(body[key], int) or not 1 <= body[key] <= high):
             problems.append(f"{key} must be an integer between 1 and {high}")
+    limit = int(body.get("pageLimit", 20)) if isinstance(body.get("pageLimit"), int) else 20
+    if not problems and isinstance(body.get("page"), int) and body["page"] * limit > 10_000:
+        # standard paging reaches 10,000 records at most; searchAfter goes beyond
+        problems.append("page and pageLimit can fetch at most 10000 records; use searchAfter")
     if problems:
         raise ApiError(422, problems[0], messages=problems)
-    limit = int(body.get("pageLimit", 20))
     with call.state.lock:
         found = _text_match(_in_location(call.state, call.location_id), body.get("query"))
         found = [c for c in found if matches_filters(c, body.get("filters") or [])]

@@ -197,6 +197,11 @@ class SandboxState:
             self._seq += 1
             return self._seq
 
+    @property
+    def seq_value(self) -> int:
+        """The last number :meth:`seq` gave (it changes whenever a record is made)."""
+        return self._seq
+
     def record_grant(
         self,
         app: str,
