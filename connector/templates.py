@@ -14,26 +14,42 @@ within about :data:`TIME_BUDGET` seconds.
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined, Undefined, nodes
+from jinja2 import StrictUndefined, Undefined, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import TemplateError as JinjaTemplateError
-from jinja2.nodes import EvalContext
 from jinja2.sandbox import (
     ImmutableSandboxedEnvironment,
-    SandboxedEscapeFormatter,
     SandboxedFormatter,
 )
 
 from connector.errors import TemplateError, TemplateLimitError
-from connector.placeholder import DERIVED, derived, touches
+from connector.placeholder import derived, touches
+from connector.template_bounds import (
+    BUDGET,
+    ITER_FILTER,
+    MAX_INT_BITS,
+    MAX_ITERATIONS,
+    MAX_OUTPUT,
+    MAX_SIZE,
+    OUTPUT_FILTER,
+    SIZE_FILTER,
+    TIME_BUDGET,
+    BoundedEscapeFormatter,
+    BoundedFormatter,
+    Budget,
+    bounded_iter,
+    check_size,
+    check_widths,
+    count_output,
+    current_budget,
+    guard_filter,
+)
 
 __all__ = [
     "MAX_ITERATIONS",
@@ -47,198 +63,13 @@ __all__ = [
     "make_environment",
 ]
 
-MAX_SIZE = 1_000_000  # longest string or list a template may produce or compute with
-MAX_OUTPUT = 5_000_000  # characters written by one render, in all
-MAX_ITERATIONS = 200_000  # loop iterations of one render, in all
-TIME_BUDGET = 1.0  # seconds one render may take
-
 _TEMPLATE_RE = re.compile(r"{{|{%|{#")
 _SINGLE_EXPR_RE = re.compile(r"^\s*{{(?P<expr>.*)}}\s*$", re.DOTALL)
-
-_ITER = "_connector_iter"
-_SIZE = "_connector_size"
-_OUT = "_connector_out"
 
 
 def is_template(value: str) -> bool:
     """Whether a string holds Jinja syntax (and is rendered rather than taken literally)."""
     return bool(_TEMPLATE_RE.search(value))
-
-
-class _Budget:
-    __slots__ = ("calls", "deadline", "iterations", "output")
-
-    def __init__(self) -> None:
-        self.deadline = time.monotonic() + TIME_BUDGET
-        self.iterations = 0
-        self.output = 0
-        self.calls = 0  # lookups and tests, which filters' own loops make (map, selectattr)
-
-    def tick(self, n: int = 1) -> None:
-        self.iterations += n
-        if self.iterations > MAX_ITERATIONS:
-            raise TemplateLimitError(
-                f"template stopped: more than {MAX_ITERATIONS:,} loop iterations"
-            )
-        if self.iterations % 256 == 0 and time.monotonic() > self.deadline:
-            raise TemplateLimitError(f"template stopped: it ran longer than {TIME_BUDGET:g} s")
-
-    def clock(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise TemplateLimitError(f"template stopped: it ran longer than {TIME_BUDGET:g} s")
-
-    def poll(self) -> None:
-        """The time budget, checked every 1,024 calls: a filter's loop over a million items
-        (``map(attribute=...)``, ``selectattr``) looks up and tests each without a loop tick."""
-        self.calls += 1
-        if not self.calls & 1023 and time.monotonic() > self.deadline:
-            raise TemplateLimitError(f"template stopped: it ran longer than {TIME_BUDGET:g} s")
-
-
-_budget: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar(
-    "connector_template_budget", default=None
-)
-
-
-def _current() -> _Budget:
-    budget = _budget.get()
-    if budget is None:  # rendering outside render(): still bounded
-        budget = _Budget()
-        _budget.set(budget)
-    return budget
-
-
-def _check_size(value: Any) -> Any:
-    if isinstance(value, str | bytes | list | tuple | dict) and len(value) > MAX_SIZE:
-        raise TemplateLimitError(
-            f"template stopped: a value of {len(value):,} items is over the {MAX_SIZE:,} limit"
-        )
-    return value
-
-
-def _bounded_iter(value: Any) -> Iterator[Any]:
-    budget = _current()
-    for item in value:
-        budget.tick()
-        yield item
-
-
-def _out(value: Any) -> Any:
-    budget = _current()
-    size = len(value) if isinstance(value, str) else 1
-    budget.output += size
-    if budget.output > MAX_OUTPUT:
-        raise TemplateLimitError(f"template stopped: output over {MAX_OUTPUT:,} characters")
-    budget.tick()
-    return value
-
-
-def _guard_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a filter so that size arguments and results are bounded."""
-
-    shows = name in DERIVED
-
-    @functools.wraps(func)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        budget = _current()
-        budget.tick()
-        given = args[1:] if args and isinstance(args[0], EvalContext | Environment) else args
-        if given and touches(given, kwargs) is not None:  # a dry run's unknown value
-            if shows:
-                return derived(name, given[0], given[1:], kwargs)
-            try:
-                return func(*args, **kwargs)
-            except (TypeError, ValueError, ArithmeticError, AttributeError):
-                return derived(name, given[0], given[1:], kwargs)
-        for arg in (*args[1:], *kwargs.values()):
-            if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_SIZE:
-                raise TemplateLimitError(
-                    f"template stopped: argument {arg:,} of filter {name!r} is too large"
-                )
-        check = _FILTER_CHECKS.get(name)
-        if check is not None:  # what the filter would build, bounded before it is built
-            # Jinja passes some filters (replace, join) its evaluation context first
-            given = args[1:] if args and isinstance(args[0], EvalContext | Environment) else args
-            check(*given, **kwargs)
-        return _check_size(func(*args, **kwargs))
-
-    return guarded
-
-
-MAX_INT_BITS = 65_536  # the largest integer a template may compute (about 19,700 digits)
-
-
-def _too_big(what: str) -> TemplateLimitError:
-    return TemplateLimitError(f"template stopped: {what}")
-
-
-def _check_replace(s: Any, old: Any = "", new: Any = "", count: Any = None, *_: Any) -> None:
-    if isinstance(s, str) and isinstance(old, str) and isinstance(new, str):
-        times = (len(s) + 1) if old == "" else s.count(old)
-        if isinstance(count, int) and count >= 0:
-            times = min(times, count)
-        size = len(s) + times * (len(new) - len(old))
-        if size > MAX_SIZE:
-            raise _too_big(f"replace would make {size:,} characters")
-
-
-def _check_widths(spec: str) -> None:
-    """Refuse a %-format whose width or precision would build a huge string."""
-    for width in re.findall(r"%[-+ #0]*(\d+)|%[-+ #0]*\d*\.(\d+)", spec):
-        for digits in width:
-            if digits and int(digits) > MAX_SIZE:
-                raise _too_big("format width too large")
-
-
-def _check_format(s: Any, *args: Any, **kwargs: Any) -> None:
-    if isinstance(s, str):
-        _check_widths(s)
-
-
-def _check_join(seq: Any, d: Any = "", attribute: Any = None, *_: Any) -> None:
-    if isinstance(seq, list | tuple):
-        sep = len(d) if isinstance(d, str) else 0
-        size = sum(len(x) if isinstance(x, str) else 24 for x in seq) + sep * len(seq)
-        if size > MAX_SIZE:
-            raise _too_big(f"join would make {size:,} characters")
-
-
-def _check_truncate(
-    s: Any, length: Any = 255, killwords: Any = False, end: Any = "...", *_: Any, **kw: Any
-) -> None:
-    end = kw.get("end", end)
-    if isinstance(length, int) and isinstance(end, str) and length < len(end):
-        raise TemplateError(
-            f"truncate: the length ({length}) must be at least that of its end {end!r}"
-        )
-
-
-_FILTER_CHECKS: dict[str, Callable[..., None]] = {
-    "replace": _check_replace,
-    "format": _check_format,
-    "join": _check_join,
-    "truncate": _check_truncate,
-}
-
-
-class _BoundedFields:
-    """``str.format``'s fields bounded before they are built: ``'{0:>999999999}'.format(1)``
-    would make a gigabyte of spaces. The spec is checked after its nested fields (``{0:{1}}``)
-    are filled in."""
-
-    def format_field(self, value: Any, format_spec: str) -> Any:
-        for digits in re.findall(r"\d+", format_spec):
-            if len(digits) > 7 or int(digits) > MAX_SIZE:
-                raise _too_big("format width too large")
-        return super().format_field(value, format_spec)  # type: ignore[misc]
-
-
-class _BoundedFormatter(_BoundedFields, SandboxedFormatter):
-    pass
-
-
-class _BoundedEscapeFormatter(_BoundedFields, SandboxedEscapeFormatter):
-    pass
 
 
 class BoundedEnvironment(ImmutableSandboxedEnvironment):
@@ -252,9 +83,9 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         is_map = value.__name__ == "format_map"
         escape = getattr(text, "escape", None)
         formatter: SandboxedFormatter = (
-            _BoundedEscapeFormatter(self, escape=escape)
+            BoundedEscapeFormatter(self, escape=escape)
             if escape is not None
-            else _BoundedFormatter(self)
+            else BoundedFormatter(self)
         )
 
         def wrapper(*args: Any, **kwargs: Any) -> str:
@@ -262,7 +93,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 if kwargs or len(args) != 1:
                     raise TypeError("format_map() takes exactly one argument")
                 return type(text)(formatter.vformat(text, (), args[0]))
-            _current().tick()
+            current_budget().tick()
             return type(text)(formatter.vformat(text, args, kwargs))
 
         return functools.update_wrapper(wrapper, value)
@@ -276,15 +107,15 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         return super()._generate(source, name, filename, defer_init=defer_init)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        _current().poll()
+        current_budget().poll()
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        _current().poll()
+        current_budget().poll()
         return super().getitem(obj, argument)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        budget = _current()
+        budget = current_budget()
         budget.tick()
         if (
             operator == "**"
@@ -320,11 +151,11 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                     f"template stopped: repetition would make {len(seq) * n:,} items"
                 )
         if operator == "%" and isinstance(left, str):
-            _check_widths(left)  # '%0999999999d' % 1 would build a huge string
-        return _check_size(super().call_binop(context, operator, left, right))
+            check_widths(left)  # '%0999999999d' % 1 would build a huge string
+        return check_size(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-        budget = _current()
+        budget = current_budget()
         budget.tick()
         budget.clock()
         owner = getattr(__obj, "__self__", None)
@@ -340,13 +171,13 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
                 raise
             name = getattr(__obj, "__name__", "call")
             return derived(name, owner if owner is not None else __obj, args, kwargs)
-        return _check_size(result)
+        return check_size(result)
 
 
 def _instrument(template: nodes.Template) -> None:
     """Route loops, concatenations and outputs through the budget filters."""
     for loop in template.find_all(nodes.For):
-        loop.iter = nodes.Filter(loop.iter, _ITER, [], [], None, None, lineno=loop.lineno)
+        loop.iter = nodes.Filter(loop.iter, ITER_FILTER, [], [], None, None, lineno=loop.lineno)
     targets = [
         (parent, field)
         for parent in template.find_all(nodes.Node)
@@ -356,12 +187,13 @@ def _instrument(template: nodes.Template) -> None:
     for parent, field in targets:
         child = getattr(parent, field)
         if isinstance(child, nodes.Concat):
-            setattr(parent, field, _wrap(child, _SIZE))
+            setattr(parent, field, _wrap(child, SIZE_FILTER))
         else:
-            child[:] = [_wrap(c, _SIZE) if isinstance(c, nodes.Concat) else c for c in child]
+            child[:] = [_wrap(c, SIZE_FILTER) if isinstance(c, nodes.Concat) else c for c in child]
     for output in template.find_all(nodes.Output):
         output.nodes = [
-            n if isinstance(n, nodes.TemplateData) else _wrap(n, _OUT) for n in output.nodes
+            n if isinstance(n, nodes.TemplateData) else _wrap(n, OUTPUT_FILTER)
+            for n in output.nodes
         ]
 
 
@@ -373,7 +205,7 @@ def _safe_range(*args: int) -> Iterator[int]:
     rng = range(*args)
     if len(rng) > MAX_ITERATIONS:
         raise TemplateLimitError(f"template stopped: range of {len(rng):,} items is too large")
-    return _bounded_iter(rng)
+    return bounded_iter(rng)
 
 
 def _placeholder_test(test: Callable[..., Any]) -> Callable[..., Any]:
@@ -382,7 +214,7 @@ def _placeholder_test(test: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(test)
     def checked(*args: Any, **kwargs: Any) -> Any:
-        _current().poll()
+        current_budget().poll()
         if touches(args, kwargs) is None:
             return test(*args, **kwargs)
         try:
@@ -417,10 +249,10 @@ def make_environment(filters: Mapping[str, Callable[..., Any]] | None = None) ->
     env = BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
     env.compiled = {}
     env.filters.update(filters or {})
-    env.filters = {name: _guard_filter(name, f) for name, f in env.filters.items()}
-    env.filters[_ITER] = _bounded_iter
-    env.filters[_SIZE] = _check_size
-    env.filters[_OUT] = _out
+    env.filters = {name: guard_filter(name, f) for name, f in env.filters.items()}
+    env.filters[ITER_FILTER] = bounded_iter
+    env.filters[SIZE_FILTER] = check_size
+    env.filters[OUTPUT_FILTER] = count_output
     tests: Mapping[str, Any] = env.tests
     env.tests = {name: _placeholder_test(t) for name, t in tests.items()}
     env.globals["range"] = _safe_range
@@ -480,13 +312,13 @@ class CompiledValue:
     __slots__ = ()
 
     def render(self, context: Mapping[str, Any]) -> Any:
-        token = _budget.set(_Budget())
+        token = BUDGET.set(Budget())
         try:
             return self._render(context)
         except _RENDER_ERRORS as exc:
             raise _template_error(exc) from None
         finally:
-            _budget.reset(token)
+            BUDGET.reset(token)
 
     def _render(self, context: Mapping[str, Any]) -> Any:
         raise NotImplementedError
@@ -527,7 +359,7 @@ class _Expression(CompiledValue):
         undefined = _first_undefined(value)
         if undefined is not None:
             undefined._fail_with_undefined_error()
-        return _check_size(value)
+        return check_size(value)
 
 
 _MISSING = object()
@@ -559,7 +391,7 @@ class _Path(CompiledValue):
                 value = _MISSING
         if value is _MISSING or isinstance(value, Undefined):
             return self.fallback.render(context)
-        return _check_size(value)
+        return check_size(value)
 
     def _render(self, context: Mapping[str, Any]) -> Any:
         return self.render(context)
@@ -763,14 +595,3 @@ def _compile_text(env: BoundedEnvironment, value: str) -> CompiledValue:
         raise TemplateError(_describe(exc)) from None
     except RecursionError:  # ``1 + 1 + ...`` thousands of times: Jinja's compiler recurses
         raise TemplateError("the template is nested too deeply") from None
-
-
-def within_budget(func: Callable[[], Any]) -> Any:
-    """Call ``func`` (which renders templates of a :func:`make_environment` environment) under a
-    fresh budget: the limits of one render. ``connector validate`` evaluates constant expressions
-    this way."""
-    token = _budget.set(_Budget())
-    try:
-        return func()
-    finally:
-        _budget.reset(token)

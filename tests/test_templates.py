@@ -223,7 +223,7 @@ def test_a_filters_own_loop_keeps_to_the_time_budget(
 ) -> None:
     """`map(attribute=...)` and `selectattr` over a million items ran for seconds: their loops
     look up and test each item without a loop tick. With no time left, they stop at once."""
-    import connector.templates as templates
+    import connector.template_bounds as templates
 
     monkeypatch.setattr(templates, "TIME_BUDGET", 0.0)
     with pytest.raises(TemplateLimitError, match="ran longer than"):

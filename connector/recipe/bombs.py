@@ -119,7 +119,7 @@ class _Finder:
 
     def run(self, template: nodes.Template, line: int) -> None:
         """Render ``template`` (a copy: compiling instruments the tree) within one budget."""
-        from connector.templates import within_budget
+        from connector.template_bounds import within_budget
 
         try:
             compiled = self.env.from_string(template)
