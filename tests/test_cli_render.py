@@ -6,7 +6,7 @@ import pytest
 from markupsafe import Markup
 
 from connector.cli.render import print_run
-from connector.records import RunRecord
+from connector.records import RunRecord, StepRecord
 
 
 def test_an_output_that_is_not_plain_data_is_printed_as_its_text(
@@ -52,3 +52,40 @@ def test_a_lone_surrogate_from_an_api_is_printed_escaped(
     out = capsys.readouterr().out
     assert "bad \\ud800 name" in out
     assert 'name: "\\uD800x"' in out
+
+
+def test_a_steps_note_is_printed_under_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """What a step's record notes (the pages a paged step fetched and the step that walked them,
+    a write an earlier run did) is printed under the step, not only in `runs show --json`."""
+    record = RunRecord(
+        id="run_3",
+        recipe="r",
+        recipe_hash="h",
+        recipe_path="r.yaml",
+        trigger_app="manual",
+        trigger_event="t",
+        trigger={},
+        status="succeeded",
+        steps=[
+            StepRecord(
+                id="contacts",
+                action="ghl.get-contacts",
+                status="succeeded",
+                note="2500 items in 25 pages, walked by step 'each'",
+            ),
+            StepRecord(
+                id="tag",
+                action="ghl.add-tags",
+                status="succeeded",
+                note="done before: the recorded result, not sent again",
+            ),
+        ],
+    )
+    print_run(record)
+    lines = capsys.readouterr().out.splitlines()
+    at = next(
+        i for i, line in enumerate(lines) if "contacts" in line and "ghl.get-contacts" in line
+    )
+    assert lines[at + 1].strip() == "2500 items in 25 pages, walked by step 'each'"
+    at = next(i for i, line in enumerate(lines) if "ghl.add-tags" in line)
+    assert lines[at + 1].strip() == "done before: the recorded result, not sent again"

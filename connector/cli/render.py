@@ -58,6 +58,8 @@ def _step_line(step: StepRecord, widths: tuple[int, int], indent: str = "  ") ->
         line += "\n" + indent + "    " + click.style(step.error, fg=colour)
     elif step.note and step.status == "skipped":  # why: the if: that was false
         line += "\n" + indent + "    " + click.style(step.note, fg="yellow")
+    elif step.note and step.status != "planned":  # pages walked, a write done before, ...
+        line += "\n" + indent + "    " + click.style(step.note, dim=True)
     return line
 
 
