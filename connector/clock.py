@@ -3,7 +3,9 @@
 Everything that stamps a time into what a run records or returns (a step's ``started_at``, a
 link's ``created_at`` / ``updated_at``) reads :func:`now`. ``connector test`` fixes it with
 :func:`fixed` so that a test's run is the same byte for byte each time. Durations, timeouts,
-retry waits and rate-limit windows use monotonic clocks of their own and are not affected.
+retry waits and rate-limit windows use monotonic clocks of their own and are not affected; under
+``connector test`` a run's waits (:class:`connector.runtime.durable.RuntimeOptions` ``sleep``)
+:func:`advance` the fixed moment instead of sleeping.
 
 The fixed moment is process-wide (a run's steps execute on DBOS's worker threads, which a
 context variable would not reach); ``connector test`` runs one test at a time.
@@ -14,9 +16,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["fixed", "now", "parse_moment"]
+__all__ = ["advance", "fixed", "now", "parse_moment"]
 
 _lock = threading.Lock()
 _fixed: datetime | None = None
@@ -35,6 +37,15 @@ def parse_moment(text: str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def advance(seconds: float) -> None:
+    """Move the moment :func:`fixed` set ``seconds`` forward: ``connector test``'s runs wait so
+    instead of sleeping. Outside :func:`fixed` it does nothing."""
+    global _fixed
+    with _lock:
+        if _fixed is not None:
+            _fixed += timedelta(seconds=max(seconds, 0.0))
 
 
 @contextmanager

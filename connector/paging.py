@@ -14,6 +14,8 @@ A recipe writes ``pages: all`` (every page, up to :data:`DEFAULT_MAX_ITEMS` item
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,7 @@ __all__ = [
     "DEFAULT_MAX_ITEMS",
     "PageCount",
     "PagesPlan",
+    "paged_streams",
     "pages_plan",
     "pages_problems",
     "walk",
@@ -230,3 +233,27 @@ def walk(
                 f"after {count.pages} pages; raise pages.max_items or narrow the request",
             )
         page = _next(spec, plan, page, output, items)
+
+
+_WHOLE_OUTPUT = re.compile(r"^\s*\{\{\s*steps\.([A-Za-z_][A-Za-z0-9_]*)\.output\s*\}\}\s*$")
+
+
+def paged_streams(raw_steps: Any) -> dict[str, str]:
+    """Paged steps whose pages the next step walks as they come: {paged step: next step}.
+
+    That is a step with ``pages:`` followed at once by a step whose ``foreach`` is exactly
+    ``{{ steps.PAGED.output }}``."""
+    out: dict[str, str] = {}
+    if not isinstance(raw_steps, list):
+        return out
+    for before, after in itertools.pairwise(raw_steps):
+        if not (isinstance(before, Mapping) and isinstance(after, Mapping)):
+            continue
+        if not before.get("pages") or before.get("foreach"):
+            continue
+        if not isinstance(after.get("foreach"), str):
+            continue
+        found = _WHOLE_OUTPUT.match(after["foreach"])
+        if found and found.group(1) == str(before.get("id")) and after.get("id"):
+            out[str(before["id"])] = str(after["id"])
+    return out

@@ -7,9 +7,7 @@ The plan is what runs: nothing during execution re-reads the recipe. It can also
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,7 +15,7 @@ from typing import Any, Literal
 from connector.apps import Action
 from connector.catalog.model import Operation
 from connector.errors import Location, Problem, RecipeInvalid, TemplateError, UnknownOperation
-from connector.paging import PagesPlan, pages_plan, pages_problems
+from connector.paging import PagesPlan, paged_streams, pages_plan, pages_problems
 from connector.recipe.paths import parent_path
 from connector.registry import Registry
 from connector.templates import BoundedEnvironment, CompiledValue, compile_value, shared_environment
@@ -147,7 +145,7 @@ def plan_recipe(
     raw_vars = data.get("vars") or {}
     vars_ = tuple((str(k), compile_at(v, f"$.vars.{k}")) for k, v in raw_vars.items())
     steps: list[StepPlan] = []
-    streams = _streams(data.get("steps") or [])
+    streams = paged_streams(data.get("steps") or [])
     for i, raw in enumerate(data.get("steps") or []):
         where = f"$.steps[{i}]"
         action = str(raw.get("action", ""))
@@ -202,30 +200,6 @@ def plan_recipe(
         cron=str(trigger["cron"]) if trigger.get("cron") else None,
         poll=dict(trigger["poll"]) if isinstance(trigger.get("poll"), Mapping) else None,
     )
-
-
-_WHOLE_OUTPUT = re.compile(r"^\s*\{\{\s*steps\.([A-Za-z_][A-Za-z0-9_]*)\.output\s*\}\}\s*$")
-
-
-def _streams(raw_steps: Any) -> dict[str, str]:
-    """Paged steps whose pages the next step walks as they come: {paged step: next step}.
-
-    That is a step with ``pages:`` followed at once by a step whose ``foreach`` is exactly
-    ``{{ steps.PAGED.output }}``."""
-    out: dict[str, str] = {}
-    if not isinstance(raw_steps, list):
-        return out
-    for before, after in itertools.pairwise(raw_steps):
-        if not (isinstance(before, Mapping) and isinstance(after, Mapping)):
-            continue
-        if not before.get("pages") or before.get("foreach"):
-            continue
-        if not isinstance(after.get("foreach"), str):
-            continue
-        found = _WHOLE_OUTPUT.match(after["foreach"])
-        if found and found.group(1) == str(before.get("id")) and after.get("id"):
-            out[str(before["id"])] = str(after["id"])
-    return out
 
 
 def _once(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -214,3 +216,58 @@ def test_search_ranks_whole_words_first_and_ignores_passing_mentions() -> None:
     assert names.index("ghl.create-task") < names.index("connecteam.create-subtask")
     found = [line.split()[0] for line in run("search", "opportunity").output.splitlines()]
     assert found and all("opportunit" in name for name in found)
+
+
+def test_show_a_deprecated_operation_names_its_replacement() -> None:
+    result = run("show", "ghl.get-contacts")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("deprecated:")]
+    assert lines == [
+        "deprecated:  yes: use ghl.search-contacts-advanced (POST /contacts/search) instead"
+    ]
+    data = json.loads(run("show", "ghl.get-contacts", "--json").output)
+    assert (data["deprecated"], data["replaced_by"]) == (True, "ghl.search-contacts-advanced")
+
+
+def test_show_a_deprecated_operation_without_a_named_replacement_says_so() -> None:
+    result = run("show", "connecteam.generate-download-url")
+    assert result.exit_code == 0, result.output
+    assert "deprecated:  yes (its API document says so, and names no replacement)" in (
+        result.output.splitlines()
+    )
+    data = json.loads(run("show", "connecteam.generate-download-url", "--json").output)
+    assert (data["deprecated"], data["replaced_by"]) == (True, None)
+
+
+def test_an_operation_in_use_has_no_deprecated_line_and_no_replacement() -> None:
+    result = run("show", "ghl.get-contact")
+    assert not any(line.startswith("deprecated:") for line in result.output.splitlines())
+    assert json.loads(run("show", "ghl.get-contact", "--json").output)["replaced_by"] is None
+
+
+def test_list_json_names_each_deprecated_operations_replacement() -> None:
+    ops = json.loads(run("list", "--json").output)["operations"]
+    replaced = {op["name"]: op["replaced_by"] for op in ops if op["deprecated"]}
+    assert replaced == {
+        "ghl.get-contacts": "ghl.search-contacts-advanced",
+        "ghl.get-user-by-location": "ghl.search-users",
+        "connecteam.generate-download-url": None,
+    }
+    assert all(op["replaced_by"] is None for op in ops if not op["deprecated"])
+
+
+def test_showing_a_deprecated_operation_loads_no_recipe_or_template_code() -> None:
+    """``catalog show`` starts quickly: finding the replacement needs the catalog only."""
+    code = (
+        "import sys\n"
+        "from connector.cli import cli\n"
+        "try:\n"
+        "    cli(['catalog', 'show', 'ghl.get-contacts'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('connector.recipe', 'connector.templates', 'jinja2')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "deprecated:  yes: use ghl.search-contacts-advanced" in out.stdout, out.stderr
+    assert out.stderr.strip() == "[]"

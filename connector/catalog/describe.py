@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "action_json",
+    "deprecated_text",
     "describe_action",
     "describe_operation",
     "describe_trigger",
@@ -134,12 +135,24 @@ def _table(rows: list[list[str]], indent: str = "  ") -> list[str]:
     return lines
 
 
+def deprecated_text(op: Operation, instead: Operation | None) -> str:
+    """The ``deprecated:`` line of ``catalog show`` for the deprecated ``op``, naming the
+    operation that replaces it (``instead``, :func:`connector.catalog.deprecation.replacement`)."""
+    if instead is None:
+        return "yes (its API document says so, and names no replacement)"
+    return f"yes: use {instead.name} ({instead.method} {instead.path}) instead"
+
+
 def describe_operation(
-    op: Operation, location: tuple[str, str] | None = None, sandbox: bool | None = None
+    op: Operation,
+    location: tuple[str, str] | None = None,
+    sandbox: bool | None = None,
+    replaced_by: Operation | None = None,
 ) -> list[str]:
     """The text of ``connector catalog show NAME`` for an operation; ``location`` as for
     :func:`example_with`; ``sandbox``: whether the embedded sandbox answers it (None: its app is
-    not one the sandbox fakes), as :func:`connector.catalog.sandbox.sandbox_covers` says."""
+    not one the sandbox fakes), as :func:`connector.catalog.sandbox.sandbox_covers` says;
+    ``replaced_by``: the operation that replaces a deprecated one."""
     out = [f"{op.name}  {op.method} {op.path}"]
     if op.summary:
         out.append(op.summary)
@@ -154,7 +167,7 @@ def describe_operation(
         ["response:", f"{op.response_status} {_top_fields(op.response_schema)}".rstrip()],
     ]
     if op.deprecated:
-        facts.append(["deprecated:", "yes"])
+        facts.append(["deprecated:", deprecated_text(op, replaced_by)])
     facts.append(["sandbox:", SANDBOX_TEXT[sandbox]])
     out.extend(_table(facts, indent=""))
     params = [p for p in op.parameters if p.location != "body"]

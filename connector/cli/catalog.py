@@ -41,12 +41,28 @@ def _operations(registry: Registry, app: str | None, in_sandbox: bool = False) -
     return sorted(ops, key=lambda o: o.name)
 
 
-def _operation_json(op: Operation) -> dict[str, Any]:
-    """An operation in catalog layout, with whether the sandbox answers it (``sandbox``)."""
+def _replacement(registry: Registry, op: Operation) -> Operation | None:
+    """The operation that replaces ``op``, when it is deprecated and its description names one."""
+    if not op.deprecated:
+        return None
+    from connector.catalog.deprecation import replacement
+
+    app = registry.apps.get(op.app)
+    return replacement(op, app.operations.values() if app is not None else ())
+
+
+def _operation_json(registry: Registry, op: Operation) -> dict[str, Any]:
+    """An operation in catalog layout, with the name of the operation that replaces a deprecated
+    one (``replaced_by``, else null) and whether the sandbox answers it (``sandbox``)."""
     from connector.catalog.describe import operation_json
     from connector.catalog.sandbox import sandbox_covers
 
-    return {**operation_json(op), "sandbox": sandbox_covers(op)}
+    instead = _replacement(registry, op)
+    return {
+        **operation_json(op),
+        "replaced_by": instead.name if instead is not None else None,
+        "sandbox": sandbox_covers(op),
+    }
 
 
 def _triggers(registry: Registry, app: str | None) -> list[TriggerEvent]:
@@ -96,7 +112,8 @@ def catalog() -> None:
     "as_json",
     is_flag=True,
     help='Print one JSON document: {"operations": [...], "triggers": [...]} in catalog layout,'
-    ' each operation with "sandbox": true, false, or null (an app the sandbox does not fake).',
+    ' each operation with "sandbox": true, false, or null (an app the sandbox does not fake),'
+    ' and "replaced_by": the operation a deprecated one names instead, or null.',
 )
 @plugins_dir_option
 def list_cmd(app: str | None, triggers: bool, in_sandbox: bool, as_json: bool) -> None:
@@ -112,7 +129,7 @@ def list_cmd(app: str | None, triggers: bool, in_sandbox: bool, as_json: bool) -
         data: dict[str, Any] = {}
         if not triggers:
             ops = _operations(registry, app, in_sandbox)
-            data["operations"] = [_operation_json(op) for op in ops]
+            data["operations"] = [_operation_json(registry, op) for op in ops]
         data["triggers"] = [trigger_json(t) for t in events]
         _echo_json(data)
         return
@@ -144,8 +161,9 @@ def show(name: str, as_json: bool) -> None:
     """Show one operation, action or trigger event: NAME is ghl.get-contact, ghl.ContactCreate,
     connecteam.contact.selected, ...
 
-    For an operation: method, path, Version, scopes, pagination, a parameter table (where each
-    goes, its type, * when required), the body fields, and an example step to paste.
+    For an operation: method, path, Version, scopes, pagination, whether it is deprecated (and
+    what replaces it), a parameter table (where each goes, its type, * when required), the body
+    fields, and an example step to paste.
     """
     from connector.catalog import describe
 
@@ -153,7 +171,7 @@ def show(name: str, as_json: bool) -> None:
     op = registry.operation(name)
     if op is not None:
         if as_json:
-            _echo_json(_operation_json(op))
+            _echo_json(_operation_json(registry, op))
         else:
             from connector.catalog.sandbox import sandbox_covers
 
@@ -161,7 +179,12 @@ def show(name: str, as_json: bool) -> None:
             where = None
             if app is not None and app.location_param and app.location_env:
                 where = (app.location_param, app.location_env)
-            text = describe.describe_operation(op, location=where, sandbox=sandbox_covers(op))
+            text = describe.describe_operation(
+                op,
+                location=where,
+                sandbox=sandbox_covers(op),
+                replaced_by=_replacement(registry, op),
+            )
             click.echo("\n".join(text))
         return
     event = _find_trigger(registry, name)

@@ -13,6 +13,11 @@ Vendor documents are incomplete, so the rule is (see ``docs/recipes.md``):
   ``patternProperties``), or any alternative of an ``anyOf``/``oneOf`` is such an open object;
 * reading a field of a documented list (``output.tasks.title``) is an error.
 
+A step with ``pages:`` gathers several responses: its ``output`` is the list of the items of all
+pages (the array at the operation's ``pagination.items``), or, when the next step's ``foreach`` is
+exactly ``{{ steps.ID.output }}`` and walks the pages as they come, the summary ``{pages, items}``,
+with ``item`` in that ``foreach`` one item (:func:`paged_output`, :func:`streamed_item`).
+
 The type of such a reference is known too (:func:`schema_types`): a ``with:`` value that is
 exactly ``{{ steps.ID.output.x }}`` is checked against the parameter's type (:mod:`.params`).
 """
@@ -34,9 +39,11 @@ __all__ = [
     "chain_text",
     "describe_types",
     "iter_field_problems",
+    "paged_output",
     "resolve",
     "resolve_chain",
     "schema_types",
+    "streamed_item",
     "type_mismatch",
     "value_types",
 ]
@@ -389,3 +396,41 @@ def resolve_chain(
         return None
     op, schema = outputs[sid]
     return resolve(schema, f"steps.{sid}.output", chain.parts[2:], op)
+
+
+# the schema of one item, kept on the summary schema of a paged step the next step walks
+_PAGE_ITEMS = "x-connector-page-items"
+
+
+def paged_output(response: Mapping[str, Any], items_at: Any, streamed: bool) -> Any:
+    """The schema of ``steps.ID.output`` for a step with ``pages:`` whose operation documents
+    ``response`` and returns its items at ``items_at`` (``contacts``, ``data.users``): the list
+    of the items of all pages, or, when ``streamed`` (the next step walks them), the summary
+    ``{pages, items}``. ``None`` when not known."""
+    item: Any = None
+    if isinstance(items_at, str) and items_at and isinstance(response, Mapping):
+        parts = tuple(("field", part) for part in items_at.split("."))
+        found = resolve(response, "", (*parts, ("index", None)), "")
+        if found.problem is None and found.schema is not None:
+            item = found.schema
+    if streamed:
+        summary: dict[str, Any] = {
+            "type": "object",
+            "properties": {"pages": {"type": "integer"}, "items": {"type": "integer"}},
+            "additionalProperties": False,
+        }
+        if item is not None:
+            summary[_PAGE_ITEMS] = item
+        return summary
+    if item is None:
+        return None
+    return {"type": "array", "items": item, "$defs": response.get("$defs") or {}}
+
+
+def streamed_item(output: tuple[str, Any] | None) -> tuple[str, Any] | None:
+    """(operation, schema of ``item``) in the ``foreach`` that walks the pages of a step whose
+    ``outputs`` entry is ``output`` (see :func:`paged_output`)."""
+    if output is None or not isinstance(output[1], Mapping):
+        return None
+    item = output[1].get(_PAGE_ITEMS)
+    return (output[0], item) if item is not None else None

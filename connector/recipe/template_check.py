@@ -175,12 +175,12 @@ class TemplateChecker:
         if sid in scope.steps_before:
             return
         if sid and sid == scope.current_step:
-            yield line, f"step {sid!r} cannot read its own result (steps.{sid})"
+            yield line, f"step {sid!r} cannot read its own result ({_steps_of(sid)})"
         elif sid in scope.steps_all:
-            yield line, f"step {sid!r} runs after this one, so steps.{sid} is not set yet"
+            yield line, f"step {sid!r} runs after this one, so {_steps_of(sid)} is not set yet"
         else:
             hint = did_you_mean(sid, scope.steps_before) or (
-                f" (steps before this: {', '.join(sorted(scope.steps_before))})"
+                f" (steps before this: {', '.join(repr(s) for s in sorted(scope.steps_before))})"
                 if scope.steps_before
                 else " (no step runs before this one)"
             )
@@ -196,7 +196,7 @@ class TemplateChecker:
         known = ", ".join(sorted(STEP_RESULT_FIELDS))
         yield (
             line,
-            f"steps.{sid} has no {name!r}"
+            f"{_steps_of(sid)} has no {name!r}"
             + (did_you_mean(name, STEP_RESULT_FIELDS) or f" (a step's result has {known})"),
         )
 
@@ -210,6 +210,11 @@ class TemplateChecker:
             yield line, f"var {name!r} is declared below this one; move it up"
         else:
             yield line, f"there is no var {name!r}" + did_you_mean(name, scope.vars_all)
+
+
+def _steps_of(sid: str) -> str:
+    """``steps.contact``, or ``steps['a b']`` for an id that is not a name: one line, always."""
+    return f"steps.{sid}" if sid.isidentifier() else f"steps[{sid!r}]"
 
 
 def _where(ctx: _Context, path: str, line: int) -> Location:

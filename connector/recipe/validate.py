@@ -7,9 +7,11 @@ about (the key itself for an unknown key). It checks, beyond the schema (:mod:`.
 * each step's action exists (with close matches), its required parameters are given (except
   ``locationId`` of ``ghl.*`` operations, which the engine fills from ``GHL_LOCATION_ID``), every
   parameter is known, and literal values fit the parameter's JSON Schema;
+* a ``once:`` look-up's action exists and its ``with:`` fits it, as a step's;
 * step ids are unique;
-* templates parse, use only the names in scope and known filters and tests, read only steps that
-  ran before and vars declared before, and touch no private attribute (:mod:`.analyze`);
+* templates (``once:``'s too, where ``link`` and ``found`` also see ``output``) parse, use only
+  the names in scope and known filters and tests, read only steps that ran before and vars
+  declared before, and touch no private attribute (:mod:`.analyze`);
 * their constant parts stay within the run-time bounds (:mod:`.bombs`);
 * what they read of ``steps.ID.output`` and ``item`` is in the documented response, and a
   reference given to a parameter has its type (:mod:`.fields`);
@@ -30,9 +32,9 @@ from typing import Any
 from connector.apps import Action
 from connector.catalog.model import Operation
 from connector.errors import ConnectorError, Location, Problem, RecipeLoadError, UsageError
-from connector.paging import pages_problems
+from connector.paging import paged_streams, pages_problems
 from connector.recipe.deprecation import deprecation_message
-from connector.recipe.fields import resolve_chain, schema_types
+from connector.recipe.fields import paged_output, resolve_chain, schema_types, streamed_item
 from connector.recipe.load import LoadedRecipe, child_path, load_recipe
 from connector.recipe.params import ParamChecker
 from connector.recipe.schema import did_you_mean, schema_problems
@@ -162,38 +164,74 @@ def _check_vars(ctx: _Context, variables: Any) -> list[str]:
     return names
 
 
-def _check_action(
-    ctx: _Context, step: dict[str, Any], path: str, scope: TemplateScope
-) -> Operation | Action | None:
-    action = step.get("action")
+def _resolve(ctx: _Context, action: Any, path: str) -> Operation | Action | None:
+    """The operation or action ``action`` (at ``path``) names; a problem when there is none, a
+    warning when it is deprecated."""
     if not isinstance(action, str) or not action:
-        return None
+        return None  # the schema reports it
     try:
         target = ctx.registry.resolve(action)
     except ConnectorError as exc:
         suggestions = getattr(exc, "suggestions", [])
         hint = "; did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
         ctx.add(
-            f"{path}.action",
+            path,
             f"unknown action {action!r}"
             + (hint if suggestions else "; `connector catalog list` shows the operations"),
         )
         return None
     if isinstance(target, Operation) and target.deprecated:
-        ctx.warn(f"{path}.action", deprecation_message(target, ctx.registry))
+        ctx.warn(path, deprecation_message(target, ctx.registry))
+    return target
+
+
+def _check_action(
+    ctx: _Context, step: dict[str, Any], path: str, scope: TemplateScope
+) -> Operation | Action | None:
+    target = _resolve(ctx, step.get("action"), f"{path}.action")
+    if target is None:
+        return None
     ctx.params.check(ctx, target, step.get("with"), path, scope)
     for suffix, message in pages_problems(target, step.get("pages")):
         ctx.add(f"{path}{suffix}", message)
     return target
 
 
-def _output_schema(target: Operation | Action | None, step: dict[str, Any]) -> Any:
-    """The schema of ``steps.ID.output`` after ``step``, when its operation documents it."""
+def _check_once(ctx: _Context, once: Any, path: str, scope: TemplateScope) -> None:
+    """A step's ``once:``: ``key`` is rendered in the step's scope; ``link`` and the look-up's
+    ``found`` also see ``output`` (the write's, the read's response); the look-up's action is
+    resolved and its ``with:`` checked as a step's are."""
+    if not isinstance(once, dict):
+        return  # the schema reports it
+    with_output = replace(scope, names=scope.names | {"output"})
+    if "key" in once:
+        ctx.templates.check(ctx, once["key"], f"{path}.key", scope)
+    if "link" in once:
+        ctx.templates.check(ctx, once["link"], f"{path}.link", with_output)
+    lookup = once.get("lookup")
+    if not isinstance(lookup, dict):
+        return
+    target = _resolve(ctx, lookup.get("action"), f"{path}.lookup.action")
+    if target is not None:
+        ctx.params.check(ctx, target, lookup.get("with"), f"{path}.lookup", scope)
+    if "with" in lookup:
+        ctx.templates.check(ctx, lookup["with"], f"{path}.lookup.with", scope)
+    if "found" in lookup:
+        ctx.templates.check(ctx, lookup["found"], f"{path}.lookup.found", with_output)
+
+
+def _output_schema(
+    target: Operation | Action | None, step: dict[str, Any], streamed: bool = False
+) -> Any:
+    """The schema of ``steps.ID.output`` after ``step``, when its operation documents it
+    (``streamed``: the next step walks its pages)."""
     if not isinstance(target, Operation) or not isinstance(target.response_schema, dict):
         return None
-    if "pages" in step:  # several responses gathered: not the documented shape
-        return None
     schema = target.response_schema
+    if "pages" in step:  # the items of all pages, or the summary of a walked step
+        if "foreach" in step:
+            return None
+        return paged_output(schema, (target.pagination or {}).get("items"), streamed)
     if "foreach" not in step:
         return schema
     return {"type": "array", "items": schema, "$defs": schema.get("$defs") or {}}
@@ -223,6 +261,8 @@ def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
     ids: list[str] = []
     first_seen: dict[str, int] = {}
     outputs = ctx.outputs
+    streams = paged_streams(steps)
+    walks = {after: before for before, after in streams.items()}
     for step in steps:
         sid = step.get("id") if isinstance(step, dict) else None
         ids.append(sid if isinstance(sid, str) else "")
@@ -251,13 +291,17 @@ def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
             replace(
                 outer,
                 names=outer.names | {"item", "index"},
-                item=_foreach_item(ctx, step, outer),
+                item=(
+                    streamed_item(outputs.get(walks[sid]))
+                    if sid in walks
+                    else _foreach_item(ctx, step, outer)
+                ),
             )
             if "foreach" in step
             else outer
         )
         target = _check_action(ctx, step, path, inner)
-        schema = _output_schema(target, step)
+        schema = _output_schema(target, step, sid in streams)
         if sid and schema is not None and target is not None:
             outputs[sid] = (target.name, schema)
         elif sid:
@@ -277,6 +321,8 @@ def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
             ctx.templates.check(ctx, step["foreach"], f"{path}.foreach", outer)
         if "with" in step:
             ctx.templates.check(ctx, step["with"], f"{path}.with", inner)
+        if "once" in step:
+            _check_once(ctx, step["once"], f"{path}.once", inner)
     return ids
 
 

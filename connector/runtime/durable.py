@@ -95,7 +95,11 @@ class JSONSerializer(Serializer):
 
 
 class DurableJournal:
-    """Each unit a DBOS step; each wait a durable DBOS sleep."""
+    """Each unit a DBOS step; each wait a durable DBOS sleep, or ``sleep`` when one is given
+    (:class:`RuntimeOptions`)."""
+
+    def __init__(self, sleep: Callable[[float], None] | None = None) -> None:
+        self._sleep = sleep
 
     def step(self, name: str, func: Callable[[], T]) -> T:
         def unit() -> Any:
@@ -114,6 +118,9 @@ class DurableJournal:
         return outcome["ok"]
 
     def sleep(self, seconds: float) -> None:
+        if self._sleep is not None:
+            self._sleep(seconds)
+            return
         DBOS.sleep(seconds)
 
 
@@ -139,6 +146,9 @@ class RuntimeOptions:
     # `connector serve`: take runs from the run queue, at most this many at once in this process
     # (0: this process only runs what it starts itself, as `connector run` does)
     workers: int = 0
+    # how a run waits (retry back-off, Retry-After, busy polls, a lookup's delay): None is a durable
+    # DBOS sleep; `connector test` moves its fixed clock instead (connector.clock.advance)
+    sleep: Callable[[float], None] | None = None
 
 
 _current: Runtime | None = None
@@ -176,7 +186,7 @@ class Runtime:
         self.effects = EffectJournal(self.db.engine)
         self.budget = Budget(self.db.engine)
         self.echoes = Echoes(self.db.engine)
-        self.journal = DurableJournal()
+        self.journal = DurableJournal(self.options.sleep)
         secrets = [
             self.env[name]
             for app in registry.apps.values()

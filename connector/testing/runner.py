@@ -11,7 +11,10 @@ empty unless the test seeds ``links``. What differs is only what ``connector tes
 * the environment is the test's own (fake credentials, the file's and the test's ``env``), not
   the process's; retry back-off is 0 s unless the test sets ``CONNECTOR_RETRY_*``, and the
   shared rate-limit budget is off (recorded answers are not paced);
-* the wall clock is fixed (:func:`connector.clock.fixed`) at the test's ``now``.
+* the wall clock is fixed (:func:`connector.clock.fixed`) at the test's ``now``, and a replayed
+  run's waits (a recorded ``429`` with ``Retry-After: 30``) move it forward instead of sleeping
+  (``RuntimeOptions.sleep``); the run's record keeps each wait and its reason. Recording waits
+  for real: the server asked.
 
 The result is an :class:`Outcome`: passed or not, and for each failure where in the test file
 the expectation is and how the run differed (see :mod:`connector.testing.checks`).
@@ -20,6 +23,7 @@ the expectation is and how the run differed (see :mod:`connector.testing.checks`
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 import time
 from collections.abc import Mapping
@@ -155,7 +159,13 @@ def _runs(
     assert plan is not None
     event = dict(case.event) if case.event is not None else dict(plan.sample or {})
     records = []
-    options = RuntimeOptions(transport=transport, budgets=False)
+    replaying = isinstance(transport, ReplayTransport)
+    options = RuntimeOptions(
+        transport=transport,
+        budgets=False,
+        sleep=clock.advance if replaying else None,
+        rng=random.Random(0),  # the same jitter each time: the same waits, the same run
+    )
     try:
         with clock.fixed(case.now), Runtime(registry, env, options) as runtime:
             for link in case.links:
@@ -199,6 +209,7 @@ def _replay(
         "error": record.error,
         "output": record.output,
         "steps": {s.id: s.status for s in record.steps},
+        "waits": {s.id: s.waits for s in record.steps if s.waits},
         "requests": [s.to_json() for s in transport.run_sent],
     }
     return failures, actual

@@ -1,7 +1,8 @@
-"""Defects the fuzz tests found, each as a strict xfail until it is fixed.
+"""Defects the fuzz tests found, each reproduced by one small case.
 
-When one is fixed its test passes, which fails the run (``strict``): remove the test here and the
-check in test_fuzz_recipes.py that sets its cases aside."""
+An open defect is a strict xfail here, and test_fuzz_recipes.py sets its cases aside; once it is
+fixed the test passes (which fails the run, ``strict``): the marker and that setting-aside go, and
+the test stays as the defect's regression test."""
 
 from __future__ import annotations
 
@@ -31,14 +32,12 @@ def problems(registry: Registry, text: str) -> list[str]:
     return [str(p) for p in validate_recipe(load_recipe_text(text, "r.yaml"), registry)]
 
 
-@pytest.mark.xfail(strict=True, reason="child_path does not escape line breaks in keys")
 def test_a_key_with_a_line_break_keeps_its_problem_on_one_line(registry: Registry) -> None:
     text = "name: x\ndescription: y\ntrigger: {app: manual, event: t}" + STEP + '    "a\\nb": 1\n'
     found = problems(registry, text)
     assert found and all(len(p.splitlines()) == 1 for p in found)
 
 
-@pytest.mark.xfail(strict=True, reason="'steps before this' lists step ids as they are")
 def test_a_step_id_with_a_line_break_keeps_problems_on_one_line(registry: Registry) -> None:
     text = (
         "name: x\ndescription: y\ntrigger: {app: manual, event: t}\nsteps:\n"
@@ -50,7 +49,6 @@ def test_a_step_id_with_a_line_break_keeps_problems_on_one_line(registry: Regist
     assert len(found) == 2 and all(len(p.splitlines()) == 1 for p in found)
 
 
-@pytest.mark.xfail(strict=True, reason="validate does not resolve once.lookup.action")
 def test_validate_finds_an_unknown_lookup_action_as_run_does(registry: Registry) -> None:
     text = (
         "name: x\ndescription: y\ntrigger: {app: manual, event: t}\nsteps:\n"
@@ -62,7 +60,6 @@ def test_validate_finds_an_unknown_lookup_action_as_run_does(registry: Registry)
     assert problems(registry, text) == run_problems  # ... and validate says the same
 
 
-@pytest.mark.xfail(strict=True, reason="validate does not check once.link's filters")
 def test_validate_finds_an_unknown_filter_in_once_link_as_run_does(registry: Registry) -> None:
     text = (
         "name: x\ndescription: y\ntrigger: {app: manual, event: t}\nsteps:\n"

@@ -1,0 +1,75 @@
+"""`connector validate` on what steps with ``pages:`` give: the list of the items of all pages, or
+the summary ``{pages, items}`` with one item in the ``foreach`` that walks the pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from connector.plugins import default_registry
+from connector.recipe import load_recipe, validate_recipe
+from connector.registry import Registry
+
+PAGED = Path(__file__).parent / "paged"
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    reg, _report = default_registry()
+    return reg
+
+
+def _found(name: str, registry: Registry) -> list[str]:
+    problems = validate_recipe(load_recipe(PAGED / name), registry)
+    return [
+        f"{p.location.line}:{p.location.column} {p.location.path} {p.severity}: {p.message}"
+        for p in problems
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        (
+            "streamed-item-misspelt.yaml",
+            "11:51 $.steps[1].with.body error: item has no field 'emial' in the response "
+            "connecteam.get-users documents; did you mean 'email'?",
+        ),
+        (
+            "listed-item-misspelt.yaml",
+            "9:10 $.output.first error: steps.users.output[0] has no field 'emial' in the "
+            "response connecteam.get-users documents; did you mean 'email'?",
+        ),
+        (
+            "listed-read-as-response.yaml",
+            "9:10 $.output.users error: steps.users.output is a list in the response "
+            "connecteam.get-users documents, so it has no field 'data'; read one item "
+            "(steps.users.output[0], steps.users.output | first) or loop over it with foreach",
+        ),
+        (
+            "streamed-summary-misspelt.yaml",
+            "13:10 $.output.pages error: steps.users.output has no field 'pagse' in the response "
+            "connecteam.get-users documents; did you mean 'pages'?",
+        ),
+    ],
+)
+def test_a_paged_steps_output_is_checked_as_it_is_stored(
+    name: str, expected: str, registry: Registry
+) -> None:
+    assert _found(name, registry) == [expected]
+
+
+def test_paged_outputs_read_as_stored_are_clean(registry: Registry) -> None:
+    assert _found("valid.yaml", registry) == []
+
+
+def test_a_paged_step_with_foreach_is_not_checked(registry: Registry, tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "name: r\ntrigger: {app: manual, event: go, sample: {ids: [a]}}\nsteps:\n"
+        "  - id: users\n    action: connecteam.get-users\n    pages: all\n"
+        '    foreach: "{{ trigger.ids }}"\n'
+        'output: "{{ steps.users.output.anything }}"\n'
+    )
+    assert [p.message for p in validate_recipe(load_recipe(path), registry)] == []
