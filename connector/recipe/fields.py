@@ -279,6 +279,15 @@ def resolve(
                 ),
             )
         close = did_you_mean(str(value), step)
+        if current.get(_SUMMARY):  # ours, not a vendor's: nothing else is in it
+            return Resolved(
+                None,
+                (
+                    "error",
+                    f"{where} has no field {value!r}: it is the summary {{pages, items}} of a "
+                    f"paged step whose items the next step walks{close}",
+                ),
+            )
         if close:
             return Resolved(
                 None,
@@ -400,6 +409,8 @@ def resolve_chain(
 
 # the schema of one item, kept on the summary schema of a paged step the next step walks
 _PAGE_ITEMS = "x-connector-page-items"
+# marks the summary schema itself (its misspelt fields are worded as the summary's)
+_SUMMARY = "x-connector-paged-summary"
 
 
 def paged_output(response: Mapping[str, Any], items_at: Any, streamed: bool) -> Any:
@@ -418,6 +429,7 @@ def paged_output(response: Mapping[str, Any], items_at: Any, streamed: bool) -> 
             "type": "object",
             "properties": {"pages": {"type": "integer"}, "items": {"type": "integer"}},
             "additionalProperties": False,
+            _SUMMARY: True,
         }
         if item is not None:
             summary[_PAGE_ITEMS] = item

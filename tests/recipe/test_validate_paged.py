@@ -49,8 +49,9 @@ def _found(name: str, registry: Registry) -> list[str]:
         ),
         (
             "streamed-summary-misspelt.yaml",
-            "13:10 $.output.pages error: steps.users.output has no field 'pagse' in the response "
-            "connecteam.get-users documents; did you mean 'pages'?",
+            "13:10 $.output.pages error: steps.users.output has no field 'pagse': it is the "
+            "summary {pages, items} of a paged step whose items the next step walks; did you "
+            "mean 'pages'?",
         ),
     ],
 )
@@ -73,3 +74,20 @@ def test_a_paged_step_with_foreach_is_not_checked(registry: Registry, tmp_path: 
         'output: "{{ steps.users.output.anything }}"\n'
     )
     assert [p.message for p in validate_recipe(load_recipe(path), registry)] == []
+
+
+def test_a_streamed_summarys_unknown_field_is_an_error_even_with_nothing_close(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """The summary is the runtime's own, closed object: a field with no near miss is not a gap in
+    a vendor's document (a warning elsewhere) but a mistake."""
+    recipe = (PAGED / "streamed-summary-misspelt.yaml").read_text()
+    path = tmp_path / "r.yaml"
+    path.write_text(recipe.replace("steps.users.output.pagse", "steps.users.output.total"))
+    assert [(p.severity, p.message) for p in validate_recipe(load_recipe(path), registry)] == [
+        (
+            "error",
+            "steps.users.output has no field 'total': it is the summary {pages, items} of a "
+            "paged step whose items the next step walks",
+        )
+    ]
