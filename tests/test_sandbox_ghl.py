@@ -178,6 +178,16 @@ def test_unknown_ids_are_400(ghl: httpx.Client) -> None:
     assert r.status_code == 404 and r.json()["message"] == "Cannot GET /ghl/nothing/here"
 
 
+def test_a_method_not_served_on_a_served_path_is_ghls_404(ghl: httpx.Client) -> None:
+    """GoHighLevel answers a method its route does not take with the 404 of an unknown route
+    (``Cannot DELETE ...``), not 405: ``GET /users/ID`` is served, ``DELETE`` is not."""
+    r = ghl.delete("/users/someone")
+    assert r.status_code == 404
+    assert r.json()["message"] == "Cannot DELETE /ghl/users/someone"
+    served = ghl.get("/users/someone")  # the route itself is there: its own answer
+    assert not str(served.json().get("message", "")).startswith("Cannot GET")
+
+
 def test_duplicate_rule_refuses_create_and_upsert_updates_the_match(
     ghl: httpx.Client, sandbox: RunningSandbox
 ) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp
 
 from connector.sandbox.common import (
@@ -217,6 +217,16 @@ def _endpoint(
     return endpoint
 
 
+class _Route(Route):
+    """A route that does not match another method on its path: GoHighLevel (NestJS on Express)
+    answers ``DELETE /users/ID``, where only ``GET`` is served, with its 404 ``Cannot DELETE
+    ...``, where Starlette would answer 405."""
+
+    def matches(self, scope: Any) -> tuple[Match, Any]:
+        match, child = super().matches(scope)
+        return (Match.NONE, {}) if match is Match.PARTIAL else (match, child)
+
+
 async def _not_found(scope: Any, receive: Any, send: Any) -> None:
     request = Request(scope, receive)
     body = ghl_error(404, f"Cannot {request.method} {request.url.path}")
@@ -234,11 +244,11 @@ def build_ghl_app(state: SandboxState, limiter: RateLimiter) -> ASGIApp:
         endpoint = _endpoint(state, limiter, index, method, path, fn, agency=True)
         if (method, path) == ghl_agency.LOCATION_TOKEN:
             endpoint = ghl_agency.logged(state, endpoint)
-        routes.append(Route(path, endpoint, methods=[method]))
+        routes.append(_Route(path, endpoint, methods=[method]))
     table = [*ghl_contacts.routes.items, *ghl_items.routes.items, *ghl_other.routes.items]
     for method, path, fn in sorted(table, key=lambda item: route_sort_key(item[1])):
         endpoint = _endpoint(state, limiter, index, method, path, fn)
-        routes.append(Route(path, endpoint, methods=[method]))
+        routes.append(_Route(path, endpoint, methods=[method]))
         if path.endswith("/") and path != "/":  # NestJS answers with or without the slash
-            routes.append(Route(path.rstrip("/"), endpoint, methods=[method]))
+            routes.append(_Route(path.rstrip("/"), endpoint, methods=[method]))
     return Router(routes=routes, default=_not_found, redirect_slashes=False)
