@@ -24,14 +24,14 @@ from connector.auth import ACCOUNT, StoredAuth
 from connector.calls import Call, Caller
 from connector.catalog.model import Operation
 from connector.config import connector_home
-from connector.errors import ConnectorError, HTTPStepError, StepError, TemplateError
+from connector.errors import StepError, TemplateError, step_failure
 from connector.http import ParameterError, Redactor, build_request, shown_headers
-from connector.paged_steps import PagedSteps
+from connector.paged_steps import fetch_pages, walk_pages
 from connector.paging import PageCount
 from connector.placeholder import Placeholder, watching
 from connector.plan import OncePlan, Plan, StepPlan
 from connector.recipe.paths import child_path
-from connector.records import Recorder, RunRecord, StepRecord, new_run_id, now_iso
+from connector.records import Recorder, RunRecord, StepRecord, ms_since, new_run_id, now_iso
 from connector.registry import Registry
 from connector.runtime.retry import RetryPolicy
 
@@ -54,10 +54,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
-
-
-def _ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000.0
 
 
 @dataclass
@@ -127,13 +123,13 @@ class Engine:
         finally:
             run.close()
             record.finished_at = now_iso()
-            record.duration_ms = _ms(started)
+            record.duration_ms = ms_since(started)
             if self.recorder is not None:
                 self.recorder.run_finished(record)
         return record
 
 
-class _Run(PagedSteps):
+class _Run:
     """The state of one run of one plan."""
 
     def __init__(
@@ -268,7 +264,7 @@ class _Run(PagedSteps):
             return None if step.id in self._streams else one
         stream = self._streams.pop(step.stream_of, None) if step.stream_of else None
         if stream is not None:
-            return self._walk(step, *stream)
+            return walk_pages(self, step, *stream)
         result = StepRecord(step.id, step.action, "succeeded", started_at=now_iso())
         start = time.perf_counter()
         try:
@@ -298,7 +294,7 @@ class _Run(PagedSteps):
             result.status = "skipped"
         elif self.dry_run and result.status != "failed":
             result.status = "planned"
-        result.duration_ms = _ms(start)
+        result.duration_ms = ms_since(start)
         return result
 
     def _missing_fields(self) -> str | None:
@@ -354,23 +350,17 @@ class _Run(PagedSteps):
             if not isinstance(params, dict):
                 raise StepError(step.id, "with: must be an object")
             if isinstance(step.target, Operation) and step.pages is not None:
-                self._paged(step, step.target, dict(params), result, context, unit)
+                fetch_pages(self, step, step.target, dict(params), result, context, unit)
             elif isinstance(step.target, Operation):
                 self._http(step, step.target, dict(params), result, context, unit)
             else:
                 self._action(step, step.target, params, result, unit)
         except TemplateError as exc:
             result.status, result.error = "failed", self._template_failure(step, where, exc)
-        except HTTPStepError as exc:
-            result.status, result.error = "failed", f"HTTP {exc.status_code}: {exc.api_message}"
-        except ConnectorError as exc:
-            result.status, result.error = "failed", str(exc).removeprefix(f"step {step.id!r}: ")
-        except httpx.HTTPError as exc:
-            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # a plugin action's own bug: a step failure, not a crash
-            result.status, result.error = "failed", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # a refusal, a transport error, a plugin's bug: not a crash
+            result.status, result.error = "failed", step_failure(step.id, exc)
         finally:
-            result.duration_ms = _ms(start)
+            result.duration_ms = ms_since(start)
             if unknown is not None and result.status == "planned":
                 shown = (
                     f"would run (condition unknown: {_source(step.condition)} depends on {unknown})"

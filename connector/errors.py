@@ -44,6 +44,7 @@ __all__ = [
     "TemplateLimitError",
     "UnknownOperation",
     "UsageError",
+    "step_failure",
 ]
 
 
@@ -143,6 +144,17 @@ class HTTPStepError(StepError):
         self.status_code = status_code
         self.api_message = api_message
         super().__init__(step_id, f"HTTP {status_code}: {api_message}")
+
+
+def step_failure(step_id: str, exc: BaseException) -> str:
+    """The error a step's record shows for ``exc``: an API's refusal as ``HTTP 422: ...``, one of
+    ours without its ``step 'ID': `` prefix, anything else (a transport error, a plugin action's
+    own bug) as its type and message."""
+    if isinstance(exc, HTTPStepError):
+        return f"HTTP {exc.status_code}: {exc.api_message}"
+    if isinstance(exc, ConnectorError):
+        return str(exc).removeprefix(f"step {step_id!r}: ")
+    return f"{type(exc).__name__}: {exc}"
 
 
 class PluginError(ConnectorError):

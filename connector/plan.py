@@ -94,15 +94,24 @@ class Plan:
     # where each JSON path was written in the file (line, column), for run-time errors
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
 
-    def where(self, path: str) -> str:
-        """``FILE:LINE:COL`` of ``path`` (or of its nearest written ancestor)."""
+    def _position(self, path: str) -> tuple[int, int] | None:
+        """(line, column) of ``path``, or of its nearest written ancestor."""
         probe: str | None = path
         while probe is not None:
             if probe in self.positions:
-                line, col = self.positions[probe]
-                return f"{self.path}:{line}:{col}"
+                return self.positions[probe]
             probe = parent_path(probe)
-        return self.path
+        return None
+
+    def location(self, path: str) -> Location:
+        """Where ``path`` (or its nearest written ancestor) is in the recipe's file."""
+        at = self._position(path)
+        return Location(self.path, *at, path) if at else Location(self.path, path=path)
+
+    def where(self, path: str) -> str:
+        """``FILE:LINE:COL`` of ``path`` (or of its nearest written ancestor)."""
+        at = self._position(path)
+        return f"{self.path}:{at[0]}:{at[1]}" if at else self.path
 
     @property
     def apps(self) -> tuple[str, ...]:

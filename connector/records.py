@@ -6,13 +6,14 @@ its shape is part of the user-facing contract. Everything in a record is already
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from connector import clock
 
-__all__ = ["Recorder", "RunRecord", "StepRecord", "new_run_id", "now_iso"]
+__all__ = ["Recorder", "RunRecord", "StepRecord", "ms_since", "new_run_id", "now_iso"]
 
 StepStatus = Literal["succeeded", "failed", "skipped", "planned"]
 
@@ -23,6 +24,11 @@ def new_run_id() -> str:
 
 def now_iso() -> str:
     return clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ms_since(start: float) -> float:
+    """Milliseconds since ``start`` (a :func:`time.perf_counter` reading): a step's duration."""
+    return (time.perf_counter() - start) * 1000.0
 
 
 @dataclass

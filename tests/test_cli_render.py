@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from markupsafe import Markup
 
@@ -9,18 +11,25 @@ from connector.cli.render import print_run
 from connector.records import RunRecord, StepRecord
 
 
-def test_an_output_that_is_not_plain_data_is_printed_as_its_text(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """`output: "{{ trigger | tojson }}"` is Markup, which the YAML printer refused (exit 70)."""
-    record = RunRecord(
-        id="run_1",
+def _record(**fields: Any) -> RunRecord:
+    """A run record of a manual trigger with ``fields`` (id, status, output, steps, ...)."""
+    return RunRecord(
         recipe="r",
         recipe_hash="h",
         recipe_path="r.yaml",
         trigger_app="manual",
         trigger_event="t",
         trigger={},
+        **fields,
+    )
+
+
+def test_an_output_that_is_not_plain_data_is_printed_as_its_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`output: "{{ trigger | tojson }}"` is Markup, which the YAML printer refused (exit 70)."""
+    record = _record(
+        id="run_1",
         status="succeeded",
         output={"json": Markup('{"a": 1}'), "numbers": range(2), "kept": [1, None, "x"]},
     )
@@ -36,14 +45,8 @@ def test_a_lone_surrogate_from_an_api_is_printed_escaped(
 ) -> None:
     """JSON's "\\ud800" (an API's message, a field of its answer) is a str no terminal can
     encode: printing it stopped `connector run` with UnicodeEncodeError (exit 70)."""
-    record = RunRecord(
+    record = _record(
         id="run_2",
-        recipe="r",
-        recipe_hash="h",
-        recipe_path="r.yaml",
-        trigger_app="manual",
-        trigger_event="t",
-        trigger={},
         status="failed",
         error="HTTP 400: bad \ud800 name",
         output={"name": "\ud800x"},
@@ -57,14 +60,8 @@ def test_a_lone_surrogate_from_an_api_is_printed_escaped(
 def test_a_steps_note_is_printed_under_it(capsys: pytest.CaptureFixture[str]) -> None:
     """What a step's record notes (the pages a paged step fetched and the step that walked them,
     a write an earlier run did) is printed under the step, not only in `runs show --json`."""
-    record = RunRecord(
+    record = _record(
         id="run_3",
-        recipe="r",
-        recipe_hash="h",
-        recipe_path="r.yaml",
-        trigger_app="manual",
-        trigger_event="t",
-        trigger={},
         status="succeeded",
         steps=[
             StepRecord(

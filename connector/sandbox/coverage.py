@@ -26,8 +26,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from connector.catalog.model import Operation
-from connector.errors import Location, Problem
-from connector.recipe.paths import parent_path
+from connector.errors import Problem
 
 if TYPE_CHECKING:
     from connector.plan import Plan
@@ -93,17 +92,6 @@ def covers(op: Operation) -> bool | None:
     return (op.app, op.method.upper(), _shape(op.path)) in covered_routes()
 
 
-def _location(plan: Plan, path: str) -> Location:
-    """Where ``path`` (or its nearest written ancestor) is in the plan's recipe file."""
-    probe: str | None = path
-    while probe is not None:
-        if probe in plan.positions:
-            line, column = plan.positions[probe]
-            return Location(plan.path, line, column, path)
-        probe = parent_path(probe)
-    return Location(plan.path, path=path)
-
-
 def uncovered_steps(plan: Plan) -> list[Problem]:
     """A problem for each step of ``plan`` that calls an operation of a sandboxed app that the
     sandbox does not answer (its own call, or the read that settles its write's outcome)."""
@@ -121,7 +109,7 @@ def uncovered_steps(plan: Plan) -> list[Problem]:
                     f"{which}: {action} is not in the sandbox, which would answer it 404"
                     " (`connector catalog list --sandbox` lists what it answers)"
                 )
-                problems.append(Problem(_location(plan, path), message))
+                problems.append(Problem(plan.location(path), message))
     return problems
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from connector.errors import ConnectorError
 from connector.sandbox.bodylimit import BodyLimit
@@ -185,7 +185,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def server_for(app: SandboxApp, host: str, port: int) -> uvicorn.Server:
+def server_for(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
         host=host,
@@ -203,17 +203,19 @@ def start_in_thread(
     port: int = 0,
     seed: Path | Mapping[str, Any] | None = None,
     faults: FaultConfig | None = None,
+    wrap: Callable[[SandboxApp], ASGIApp] | None = None,
     **options: Any,
 ) -> RunningSandbox:
     """Serve a fresh sandbox on a background thread; ``port=0`` picks a free port.
 
     ``options`` go to :func:`create_app` (``limits``, ``clock``, ``webhook_url``, ``ghl_retry``,
-    ``connecteam_retry``, ``webhook_timeout``).
+    ``connecteam_retry``, ``webhook_timeout``); ``wrap`` puts a middleware in front of the app
+    (tests count or withhold requests with one).
     """
     app = create_app(seed, faults, **options)
     sock = bind(host, port)
     bound = sock.getsockname()[1]
-    server = server_for(app, host, bound)
+    server = server_for(wrap(app) if wrap is not None else app, host, bound)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{bound}", daemon=True
     )

@@ -3,14 +3,12 @@ paging tests: (method, path, query string, body) in order."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from connector.db import close_all
-from connector.sandbox.server import SandboxApp, bind, create_app, server_for
+from connector.sandbox.server import RunningSandbox, SandboxApp, start_in_thread
 from connector.sandbox.state import SandboxState
 
 __all__ = ["CountedSandbox", "counted_sandbox"]
@@ -72,22 +70,18 @@ class Counting:
 
 
 class CountedSandbox:
-    def __init__(self, app: SandboxApp, counting: Counting, url: str) -> None:
-        self.app = app
+    """A running sandbox and the requests its :class:`Counting` middleware saw."""
+
+    def __init__(self, running: RunningSandbox, counting: Counting) -> None:
+        self.running = running
         self.counting = counting
-        self.url = url
-        state = app.state_
-        self.env = {
-            "GHL_BASE_URL": f"{url}/ghl",
-            "GHL_TOKEN": state.default_token,
-            "GHL_LOCATION_ID": state.default_location_id,
-            "CONNECTEAM_BASE_URL": f"{url}/connecteam",
-            "CONNECTEAM_API_KEY": state.default_api_key,
-        }
+        self.app = running.app
+        self.url = running.url
+        self.env = running.env
 
     @property
     def state(self) -> SandboxState:
-        return self.app.state_
+        return self.running.state
 
     @property
     def requests(self) -> list[Request]:
@@ -97,21 +91,15 @@ class CountedSandbox:
 @contextmanager
 def counted_sandbox(**options: Any) -> Iterator[CountedSandbox]:
     """A fresh sandbox (``options`` go to ``create_app``) on a thread, its requests recorded."""
-    app = create_app(None, None, **options)
-    counting = Counting(app)
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    server = server_for(counting, "127.0.0.1", port)  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the sandbox did not start"
-        time.sleep(0.01)
+    made: list[Counting] = []
+
+    def wrap(app: SandboxApp) -> Counting:
+        made.append(Counting(app))
+        return made[0]
+
+    running = start_in_thread(wrap=wrap, **options)
     try:
-        yield CountedSandbox(app, counting, f"http://127.0.0.1:{port}")
+        yield CountedSandbox(running, made[0])
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        app.close()
+        running.stop()
         close_all()

@@ -38,7 +38,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,7 +47,6 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from connector.db import close_all, database_url, make_engine
@@ -58,7 +56,7 @@ from connector.registry import Registry
 from connector.runtime.durable import Runtime
 from connector.runtime.journal import effects_table
 from connector.sandbox.faults import _drop
-from connector.sandbox.server import RunningSandbox, bind, create_app
+from connector.sandbox.server import RunningSandbox, SandboxApp, start_in_thread
 from connector.store import RunStore
 
 HERE = Path(__file__).parent
@@ -163,28 +161,14 @@ class KillSwitch:
 
 
 def _serve() -> tuple[RunningSandbox, KillSwitch]:
-    """A sandbox behind a kill switch, on a free port (what ``start_in_thread`` does)."""
-    app = create_app()
-    switch = KillSwitch(app)
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        switch,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the sandbox did not start"
-        time.sleep(0.01)
-    return RunningSandbox(app, server, thread, f"http://127.0.0.1:{port}"), switch
+    """A sandbox behind a kill switch, on a free port."""
+    made: list[KillSwitch] = []
+
+    def wrap(app: SandboxApp) -> KillSwitch:
+        made.append(KillSwitch(app))
+        return made[0]
+
+    return start_in_thread(wrap=wrap), made[0]
 
 
 # -- processes and lanes ---------------------------------------------------------------------------
