@@ -38,7 +38,7 @@ def served(
     registry: Registry,
     postgres_database: Callable[[], str],
     skip_or_fail: Callable[[str], Any],
-) -> Iterator[tuple[RunningSandbox, Service, str]]:
+) -> Iterator[tuple[RunningSandbox, Service, str, str]]:
     cluster = os.environ.get("CONNECTOR_TEST_POSTGRES_DIR")
     if not cluster:
         skip_or_fail(
@@ -52,15 +52,31 @@ def served(
         "CONNECTOR_DATABASE_URL": url,
     }
     service, base, thread = start_service(registry, [planned(registry, RECIPE)], env, sandbox)
-    yield sandbox, service, base
+    yield sandbox, service, base, url
     stop_service(service, thread, sandbox)
     close_all()
 
 
+def wait_until_down(url: str, pause: threading.Thread) -> None:
+    """Return once a new connection to the server is refused (it is stopping or stopped)."""
+    import psycopg
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return
+        if not pause.is_alive():
+            break  # it stopped and started again between two tries
+        time.sleep(0.02)
+    pytest.fail("the PostgreSQL server was never seen down while `.ci/postgres pause` ran")
+
+
 def test_runs_wait_out_a_postgresql_restart_and_finish(
-    served: tuple[RunningSandbox, Service, str],
+    served: tuple[RunningSandbox, Service, str, str],
 ) -> None:
-    sandbox, service, base = served
+    sandbox, service, base, url = served
     # GoHighLevel answers slowly, so that runs are part-way through when the database goes
     set_faults(sandbox, "slow:1.0,delay=0.3,path=/ghl")
     state = sandbox.state
@@ -96,23 +112,28 @@ def test_runs_wait_out_a_postgresql_restart_and_finish(
             refused += 1
             time.sleep(0.2)
 
+    # the first third of the webhooks start runs; then the server stops, and the rest are sent
+    # only once it is seen down, so that some are refused and runs are under way at the cut
+    before = EVENTS // 3
+    for n in range(before):
+        deliver(n, ids[n])
+        time.sleep(0.05)
     pause = threading.Thread(
-        target=lambda: (
-            time.sleep(1.0),
-            subprocess.run(
-                [
-                    str(ROOT / ".ci" / "postgres"),
-                    "pause",
-                    os.environ["CONNECTOR_TEST_POSTGRES_DIR"],
-                    str(PAUSE_SECONDS),
-                ],
-                check=True,
-            ),
-        )
+        target=subprocess.run,
+        args=(
+            [
+                str(ROOT / ".ci" / "postgres"),
+                "pause",
+                os.environ["CONNECTOR_TEST_POSTGRES_DIR"],
+                str(PAUSE_SECONDS),
+            ],
+        ),
+        kwargs={"check": True},
     )
     pause.start()
-    for n, contact in enumerate(ids):
-        deliver(n, contact)
+    wait_until_down(url, pause)
+    for n in range(before, EVENTS):
+        deliver(n, ids[n])
         time.sleep(0.05)
     pause.join()
     store = RunStore(service.runtime.db.engine)
