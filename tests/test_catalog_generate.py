@@ -235,6 +235,12 @@ def test_pagination_styles_are_detected() -> None:
     assert {"locationId", "page", "pageLimit", "searchAfter", "filters"} <= {
         p.name for p in search.parameters
     }
+    # and its response, which its document leaves without a schema: {contacts, total}, each
+    # contact as GET /contacts/{contactId} documents one, with the searchAfter it pages on
+    assert search.response_schema is not None
+    contact = search.response_schema["properties"]["contacts"]["items"]["properties"]
+    assert {"id", "email", "firstName", "dateUpdated", "searchAfter"} <= set(contact)
+    assert search.response_schema["properties"]["total"] == {"type": "number"}
     assert ghl["ghl.get-contact"].pagination is None
 
 

@@ -96,6 +96,24 @@ _SEARCH_FIELDS: dict[str, tuple[bool, dict[str, Any], str]] = {
 BODY_OVERLAY: dict[str, dict[str, tuple[bool, dict[str, Any], str]]] = {
     "ghl.search-contacts-advanced": _SEARCH_FIELDS
 }
+# ... and its response, which the spec leaves without a schema: ``{contacts: [...], total: N}``
+# (vendor-facts 4.1), each contact as ``GET /contacts/{contactId}`` documents one, with the
+# ``searchAfter`` value that pages on: (the list's field, the operation whose response holds the
+# item schema, the field of that response holding it, fields the item has besides, the total's).
+RESPONSE_OVERLAY: dict[str, tuple[str, str, str, dict[str, Any], str]] = {
+    "ghl.search-contacts-advanced": (
+        "contacts",
+        "ghl.get-contact",
+        "contact",
+        {
+            "searchAfter": {
+                "type": "array",
+                "description": "The value to send as searchAfter for the page after this contact",
+            }
+        },
+        "total",
+    ),
+}
 _MAXIMUM_TEXT = re.compile(r"maximum (?:up to |of )?(\d+)|\(max (\d+)\)", re.IGNORECASE)
 REPO = Path(__file__).resolve().parents[2]
 
@@ -382,8 +400,28 @@ def build_ghl(ghl_dir: Path, docs: DocumentSet) -> dict[str, Any]:
                 {"name": n, "in": "body", "required": req, "schema": sch, "description": d}
                 for n, (req, sch, d) in fields.items()
             ]
+    _overlay_responses(ops)
     ops.sort(key=lambda o: o["name"])
     return {"app": "ghl", "documents": [f.name for f in files], "operations": ops}
+
+
+def _overlay_responses(ops: list[dict[str, Any]]) -> None:
+    by_name = {op["name"]: op for op in ops}
+    for name, (items, source, field, extra, total) in RESPONSE_OVERLAY.items():
+        op, donor = by_name.get(name), by_name.get(source)
+        if op is None or donor is None or (op["response"] or {}).get("schema"):
+            continue  # a document that now gives the schema (or lacks either) is taken as it is
+        item = ((donor["response"] or {}).get("schema") or {}).get("properties", {}).get(field)
+        if not item:
+            continue
+        item = {**item, "properties": {**item.get("properties", {}), **extra}}
+        op["response"] = {
+            "status": (op["response"] or {}).get("status", 200),
+            "schema": {
+                "type": "object",
+                "properties": {items: {"type": "array", "items": item}, total: {"type": "number"}},
+            },
+        }
 
 
 def build_connecteam(file: Path, docs: DocumentSet) -> dict[str, Any]:

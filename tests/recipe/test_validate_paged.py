@@ -53,6 +53,16 @@ def _found(name: str, registry: Registry) -> list[str]:
             "summary {pages, items} of a paged step whose items the next step walks; did you "
             "mean 'pages'?",
         ),
+        (
+            "search-item-misspelt.yaml",
+            "13:46 $.steps[1].with.body error: item has no field 'firstNmae' in the response "
+            "ghl.search-contacts-advanced documents; did you mean 'firstName'?",
+        ),
+        (
+            "search-response-misspelt.yaml",
+            "11:10 $.output.email error: steps.found.output.contacts[0] has no field 'emial' in "
+            "the response ghl.search-contacts-advanced documents; did you mean 'email'?",
+        ),
     ],
 )
 def test_a_paged_steps_output_is_checked_as_it_is_stored(
