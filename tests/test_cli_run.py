@@ -86,7 +86,13 @@ def test_a_missing_file_is_a_usage_error(home: Path) -> None:
     ("event", "message"),
     [
         ("[1, 2]", "must be an object"),
-        ("{oops: [", "neither JSON nor YAML"),
+        (
+            "{oops: [",
+            "cannot be read as JSON or YAML: 2:1: YAML syntax error: did not find expected node"
+            " content (while parsing a flow node); a [...] list or {...} mapping before line 2 is"
+            " not closed",
+        ),
+        ("- a\n- b\n", "1:1: an event is a mapping (an object), but this file holds a list"),
         ("", "must be an object"),
     ],
 )

@@ -47,7 +47,7 @@ def _read_event(source: str) -> Any:
     """The trigger event from a file or ``-`` (standard input): JSON, or YAML with the limits
     recipes have (:mod:`connector.recipe.compose`)."""
     from connector.errors import RecipeLoadError
-    from connector.recipe.load import load_recipe_text
+    from connector.recipe.load import Document, load_recipe_text
 
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
@@ -67,11 +67,13 @@ def _read_event(source: str) -> Any:
         # YAML through the recipe loader: the same limits (no alias bombs, bounded nesting and
         # size), and its errors with a line and what to do
         try:
-            event = load_recipe_text(text, name).data
+            event = load_recipe_text(
+                text, name, Document("event", "event file", "(an object)")
+            ).data
         except RecipeLoadError as exc:
             problem = exc.problem
             raise click.UsageError(
-                f"the event in {name} is neither JSON nor YAML: {problem.location.line}:"
+                f"the event in {name} cannot be read as JSON or YAML: {problem.location.line}:"
                 f"{problem.location.column}: {problem.message}"
             ) from None
     else:

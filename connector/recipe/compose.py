@@ -18,6 +18,12 @@ import yaml
 from connector.errors import Location, RecipeLoadError
 from connector.recipe.paths import child_path
 
+
+def an(noun: str) -> str:
+    """``noun`` with its indefinite article: "a recipe", "an event"."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 __all__ = ["MAX_DEPTH", "MAX_NODES", "Builder", "Constructor", "load_error"]
 
 MAX_DEPTH = 64
@@ -45,9 +51,10 @@ _Node = list[Any]
 class Builder:
     """Turns parser events into a node tree, enforcing the limits as it goes."""
 
-    def __init__(self, name: str, text: str) -> None:
+    def __init__(self, name: str, text: str, file: str = "recipe file") -> None:
         self.name = name
         self.text = text
+        self.file = file  # what the messages call the file: "a recipe file holds one document"
         self.loader = _BaseLoader(text)
         self.constructor = yaml.constructor.SafeConstructor()
         self.anchors: dict[str, _Node] = {}
@@ -168,7 +175,7 @@ class Builder:
                 documents += 1
                 if documents > 1:
                     raise self.fail(
-                        "a recipe file holds one YAML document; found a second '---'",
+                        f"{an(self.file)} holds one YAML document; found a second '---'",
                         ev.start_mark,
                     )
             elif isinstance(ev, yaml.ScalarEvent):
@@ -314,6 +321,11 @@ def yaml_hint(exc: yaml.MarkedYAMLError) -> str:
         return (
             f"the {kind} opened{where} is not closed where expected: close it with '{close}',"
             " and separate its entries with ','"
+        )
+    if "flow node" in problem:  # a value missing inside [...] or {...}, or the end came first
+        return (
+            f"a [...] list or {{...}} mapping before {line} is not closed or misses an entry:"
+            " close it with ']' or '}', and separate its entries with ','"
         )
     if "quoted scalar" in problem:
         where = f" on line {opened}" if opened else ""

@@ -27,13 +27,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.errors import Location, RecipeLoadError
-from connector.recipe.compose import MAX_DEPTH, MAX_NODES, Builder, Constructor, load_error
+from connector.recipe.compose import MAX_DEPTH, MAX_NODES, Builder, Constructor, an, load_error
 from connector.recipe.paths import child_path, parent_path
 
 __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_NODES",
+    "RECIPE",
+    "Document",
     "LoadedRecipe",
     "child_path",
     "load_recipe",
@@ -43,6 +45,23 @@ __all__ = [
 
 MAX_BYTES = 1024 * 1024  # a recipe is a few kilobytes; a megabyte is already absurd
 _error = load_error
+
+
+@dataclass(frozen=True)
+class Document:
+    """What a file read by this loader holds, as its messages name it: recipes, and the files
+    that take the recipe's limits (test files, cassettes, events)."""
+
+    noun: str  # "recipe": "a recipe may be at most ..."
+    file: str  # "recipe file": "this is a folder, not a recipe file"
+    keys: str = ""  # "(name:, trigger:, steps:)": "a recipe is a mapping (name:, ...)"
+    needs: str = ""  # "name, trigger and steps": "a recipe needs at least name, ..."
+
+    def needing(self, problem: str) -> str:
+        return f"{problem}; {an(self.noun)} needs at least {self.needs}" if self.needs else problem
+
+
+RECIPE = Document("recipe", "recipe file", "(name:, trigger:, steps:)", "name, trigger and steps")
 
 
 @dataclass(frozen=True)
@@ -76,10 +95,14 @@ class LoadedRecipe:
         return Location(self.path, 1, 1, path)
 
 
-def _decode(raw: bytes, name: str) -> str:
+def _binary(noun: str) -> str:
+    return f"this is a binary file (it contains NUL bytes), not a YAML {noun}"
+
+
+def _decode(raw: bytes, name: str, noun: str) -> str:
     if b"\x00" in raw:
         line = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
-        raise _error(name, "this is a binary file (it contains NUL bytes), not a YAML recipe", line)
+        raise _error(name, _binary(noun), line)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -90,8 +113,11 @@ def _decode(raw: bytes, name: str) -> str:
         ) from None
 
 
-def load_recipe_text(text: str | bytes, name: str = "<string>") -> LoadedRecipe:
-    """Load a recipe from its text (``str``) or its file's bytes; ``name`` is used in messages."""
+def load_recipe_text(
+    text: str | bytes, name: str = "<string>", what: Document = RECIPE
+) -> LoadedRecipe:
+    """Load a recipe (or ``what`` else takes its limits) from its text (``str``) or its file's
+    bytes; ``name`` is used in messages."""
     if isinstance(text, str):
         try:
             raw = text.encode("utf-8")
@@ -104,27 +130,27 @@ def load_recipe_text(text: str | bytes, name: str = "<string>") -> LoadedRecipe:
         raw = bytes(text)
     digest = hashlib.sha256(raw).hexdigest()
     if len(raw) > MAX_BYTES:
-        raise _error(name, f"the file is {len(raw)} bytes; a recipe may be at most {MAX_BYTES}")
-    decoded = _decode(raw, name) if isinstance(text, bytes) else text.removeprefix("\ufeff")
+        raise _error(name, _too_big(len(raw), what.noun))
+    decoded = (
+        _decode(raw, name, what.noun) if isinstance(text, bytes) else text.removeprefix("\ufeff")
+    )
     if "\x00" in decoded:
-        raise _error(name, "this is a binary file (it contains NUL bytes), not a YAML recipe")
+        raise _error(name, _binary(what.noun))
     if not decoded.strip():
-        raise _error(name, "the file is empty; a recipe needs at least name, trigger and steps")
-    builder = Builder(name, decoded)
+        raise _error(name, what.needing("the file is empty"))
+    builder = Builder(name, decoded, what.file)
     try:
         root = builder.build()
     except RecursionError:
         raise _error(name, f"the document is nested more than {MAX_DEPTH} levels deep") from None
     if root is None or (root[0] == "scalar" and root[1] is None):
-        raise _error(
-            name, "the file holds no recipe; a recipe needs at least name, trigger and steps"
-        )
+        raise _error(name, what.needing(f"the file holds no {what.noun}"))
     kind = root[1][0] if root[0] == "alias" else root[0]
     if kind != "map":
-        what = {"seq": "a list", "scalar": "a single value"}.get(kind, kind)
+        held = {"seq": "a list", "scalar": "a single value"}.get(kind, kind)
         raise _error(
             name,
-            f"a recipe is a mapping (name:, trigger:, steps:), but this file holds {what}",
+            f"{an(what.noun)} is a mapping {what.keys}".rstrip() + f", but this file holds {held}",
             *root[2],
         )
     cons = Constructor(builder)
@@ -139,19 +165,24 @@ def load_recipe_text(text: str | bytes, name: str = "<string>") -> LoadedRecipe:
     )
 
 
-def load_recipe(path: str | os.PathLike[str]) -> LoadedRecipe:
-    """Load the recipe file at ``path``, refusing oversized files before reading them."""
+def _too_big(size: int, noun: str) -> str:
+    return f"the file is {size} bytes; {an(noun)} may be at most {MAX_BYTES}"
+
+
+def load_recipe(path: str | os.PathLike[str], what: Document = RECIPE) -> LoadedRecipe:
+    """Load the recipe file (or ``what`` else) at ``path``, refusing oversized files before
+    reading them."""
     name = os.fspath(path)
     try:
         size = os.stat(name).st_size
         if size > MAX_BYTES:
-            raise _error(name, f"the file is {size} bytes; a recipe may be at most {MAX_BYTES}")
+            raise _error(name, _too_big(size, what.noun))
         with open(name, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except RecipeLoadError:
         raise
     except IsADirectoryError:
-        raise _error(name, "this is a folder, not a recipe file") from None
+        raise _error(name, f"this is a folder, not {an(what.file)}") from None
     except OSError as exc:
         raise _error(name, f"cannot read the file: {exc.strerror or exc}") from None
-    return load_recipe_text(raw, name)
+    return load_recipe_text(raw, name, what)

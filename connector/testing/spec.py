@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator
 
 from connector.clock import parse_moment
 from connector.errors import ConnectorError, Problem, RecipeLoadError
-from connector.recipe.load import LoadedRecipe, child_path, load_recipe
+from connector.recipe.load import Document, LoadedRecipe, child_path, load_recipe
 from connector.recipe.schema import error_problems, read_schema
 
 __all__ = [
@@ -193,18 +193,17 @@ def _validator(kind: str) -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
-def _load(path: Path, kind: str) -> LoadedRecipe:
+TEST_FILE = Document("test file", "test file", "(tests:)")
+CASSETTE = Document("cassette", "cassette file", "(responses:)")
+
+
+def _load(path: Path, what: Document) -> LoadedRecipe:
     try:
-        loaded = load_recipe(path)
+        loaded = load_recipe(path, what)
     except RecipeLoadError as exc:
-        problem = exc.problem
-        message = problem.message.replace("a recipe needs at least name, trigger and steps", "")
-        message = message.replace("a recipe is a mapping (name:, trigger:, steps:)", f"a {kind}")
-        message = message.replace("a recipe may be", f"a {kind} may be").rstrip("; ")
-        message = message.replace("YAML recipe", f"YAML {kind}")
-        raise SpecError([Problem(problem.location, message)]) from None
+        raise SpecError([exc.problem]) from None
     problems: list[Problem] = []
-    for error in _validator(kind).iter_errors(loaded.data):
+    for error in _validator(what.noun).iter_errors(loaded.data):
         if error.validator == "minItems" and list(error.absolute_path) == ["tests"]:
             at = loaded.location("$.tests")
             problems.append(Problem(at, "a test file needs at least one test"))
@@ -309,7 +308,7 @@ def default_recipe(path: Path) -> Path:
 def load_test_file(path: str | Path) -> TestFile:
     """Load and check the test file at ``path``; raises :class:`SpecError`."""
     file = Path(path)
-    loaded = _load(file, "test file")
+    loaded = _load(file, TEST_FILE)
     data = loaded.data
     name = str(file)
     problems: list[Problem] = []
@@ -374,7 +373,7 @@ class Cassette:
 
 def load_cassette(path: Path) -> Cassette:
     """Load the cassette at ``path``; raises :class:`SpecError`."""
-    loaded = _load(path, "cassette")
+    loaded = _load(path, CASSETTE)
     data = loaded.data
     responses = _responses(data["responses"], "$.responses", loaded)
     return Cassette(str(path), _text(data.get("env") or {}), tuple(responses))

@@ -76,6 +76,33 @@ def test_a_bad_clock_a_duplicate_name_and_a_missing_recipe(tmp_path: Path) -> No
     assert any(p.startswith(f"{path}:1:6:") and "not an ISO 8601 moment" in p for p in found)
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "- one\n- two\n",
+            "1:1: error: $: a test file is a mapping (tests:), but this file holds a list",
+        ),
+        ("# nothing\n", "1:1: error: $: the file holds no test file"),
+        (
+            "tests: []\n---\ntests: []\n",
+            "2:1: error: $: a test file holds one YAML document; found a second '---'",
+        ),
+    ],
+)
+def test_a_file_that_is_no_test_file_is_named_as_one(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = _write(tmp_path, text)
+    assert _problems(path) == [f"{path}:{problem}"]
+
+
+def test_a_cassette_that_is_a_folder_is_named_as_one(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_cassette(tmp_path)
+    assert [p.message for p in caught.value.problems] == ["this is a folder, not a cassette file"]
+
+
 def test_yaml_syntax_errors_are_located(tmp_path: Path) -> None:
     path = _write(tmp_path, "tests:\n  - name: [unclosed\n")
     (found,) = _problems(path)
