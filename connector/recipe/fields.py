@@ -254,9 +254,17 @@ def _show(where: str, kind: str, value: Any) -> str:
 
 
 def resolve(
-    schema: Mapping[str, Any], start: str, parts: tuple[tuple[str, Any], ...], documented_by: str
+    schema: Mapping[str, Any],
+    start: str,
+    parts: tuple[tuple[str, Any], ...],
+    documented_by: str,
+    *,
+    source: str = "",
 ) -> Resolved:
-    """Follow ``parts`` from ``schema`` (the value ``start`` names: ``steps.contact.output``)."""
+    """Follow ``parts`` from ``schema`` (the value ``start`` names: ``steps.contact.output``),
+    the response operation ``documented_by`` documents (or what ``source`` names: "the payload
+    of ghl ContactCreate events")."""
+    source = source or f"the response {documented_by} documents"
     walk = _Walk(schema)
     current: Mapping[str, Any] | None = schema
     where = start
@@ -273,7 +281,7 @@ def resolve(
                 None,
                 (
                     "error",
-                    f"{where} is a list in the response {documented_by} documents, so it has no "
+                    f"{where} is a list in {source}, so it has no "
                     f"field {value!r}; read one item ({where}[0], {where} | first) or loop "
                     "over it with foreach",
                 ),
@@ -293,15 +301,14 @@ def resolve(
                 None,
                 (
                     "error",
-                    f"{where} has no field {value!r} in the response {documented_by} "
-                    f"documents{close}",
+                    f"{where} has no field {value!r} in {source}{close}",
                 ),
             )
         return Resolved(
             None,
             (
                 "warning",
-                f"{where} has no field {value!r} in the response {documented_by} documents "
+                f"{where} has no field {value!r} in {source} "
                 f"(its fields: {_listing(step)}); the document may be incomplete",
             ),
         )
@@ -379,17 +386,37 @@ def describe_types(types: frozenset[str]) -> str:
 
 
 def iter_field_problems(
-    chains: list[Chain], outputs: Mapping[str, tuple[str, Any]], item: tuple[str, Any] | None
+    chains: list[Chain],
+    outputs: Mapping[str, tuple[str, Any]],
+    item: tuple[str, Any] | None,
+    trigger: tuple[str, Any] | None = None,
 ) -> Iterator[tuple[int, str, str]]:
     """(line, severity, message) for each chain that reads an undocumented field.
 
     ``outputs``: step id -> (operation name, schema of ``steps.ID.output``); ``item``: (what
-    documents it, schema of ``item``) in a ``foreach`` step whose list is documented."""
+    documents it, schema of ``item``) in a ``foreach`` step whose list is documented;
+    ``trigger``: (the event, ``ghl ContactCreate``, and the schema of its payload)."""
     for chain in chains:
+        if chain.root == "trigger":
+            if trigger is not None:
+                yield from _trigger_problem(chain, *trigger)
+            continue
         found = resolve_chain(chain, outputs, item)
         if found is not None and found.problem is not None:
             severity, message = found.problem
             yield chain.lineno, severity, message
+
+
+def _trigger_problem(chain: Chain, event: str, schema: Any) -> Iterator[tuple[int, str, str]]:
+    """A field the trigger's payload schema does not list: always a warning. The payload schemas
+    are the catalog's own reading of the vendors' pages, and a polled event carries what the
+    poll's API returns (a searched contact's ``dateUpdated``), so a name close to a listed one
+    may still be right; "did you mean" says what it is close to."""
+    if not isinstance(schema, Mapping) or not schema:
+        return
+    found = resolve(schema, "trigger", chain.parts, "", source=f"the payload of {event} events")
+    if found.problem is not None:
+        yield chain.lineno, "warning", found.problem[1]
 
 
 def resolve_chain(

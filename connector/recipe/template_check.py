@@ -112,9 +112,10 @@ class TemplateChecker:
             analysis = self.analysis(text)
             for line, message in self._messages(analysis, scope):
                 ctx.problems.append(Problem(_where(ctx, sub, line), message))
-            if analysis.syntax_error is None and (scope.outputs or scope.item):
+            trigger = ctx.trigger_payload if "trigger" in scope.names else None
+            if analysis.syntax_error is None and (scope.outputs or scope.item or trigger):
                 for line, severity, message in iter_field_problems(
-                    analysis.chains, scope.outputs, scope.item
+                    analysis.chains, scope.outputs, scope.item, trigger
                 ):
                     ctx.problems.append(Problem(_where(ctx, sub, line), message, severity))
 

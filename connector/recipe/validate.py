@@ -57,6 +57,8 @@ class _Context:
     problems: list[Problem] = field(default_factory=list)
     # step id -> (operation, schema of steps.ID.output) of the steps so far (see .fields)
     outputs: dict[str, tuple[str, Any]] = field(default_factory=dict)
+    # (the event, "ghl ContactCreate", and the schema of its payload) when the catalog has one
+    trigger_payload: tuple[str, Any] | None = None
 
     def add(self, path: str, message: str, *, key: bool = False) -> None:
         self.problems.append(Problem(self.recipe.location(path, key=key), message))
@@ -84,7 +86,10 @@ def _check_trigger(ctx: _Context, trigger: Any) -> None:
     app, event = trigger.get("app"), trigger.get("event")
     if isinstance(app, str) and app and isinstance(event, str) and event:
         triggers = ctx.registry.triggers
-        if ctx.registry.trigger(app, event) is None:
+        found = ctx.registry.trigger(app, event)
+        if found is not None and found.payload_schema:
+            ctx.trigger_payload = (f"{app} {event}", found.payload_schema)
+        if found is None:
             apps = {a for a, _ in triggers}
             if app not in apps:
                 hint = did_you_mean(app, apps) or f" (known: {', '.join(sorted(apps))})"
