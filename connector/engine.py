@@ -34,15 +34,9 @@ from connector.recipe.paths import child_path
 from connector.records import Recorder, RunRecord, StepRecord, ms_since, new_run_id, now_iso
 from connector.registry import Registry
 from connector.runtime.retry import RetryPolicy
+from connector.templates import TemplateEnv, template_env
 
 __all__ = ["Engine", "Placeholder", "template_env"]
-
-
-def template_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment visible to templates as ``env``: never a secret."""
-    return {
-        k: v for k, v in env.items() if k == "GHL_LOCATION_ID" or k.startswith("CONNECTOR_VAR_")
-    }
 
 
 def _plain(value: Any) -> Any:
@@ -151,7 +145,7 @@ class _Run:
             "trigger": event,
             "steps": self.steps,
             "vars": {},
-            "env": record.env,
+            "env": TemplateEnv(record.env),
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         # paged steps whose pages the next step walks (`pages:` then `foreach` over its output):

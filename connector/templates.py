@@ -58,9 +58,11 @@ __all__ = [
     "TIME_BUDGET",
     "BoundedEnvironment",
     "CompiledValue",
+    "TemplateEnv",
     "compile_value",
     "is_template",
     "make_environment",
+    "template_env",
 ]
 
 _TEMPLATE_RE = re.compile(r"{{|{%|{#")
@@ -273,6 +275,21 @@ def _first_undefined(value: Any, depth: int = 0) -> Undefined | None:
     return None
 
 
+def template_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment visible to templates as ``env``: never a secret."""
+    return {
+        k: v for k, v in env.items() if k == "GHL_LOCATION_ID" or k.startswith("CONNECTOR_VAR_")
+    }
+
+
+class TemplateEnv(dict[str, str]):
+    """The environment variables templates see as ``env`` (``GHL_LOCATION_ID``,
+    ``CONNECTOR_VAR_*``): a plain mapping, whose missing variables errors name as unset."""
+
+
+_UNSET = re.compile(
+    r"^'connector\.templates\.TemplateEnv object' has no (?:attribute|element) '(.+)'$"
+)
 _NO_ATTRIBUTE = re.compile(r"^'(dict|list|str|int|float|NoneType) object' has no attribute '(.+)'$")
 _NO_ELEMENT = re.compile(r"^'(dict|list|str) object' has no element (.+)$")
 _KINDS = {"dict": "the object", "list": "the list", "str": "the text", "int": "the number",
@@ -282,6 +299,13 @@ _KINDS = {"dict": "the object", "list": "the list", "str": "the text", "int": "t
 def _plain_undefined(message: str) -> str:
     """Jinja's words about a missing value, in a recipe author's: ``'dict object' has no
     attribute 'phone'`` becomes ``the object has no field 'phone'``."""
+    found = _UNSET.match(message)
+    if found:
+        name = found.group(1)
+        return (
+            f"the environment variable {name} is not set (templates see GHL_LOCATION_ID and "
+            f"CONNECTOR_VAR_*): set it, or give a default, {{{{ env.{name} | default('...') }}}}"
+        )
     found = _NO_ATTRIBUTE.match(message)
     if found:
         return f"{_KINDS[found.group(1)]} has no field '{found.group(2)}'"

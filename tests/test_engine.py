@@ -364,3 +364,32 @@ def test_an_event_lacking_a_required_field_fails_before_anything_is_sent(
     )
     assert seen == []
     assert {s.status for s in result.steps} == {"skipped"}
+
+
+def test_an_unset_environment_variable_is_named_as_such(registry: Registry) -> None:
+    """`{{ env.GHL_LOCATION_ID }}` (what `catalog show` examples use) without the variable set
+    said `the object has no field 'GHL_LOCATION_ID'`."""
+    recipe = {
+        "name": "env-unset",
+        "trigger": {"app": "manual", "event": "go"},
+        "steps": [
+            {
+                "id": "dupe",
+                "action": "ghl.get-duplicate-contact",
+                "with": {"locationId": "{{ env.GHL_LOCATION_ID }}"},
+            }
+        ],
+    }
+    sent: list[httpx.Request] = []
+    clients = make_clients(
+        [registry.apps["ghl"]],
+        {"GHL_TOKEN": TOKEN},
+        transport=httpx.MockTransport(lambda r: sent.append(r) or ghl_ok(r)),
+    )
+    engine = Engine(registry=registry, clients=clients, env={"GHL_TOKEN": TOKEN})
+    record = engine.run(plan_recipe(recipe, registry), {})
+    assert record.status == "failed"
+    assert record.steps[0].error is not None
+    assert "the environment variable GHL_LOCATION_ID is not set" in record.steps[0].error
+    assert "env.GHL_LOCATION_ID | default(" in record.steps[0].error
+    assert sent == []

@@ -166,14 +166,13 @@ class TaskPoller(Poller):
     event, with ``changed`` naming the fields. The first poll only looks."""
 
     def __init__(self, plan: Plan, runtime: Any, *args: Any, **kwargs: Any) -> None:
-        from connector.engine import template_env
-        from connector.templates import compile_value
+        from connector.templates import TemplateEnv, compile_value, template_env
 
         super().__init__(plan, runtime, *args, **kwargs)
         assert plan.poll is not None
         raw = (plan.poll.get("with") or {}).get("taskBoardId")
         self.board = str(
-            compile_value(plan.env, raw).render({"env": dict(template_env(runtime.env))})
+            compile_value(plan.env, raw).render({"env": TemplateEnv(template_env(runtime.env))})
         )
 
     def poll(self) -> list[str]:

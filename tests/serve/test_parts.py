@@ -160,3 +160,30 @@ def test_the_liveness_lock_on_postgresql_is_free_once_released(
         other.dispose()
     finally:
         engine.dispose()
+
+
+def test_a_trigger_if_sees_the_template_environment_not_the_secrets(registry: Any) -> None:
+    """`trigger.if` was rendered with the whole process environment, tokens included: one
+    condition per secret character would have read a token out. It sees what every other
+    template sees (GHL_LOCATION_ID, CONNECTOR_VAR_*)."""
+    from connector.plan import plan_recipe
+    from connector.serve.intake import Router
+
+    def plan(name: str, condition: str) -> Any:
+        recipe = {
+            "name": name,
+            "trigger": {"app": "ghl", "event": "ContactCreate", "if": condition},
+            "steps": [{"id": "n", "action": "ghl.get-contact", "with": {"contactId": "c1"}}],
+        }
+        return plan_recipe(recipe, registry)
+
+    plans = [
+        plan("token", "{{ env.GHL_TOKEN is defined or env.get('GHL_TOKEN') }}"),
+        plan("location", "{{ env.GHL_LOCATION_ID == 'loc1' and env.CONNECTOR_VAR_X == 'x' }}"),
+    ]
+    env = {"GHL_TOKEN": "pit-secret", "GHL_LOCATION_ID": "loc1", "CONNECTOR_VAR_X": "x"}
+    router = Router(plans, env)
+    event = Event("ghl", "ContactCreate", {"type": "ContactCreate", "id": "c1"}, "ghl:1")
+    matched, filtered = router.match(event)
+    assert [p.name for p in matched] == ["location"]
+    assert filtered == 1
