@@ -47,7 +47,7 @@ _ATTRIBUTE_FILTERS = {
 }
 
 
-_CHAIN_ROOTS = frozenset({"steps", "item", "trigger"})
+_CHAIN_ROOTS = frozenset({"steps", "item", "trigger", "env"})
 
 
 def is_unsafe_attribute(name: str) -> bool:

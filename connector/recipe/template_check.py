@@ -17,7 +17,7 @@ from jinja2 import Environment
 
 from connector.errors import Location, Problem
 from connector.recipe.analyze import Analysis, analyze_template
-from connector.recipe.fields import iter_field_problems
+from connector.recipe.fields import Chain, iter_field_problems
 from connector.recipe.load import child_path
 from connector.recipe.schema import did_you_mean
 from connector.registry import Registry
@@ -51,6 +51,21 @@ class TemplateScope:
     # response; and (operation, schema of `item`) in a foreach step over a documented list
     outputs: Mapping[str, tuple[str, Any]] = field(default_factory=dict)
     item: tuple[str, Any] | None = None
+
+
+def _env_read(chain: Chain) -> Iterator[tuple[int, str]]:
+    """``env.NAME`` of a variable templates never see (connector.templates.template_env)."""
+    if not chain.parts or chain.parts[0][0] not in ("field", "get"):
+        return
+    name = chain.parts[0][1]
+    if not isinstance(name, str) or name == "GHL_LOCATION_ID" or name.startswith("CONNECTOR_VAR_"):
+        return
+    yield (
+        chain.lineno,
+        f"env.{name} is never set for templates: they see GHL_LOCATION_ID and CONNECTOR_VAR_* "
+        "only (credentials stay with the connections); pass a value of your own as "
+        "CONNECTOR_VAR_SOMETHING",
+    )
 
 
 def iter_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -156,6 +171,8 @@ class TemplateChecker:
             elif ref.root == "vars":
                 yield from self._var_ref(ref.member, ref.lineno, scope)
         for chain in a.chains:
+            if chain.root == "env" and "env" in scope.names:
+                yield from _env_read(chain)
             if chain.root == "steps" and chain.parts and chain.parts[0][0] == "stop":
                 sid = chain.parts[0][1]
                 if sid in scope.steps_all and "steps" in scope.names:
