@@ -28,13 +28,13 @@ from connector.errors import StepError, TemplateError, step_failure
 from connector.http import ParameterError, Redactor, build_request, shown_headers
 from connector.paged_steps import fetch_pages, walk_pages
 from connector.paging import PageCount
-from connector.placeholder import Placeholder, watching
+from connector.placeholder import Placeholder, Unset, unset_in, watching
 from connector.plan import OncePlan, Plan, StepPlan
 from connector.recipe.paths import child_path
 from connector.records import Recorder, RunRecord, StepRecord, ms_since, new_run_id, now_iso
 from connector.registry import Registry
 from connector.runtime.retry import RetryPolicy
-from connector.templates import TemplateEnv, template_env
+from connector.templates import DryRunEnv, TemplateEnv, template_env
 
 __all__ = ["Engine", "Placeholder", "template_env"]
 
@@ -145,7 +145,7 @@ class _Run:
             "trigger": event,
             "steps": self.steps,
             "vars": {},
-            "env": TemplateEnv(record.env),
+            "env": DryRunEnv(record.env) if dry_run else TemplateEnv(record.env),
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         # paged steps whose pages the next step walks (`pages:` then `foreach` over its output):
@@ -394,12 +394,19 @@ class _Run:
             if location:
                 params[lp] = location
             elif self.dry_run:  # what a dry run could not know, it shows; it does not fail
-                params[lp] = Placeholder(f"env.{app.location_env or lp}: not set")
+                params[lp] = Unset(app.location_env or lp)
                 result.note = f"{lp} unknown: set {app.location_env} or give it in with:"
             elif op.param(lp).required:  # type: ignore[union-attr]
                 raise StepError(
                     step.id, f"{lp} is required: set {app.location_env} or give it in with:"
                 )
+        unset = unset_in(params) if self.dry_run else []
+        if unset and not result.note:  # a real run fails on these (or sends them empty)
+            one = len(unset) == 1
+            result.note = (
+                f"{', '.join(unset)} {'is' if one else 'are'} not set: a real run needs "
+                f"{'it' if one else 'them'} (or a default in the template)"
+            )
         client = engine.clients.get(op.app)
         if client is None:
             raise StepError(step.id, f"no client for app {op.app!r}")

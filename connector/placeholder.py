@@ -15,7 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["DERIVED", "Placeholder", "derived", "is_placeholder", "touches", "watching"]
+__all__ = [
+    "DERIVED",
+    "Placeholder",
+    "Unset",
+    "derived",
+    "is_placeholder",
+    "touches",
+    "unset_in",
+    "watching",
+]
 
 MAX_PATH = 300  # characters of a placeholder's text: repeated operations do not grow it further
 
@@ -212,6 +221,31 @@ class Placeholder:
 
     def __pos__(self) -> Placeholder:
         return self._derive(f"+{self._path}")
+
+
+class Unset(Placeholder):
+    """An environment variable a dry run found not set (``env.GHL_LOCATION_ID``): shown as
+    ``<env.GHL_LOCATION_ID: not set>`` where it is sent, the way the location a step would add
+    is, while ``default`` and ``is defined`` treat it as missing, as a real run does (so
+    ``{{ env.CONNECTOR_VAR_BOARD | default('7001') }}`` shows ``7001``)."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"env.{name}: not set")
+        self.variable = name
+
+
+def unset_in(value: Any, depth: int = 0) -> list[str]:
+    """The variables of the :class:`Unset` values inside ``value`` (dicts and lists), in order."""
+    if isinstance(value, Unset):
+        return [value.variable]
+    if depth > 32 or not isinstance(value, dict | list | tuple):
+        return []
+    found: list[str] = []
+    for item in value.values() if isinstance(value, dict) else value:
+        found.extend(n for n in unset_in(item, depth + 1) if n not in found)
+    return found
 
 
 def is_placeholder(value: Any) -> bool:

@@ -29,7 +29,7 @@ from jinja2.sandbox import (
 )
 
 from connector.errors import TemplateError, TemplateLimitError
-from connector.placeholder import derived, touches
+from connector.placeholder import Unset, derived, touches
 from connector.template_bounds import (
     BUDGET,
     ITER_FILTER,
@@ -58,6 +58,7 @@ __all__ = [
     "TIME_BUDGET",
     "BoundedEnvironment",
     "CompiledValue",
+    "DryRunEnv",
     "TemplateEnv",
     "compile_value",
     "is_template",
@@ -210,13 +211,34 @@ def _safe_range(*args: int) -> Iterator[int]:
     return bounded_iter(rng)
 
 
-def _placeholder_test(test: Callable[..., Any]) -> Callable[..., Any]:
+# what a test says of a variable a dry run found not set (placeholder.Unset): what it says of a
+# missing value in a real run
+_UNSET_IS = {"defined": False, "undefined": True, "none": False}
+
+
+def _unset_default(default: Callable[..., Any]) -> Callable[..., Any]:
+    """``default`` that gives its default for a variable a dry run found not set."""
+
+    @functools.wraps(default)
+    def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(value, Unset):
+            return args[0] if args else kwargs.get("default_value", "")
+        return default(value, *args, **kwargs)
+
+    return checked
+
+
+def _placeholder_test(name: str, test: Callable[..., Any]) -> Callable[..., Any]:
     """A test (``is none``, ``is defined``) that notes a dry run's unknown value it is given, so a
     condition that depends on one is known to be unknown; it cannot fail on one."""
+
+    unset_is = _UNSET_IS.get(name)
 
     @functools.wraps(test)
     def checked(*args: Any, **kwargs: Any) -> Any:
         current_budget().poll()
+        if unset_is is not None and args and isinstance(args[0], Unset):
+            return unset_is  # a variable a dry run found not set is missing, as in a real run
         if touches(args, kwargs) is None:
             return test(*args, **kwargs)
         try:
@@ -252,11 +274,13 @@ def make_environment(filters: Mapping[str, Callable[..., Any]] | None = None) ->
     env.compiled = {}
     env.filters.update(filters or {})
     env.filters = {name: guard_filter(name, f) for name, f in env.filters.items()}
+    for name in ("default", "d"):
+        env.filters[name] = _unset_default(env.filters[name])
     env.filters[ITER_FILTER] = bounded_iter
     env.filters[SIZE_FILTER] = check_size
     env.filters[OUTPUT_FILTER] = count_output
     tests: Mapping[str, Any] = env.tests
-    env.tests = {name: _placeholder_test(t) for name, t in tests.items()}
+    env.tests = {name: _placeholder_test(name, t) for name, t in tests.items()}
     env.globals["range"] = _safe_range
     # lipsum(999999) builds gigabytes of filler text; a recipe has no use for it
     env.globals.pop("lipsum", None)
@@ -285,6 +309,16 @@ def template_env(env: Mapping[str, str]) -> dict[str, str]:
 class TemplateEnv(dict[str, str]):
     """The environment variables templates see as ``env`` (``GHL_LOCATION_ID``,
     ``CONNECTOR_VAR_*``): a plain mapping, whose missing variables errors name as unset."""
+
+
+class DryRunEnv(TemplateEnv):
+    """``env`` in a dry run: a variable templates may read that is not set is an
+    :class:`~connector.placeholder.Unset`, shown where it is sent instead of failing the step."""
+
+    def __missing__(self, key: str) -> Any:
+        if isinstance(key, str) and (key == "GHL_LOCATION_ID" or key.startswith("CONNECTOR_VAR_")):
+            return Unset(key)
+        raise KeyError(key)
 
 
 _UNSET = re.compile(
@@ -409,7 +443,7 @@ class _Path(CompiledValue):
                     if type(value) is list and -len(value) <= part < len(value)
                     else _MISSING
                 )
-            elif type(value) is dict and not hasattr(dict, part):
+            elif type(value) in (dict, TemplateEnv) and not hasattr(dict, part):
                 value = value.get(part, _MISSING)
             else:
                 value = _MISSING

@@ -271,3 +271,60 @@ def test_watching_names_the_field_a_computation_came_from() -> None:
     with watching() as seen:
         assert bool(contact.email.lower() == "x")
     assert seen[-1] == "steps.contact.output.contact.email"
+
+
+UNSET = """
+name: unset-env
+trigger: {app: manual, event: go}
+steps:
+  - id: dupe
+    action: ghl.get-duplicate-contact
+    with:
+      locationId: "{{ env.GHL_LOCATION_ID }}"
+      email: "{{ env.CONNECTOR_VAR_EMAIL | default('a@b.example') }}"
+  - id: gated
+    action: ghl.create-note
+    if: "{{ env.CONNECTOR_VAR_ON is defined }}"
+    with: {contactId: c1, body: x}
+  - id: note
+    action: ghl.create-note
+    with:
+      contactId: "{{ env['CONNECTOR_VAR_CONTACT'] }}"
+      body: "{{ env.get('CONNECTOR_VAR_B', 'b') }} {{ env.CONNECTOR_VAR_Z | d('z') }}"
+"""
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_an_unset_variable_is_shown_in_a_dry_run_and_fails_a_real_one(
+    registry: Registry, dry_run: bool
+) -> None:
+    """A pasted catalog example (`locationId: "{{ env.GHL_LOCATION_ID }}"`) failed its dry run
+    when the variable was not set; the location the runtime adds itself was shown instead."""
+    plan = plan_recipe(yaml.safe_load(UNSET), registry, path="unset.yaml")
+    sent: list[httpx.Request] = []
+    env = {"GHL_TOKEN": "t"}
+    clients = make_clients(
+        [registry.apps["ghl"]],
+        env,
+        transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200, json={})),
+    )
+    record = Engine(registry=registry, clients=clients, env=env).run(plan, {}, dry_run=dry_run)
+    dupe, gated, note = (step(record, s) for s in ("dupe", "gated", "note"))
+    if not dry_run:
+        assert record.status == "failed" and sent == []
+        assert dupe.error is not None
+        assert "the environment variable GHL_LOCATION_ID is not set" in dupe.error
+        return
+    assert sent == []
+    assert record.status == "succeeded"
+    assert dupe.status == "planned"
+    assert dupe.url is not None
+    assert "locationId=%3Cenv.GHL_LOCATION_ID%3A+not+set%3E" in dupe.url
+    assert "email=a%40b.example" in dupe.url  # the default applies, as in a real run
+    assert (
+        dupe.note
+        == "GHL_LOCATION_ID is not set: a real run needs it (or a default in the template)"
+    )
+    assert gated.status == "skipped"  # `is defined` is false, as in a real run
+    assert note.url is not None and "%3Cenv.CONNECTOR_VAR_CONTACT%3A%20not%20set%3E" in note.url
+    assert note.request_body == {"body": "b z"}
