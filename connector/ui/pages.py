@@ -172,12 +172,23 @@ def links(ui: UI) -> Handler:
     async def handler(request: Request, ctx: Ctx) -> Response:
         kind = request.query_params.get("kind") or None
         q = (request.query_params.get("q") or "").strip() or None
+        before = request.query_params.get("before") or None
 
-        def read() -> tuple[list[dict[str, Any]], list[str]]:
-            return ui.history.links(kind, q), ui.history.link_kinds()
+        def read() -> tuple[tuple[list[dict[str, Any]], str | None], list[str]]:
+            return ui.history.links(kind, q, before), ui.history.link_kinds()
 
-        rows, kinds = await run_in_threadpool(read)
-        return ui.render("links.html", ctx, rows=rows, kinds=kinds, kind=kind, q=q or "")
+        (rows, older), kinds = await run_in_threadpool(read)
+        shown = {k: v for k, v in (("q", q), ("kind", kind)) if v}
+        return ui.render(
+            "links.html",
+            ctx,
+            rows=rows,
+            kinds=kinds,
+            kind=kind,
+            q=q or "",
+            newest=shown if before else None,
+            older={**shown, "before": older} if older else None,
+        )
 
     return handler
 

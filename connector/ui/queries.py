@@ -118,6 +118,14 @@ def _parse_cursor(text: str | None) -> tuple[str, str] | None:
     return (started, run_id) if started and run_id else None
 
 
+_LINK_CURSOR = "~"  # a link's cursor: updated_at~kind~ghl_id (neither a time nor a kind has ~)
+
+
+def _parse_link_cursor(text: str | None) -> tuple[str, str, str] | None:
+    parts = (text or "").split(_LINK_CURSOR, 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 and all(parts[:2]) else None
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -311,17 +319,29 @@ class History:
             for k, g, c, u in self._rows(query)
         ]
 
-    def links(self, kind: str | None, q: str | None, limit: int = 200) -> list[dict[str, Any]]:
-        """The id links (of ``kind``, with ``q`` as either id), newest first."""
+    def links(
+        self, kind: str | None, q: str | None, before: str | None = None, limit: int = 200
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The id links (of ``kind``, with ``q`` as either id), newest first, ``limit`` a page
+        from the cursor ``before``; and the cursor of the next (older) page, ``None`` at the
+        last."""
         lk = links_table.c
+        order = (lk.updated_at, lk.kind, lk.ghl_id)
         query = sa.select(lk.kind, lk.ghl_id, lk.connecteam_id, lk.created_at, lk.updated_at)
         if kind:
             query = query.where(lk.kind == kind)
         if q:
             query = query.where(sa.or_(lk.ghl_id == q.strip(), lk.connecteam_id == q.strip()))
-        query = query.order_by(lk.updated_at.desc()).limit(limit)
+        after = _parse_link_cursor(before)
+        if after is not None:
+            query = query.where(sa.tuple_(*order) < sa.tuple_(*after))
+        query = query.order_by(*(c.desc() for c in order)).limit(limit + 1)
         keys = ("kind", "ghl_id", "connecteam_id", "created_at", "updated_at")
-        return [dict(zip(keys, row, strict=True)) for row in self._rows(query)]
+        rows = [dict(zip(keys, row, strict=True)) for row in self._rows(query)]
+        if len(rows) <= limit:
+            return rows, None
+        last = rows[limit - 1]
+        return rows[:limit], _LINK_CURSOR.join((last["updated_at"], last["kind"], last["ghl_id"]))
 
     def link_kinds(self) -> list[str]:
         query = sa.select(links_table.c.kind).distinct().order_by(links_table.c.kind)

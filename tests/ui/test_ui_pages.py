@@ -246,6 +246,30 @@ def test_the_links_page_and_a_runs_links(page: Page, record: Record) -> None:
     assert "Id links among them" in run_html and "9001" in run_html
 
 
+def test_the_links_page_pages_through_every_link_newest_first(page: Page) -> None:
+    """It showed the newest 200 links and no way to the others."""
+    import re
+    from html import unescape
+
+    for n in range(450):
+        page.runtime.links.put("contact", f"ghl{n:04d}", 10_000 + n)
+    page.runtime.links.put("task", "ghl-task-1", 1)  # another kind, filtered out below
+    seen: list[str] = []
+    url: str | None = "/ui/links?kind=contact"
+    pages = 0
+    while url is not None:
+        html = page.client.get(url).text
+        pages += 1
+        seen += re.findall(r">(ghl\d{4})</a>", html)
+        older = re.search(r'<a rel="next" href="([^"]+)"', html)
+        url = unescape(older.group(1)) if older else None
+        if pages > 1:
+            assert "« newest" in html
+    assert pages == 3
+    assert sorted(seen) == [f"ghl{n:04d}" for n in range(450)]  # each once
+    assert "ghl-task-1" not in "".join(seen)
+
+
 def test_the_live_stream_sends_new_runs_and_status_changes(page: Page, record: Record) -> None:
     before = record(status="running")
     changes = Changes(page.ui.history, page.ui.row, poll=0.02)
