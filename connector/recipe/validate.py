@@ -234,9 +234,11 @@ def _output_schema(
         return None
     schema = target.response_schema
     if "pages" in step:  # the items of all pages, or the summary of a walked step
-        if "foreach" in step:
-            return None
-        return paged_output(schema, (target.pagination or {}).get("items"), streamed)
+        items_at = (target.pagination or {}).get("items")
+        if "foreach" in step:  # each item's list (a paged foreach step never streams)
+            each = paged_output(schema, items_at, False)
+            return {"type": "array", "items": each} if each is not None else None
+        return paged_output(schema, items_at, streamed)
     if "foreach" not in step:
         return schema
     return {"type": "array", "items": schema, "$defs": schema.get("$defs") or {}}

@@ -75,15 +75,31 @@ def test_paged_outputs_read_as_stored_are_clean(registry: Registry) -> None:
     assert _found("valid.yaml", registry) == []
 
 
-def test_a_paged_step_with_foreach_is_not_checked(registry: Registry, tmp_path: Path) -> None:
+def test_a_paged_step_with_foreach_is_checked_as_one_list_per_item(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """Its output is a list with, per item, the list of the items of all pages."""
     path = tmp_path / "r.yaml"
     path.write_text(
         "name: r\ntrigger: {app: manual, event: go, sample: {ids: [a]}}\nsteps:\n"
         "  - id: users\n    action: connecteam.get-users\n    pages: all\n"
         '    foreach: "{{ trigger.ids }}"\n'
-        'output: "{{ steps.users.output.anything }}"\n'
+        "output:\n"
+        '  fine: "{{ steps.users.output[0][0].email }} {{ steps.users.output | length }}"\n'
+        '  typo: "{{ (steps.users.output | first)[0].emial }}"\n'
+        '  flat: "{{ steps.users.output[0].data }}"\n'
     )
-    assert [p.message for p in validate_recipe(load_recipe(path), registry)] == []
+    found = [
+        f"{p.location.line}:{p.location.column} {p.location.path} {p.severity}: {p.message}"
+        for p in validate_recipe(load_recipe(path), registry)
+    ]
+    assert found == [
+        "10:9 $.output.typo error: (steps.users.output | first)[0] has no field 'emial' in the "
+        "response connecteam.get-users documents; did you mean 'email'?",
+        "11:9 $.output.flat error: steps.users.output[0] is a list in the response "
+        "connecteam.get-users documents, so it has no field 'data'; read one item "
+        "(steps.users.output[0][0], steps.users.output[0] | first) or loop over it with foreach",
+    ]
 
 
 def test_a_streamed_summarys_unknown_field_is_an_error_even_with_nothing_close(
