@@ -47,7 +47,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "test",
         "Run the tests declared with recipes, against recorded responses.",
     ),
-    "runs": ("connector.cli.runs", "runs", "The run history: list, show."),
+    "runs": (
+        "connector.cli.runs",
+        "runs",
+        "The run history: list, show, resume, retry, replay, settle, prune.",
+    ),
     "auth": (
         "connector.cli.auth",
         "auth",
@@ -115,6 +119,8 @@ def cli() -> None:
       connector catalog show ghl.create-task     parameters and a with: block
       connector validate recipes/                check recipes
       connector run recipes/FILE.yaml --sandbox  run one for real
+      connector test recipes/                    run the recipes' tests
+      connector serve recipes/ --sandbox         keep them in sync, unattended
       connector runs list                        what ran
     \b
     Against the real APIs, `connector auth login ghl` and `auth login
