@@ -64,7 +64,7 @@ def fetch_pages(
         return
     result.raw = list(items)
     result.status = "succeeded"
-    result.note = f"{count.items} items in {count.pages} pages"
+    result.note = str(count)
 
 
 def walk_pages(
@@ -100,7 +100,7 @@ def walk_pages(
     paged.raw = {"pages": count.pages, "items": count.items}
     paged.duration_ms = ms_since(start) + (paged.duration_ms or 0.0)
     if paged.status != "failed":
-        paged.note = f"{count.items} items in {count.pages} pages, walked by step {step.id!r}"
+        paged.note = f"{count}, walked by step {step.id!r}"
         if stopped:
             paged.note += f" (stopped: step {step.id!r} failed)"
     result.items = kept

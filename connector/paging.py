@@ -118,6 +118,12 @@ class PageCount:
     pages: int = 0
     items: int = 0
 
+    def __str__(self) -> str:
+        """``2500 items in 25 pages``, ``1 item in 1 page``."""
+        items = "item" if self.items == 1 else "items"
+        pages = "page" if self.pages == 1 else "pages"
+        return f"{self.items} {items} in {self.pages} {pages}"
+
 
 def _get(data: Any, dotted: str | None) -> Any:
     if not dotted:

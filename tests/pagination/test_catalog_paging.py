@@ -43,3 +43,11 @@ def _pagination_line(name: str) -> str:
 )
 def test_catalog_show_states_the_paging_style(name: str, shown: str) -> None:
     assert _pagination_line(name).removeprefix("pagination:").strip() == shown
+
+
+def test_a_walks_count_is_worded_for_one_and_for_many() -> None:
+    from connector.paging import PageCount
+
+    assert str(PageCount(pages=1, items=1)) == "1 item in 1 page"
+    assert str(PageCount(pages=25, items=2500)) == "2500 items in 25 pages"
+    assert str(PageCount()) == "0 items in 0 pages"
