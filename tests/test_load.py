@@ -80,7 +80,7 @@ def test_literal_block_records_its_first_content_line() -> None:
 def test_merge_keys_and_aliases_copy_values() -> None:
     recipe = load_recipe(VALID / "nightly-users.yaml")
     with_ = recipe.data["steps"][1]["with"]
-    assert with_["contactId"] == "{{ trigger.contactId | default('none') }}"
+    assert with_["contactId"] == "{{ trigger.cron | default('none') }}"
     assert "<<" not in with_
 
 
