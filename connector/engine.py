@@ -34,9 +34,9 @@ from connector.recipe.paths import child_path
 from connector.records import Recorder, RunRecord, StepRecord, ms_since, new_run_id, now_iso
 from connector.registry import Registry
 from connector.runtime.retry import RetryPolicy
-from connector.templates import DryRunEnv, TemplateEnv, template_env
+from connector.template_env import DryRunEnv, TemplateEnv, template_env
 
-__all__ = ["Engine", "Placeholder", "template_env"]
+__all__ = ["Engine", "Placeholder"]
 
 
 def _plain(value: Any) -> Any:

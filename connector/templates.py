@@ -50,6 +50,7 @@ from connector.template_bounds import (
     current_budget,
     guard_filter,
 )
+from connector.template_env import TemplateEnv, unset_message
 
 __all__ = [
     "MAX_ITERATIONS",
@@ -58,12 +59,9 @@ __all__ = [
     "TIME_BUDGET",
     "BoundedEnvironment",
     "CompiledValue",
-    "DryRunEnv",
-    "TemplateEnv",
     "compile_value",
     "is_template",
     "make_environment",
-    "template_env",
 ]
 
 _TEMPLATE_RE = re.compile(r"{{|{%|{#")
@@ -299,31 +297,6 @@ def _first_undefined(value: Any, depth: int = 0) -> Undefined | None:
     return None
 
 
-def template_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment visible to templates as ``env``: never a secret."""
-    return {
-        k: v for k, v in env.items() if k == "GHL_LOCATION_ID" or k.startswith("CONNECTOR_VAR_")
-    }
-
-
-class TemplateEnv(dict[str, str]):
-    """The environment variables templates see as ``env`` (``GHL_LOCATION_ID``,
-    ``CONNECTOR_VAR_*``): a plain mapping, whose missing variables errors name as unset."""
-
-
-class DryRunEnv(TemplateEnv):
-    """``env`` in a dry run: a variable templates may read that is not set is an
-    :class:`~connector.placeholder.Unset`, shown where it is sent instead of failing the step."""
-
-    def __missing__(self, key: str) -> Any:
-        if isinstance(key, str) and (key == "GHL_LOCATION_ID" or key.startswith("CONNECTOR_VAR_")):
-            return Unset(key)
-        raise KeyError(key)
-
-
-_UNSET = re.compile(
-    r"^'connector\.templates\.TemplateEnv object' has no (?:attribute|element) '(.+)'$"
-)
 _NO_ATTRIBUTE = re.compile(r"^'(dict|list|str|int|float|NoneType) object' has no attribute '(.+)'$")
 _NO_ELEMENT = re.compile(r"^'(dict|list|str) object' has no element (.+)$")
 _KINDS = {"dict": "the object", "list": "the list", "str": "the text", "int": "the number",
@@ -333,13 +306,9 @@ _KINDS = {"dict": "the object", "list": "the list", "str": "the text", "int": "t
 def _plain_undefined(message: str) -> str:
     """Jinja's words about a missing value, in a recipe author's: ``'dict object' has no
     attribute 'phone'`` becomes ``the object has no field 'phone'``."""
-    found = _UNSET.match(message)
-    if found:
-        name = found.group(1)
-        return (
-            f"the environment variable {name} is not set (templates see GHL_LOCATION_ID and "
-            f"CONNECTOR_VAR_*): set it, or give a default, {{{{ env.{name} | default('...') }}}}"
-        )
+    unset = unset_message(message)
+    if unset is not None:
+        return unset
     found = _NO_ATTRIBUTE.match(message)
     if found:
         return f"{_KINDS[found.group(1)]} has no field '{found.group(2)}'"

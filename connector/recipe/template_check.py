@@ -21,6 +21,7 @@ from connector.recipe.fields import Chain, iter_field_problems
 from connector.recipe.load import child_path
 from connector.recipe.schema import did_you_mean
 from connector.registry import Registry
+from connector.template_env import visible
 
 if TYPE_CHECKING:
     from connector.recipe.validate import _Context
@@ -54,11 +55,11 @@ class TemplateScope:
 
 
 def _env_read(chain: Chain) -> Iterator[tuple[int, str]]:
-    """``env.NAME`` of a variable templates never see (connector.templates.template_env)."""
+    """``env.NAME`` of a variable templates never see (connector.template_env)."""
     if not chain.parts or chain.parts[0][0] not in ("field", "get"):
         return
     name = chain.parts[0][1]
-    if not isinstance(name, str) or name == "GHL_LOCATION_ID" or name.startswith("CONNECTOR_VAR_"):
+    if not isinstance(name, str) or visible(name):
         return
     yield (
         chain.lineno,

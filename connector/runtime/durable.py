@@ -42,7 +42,7 @@ from connector.db import (
     pool_size_for,
     retrying,
 )
-from connector.engine import Engine, template_env
+from connector.engine import Engine
 from connector.errors import ConnectorError, StepError, StoreError
 from connector.http import Redactor, make_clients
 from connector.links import LinkStore
@@ -56,6 +56,7 @@ from connector.runtime.retry import RetryPolicy
 from connector.runtime.throttle import Throttle
 from connector.serve.echoes import Echoes
 from connector.store import RunStore
+from connector.template_env import template_env
 
 __all__ = ["DurableJournal", "Runtime", "RuntimeOptions"]
 

@@ -31,7 +31,7 @@ from connector.records import new_run_id
 from connector.serve.deliveries import Deliveries
 from connector.serve.events import Event, digest_of, run_id_for
 from connector.serve.metrics import Metrics
-from connector.templates import TemplateEnv, template_env
+from connector.template_env import TemplateEnv, template_env
 
 __all__ = ["BURST_SECONDS", "Accepted", "Intake", "Router"]
 

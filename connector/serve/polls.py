@@ -166,7 +166,8 @@ class TaskPoller(Poller):
     event, with ``changed`` naming the fields. The first poll only looks."""
 
     def __init__(self, plan: Plan, runtime: Any, *args: Any, **kwargs: Any) -> None:
-        from connector.templates import TemplateEnv, compile_value, template_env
+        from connector.template_env import TemplateEnv, template_env
+        from connector.templates import compile_value
 
         super().__init__(plan, runtime, *args, **kwargs)
         assert plan.poll is not None

@@ -33,11 +33,11 @@ from typing import Any
 import httpx
 
 from connector import clock
-from connector.engine import template_env
 from connector.errors import ConnectorError
 from connector.http import Redactor
 from connector.registry import Registry
 from connector.runtime.prepare import Prepared
+from connector.template_env import template_env
 from connector.testing.cassette import RecordingTransport, ReplayTransport, Resolver, write_cassette
 from connector.testing.checks import Failure, check
 from connector.testing.spec import Response, SpecError, TestCase, TestFile, load_cassette
