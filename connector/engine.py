@@ -28,7 +28,7 @@ from connector.errors import StepError, TemplateError, step_failure
 from connector.http import ParameterError, Redactor, build_request, shown_headers
 from connector.paged_steps import fetch_pages, walk_pages
 from connector.paging import PageCount
-from connector.placeholder import Placeholder, Unset, unset_in, watching
+from connector.placeholder import Placeholder, Unset, unset_note, watching
 from connector.plan import OncePlan, Plan, StepPlan
 from connector.recipe.paths import child_path
 from connector.records import Recorder, RunRecord, StepRecord, ms_since, new_run_id, now_iso
@@ -400,13 +400,8 @@ class _Run:
                 raise StepError(
                     step.id, f"{lp} is required: set {app.location_env} or give it in with:"
                 )
-        unset = unset_in(params) if self.dry_run else []
-        if unset and not result.note:  # a real run fails on these (or sends them empty)
-            one = len(unset) == 1
-            result.note = (
-                f"{', '.join(unset)} {'is' if one else 'are'} not set: a real run needs "
-                f"{'it' if one else 'them'} (or a default in the template)"
-            )
+        if self.dry_run and not result.note:  # a real run fails on these (or sends them empty)
+            result.note = unset_note(params)
         client = engine.clients.get(op.app)
         if client is None:
             raise StepError(step.id, f"no client for app {op.app!r}")

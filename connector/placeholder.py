@@ -22,7 +22,7 @@ __all__ = [
     "derived",
     "is_placeholder",
     "touches",
-    "unset_in",
+    "unset_note",
     "watching",
 ]
 
@@ -236,7 +236,7 @@ class Unset(Placeholder):
         self.variable = name
 
 
-def unset_in(value: Any, depth: int = 0) -> list[str]:
+def _unset_in(value: Any, depth: int = 0) -> list[str]:
     """The variables of the :class:`Unset` values inside ``value`` (dicts and lists), in order."""
     if isinstance(value, Unset):
         return [value.variable]
@@ -244,8 +244,21 @@ def unset_in(value: Any, depth: int = 0) -> list[str]:
         return []
     found: list[str] = []
     for item in value.values() if isinstance(value, dict) else value:
-        found.extend(n for n in unset_in(item, depth + 1) if n not in found)
+        found.extend(n for n in _unset_in(item, depth + 1) if n not in found)
     return found
+
+
+def unset_note(params: Any) -> str | None:
+    """A dry-run step's note when ``params`` send variables that are not set (:class:`Unset`):
+    "GHL_LOCATION_ID is not set: a real run needs it (or a default in the template)"."""
+    names = _unset_in(params)
+    if not names:
+        return None
+    one = len(names) == 1
+    return (
+        f"{', '.join(names)} {'is' if one else 'are'} not set: a real run needs "
+        f"{'it' if one else 'them'} (or a default in the template)"
+    )
 
 
 def is_placeholder(value: Any) -> bool:

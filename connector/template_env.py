@@ -23,14 +23,14 @@ def visible(name: str) -> bool:
     return name == "GHL_LOCATION_ID" or name.startswith("CONNECTOR_VAR_")
 
 
-def template_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment visible to templates as ``env``: never a secret."""
-    return {k: v for k, v in env.items() if visible(k)}
-
-
 class TemplateEnv(dict[str, str]):
     """The environment variables templates see as ``env``: a plain mapping, whose missing
     variables errors name as unset."""
+
+
+def template_env(env: Mapping[str, str]) -> TemplateEnv:
+    """The environment visible to templates as ``env``: never a secret."""
+    return TemplateEnv((k, v) for k, v in env.items() if visible(k))
 
 
 class DryRunEnv(TemplateEnv):

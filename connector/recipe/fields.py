@@ -42,6 +42,7 @@ __all__ = [
     "paged_output",
     "resolve",
     "resolve_chain",
+    "response_of",
     "schema_types",
     "streamed_item",
     "type_mismatch",
@@ -253,18 +254,17 @@ def _show(where: str, kind: str, value: Any) -> str:
     return where
 
 
+def response_of(op: str) -> str:
+    """How a problem names where a schema comes from: "the response ghl.get-contact documents"."""
+    return f"the response {op} documents"
+
+
 def resolve(
-    schema: Mapping[str, Any],
-    start: str,
-    parts: tuple[tuple[str, Any], ...],
-    documented_by: str,
-    *,
-    source: str = "",
+    schema: Mapping[str, Any], start: str, parts: tuple[tuple[str, Any], ...], source: str
 ) -> Resolved:
-    """Follow ``parts`` from ``schema`` (the value ``start`` names: ``steps.contact.output``),
-    the response operation ``documented_by`` documents (or what ``source`` names: "the payload
+    """Follow ``parts`` from ``schema``, the value ``start`` names (``steps.contact.output``);
+    ``source`` says in problems where the schema comes from (:func:`response_of`, "the payload
     of ghl ContactCreate events")."""
-    source = source or f"the response {documented_by} documents"
     walk = _Walk(schema)
     current: Mapping[str, Any] | None = schema
     where = start
@@ -414,7 +414,7 @@ def _trigger_problem(chain: Chain, event: str, schema: Any) -> Iterator[tuple[in
     may still be right; "did you mean" says what it is close to."""
     if not isinstance(schema, Mapping) or not schema:
         return
-    found = resolve(schema, "trigger", chain.parts, "", source=f"the payload of {event} events")
+    found = resolve(schema, "trigger", chain.parts, f"the payload of {event} events")
     if found.problem is not None:
         yield chain.lineno, "warning", found.problem[1]
 
@@ -424,14 +424,14 @@ def resolve_chain(
 ) -> Resolved | None:
     """Follow ``chain`` through the documented schemas; ``None`` when it starts nowhere known."""
     if chain.root == "item" and item is not None:
-        return resolve(item[1], "item", chain.parts, item[0])
+        return resolve(item[1], "item", chain.parts, response_of(item[0]))
     if chain.root != "steps" or len(chain.parts) < 2:
         return None
     (k1, sid), (k2, name) = chain.parts[0], chain.parts[1]
     if k1 != "field" or k2 not in ("field", "get") or name != "output" or sid not in outputs:
         return None
     op, schema = outputs[sid]
-    return resolve(schema, f"steps.{sid}.output", chain.parts[2:], op)
+    return resolve(schema, f"steps.{sid}.output", chain.parts[2:], response_of(op))
 
 
 # the schema of one item, kept on the summary schema of a paged step the next step walks

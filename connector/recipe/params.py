@@ -25,6 +25,7 @@ from connector.recipe.fields import (
     chain_text,
     describe_types,
     resolve_chain,
+    response_of,
     schema_types,
     type_mismatch,
     value_types,
@@ -196,8 +197,7 @@ class ParamChecker:
         ctx.add(
             path,
             f"parameter {name!r} of {action} takes {describe_types(wanted)}, but "
-            f"{chain_text(chain)} is {describe_types(given)} (in the response {documented_by} "
-            "documents)",
+            f"{chain_text(chain)} is {describe_types(given)} (in {response_of(documented_by)})",
         )
 
     @staticmethod

@@ -31,7 +31,7 @@ from connector.records import new_run_id
 from connector.serve.deliveries import Deliveries
 from connector.serve.events import Event, digest_of, run_id_for
 from connector.serve.metrics import Metrics
-from connector.template_env import TemplateEnv, template_env
+from connector.template_env import template_env
 
 __all__ = ["BURST_SECONDS", "Accepted", "Intake", "Router"]
 
@@ -65,7 +65,7 @@ class Router:
 
     def __init__(self, plans: Sequence[Plan], env: Mapping[str, str]) -> None:
         self.plans = {p.name: p for p in plans}
-        self.env = TemplateEnv(template_env(env))  # what templates see: never a secret
+        self.env = template_env(env)  # what templates see: never a secret
         self._by_type: dict[tuple[str, str], list[Plan]] = {}
         for plan in plans:
             self._by_type.setdefault((plan.trigger_app, plan.trigger_event), []).append(plan)

@@ -166,15 +166,13 @@ class TaskPoller(Poller):
     event, with ``changed`` naming the fields. The first poll only looks."""
 
     def __init__(self, plan: Plan, runtime: Any, *args: Any, **kwargs: Any) -> None:
-        from connector.template_env import TemplateEnv, template_env
+        from connector.template_env import template_env
         from connector.templates import compile_value
 
         super().__init__(plan, runtime, *args, **kwargs)
         assert plan.poll is not None
         raw = (plan.poll.get("with") or {}).get("taskBoardId")
-        self.board = str(
-            compile_value(plan.env, raw).render({"env": TemplateEnv(template_env(runtime.env))})
-        )
+        self.board = str(compile_value(plan.env, raw).render({"env": template_env(runtime.env)}))
 
     def poll(self) -> list[str]:
         self.next_at = self.clock() + self.every

@@ -45,17 +45,24 @@ def registry() -> Registry:
 
 
 def run(
-    registry: Registry, steps: str, output: str = "", dry_run: bool = True, handler: Any = None
+    registry: Registry,
+    steps: str,
+    output: str = "",
+    dry_run: bool = True,
+    handler: Any = None,
+    head: str = HEAD,
+    env: dict[str, str] | None = None,
+    sent: list[httpx.Request] | None = None,
 ) -> RunRecord:
-    data = yaml.safe_load(HEAD + steps + output)
+    data = yaml.safe_load(head + steps + output)
     plan = plan_recipe(data, registry, path="placeholders.yaml")
-    sent: list[httpx.Request] = []
+    sent = [] if sent is None else sent
 
     def answer(request: httpx.Request) -> httpx.Response:
         sent.append(request)
         return handler(request) if handler else httpx.Response(200, json={})
 
-    env = {"GHL_TOKEN": "t", "GHL_LOCATION_ID": "loc1"}
+    env = {"GHL_TOKEN": "t", "GHL_LOCATION_ID": "loc1"} if env is None else env
     clients = make_clients(
         [registry.apps[a] for a in plan.apps], env, transport=httpx.MockTransport(answer)
     )
@@ -277,6 +284,8 @@ UNSET = """
 name: unset-env
 trigger: {app: manual, event: go}
 steps:
+"""
+UNSET_STEPS = """
   - id: dupe
     action: ghl.get-duplicate-contact
     with:
@@ -300,15 +309,10 @@ def test_an_unset_variable_is_shown_in_a_dry_run_and_fails_a_real_one(
 ) -> None:
     """A pasted catalog example (`locationId: "{{ env.GHL_LOCATION_ID }}"`) failed its dry run
     when the variable was not set; the location the runtime adds itself was shown instead."""
-    plan = plan_recipe(yaml.safe_load(UNSET), registry, path="unset.yaml")
     sent: list[httpx.Request] = []
-    env = {"GHL_TOKEN": "t"}
-    clients = make_clients(
-        [registry.apps["ghl"]],
-        env,
-        transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200, json={})),
+    record = run(
+        registry, UNSET_STEPS, dry_run=dry_run, head=UNSET, env={"GHL_TOKEN": "t"}, sent=sent
     )
-    record = Engine(registry=registry, clients=clients, env=env).run(plan, {}, dry_run=dry_run)
     dupe, gated, note = (step(record, s) for s in ("dupe", "gated", "note"))
     if not dry_run:
         assert record.status == "failed" and sent == []
@@ -321,9 +325,8 @@ def test_an_unset_variable_is_shown_in_a_dry_run_and_fails_a_real_one(
     assert dupe.url is not None
     assert "locationId=%3Cenv.GHL_LOCATION_ID%3A+not+set%3E" in dupe.url
     assert "email=a%40b.example" in dupe.url  # the default applies, as in a real run
-    assert (
-        dupe.note
-        == "GHL_LOCATION_ID is not set: a real run needs it (or a default in the template)"
+    assert dupe.note == (
+        "GHL_LOCATION_ID is not set: a real run needs it (or a default in the template)"
     )
     assert gated.status == "skipped"  # `is defined` is false, as in a real run
     assert note.url is not None and "%3Cenv.CONNECTOR_VAR_CONTACT%3A%20not%20set%3E" in note.url

@@ -88,6 +88,18 @@ def _assert_once(seen: list[Any], expected: list[Any]) -> None:
     assert sorted(map(str, seen)) == sorted(map(str, expected))
 
 
+def _walk_location(
+    registry: Registry, sandbox: CountedSandbox, name: str, seen: list[Any]
+) -> tuple[Any, list[str]]:
+    """Run ``name``, which walks the contacts of the sandbox's location: its record, once it
+    succeeded with every contact seen once, and those contacts."""
+    record = _run(registry, sandbox, name, seen)
+    assert record.status == "succeeded", record.error
+    expected = _location_contacts(sandbox)
+    _assert_once(seen, expected)
+    return record, expected
+
+
 def _pages(sandbox: CountedSandbox, method: str, path: str) -> list[tuple[str, bytes]]:
     asked = [(q, b) for m, p, q, b in sandbox.requests if (m, p) == (method, path)]
     assert len(asked) == len(set(asked)), "a page was asked for twice"
@@ -104,10 +116,7 @@ def test_the_recipes_validate(registry: Registry) -> None:
 def test_ghl_cursor_pages_walk_every_contact_once(
     registry: Registry, sandbox: CountedSandbox, seen: list[Any]
 ) -> None:
-    record = _run(registry, sandbox, "walk_contacts.yaml", seen)
-    assert record.status == "succeeded", record.error
-    expected = _location_contacts(sandbox)
-    _assert_once(seen, expected)
+    record, expected = _walk_location(registry, sandbox, "walk_contacts.yaml", seen)
     pages = _pages(sandbox, "GET", "/ghl/contacts/")
     assert len(pages) == -(-len(expected) // 100)  # limit 100 (the most), no empty last page
     assert "startAfterId" not in pages[0][0] and all("startAfterId=" in q for q, _ in pages[1:])
@@ -120,10 +129,7 @@ def test_ghl_cursor_pages_walk_every_contact_once(
 def test_search_by_search_after_walks_every_contact_once(
     registry: Registry, sandbox: CountedSandbox, seen: list[Any]
 ) -> None:
-    record = _run(registry, sandbox, "walk_search.yaml", seen)
-    assert record.status == "succeeded", record.error
-    expected = _location_contacts(sandbox)
-    _assert_once(seen, expected)
+    _, expected = _walk_location(registry, sandbox, "walk_search.yaml", seen)
     pages = _pages(sandbox, "POST", "/ghl/contacts/search")
     bodies = [json.loads(b) for _, b in pages]
     assert len(pages) == len(expected) // 500 + 1  # pageLimit 500; the last page is short
@@ -134,10 +140,7 @@ def test_search_by_search_after_walks_every_contact_once(
 def test_search_by_page_walks_every_contact_once(
     registry: Registry, sandbox: CountedSandbox, seen: list[Any]
 ) -> None:
-    record = _run(registry, sandbox, "walk_search_pages.yaml", seen)
-    assert record.status == "succeeded", record.error
-    expected = _location_contacts(sandbox)
-    _assert_once(seen, expected)
+    _, expected = _walk_location(registry, sandbox, "walk_search_pages.yaml", seen)
     bodies = [json.loads(b) for _, b in _pages(sandbox, "POST", "/ghl/contacts/search")]
     assert [b["page"] for b in bodies] == list(range(1, len(expected) // 500 + 2))
     assert all("searchAfter" not in b for b in bodies)

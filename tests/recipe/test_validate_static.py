@@ -36,6 +36,12 @@ def _found(text: str, registry: Registry) -> list[tuple[str, int, str, str]]:
 
 HEAD = "name: t\ntrigger: {app: manual, event: go, sample: {contactId: c1}}\nsteps:\n"
 CONTACT = '  - id: contact\n    action: ghl.get-contact\n    with: {contactId: "{{ trigger.contactId }}"}\n'
+# a contact's tasks, then a task whose `with:` (its last key) the test goes on to write
+TASKS_THEN_TASK = (
+    HEAD + "  - id: tasks\n    action: ghl.get-all-tasks\n"
+    '    with: {contactId: "{{ trigger.contactId }}"}\n'
+    "  - id: task\n    action: ghl.create-task\n    with:\n"
+)
 
 
 def test_a_misspelt_response_field_is_an_error_and_an_undocumented_one_a_warning(
@@ -101,10 +107,7 @@ def test_a_documented_reference_of_the_wrong_type_is_reported_with_both_types(
     registry: Registry,
 ) -> None:
     text = (
-        HEAD + "  - id: tasks\n    action: ghl.get-all-tasks\n"
-        '    with: {contactId: "{{ trigger.contactId }}"}\n'
-        "  - id: task\n    action: ghl.create-task\n    with:\n"
-        '      contactId: "{{ steps.tasks.output.tasks[0].contactId }}"\n'
+        TASKS_THEN_TASK + '      contactId: "{{ steps.tasks.output.tasks[0].contactId }}"\n'
         '      title: "{{ steps.tasks.output.tasks[0].completed }}"\n'
         '      dueDate: "{{ steps.tasks.output.tasks[0].dueDate }}"\n'
         '      completed: "{{ steps.tasks.output.tasks[0].completed }}"\n'
@@ -125,10 +128,7 @@ def test_a_template_that_is_not_a_plain_reference_is_not_type_checked(
     registry: Registry,
 ) -> None:
     text = (
-        HEAD + "  - id: tasks\n    action: ghl.get-all-tasks\n"
-        '    with: {contactId: "{{ trigger.contactId }}"}\n'
-        "  - id: task\n    action: ghl.create-task\n    with:\n"
-        "      contactId: c1\n      dueDate: d\n      completed: false\n"
+        TASKS_THEN_TASK + "      contactId: c1\n      dueDate: d\n      completed: false\n"
         "      title: \"{{ steps.tasks.output.tasks | map(attribute='title') | join(', ') }}\"\n"
     )
     assert _found(text, registry) == []
