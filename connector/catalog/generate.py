@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.catalog.naming import connecteam_names, ghl_names
+from connector.catalog.overlays import apply_overlays
 from connector.catalog.resolve import DocumentSet, RefError, with_defs
 
 __all__ = [
@@ -59,61 +60,6 @@ CURSOR_PARAMS = ("startAfter", "startAfterId", "startAfterDate", "cursor", "last
 # GoHighLevel returns its cursors in `meta` (ContactsMetaSchema), even where a document's response
 # schema leaves `meta` out (GET /contacts/): the fallback when the schema does not say.
 GHL_CURSOR_FIELDS = {"startAfter": "meta.startAfter", "startAfterId": "meta.startAfterId"}
-# Paging that no document shows: ``POST /contacts/search``'s body schema is empty in the spec;
-# its documentation (vendor-facts 4.1) pages with ``page``/``pageLimit`` (at most 500 a page and
-# 10,000 items in all) or with ``searchAfter``, the value each returned contact carries.
-PAGING_OVERLAY: dict[str, dict[str, Any]] = {
-    "ghl.search-contacts-advanced": {
-        "style": "search_after",
-        "in": "body",
-        "limit_param": "pageLimit",
-        "max_limit": 500,
-        "items": "contacts",
-        "search_after_param": "searchAfter",
-        "search_after_field": "searchAfter",
-        "page_param": "page",
-        "page_max_items": 10_000,
-    }
-}
-# ... and the body fields it documents, which the spec's empty ``SearchBodyV2DTO`` leaves out
-_SEARCH_FIELDS: dict[str, tuple[bool, dict[str, Any], str]] = {
-    "locationId": (True, {"type": "string"}, "Location Id"),
-    "query": (False, {"type": "string", "maxLength": 75}, "Text to search for"),
-    "page": (False, {"type": "integer", "minimum": 1}, "Page (not with searchAfter)"),
-    "pageLimit": (
-        False,
-        {"type": "integer", "minimum": 1, "maximum": 500},
-        "Results per page (GoHighLevel requires it; `pages:` sends 500 when it is not given)",
-    ),
-    "searchAfter": (
-        False,
-        {"type": "array"},
-        "The searchAfter value of the last contact of the page before",
-    ),
-    "filters": (False, {"type": "array"}, "{field, operator, value} or {group, filters}"),
-    "sort": (False, {"type": "array"}, "{field, direction}, at most 2"),
-}
-BODY_OVERLAY: dict[str, dict[str, tuple[bool, dict[str, Any], str]]] = {
-    "ghl.search-contacts-advanced": _SEARCH_FIELDS
-}
-# ... and its response, which the spec leaves without a schema: ``{contacts: [...], total: N}``
-# (vendor-facts 4.1), each contact as ``GET /contacts/{contactId}`` documents one, with the
-# ``searchAfter`` value that pages on: (the list's field, the operation whose response holds the
-# item schema, the field of that response holding it, fields the item has besides, the total's).
-RESPONSE_OVERLAY: dict[str, tuple[str, str, str, dict[str, Any], str]] = {
-    "ghl.search-contacts-advanced": (
-        "contacts",
-        "ghl.get-contact",
-        "contact",
-        {
-            "searchAfter": {
-                "type": "array",
-                "description": "The value to send as searchAfter for the page after this contact",
-            }
-        },
-        "total",
-    ),
-}
 _MAXIMUM_TEXT = re.compile(r"maximum (?:up to |of )?(\d+)|\(max (\d+)\)", re.IGNORECASE)
 REPO = Path(__file__).resolve().parents[2]
 
@@ -222,7 +168,7 @@ def pagination(
       the items received) or ``offset`` (Connecteam, whose responses return the next offset in
       ``paging.offset``: ``next_offset``).
     - ``page``: ``limit`` with ``page``.
-    - ``search_after`` (:data:`PAGING_OVERLAY` only): a body's ``searchAfter``, taken from the
+    - ``search_after`` (:data:`connector.catalog.overlays.PAGING_OVERLAY` only): a body's ``searchAfter``, taken from the
       last item of a page, or ``page`` up to ``page_max_items``.
     """
     names = set(query)
@@ -387,41 +333,9 @@ def build_ghl(ghl_dir: Path, docs: DocumentSet) -> dict[str, Any]:
     for op in ops:
         op["app"] = "ghl"
         op["name"] = names[(op["source"].removesuffix(".json"), op["operation_id"])]
-        if op["name"] in PAGING_OVERLAY:
-            op["pagination"] = dict(PAGING_OVERLAY[op["name"]])
-        fields = BODY_OVERLAY.get(op["name"])
-        if fields and not (op["body"] or {}).get("schema", {}).get("properties"):
-            op["body"]["schema"] = {
-                "type": "object",
-                "required": [n for n, (req, _, _) in fields.items() if req],
-                "properties": {n: {**sch, "description": d} for n, (_, sch, d) in fields.items()},
-            }
-            op["parameters"] = [
-                {"name": n, "in": "body", "required": req, "schema": sch, "description": d}
-                for n, (req, sch, d) in fields.items()
-            ]
-    _overlay_responses(ops)
+    apply_overlays(ops)
     ops.sort(key=lambda o: o["name"])
     return {"app": "ghl", "documents": [f.name for f in files], "operations": ops}
-
-
-def _overlay_responses(ops: list[dict[str, Any]]) -> None:
-    by_name = {op["name"]: op for op in ops}
-    for name, (items, source, field, extra, total) in RESPONSE_OVERLAY.items():
-        op, donor = by_name.get(name), by_name.get(source)
-        if op is None or donor is None or (op["response"] or {}).get("schema"):
-            continue  # a document that now gives the schema (or lacks either) is taken as it is
-        item = ((donor["response"] or {}).get("schema") or {}).get("properties", {}).get(field)
-        if not item:
-            continue
-        item = {**item, "properties": {**item.get("properties", {}), **extra}}
-        op["response"] = {
-            "status": (op["response"] or {}).get("status", 200),
-            "schema": {
-                "type": "object",
-                "properties": {items: {"type": "array", "items": item}, total: {"type": "number"}},
-            },
-        }
 
 
 def build_connecteam(file: Path, docs: DocumentSet) -> dict[str, Any]:
