@@ -71,8 +71,8 @@ def baseline_worker() -> dict[str, float]:
 def durable_worker() -> dict[str, float]:
     import sqlalchemy as sa
 
-    from connector.links import links_table
-    from connector.plugins import default_registry
+    from connector.apps.plugins import default_registry
+    from connector.persistence.links import links_table
     from connector.runtime.durable import Runtime, RuntimeOptions
     from connector.runtime.prepare import prepare_text
 

@@ -79,7 +79,7 @@ def main() -> int:
     env = {"GHL_TOKEN": TOKEN, "GHL_BASE_URL": base, "CONNECTOR_HOME": home.name}
 
     t0 = time.perf_counter()
-    from connector.plugins import default_registry
+    from connector.apps.plugins import default_registry
     from connector.runtime.durable import Runtime
     from connector.runtime.prepare import prepare
 

@@ -18,11 +18,11 @@ import httpx
 import yaml
 from benchlib import CONTACT, TOKEN, JSONHandler, serve
 
-from connector.engine import Engine
-from connector.http import Redactor, make_clients
-from connector.plan import plan_recipe
-from connector.plugins import default_registry
-from connector.store import RunStore
+from connector.apps.plugins import default_registry
+from connector.language.plan import plan_recipe
+from connector.persistence.runs import RunStore
+from connector.runtime.engine import Engine
+from connector.sending.http import Redactor, make_clients
 
 HERE = Path(__file__).parent
 

@@ -247,7 +247,7 @@ def run_config(
 ) -> None:
     """Start ``result.processes`` servers on the database ``env`` names, time ``args.events``
     webhooks to finished runs, stop the servers. Fills in ``result``."""
-    from connector.db import close_all, open_database
+    from connector.persistence.database import close_all, open_database
 
     n = max(args.events, 1)
     servers: list[Server] = []

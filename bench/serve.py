@@ -59,10 +59,10 @@ def main() -> int:
         "GHL_WEBHOOK_PUBLIC_KEY": signer.public_pem,
     }
 
-    from connector.plugins import default_registry
+    from connector.apps.plugins import default_registry
+    from connector.persistence.runs import RunStore
     from connector.runtime.prepare import prepare
     from connector.serve.server import Service, bind
-    from connector.store import RunStore
 
     registry, _ = default_registry([], home=Path("/nonexistent"))
     registry.apps["ghl"] = dataclasses.replace(registry.apps["ghl"], rate_limits=ROOMY_LIMITS)

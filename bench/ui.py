@@ -37,8 +37,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from connector.db import close_all, metadata
-from connector.plugins import default_registry
+from connector.apps.plugins import default_registry
+from connector.persistence.database import close_all
+from connector.persistence.tables import metadata
 from connector.records import RunRecord, StepRecord
 from connector.runtime.durable import Runtime
 from connector.ui import mount

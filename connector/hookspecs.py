@@ -6,7 +6,7 @@ drop-in ``.py`` file) with functions marked ``@connector.hookimpl`` whose names 
 Every hook is a *registration* hook: it takes a ``register`` callback and returns nothing, so each
 hook has one return type and a plugin may register any number of things (the pattern of llm's
 ``register_models(register)``). Hooks are called once per plugin manager, which is made fresh for
-each command (:func:`connector.plugins.make_plugin_manager`); nothing is loaded at import time.
+each command (:func:`connector.apps.plugins.make_plugin_manager`); nothing is loaded at import time.
 
 Order and overrides: each hook is called for the built-ins first (``connector.builtins.apps``,
 ``triggers``, ``filters``, ``links``, in that order), then for entry-point plugins, then for drop-in
@@ -35,7 +35,7 @@ __all__ = ["HOOK_NAMES", "hookimpl", "hookspec"]
 hookspec = pluggy.HookspecMarker("connector")
 hookimpl = pluggy.HookimplMarker("connector")
 
-#: Called in this order by :func:`connector.registry.build_registry`.
+#: Called in this order by :func:`connector.apps.registry.build_registry`.
 HOOK_NAMES: tuple[str, ...] = (
     "register_filters",
     "register_actions",

@@ -3,7 +3,7 @@
 - ``@pytest.mark.needs_specs``, or the ``specs`` fixture (it gives the folder): the vendors'
   OpenAPI documents, found as the code finds them (:func:`connector.catalog.generate.specs_dir`:
   ``$CONNECTOR_SPECS_DIR``, else ``<repo>/../shared``).
-- ``@pytest.mark.needs_modules("connector.engine", ...)``: modules that must be importable.
+- ``@pytest.mark.needs_modules("connector.runtime.engine", ...)``: modules that must be importable.
 - the ``skip_or_fail`` fixture: ``skip_or_fail("plugins/connector-phone is missing")`` for any
   other requirement a test finds missing while it runs.
 
@@ -191,7 +191,7 @@ def postgres_database() -> Iterator[Callable[[], str]]:
         return server.rsplit("/", 1)[0] + "/" + name
 
     yield make
-    from connector.db import close_all
+    from connector.persistence.database import close_all
 
     close_all()
     with admin.connect() as conn:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from connector.links import LinkStore
+from connector.persistence.links import LinkStore
 
 __all__ = ["MAX_ROUNDS", "main"]
 

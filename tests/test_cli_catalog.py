@@ -175,10 +175,10 @@ def test_show_a_plugin_action_lists_its_with_fields() -> None:
 def test_every_printed_example_validates_as_pasted_with_the_location_from_the_environment() -> None:
     """Issue: `catalog show ghl.get-duplicate-contact` printed `id: get-duplicate-contact` (not an
     identifier), a hard-coded locationId and lorem-ipsum values."""
+    from connector.apps.plugins import default_registry
     from connector.catalog.examples import LOREM
-    from connector.plugins import default_registry
-    from connector.recipe.load import load_recipe_text
-    from connector.recipe.validate import validate_recipe
+    from connector.language.load import load_recipe_text
+    from connector.language.validate import validate_recipe
 
     registry, _ = default_registry([], home=Path("/nonexistent"))
     names = [n for n in registry.action_names() if registry.operation(n) is not None]
@@ -265,7 +265,7 @@ def test_showing_a_deprecated_operation_loads_no_recipe_or_template_code() -> No
         "    cli(['catalog', 'show', 'ghl.get-contacts'])\n"
         "except SystemExit:\n"
         "    pass\n"
-        "heavy = ('connector.recipe', 'connector.templates', 'jinja2')\n"
+        "heavy = ('connector.language', 'connector.language.templates', 'jinja2')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from connector.cli import cli
-from connector.db import DATABASE_FILENAME, close_all
+from connector.persistence.database import DATABASE_FILENAME, close_all
 
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
 

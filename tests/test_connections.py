@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from connector.connections import grants
-from connector.connections.crypto import KEY_ENV, SecretBox, SecretKeyError, load_key, new_key
-from connector.connections.store import Connection, ConnectionStore
 from connector.connections.tokens import Credential, Tokens
-from connector.db import close_all, open_database
 from connector.errors import NotConnected
+from connector.persistence.connections import Connection, ConnectionStore
+from connector.persistence.database import close_all, open_database
+from connector.persistence.sealing import KEY_ENV, SecretBox, SecretKeyError, load_key, new_key
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""Our schema's migrations (``connector.db.MIGRATIONS``), on SQLite and PostgreSQL alike: a new
+"""Our schema's migrations (``connector.persistence.database.MIGRATIONS``), on SQLite and PostgreSQL alike: a new
 database gets them all, an older one the ones it lacks with its data kept, a newer one is
 refused, processes starting at once migrate once; and ``connector db upgrade|status``."""
 
@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connector.db import MIGRATIONS, SCHEMA_VERSION, make_engine, metadata, migrate, schema_version
 from connector.errors import StoreError
+from connector.persistence.database import make_engine
+from connector.persistence.migrations import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
+from connector.persistence.tables import metadata
 
 
 def tables(engine: sa.Engine) -> set[str]:
@@ -128,7 +130,7 @@ def test_the_db_commands(tmp_path: Path) -> None:
 
 
 def test_only_an_unreachable_database_is_waited_for(tmp_path: Path) -> None:
-    from connector.db import retrying, unavailable
+    from connector.persistence.database import retrying, unavailable
 
     engine = make_engine(f"sqlite:///{tmp_path / 'x.sqlite3'}", pool_size=1)
     try:
@@ -158,7 +160,7 @@ def test_only_an_unreachable_database_is_waited_for(tmp_path: Path) -> None:
 
 
 def test_the_pool_is_sized_for_the_workers(tmp_path: Path) -> None:
-    from connector.db import close_all, open_database, pool_size_for
+    from connector.persistence.database import close_all, open_database, pool_size_for
 
     try:
         db = open_database({"CONNECTOR_HOME": str(tmp_path)}, workers=32)

@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 from connector.apps import Action, RunContext
-from connector.engine import Engine
-from connector.http import Redactor, make_clients
-from connector.plan import plan_recipe
-from connector.plugins import default_registry
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
+from connector.language.plan import plan_recipe
+from connector.persistence.runs import RunStore
 from connector.records import RunRecord
-from connector.registry import Registry
-from connector.store import RunStore
+from connector.runtime.engine import Engine
+from connector.sending.http import Redactor, make_clients
 
 HERE = Path(__file__).parent / "engine"
 TOKEN = "ghl-secret-token-0123456789"
@@ -283,7 +283,7 @@ def test_nulls_are_left_out_at_every_depth_of_the_body_and_recorded_as_sent(
 ) -> None:
     """Issue: nulls were dropped from a body's top level but sent inside list items (Connecteam
     answers 422), and a whole-body operation was recorded as {"body": [...]}."""
-    from connector.http import build_request
+    from connector.sending.http import build_request
 
     op = registry.operation("connecteam.create-users")
     assert op is not None and op.whole_body

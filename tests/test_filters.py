@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connector import hookspecs
+from connector.apps.registry import build_registry
 from connector.builtins import filters as builtin_filters
 from connector.builtins.filters import (
     compact,
@@ -30,8 +31,7 @@ from connector.builtins.filters import (
     ymd,
 )
 from connector.errors import TemplateError
-from connector.registry import build_registry
-from connector.templates import compile_value, make_environment
+from connector.language.templates import compile_value, make_environment
 
 # --- names ---------------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ CONTACT = "ocQHyuzHvysMo5N5VsXc"  # the sandbox's GoHighLevel contact Jordan Ave
 USER = 9001  # the Connecteam user paired with it
 
 # skipped (failed under CI) without the engine and the sandbox: see tests/conftest.py
-pytestmark = pytest.mark.needs_modules("connector.engine", "connector.sandbox.server")
+pytestmark = pytest.mark.needs_modules("connector.runtime.engine", "connector.sandbox.server")
 
 
 class Flow:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connector import hookspecs
-from connector.plugins import default_registry
+from connector.apps.plugins import default_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "plugins.md"

@@ -1,4 +1,4 @@
-"""The id-link store (connector.links) and its recipe actions (connector.builtins.links).
+"""The id-link store (connector.persistence.links) and its recipe actions (connector.builtins.links).
 
 The store tests run on SQLite in a temporary CONNECTOR_HOME, and on PostgreSQL too when
 ``CONNECTOR_TEST_POSTGRES_URL`` names a database they may empty (``postgresql://user@host/db``).
@@ -22,11 +22,12 @@ import sqlalchemy as sa
 
 from connector import hookspecs
 from connector.apps import Action, RunContext
+from connector.apps.registry import build_registry
 from connector.builtins import links as links_plugin
-from connector.db import DATABASE_FILENAME, close_all, database_url, make_engine, upgrade
 from connector.errors import StoreError
-from connector.links import LinkError, LinkStore, links_table
-from connector.registry import build_registry
+from connector.persistence.database import DATABASE_FILENAME, close_all, database_url, make_engine
+from connector.persistence.links import LinkError, LinkStore, links_table
+from connector.persistence.migrations import upgrade
 
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
 POSTGRES_ENV = "CONNECTOR_TEST_POSTGRES_URL"

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connector.errors import ConnectorError, RecipeLoadError
-from connector.recipe import LoadedRecipe, load_recipe, load_recipe_text
-from connector.recipe.load import MAX_BYTES, child_path, parent_path
+from connector.language import LoadedRecipe, load_recipe, load_recipe_text
+from connector.language.load import MAX_BYTES, child_path, parent_path
 
 RECIPES = Path(__file__).parent / "recipes"
 VALID = RECIPES / "valid"

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
 from connector.catalog.model import Operation
 from connector.errors import RecipeInvalid
-from connector.plan import plan_recipe
-from connector.plugins import default_registry
-from connector.registry import Registry
+from connector.language.plan import plan_recipe
 
 HERE = Path(__file__).parent / "engine"
 

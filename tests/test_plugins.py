@@ -1,4 +1,4 @@
-"""Loading plugins (connector/plugins.py) and gathering what they register (connector/registry.py).
+"""Loading plugins (connector/apps/plugins.py) and gathering what they register (connector/apps/registry.py).
 
 The plugins are files under tests/plugins/: good/ (drop-ins that work), broken/ (one that fails to
 import, misspelt hooks, a hook that raises, ...), override/ (replaces a built-in filter), dup/ (a
@@ -18,11 +18,11 @@ import pytest
 
 from connector import hookimpl
 from connector.apps import Action, App
+from connector.apps.plugins import LoadReport, default_registry
+from connector.apps.registry import Override, Registry, registry_from_plugins
 from connector.catalog.model import Operation
 from connector.errors import UnknownOperation
-from connector.plugins import LoadReport, default_registry
-from connector.registry import Override, Registry, registry_from_plugins
-from connector.templates import compile_value, make_environment
+from connector.language.templates import compile_value, make_environment
 
 PLUGINS = Path(__file__).parent / "plugins"
 GOOD, BROKEN, OVERRIDE, DUP, SITE = (
@@ -184,7 +184,7 @@ def test_each_call_loads_plugins_afresh(tmp_path: Path) -> None:
 
 def test_nothing_is_loaded_at_import_time() -> None:
     code = (
-        "import sys, connector, connector.plugins, connector.registry, connector.cli\n"
+        "import sys, connector, connector.apps.plugins, connector.apps.registry, connector.cli\n"
         "print(sorted(m for m in sys.modules if m.startswith(('connector.builtins', 'connector_dropin'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from connector.errors import TemplateError, TemplateLimitError
-from connector.templates import compile_value, is_template, make_environment
+from connector.language.templates import compile_value, is_template, make_environment
 
 ENV = make_environment({"shout": lambda v: str(v).upper() + "!"})
 CTX: dict[str, Any] = {
@@ -199,7 +199,7 @@ def test_a_template_too_deep_to_compile_is_a_template_error(source: str) -> None
 
 
 def test_plans_of_one_registry_share_their_compiled_templates() -> None:
-    from connector.templates import shared_environment
+    from connector.language.templates import shared_environment
 
     filters = {"shout": lambda v: str(v).upper()}
     env = shared_environment(filters)
@@ -223,7 +223,7 @@ def test_a_filters_own_loop_keeps_to_the_time_budget(
 ) -> None:
     """`map(attribute=...)` and `selectattr` over a million items ran for seconds: their loops
     look up and test each item without a loop tick. With no time left, they stop at once."""
-    import connector.template_bounds as templates
+    import connector.language.template_bounds as templates
 
     monkeypatch.setattr(templates, "TIME_BUDGET", 0.0)
     with pytest.raises(TemplateLimitError, match="ran longer than"):

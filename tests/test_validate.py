@@ -10,16 +10,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
 from connector.errors import ConnectorError, Problem, UsageError
-from connector.plugins import default_registry
-from connector.recipe import (
+from connector.language import (
     find_recipe_files,
     load_recipe,
     load_recipe_text,
     validate_paths,
     validate_recipe,
 )
-from connector.registry import Registry
 
 RECIPES = Path(__file__).parent / "recipes"
 VALID = RECIPES / "valid"
@@ -328,7 +328,7 @@ def _properties(schema: object, where: str = "$") -> list[tuple[str, dict[str, o
 def test_schema_is_2020_12_and_every_property_has_a_description() -> None:
     from jsonschema import Draft202012Validator
 
-    from connector.recipe.schema import recipe_schema
+    from connector.language.schema import recipe_schema
 
     schema = recipe_schema()
     Draft202012Validator.check_schema(schema)
@@ -354,7 +354,7 @@ def test_modeline_of_the_example_recipe_points_at_the_schema() -> None:
 
 
 def test_docs_reference_is_generated_from_the_schema() -> None:
-    from connector.recipe.schema import reference_markdown
+    from connector.language.schema import reference_markdown
 
     docs = (Path(__file__).parent.parent / "docs" / "recipes.md").read_text()
-    assert reference_markdown() in docs, "run: python -m connector.recipe.schema"
+    assert reference_markdown() in docs, "run: python -m connector.language.schema"

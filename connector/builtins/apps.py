@@ -19,7 +19,7 @@ CONNECTEAM_DEFAULT_BASE_URL = "https://api.connecteam.com"
 
 
 def _ghl_auth(env: Mapping[str, str]) -> httpx.Auth | None:
-    from connector.auth import BearerAuth, StoredAuth
+    from connector.sending.auth import BearerAuth, StoredAuth
 
     token = env.get("GHL_TOKEN")
     if token:  # a Private Integration token (or an access token) overrides stored connections
@@ -32,7 +32,7 @@ def _ghl_headers(op: Operation) -> Mapping[str, str]:
 
 
 def _connecteam_auth(env: Mapping[str, str]) -> httpx.Auth | None:
-    from connector.auth import APIKeyAuth, StoredAuth
+    from connector.sending.auth import APIKeyAuth, StoredAuth
 
     key = env.get("CONNECTEAM_API_KEY")
     if key:

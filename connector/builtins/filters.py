@@ -369,7 +369,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
 
 
 def _is_placeholder(value: Any) -> bool:
-    """A dry run's stand-in for a value not known yet (``connector.engine.Placeholder``)."""
+    """A dry run's stand-in for a value not known yet (``connector.runtime.engine.Placeholder``)."""
     return type(value).__name__ == "Placeholder"
 
 

@@ -1,7 +1,7 @@
 """The id-link store's actions: ``links.get``, ``links.put``, ``links.delete``, ``links.find``.
 
 Recipes use them to remember which GoHighLevel record is which Connecteam record
-(see :mod:`connector.links`)::
+(see :mod:`connector.persistence.links`)::
 
     - id: link
       action: links.get
@@ -38,15 +38,15 @@ from connector.hookspecs import hookimpl
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from connector.links import Link, LinkId, LinkStore
+    from connector.persistence.links import Link, LinkId, LinkStore
 
 
 def _links() -> ModuleType:
     """The id-link store's module, imported on first use (it brings SQLAlchemy, which commands
     that never run a step, such as `catalog show`, should not pay for)."""
-    import connector.links
+    import connector.persistence.links
 
-    return connector.links
+    return connector.persistence.links
 
 
 __all__ = ["open_store", "store_env"]

@@ -9,7 +9,7 @@ one of two ways, both understood here:
   ``Please use the [Search Contacts](https://.../contacts/search-contacts-advanced) endpoint``.
 
 Only the catalog's model is imported: ``connector catalog show`` uses this and stays quick to
-start (``validate``'s warning, :mod:`connector.recipe.deprecation`, uses it too).
+start (``validate``'s warning, :mod:`connector.language.deprecation`, uses it too).
 """
 
 from __future__ import annotations

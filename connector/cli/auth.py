@@ -44,7 +44,7 @@ def _plain(prompt: str, env: dict[str, str], name: str) -> str:
 
 def _recipe_scopes(paths: tuple[str, ...], app: str) -> list[str]:
     from connector.connections.login import scopes_of
-    from connector.recipe.validate import find_recipe_files
+    from connector.language.validate import find_recipe_files
     from connector.runtime.prepare import prepare
 
     registry, _report = get_registry()
@@ -315,6 +315,6 @@ def logout(app: str, account: str | None, everything: bool) -> None:
 def key() -> None:
     """Print a new encryption key for CONNECTOR_SECRET_KEY (set the same one on every machine
     that shares the database, before the first login)."""
-    from connector.connections.crypto import new_key
+    from connector.persistence.sealing import new_key
 
     click.echo(new_key())

@@ -16,8 +16,8 @@ import click
 from connector.cli.common import fail, get_registry, plugins_dir_option
 
 if TYPE_CHECKING:
+    from connector.apps.registry import Registry
     from connector.catalog.model import Operation, TriggerEvent
-    from connector.registry import Registry
 
 __all__ = ["catalog"]
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from connector.plugins import LoadReport
-    from connector.registry import Registry
+    from connector.apps.plugins import LoadReport
+    from connector.apps.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,8 +70,8 @@ def plugin_options(ctx: click.Context) -> tuple[list[Path], list[str]]:
 
 def get_registry(ctx: click.Context | None = None) -> tuple[Registry, LoadReport]:
     """The registry for this command, built once, with plugin load failures reported on stderr."""
+    from connector.apps.plugins import default_registry
     from connector.config import connector_home
-    from connector.plugins import default_registry
 
     ctx = ctx or click.get_current_context()
     root = ctx.find_root()

@@ -33,8 +33,8 @@ def db() -> None:
 def _on_database(work: Callable[[sa.Engine], T]) -> tuple[str, T]:
     """``work`` on a one-connection engine for CONNECTOR_DATABASE_URL, and the URL to show (no
     password); a database that cannot be opened or read ends the command with exit 1."""
-    from connector.db import _safe_url, database_url, make_engine
     from connector.errors import StoreError
+    from connector.persistence.database import _safe_url, database_url, make_engine
 
     url = database_url(os.environ)
     engine = make_engine(url, pool_size=1)
@@ -51,7 +51,7 @@ def _on_database(work: Callable[[sa.Engine], T]) -> tuple[str, T]:
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def upgrade(as_json: bool) -> None:
     """Apply the schema migrations the database has not had yet (none when it is current)."""
-    from connector.db import SCHEMA_VERSION, migrate, schema_version
+    from connector.persistence.migrations import SCHEMA_VERSION, migrate, schema_version
 
     shown, (before, applied) = _on_database(lambda e: (schema_version(e), migrate(e)))
     if as_json:
@@ -75,7 +75,7 @@ def upgrade(as_json: bool) -> None:
 def status() -> None:
     """The database, its schema version, and the migrations it has not had. Exits 1 when some
     are pending."""
-    from connector.db import MIGRATIONS, SCHEMA_VERSION, schema_version
+    from connector.persistence.migrations import MIGRATIONS, SCHEMA_VERSION, schema_version
 
     shown, version = _on_database(schema_version)
     click.echo(f"{shown}: schema {version} (this connector: {SCHEMA_VERSION})")

@@ -11,7 +11,7 @@ import click
 
 from connector.cli.common import fail
 from connector.errors import ConnectorError
-from connector.links import Link, LinkId, LinkStore
+from connector.persistence.links import Link, LinkId, LinkStore
 
 __all__ = ["links"]
 

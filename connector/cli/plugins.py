@@ -11,7 +11,7 @@ import click
 from connector.cli.common import plugin_options, plugins_dir_option
 
 if TYPE_CHECKING:
-    from connector.plugins import LoadReport
+    from connector.apps.plugins import LoadReport
 
 __all__ = ["plugins"]
 
@@ -94,8 +94,8 @@ def list_plugins(ctx: click.Context, as_json: bool) -> None:
     --json, check `.failed` instead:
       connector plugins list --json | jq '.failed'
     """
+    from connector.apps.plugins import default_registry
     from connector.config import connector_home
-    from connector.plugins import default_registry
 
     dirs, disabled = plugin_options(ctx)
     _registry, report = default_registry(dirs, home=connector_home(), disabled=disabled)

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from connector.cli.common import get_registry, plugins_dir_option
-from connector.recipe.compose import MAX_DEPTH  # the limit recipes have
+from connector.language.compose import MAX_DEPTH  # the limit recipes have
 
 EPILOG = """\b
 Examples:
@@ -45,9 +45,9 @@ def _depth(value: Any) -> int:
 
 def _read_event(source: str) -> Any:
     """The trigger event from a file or ``-`` (standard input): JSON, or YAML with the limits
-    recipes have (:mod:`connector.recipe.compose`)."""
+    recipes have (:mod:`connector.language.compose`)."""
     from connector.errors import RecipeLoadError
-    from connector.recipe.load import Document, load_recipe_text
+    from connector.language.load import Document, load_recipe_text
 
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8-sig")
@@ -187,8 +187,8 @@ def _check_coverage(plan: Any, recipe: str, as_json: bool, dry_run: bool) -> Non
 
 def _dry_run(plan: Any, event: Any, env: dict[str, str], registry: Any) -> Any:
     """Render every request, send nothing: no database, no DBOS."""
-    from connector.engine import Engine
-    from connector.http import Redactor, make_clients
+    from connector.runtime.engine import Engine
+    from connector.sending.http import Redactor, make_clients
 
     secrets = [
         env[name] for app in registry.apps.values() for name in app.secret_env if env.get(name)
@@ -228,7 +228,7 @@ def _durable_run(
         runtime.remember(plan, text)
         record = runtime.run(plan, event)
         if sandbox:
-            from connector.store import RunStore
+            from connector.persistence.runs import RunStore
 
             history = RunStore.for_env(env)
             history.put_recipe(plan.recipe_hash, plan.name, plan.path, text)

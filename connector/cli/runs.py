@@ -9,21 +9,21 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from connector.persistence.runs import RunStore
     from connector.records import RunRecord
     from connector.runtime.durable import Runtime
-    from connector.store import RunStore
 
 
 def _store() -> RunStore:
     import os
 
-    from connector.store import RunStore
+    from connector.persistence.runs import RunStore
 
     return RunStore.for_env(os.environ)
 
 
 def _get(store: RunStore, run_id: str) -> RunRecord:
-    from connector.store import AmbiguousRunId
+    from connector.persistence.runs import AmbiguousRunId
 
     try:
         record = store.get(run_id)
@@ -191,7 +191,7 @@ def settle_run(run_id: str, written: bool | None) -> None:
       connector runs retry ID                  finish the run
     """
     from connector.errors import ConnectorError
-    from connector.runtime.journal import EffectJournal
+    from connector.persistence.effects import EffectJournal
 
     if written is None:
         click.echo("error: say --written or --not-written (see --help)", err=True)

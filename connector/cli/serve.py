@@ -35,7 +35,7 @@ Examples:
 
 
 def _load(paths: tuple[str, ...], registry: Any) -> list[tuple[Any, str]]:
-    from connector.recipe.validate import find_recipe_files
+    from connector.language.validate import find_recipe_files
     from connector.runtime.prepare import prepare
 
     try:

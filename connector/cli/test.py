@@ -18,7 +18,7 @@ from connector.cli.common import get_registry, plugins_dir_option
 from connector.errors import Problem, UsageError
 
 if TYPE_CHECKING:
-    from connector.registry import Registry
+    from connector.apps.registry import Registry
 
 __all__ = ["test"]
 

@@ -41,7 +41,7 @@ def validate(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
     Exit status: 0 all recipes valid, 1 problems found, 2 usage error
     (no path given, or a path that does not exist).
     """
-    from connector.recipe.validate import find_recipe_files, validate_files
+    from connector.language.validate import find_recipe_files, validate_files
 
     try:
         files = find_recipe_files(paths)

@@ -71,7 +71,7 @@ def register(app: str, url: str, features: tuple[str, ...], as_json: bool) -> No
       CONNECTEAM_WEBHOOK_SECRET=... connector webhooks register connecteam \\
           --url https://sync.example.com
     """
-    from connector.http import make_clients
+    from connector.sending.http import make_clients
     from connector.serve.wiring import CONNECTEAM_EVENTS
 
     env = dict(os.environ)

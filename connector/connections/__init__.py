@@ -1,7 +1,7 @@
 """Connections to app accounts: OAuth tokens and API keys, sealed in the one database.
 
-- :mod:`~connector.connections.crypto`: the key, and the sealing;
-- :mod:`~connector.connections.store`: the ``connections`` table and its refresh lease;
+- :mod:`~connector.persistence.sealing`: the key, and the sealing (in the persistence wing);
+- :mod:`~connector.persistence.connections`: the ``connections`` table and its refresh lease;
 - :mod:`~connector.connections.grants`: the token grants, through Authlib;
 - :mod:`~connector.connections.tokens`: credentials for requests, refreshed once at a time;
 - :mod:`~connector.connections.login`: ``connector auth login``'s loopback flow.
@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from connector.connections.store import Connection, ConnectionStore, connection_id
+from connector.persistence.connections import Connection, ConnectionStore, connection_id
 
 if TYPE_CHECKING:
     from connector.connections.tokens import Tokens
@@ -37,8 +37,8 @@ _tokens_lock = threading.Lock()
 def open_store(env: Mapping[str, str], *, sealed: bool = True) -> ConnectionStore:
     """The connection store of ``env``'s database; ``sealed=False`` opens no key (the plain
     facts only: ``auth status``, ``validate``)."""
-    from connector.connections.crypto import SecretBox, load_key
-    from connector.db import open_database
+    from connector.persistence.database import open_database
+    from connector.persistence.sealing import SecretBox, load_key
 
     db = open_database(env)
     box = SecretBox(*load_key(env, db.url)) if sealed else None
@@ -48,7 +48,7 @@ def open_store(env: Mapping[str, str], *, sealed: bool = True) -> ConnectionStor
 def tokens_for(env: Mapping[str, str]) -> Tokens:
     """The :class:`~connector.connections.tokens.Tokens` of ``env``'s database (one per process)."""
     from connector.connections.tokens import Tokens
-    from connector.db import database_url
+    from connector.persistence.database import database_url
 
     url = database_url(env)
     with _tokens_lock:
@@ -59,6 +59,6 @@ def tokens_for(env: Mapping[str, str]) -> Tokens:
 
 
 def forget_tokens() -> None:
-    """Drop the cached :class:`Tokens` (tests, and after ``connector.db.close_all``)."""
+    """Drop the cached :class:`Tokens` (tests, and after ``connector.persistence.database.close_all``)."""
     with _tokens_lock:
         _tokens.clear()

@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from connector.connections import grants
-from connector.connections.store import Connection, ConnectionStore, connection_id
 from connector.errors import ConnectorError
+from connector.persistence.connections import Connection, ConnectionStore, connection_id
 
 __all__ = [
     "DEFAULT_GHL_SCOPES",

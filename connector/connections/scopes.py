@@ -21,7 +21,7 @@ TITLES = {"ghl": "GoHighLevel", "connecteam": "Connecteam"}
 def granted_scopes(env: Mapping[str, str]) -> dict[str, tuple[str, frozenset[str]]]:
     """app -> (the connection's id, the scopes it was granted), for the connections a run in
     this environment would use; an app with nothing to check is left out."""
-    from connector.db import database_url, sqlite_path
+    from connector.persistence.database import database_url, sqlite_path
 
     url = database_url(env)
     path = sqlite_path(url)
@@ -33,7 +33,7 @@ def granted_scopes(env: Mapping[str, str]) -> dict[str, tuple[str, frozenset[str
         conns = open_store(env, sealed=False).find()
     except ConnectorError:
         return {}
-    from connector.connections.store import used_for
+    from connector.persistence.connections import used_for
 
     out: dict[str, tuple[str, frozenset[str]]] = {}
     for app, account, override in (
@@ -67,7 +67,7 @@ def _actions(steps: Any, base: str) -> list[tuple[str, str]]:
 def scope_warnings(
     recipe: Any, registry: Any, granted: Mapping[str, tuple[str, frozenset[str]]]
 ) -> list[Problem]:
-    """Warnings for ``recipe`` (a :class:`~connector.recipe.load.LoadedRecipe`) against
+    """Warnings for ``recipe`` (a :class:`~connector.language.load.LoadedRecipe`) against
     ``granted`` (:func:`granted_scopes`)."""
     if not granted or not isinstance(recipe.data, dict):
         return []

@@ -1,7 +1,7 @@
 """Access tokens for requests: from the stored connections, refreshed ahead of expiry and on a
 401, one refresh per connection at a time across threads, processes and machines.
 
-:class:`Tokens` is what :class:`connector.auth.StoredAuth` asks for a credential (the app, and the
+:class:`Tokens` is what :class:`connector.sending.auth.StoredAuth` asks for a credential (the app, and the
 account a request acts on: a GoHighLevel location). It keeps what it read in memory, so a request
 costs no database read until its token nears expiry or is refused. A refresh:
 
@@ -30,8 +30,8 @@ from typing import Any
 import httpx
 
 from connector.connections import grants
-from connector.connections.store import Connection, ConnectionStore, agency_for, connection_id
 from connector.errors import NotConnected
+from connector.persistence.connections import Connection, ConnectionStore, agency_for, connection_id
 
 __all__ = ["REFRESH_AHEAD_SECONDS", "Credential", "Tokens"]
 

@@ -11,7 +11,7 @@ here (:class:`JSONSerializer`), so checkpoints are readable, and steps never rai
 raised inside a unit is recorded as ``{"raised": ...}`` and raised again outside, as a
 :class:`~connector.errors.StepError` with the same message.
 
-DBOS is imported only here (and by the recovery of :mod:`connector.serve.lock`, in serving
+DBOS is imported only here (and by the recovery of :mod:`connector.persistence.executors`, in serving
 processes), and this module only by commands that run something: ``validate``,
 ``catalog``, ``--dry-run`` and ``--help`` never pay for it.
 """
@@ -34,29 +34,29 @@ import httpx
 from dbos import DBOS, DBOSClient, DBOSConfig, SetEnqueueOptions, SetWorkflowID
 from dbos._serialization import Serializer
 
-from connector.calls import Caller, fingerprint
-from connector.db import (
+from connector.apps.registry import Registry
+from connector.errors import ConnectorError, StepError, StoreError
+from connector.language.plan import Plan
+from connector.language.template_env import template_env
+from connector.persistence.budgets import Budget, limit_overrides
+from connector.persistence.database import (
     Database,
     make_system_engine,
     open_database,
     pool_size_for,
     retrying,
 )
-from connector.engine import Engine
-from connector.errors import ConnectorError, StepError, StoreError
-from connector.http import Redactor, make_clients
-from connector.links import LinkStore
-from connector.plan import Plan
+from connector.persistence.echoes import Echoes
+from connector.persistence.effects import EffectJournal
+from connector.persistence.links import LinkStore
+from connector.persistence.runs import RunStore
 from connector.records import RunRecord, new_run_id
-from connector.registry import Registry
-from connector.runtime.budget import Budget, limit_overrides
-from connector.runtime.journal import EffectJournal
+from connector.runtime.engine import Engine
 from connector.runtime.prepare import prepare_text
-from connector.runtime.retry import RetryPolicy
-from connector.runtime.throttle import Throttle
-from connector.serve.echoes import Echoes
-from connector.store import RunStore
-from connector.template_env import template_env
+from connector.sending.caller import Caller, fingerprint
+from connector.sending.http import Redactor, make_clients
+from connector.sending.retry import RetryPolicy
+from connector.sending.throttle import Throttle
 
 __all__ = ["DurableJournal", "Runtime", "RuntimeOptions"]
 
@@ -208,7 +208,7 @@ class Runtime:
                 watch(self.redactor.learn)
         self._plans: dict[str, Plan] = {}
         self._launched = False
-        self._system_engine: Any = None  # DBOS's engine on SQLite (connector.db)
+        self._system_engine: Any = None  # DBOS's engine on SQLite (connector.persistence.database)
         self._lock: Any = None  # this executor's liveness lock on PostgreSQL
         self._running: set[concurrent.futures.Future[Any]] = set()  # runs start() began here
         self._running_lock = threading.Lock()
@@ -246,9 +246,9 @@ class Runtime:
             }
             if self.db.engine.dialect.name == "postgresql":
                 # every process on a shared database says it is alive, so that the serving
-                # processes recover only the runs of executors that are gone (connector.serve.lock);
+                # processes recover only the runs of executors that are gone (connector.persistence.executors);
                 # a second process under the same executor id is refused here
-                from connector.serve.lock import ExecutorLock
+                from connector.persistence.executors import ExecutorLock
 
                 lock = ExecutorLock(self.db.engine, str(config["executor_id"]))
                 lock.acquire()
@@ -577,10 +577,10 @@ class Runtime:
         """Finish every interrupted run (status ``running`` in the store); returns their ids.
 
         A run that a live `connector serve` process began is left to it (see
-        :mod:`connector.serve.lock`): it is still being run, or will be on that server's next
+        :mod:`connector.persistence.executors`): it is still being run, or will be on that server's next
         start; :attr:`left_to_servers` counts them.
         """
-        from connector.serve.lock import held
+        from connector.persistence.executors import held
 
         self.launch()
         ids = list(self.store.ids(status="running"))

@@ -7,11 +7,11 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+from connector.apps.registry import Registry
 from connector.errors import Problem, RecipeInvalid, RecipeLoadError
-from connector.plan import Plan, plan_recipe
-from connector.recipe.load import load_recipe, load_recipe_text
-from connector.recipe.validate import validate_recipe
-from connector.registry import Registry
+from connector.language.load import load_recipe, load_recipe_text
+from connector.language.plan import Plan, plan_recipe
+from connector.language.validate import validate_recipe
 
 __all__ = ["Prepared", "prepare", "prepare_text"]
 

@@ -29,7 +29,7 @@ from connector.catalog.model import Operation
 from connector.errors import Problem
 
 if TYPE_CHECKING:
-    from connector.plan import Plan
+    from connector.language.plan import Plan
 
 __all__ = [
     "SANDBOXED_APPS",

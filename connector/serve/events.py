@@ -12,7 +12,7 @@ A Connecteam event keeps the envelope's fields (``requestId``, ``company``, ``ev
 
 The *subject* of an event is the record it is about (``ghl:contact:ID``,
 ``connecteam:user:ID``), with the record's fields as the event shows them; the intake uses it to
-recognise a change the runtime itself wrote (:mod:`connector.serve.echoes`).
+recognise a change the runtime itself wrote (:mod:`connector.persistence.echoes`).
 """
 
 from __future__ import annotations

@@ -5,14 +5,14 @@ matches (app, event type and the trigger's ``if``), puts a run on the durable ru
 returns only once every run is stored, so a webhook is answered 200 only when nothing can be
 lost any more; a delivery that fails half-way is answered with an error, the vendor sends it
 again, and the runs already stored are the same runs (each (event, recipe) keeps the run id it
-was given first, :meth:`~connector.serve.deliveries.Deliveries.run_id`), so nothing is done
+was given first, :meth:`~connector.persistence.deliveries.Deliveries.run_id`), so nothing is done
 twice. Runs about one record (a contact) run one at a time in the order their events arrived:
 the run queue is partitioned by the event's subject, and run ids sort by arrival.
 
 Before routing, an event is dropped (acknowledged, counted, runs nothing) when:
 
 - its delivery was seen before (``webhookId``, ``requestId``): ``duplicate``;
-- it is the echo of a write the runtime made (:mod:`connector.serve.echoes`): ``echo``;
+- it is the echo of a write the runtime made (:mod:`connector.persistence.echoes`): ``echo``;
 - it repeats, within ``BURST_SECONDS``, the last event about the same record word for word
   (GoHighLevel sends redundant bursts of contact events): ``burst``.
 """
@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connector.errors import ConnectorError
-from connector.plan import Plan
+from connector.language.plan import Plan
+from connector.language.template_env import template_env
+from connector.persistence.deliveries import Deliveries
 from connector.records import new_run_id
-from connector.serve.deliveries import Deliveries
 from connector.serve.events import Event, digest_of, run_id_for
 from connector.serve.metrics import Metrics
-from connector.template_env import template_env
 
 __all__ = ["BURST_SECONDS", "Accepted", "Intake", "Router"]
 

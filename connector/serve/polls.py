@@ -11,7 +11,7 @@ poll is stored; a poll that fails (the API away, a 429) leaves it, and the next 
 same ground.
 
 The event goes through the intake like a webhook's, so a change the runtime wrote itself is
-still an echo (see :mod:`connector.serve.echoes`).
+still an echo (see :mod:`connector.persistence.echoes`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.plan import Plan
-from connector.serve.cursors import Cursors
+from connector.language.plan import Plan
+from connector.persistence.cursors import Cursors
 from connector.serve.events import Event, digest_of
 
 __all__ = ["PAGE_SIZE", "ContactPoller"]
@@ -166,8 +166,8 @@ class TaskPoller(Poller):
     event, with ``changed`` naming the fields. The first poll only looks."""
 
     def __init__(self, plan: Plan, runtime: Any, *args: Any, **kwargs: Any) -> None:
-        from connector.template_env import template_env
-        from connector.templates import compile_value
+        from connector.language.template_env import template_env
+        from connector.language.templates import compile_value
 
         super().__init__(plan, runtime, *args, **kwargs)
         assert plan.poll is not None

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 
 from croniter import croniter
 
-from connector.plan import Plan
-from connector.serve.cursors import Cursors
+from connector.language.plan import Plan
+from connector.persistence.cursors import Cursors
 from connector.serve.events import Event
 
 __all__ = ["Scheduler", "last_due"]

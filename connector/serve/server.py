@@ -20,13 +20,13 @@ from typing import Any
 
 import uvicorn
 
-from connector.plan import Plan
+from connector.apps.registry import Registry
+from connector.language.plan import Plan
+from connector.persistence.cursors import Cursors
+from connector.persistence.executors import ExecutorLock, Recovery
 from connector.records import RunRecord
-from connector.registry import Registry
 from connector.serve.app import ServeSettings, build_app, mark_ready
-from connector.serve.cursors import Cursors
 from connector.serve.intake import Intake
-from connector.serve.lock import ExecutorLock, Recovery
 from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler

@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connector.apps.registry import Registry
 from connector.errors import Problem, UsageError
-from connector.registry import Registry
 from connector.testing.runner import Outcome, Recording, run_test
 from connector.testing.spec import SpecError, TestFile, load_test_file
 

@@ -9,7 +9,7 @@ The durable runtime takes an ``httpx`` transport for every app's client
   the test fails with that message); it is never retried or sent on.
 * :class:`RecordingTransport` sends through another transport (the sandbox's, or a live
   account's) and keeps each exchange; :func:`write_cassette` writes them as plain YAML, secrets
-  redacted by the project's :class:`~connector.http.Redactor`.
+  redacted by the project's :class:`~connector.sending.http.Redactor`.
 
 Requests are described by app and by the path under that app's base URL (``/contacts/abc``, not
 ``/ghl/contacts/abc``), so a cassette recorded against the sandbox answers the same requests
@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import yaml
 
-from connector.http import Redactor
+from connector.sending.http import Redactor
 from connector.testing.compare import Sent, request_differences
 from connector.testing.spec import Response
 

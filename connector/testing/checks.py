@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from connector.plan import Plan
+from connector.language.plan import Plan
 from connector.records import RunRecord, StepRecord
 from connector.testing.compare import (
     Difference,

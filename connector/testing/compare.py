@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connector.recipe.paths import child_path
+from connector.language.paths import child_path
 from connector.testing.spec import ABSENT, RequestMatch
 
 __all__ = ["Difference", "Sent", "differences", "match_requests", "request_differences", "shown"]

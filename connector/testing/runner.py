@@ -33,11 +33,11 @@ from typing import Any
 import httpx
 
 from connector import clock
+from connector.apps.registry import Registry
 from connector.errors import ConnectorError
-from connector.http import Redactor
-from connector.registry import Registry
+from connector.language.template_env import template_env
 from connector.runtime.prepare import Prepared
-from connector.template_env import template_env
+from connector.sending.http import Redactor
 from connector.testing.cassette import RecordingTransport, ReplayTransport, Resolver, write_cassette
 from connector.testing.checks import Failure, check
 from connector.testing.spec import Response, SpecError, TestCase, TestFile, load_cassette
@@ -152,7 +152,7 @@ def _runs(
     transport: httpx.BaseTransport,
 ) -> list[Any]:
     """Run the event ``case.runs`` times durably in ``env``'s fresh home; the run records."""
-    from connector.db import close_all
+    from connector.persistence.database import close_all
     from connector.runtime.durable import Runtime, RuntimeOptions
 
     plan = prepared.plan

@@ -1,6 +1,6 @@
 """Reading test files and cassettes: YAML with positions, checked against their schema.
 
-A test file (``NAME.test.yaml``) is loaded by the recipe loader (:mod:`connector.recipe.load`),
+A test file (``NAME.test.yaml``) is loaded by the recipe loader (:mod:`connector.language.load`),
 so it has the same limits and every value keeps the line it was written on; it is then checked
 against ``connector/schemas/recipe-test.schema.json`` and turned into frozen values
 (:class:`TestFile`, :class:`TestCase`, ...). Each value keeps ``at``, the JSON path of where it
@@ -27,8 +27,8 @@ from jsonschema import Draft202012Validator
 
 from connector.clock import parse_moment
 from connector.errors import ConnectorError, Problem, RecipeLoadError
-from connector.recipe.load import Document, LoadedRecipe, child_path, load_recipe
-from connector.recipe.schema import error_problems, read_schema
+from connector.language.load import Document, LoadedRecipe, child_path, load_recipe
+from connector.language.schema import error_problems, read_schema
 
 __all__ = [
     "ABSENT",

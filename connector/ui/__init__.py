@@ -1,7 +1,7 @@
 """The run history page of ``connector serve``: the audit trail across both systems, in a browser.
 
 Served at ``/`` beside the webhook routes (:func:`mount`, called by the serve app), it shows every
-run newest first, filtered and searched by any id or email a run touched (:mod:`connector.history`);
+run newest first, filtered and searched by any id or email a run touched (:mod:`connector.persistence.history`);
 one run with its trigger, each step's request and response (redacted), attempts, waits and
 ``foreach`` items; the failed and waiting runs as a queue to retry, replay or mark resolved; the
 connections and the id links; and it updates itself as runs start and end (server-sent events).

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from connector.store import AmbiguousRunId
+from connector.persistence.runs import AmbiguousRunId
 from connector.ui.live import Changes
 from connector.ui.queries import STATUSES, Filters, bad_time
 
@@ -138,7 +138,7 @@ def _state(conn: Any, now: float) -> tuple[str, str]:
 
 def connections(ui: UI) -> Handler:
     async def handler(request: Request, ctx: Ctx) -> Response:
-        from connector.connections.store import ConnectionStore
+        from connector.persistence.connections import ConnectionStore
 
         store = ConnectionStore(ui.runtime.db.engine, None)  # no key: plain facts only
         found = await run_in_threadpool(store.find)

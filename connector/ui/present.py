@@ -3,7 +3,7 @@
 Templates are files in ``connector/ui/templates`` (package data), rendered with autoescaping on,
 so whatever a run recorded (an API's error text, a contact's name) is shown as text, never as
 markup. What a run recorded is redacted by the engine already; :class:`Shown` applies the
-runtime's :class:`~connector.http.Redactor` once more on the way out (the secrets of this
+runtime's :class:`~connector.sending.http.Redactor` once more on the way out (the secrets of this
 process's environment, and any field named like a token or a password), so a value recorded
 before a secret was known is still masked on the page.
 """
@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from connector.http import Redactor
+from connector.sending.http import Redactor
 
 __all__ = ["MAX_SHOWN_CHARS", "Shown", "environment"]
 

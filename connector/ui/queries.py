@@ -4,7 +4,7 @@ Every list is newest first, ``(started_at, id)`` descending, and paged by keyset
 starts below the last row shown (``?before=STARTED~ID``), so page 2,000 costs what page 1 costs.
 Each query walks an index in that order: ``runs_started``, ``runs_recipe``, ``runs_status`` or
 ``runs_trigger`` for the filters, and ``run_terms_newest`` for a search
-(:mod:`connector.history`), which is an exact match on a lower-cased id or email. A search that
+(:mod:`connector.persistence.history`), which is an exact match on a lower-cased id or email. A search that
 looks like a run id (``run_...``) finds that run and the runs with that id as prefix.
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.history import marks_table, normalize, terms_table
-from connector.links import links_table
+from connector.persistence.history import marks_table, normalize, terms_table
+from connector.persistence.links import links_table
+from connector.persistence.runs import forks_table, recipes_table, runs_table
 from connector.records import now_iso
-from connector.store import forks_table, recipes_table, runs_table
 
 __all__ = ["STATUSES", "Filters", "History", "Page", "RunRow", "bad_time"]
 

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from connector.cli import cli
-from connector.db import close_all
+from connector.persistence.database import close_all
+from connector.persistence.runs import RunStore
 from connector.records import RunRecord, StepRecord
-from connector.store import RunStore
 
 LONG_ERROR = (
     "HTTP 422: email must be an email; phone must be a valid phone number; the request was "

@@ -15,14 +15,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
 from connector.cli import cli
-from connector.engine import Engine
-from connector.http import make_clients
-from connector.placeholder import Placeholder, watching
-from connector.plan import plan_recipe
-from connector.plugins import default_registry
+from connector.language.placeholder import Placeholder, watching
+from connector.language.plan import plan_recipe
 from connector.records import RunRecord, StepRecord
-from connector.registry import Registry
+from connector.runtime.engine import Engine
+from connector.sending.http import make_clients
 
 HEAD = """
 name: placeholders

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from connector.plugins import default_registry
-from connector.recipe.load import load_recipe_text
-from connector.recipe.validate import validate_recipe
-from connector.registry import Registry
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
+from connector.language.load import load_recipe_text
+from connector.language.validate import validate_recipe
 from connector.runtime.prepare import prepare_text
 
 STEP = """

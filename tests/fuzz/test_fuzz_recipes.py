@@ -40,22 +40,22 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
 
-from connector.calls import Caller
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
 from connector.cli import cli
 from connector.cli.render import print_dry_run, print_run
 from connector.cli.run import _read_event
 from connector.connections.scopes import scope_warnings
-from connector.engine import Engine
 from connector.errors import ConnectorError
-from connector.http import Redactor, make_clients
-from connector.journaling import Immediate
-from connector.plugins import default_registry
-from connector.recipe.load import load_recipe_text
-from connector.recipe.validate import validate_recipe
+from connector.language.load import load_recipe_text
+from connector.language.validate import validate_recipe
 from connector.records import RunRecord
-from connector.registry import Registry
+from connector.runtime.engine import Engine
 from connector.runtime.prepare import prepare_text
-from connector.runtime.retry import RetryPolicy
+from connector.sending.caller import Caller
+from connector.sending.checkpoints import Immediate
+from connector.sending.http import Redactor, make_clients
+from connector.sending.retry import RetryPolicy
 
 MEMORY_BOUND = 64 * 1024 * 1024  # bytes one case may allocate at its peak (tracemalloc)
 HANG_BOUND = 10.0  # seconds: far above any template budget (1 s) times the templates of a run

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from connector.db import close_all
+from connector.persistence.database import close_all
 from connector.sandbox.server import RunningSandbox, SandboxApp, start_in_thread
 from connector.sandbox.state import SandboxState
 

@@ -46,7 +46,7 @@ def test_catalog_show_states_the_paging_style(name: str, shown: str) -> None:
 
 
 def test_a_walks_count_is_worded_for_one_and_for_many() -> None:
-    from connector.paging import PageCount
+    from connector.sending.paging import PageCount
 
     assert str(PageCount(pages=1, items=1)) == "1 item in 1 page"
     assert str(PageCount(pages=25, items=2500)) == "2500 items in 25 pages"

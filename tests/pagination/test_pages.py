@@ -20,14 +20,14 @@ import yaml
 from paging_support import CountedSandbox, counted_sandbox
 
 from connector.apps import Action, RunContext
-from connector.engine import Engine
-from connector.http import make_clients
-from connector.plan import plan_recipe
-from connector.plugins import default_registry
-from connector.recipe.validate import validate_paths
-from connector.registry import Registry
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
+from connector.language.plan import plan_recipe
+from connector.language.validate import validate_paths
+from connector.runtime.engine import Engine
 from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.seeding import seed_contacts, seed_users
+from connector.sending.http import make_clients
 
 HERE = Path(__file__).parent
 CONTACTS = 2_500

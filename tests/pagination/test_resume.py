@@ -11,8 +11,8 @@ from pathlib import Path
 
 from paging_support import counted_sandbox
 
-from connector.links import LinkStore
-from connector.plugins import default_registry
+from connector.apps.plugins import default_registry
+from connector.persistence.links import LinkStore
 from connector.runtime.durable import Runtime, RuntimeOptions
 from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.seeding import seed_contacts

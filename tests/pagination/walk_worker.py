@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from connector.plugins import default_registry
+from connector.apps.plugins import default_registry
 from connector.runtime.durable import Runtime, RuntimeOptions
 from connector.runtime.prepare import prepare_text
 

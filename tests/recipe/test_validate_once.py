@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from connector.plugins import default_registry
-from connector.recipe import load_recipe_text, validate_recipe
-from connector.recipe.paths import child_path, parent_path
-from connector.registry import Registry
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
+from connector.language import load_recipe_text, validate_recipe
+from connector.language.paths import child_path, parent_path
 
 HEAD = (
     "name: t\ntrigger: {app: manual, event: go}\nsteps:\n"

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
 from connector.cli import cli
 from connector.errors import Location, Problem
-from connector.plugins import default_registry
-from connector.recipe import find_recipe_files, load_recipe_text, validate_recipe
-from connector.recipe.fields import resolve, schema_types
-from connector.recipe.validate import validate_files
-from connector.registry import Registry
+from connector.language import find_recipe_files, load_recipe_text, validate_recipe
+from connector.language.fields import resolve, schema_types
+from connector.language.validate import validate_files
 
 INVALID = Path(__file__).parent.parent / "recipes" / "invalid"
 

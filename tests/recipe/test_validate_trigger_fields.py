@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from connector.plugins import default_registry
-from connector.recipe import load_recipe, validate_recipe
-from connector.registry import Registry
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
+from connector.language import load_recipe, validate_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 

@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from connector.db import make_engine
-from connector.runtime.budget import Budget, Limit
+from connector.persistence.budgets import Budget, Limit
+from connector.persistence.database import make_engine
 
 __all__ = ["LIMIT", "MAX_ROUNDS", "REQUEST_SECONDS", "main"]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from connector.db import close_all
-from connector.plugins import default_registry
-from connector.registry import Registry
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
+from connector.persistence.database import close_all
 from connector.sandbox.server import RunningSandbox, start_in_thread
 
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from connector.connections import forget_tokens, open_store
-from connector.db import close_all
+from connector.persistence.database import close_all
 from connector.sandbox.server import RunningSandbox
 from tests.runtime.e2e_support import (
     CLI,

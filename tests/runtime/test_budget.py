@@ -1,4 +1,4 @@
-"""Tests of the shared rate budgets (:mod:`connector.runtime.budget`).
+"""Tests of the shared rate budgets (:mod:`connector.persistence.budgets`).
 
 Most tests move an injected clock instead of sleeping. Two more run real contention: eight threads
 on one engine with a frozen clock (exactly the capacity is granted), and two processes
@@ -20,10 +20,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connector.db import make_engine, upgrade
 from connector.errors import StoreError
-from connector.runtime import budget as budget_module
-from connector.runtime.budget import (
+from connector.persistence import budgets as budget_module
+from connector.persistence.budgets import (
     CONNECTEAM_LIMITS,
     DAY,
     GHL_LIMITS,
@@ -34,6 +33,8 @@ from connector.runtime.budget import (
     rate_days,
     rate_requests,
 )
+from connector.persistence.database import make_engine
+from connector.persistence.migrations import upgrade
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 MIDNIGHT = 1_700_006_400.0  # the next UTC midnight

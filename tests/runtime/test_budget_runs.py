@@ -19,8 +19,9 @@ import sqlalchemy as sa
 import yaml
 from e2e_support import CONTACT, RequestLog, finish, start_cli
 
-from connector.db import close_all, make_engine, upgrade
-from connector.runtime.budget import Budget, Limit
+from connector.persistence.budgets import Budget, Limit
+from connector.persistence.database import close_all, make_engine
+from connector.persistence.migrations import upgrade
 from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox, start_in_thread
 

@@ -35,9 +35,9 @@ import httpx
 import pytest
 import yaml
 
-from connector.db import close_all
-from connector.plugins import default_registry
-from connector.registry import Registry
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
+from connector.persistence.database import close_all
 from connector.runtime.durable import Runtime
 from connector.runtime.prepare import prepare
 from connector.sandbox.server import RunningSandbox, start_in_thread

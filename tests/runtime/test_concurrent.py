@@ -15,7 +15,7 @@ import httpx
 import pytest
 from e2e_support import CONTACT, RECIPES, RequestLog, finish, ghl_items, set_faults, start_cli
 
-from connector.links import LinkStore
+from connector.persistence.links import LinkStore
 from connector.sandbox.server import RunningSandbox
 
 PROCESSES = 8

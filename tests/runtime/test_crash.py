@@ -49,15 +49,15 @@ import pytest
 import sqlalchemy as sa
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from connector.db import close_all, database_url, make_engine
-from connector.links import LinkStore
+from connector.apps.registry import Registry
+from connector.persistence.database import close_all, database_url, make_engine
+from connector.persistence.effects import effects_table
+from connector.persistence.links import LinkStore
+from connector.persistence.runs import RunStore
 from connector.records import RunRecord
-from connector.registry import Registry
 from connector.runtime.durable import Runtime
-from connector.runtime.journal import effects_table
 from connector.sandbox.faults import _drop
 from connector.sandbox.server import RunningSandbox, SandboxApp, start_in_thread
-from connector.store import RunStore
 
 HERE = Path(__file__).parent
 FLOW = HERE / "recipes" / "crash_flow.yaml"

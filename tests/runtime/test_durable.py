@@ -18,13 +18,13 @@ import pytest
 import yaml
 from e2e_support import set_faults
 
-from connector.engine import Engine
-from connector.http import Redactor, make_clients
-from connector.plan import plan_recipe
-from connector.registry import Registry
+from connector.apps.registry import Registry
+from connector.language.plan import plan_recipe
 from connector.runtime.durable import Runtime
+from connector.runtime.engine import Engine
 from connector.runtime.prepare import prepare
 from connector.sandbox.server import RunningSandbox
+from connector.sending.http import Redactor, make_clients
 
 HERE = Path(__file__).parent / "recipes"
 CONTACT = "ocQHyuzHvysMo5N5VsXc"

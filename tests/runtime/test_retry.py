@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.http import api_message
-from connector.runtime.retry import (
+from connector.sending.http import api_message
+from connector.sending.retry import (
     RetryPolicy,
     Verdict,
     backoff,

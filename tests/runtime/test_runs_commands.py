@@ -28,10 +28,10 @@ from e2e_support import (
     set_faults,
 )
 
-from connector.db import close_all
+from connector.persistence.database import close_all
+from connector.persistence.runs import RunStore
 from connector.records import RunRecord
 from connector.sandbox.server import RunningSandbox
-from connector.store import RunStore
 
 RUN_ID = re.compile(r"run_[0-9a-f]{20}")
 TASKS = f"/ghl/contacts/{CONTACT}/tasks"

@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.db import close_all
-from connector.plugins import default_registry
-from connector.registry import Registry
+from connector.apps.plugins import default_registry
+from connector.apps.registry import Registry
+from connector.persistence.database import close_all
+from connector.persistence.runs import RunStore
 from connector.runtime.prepare import prepare
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.server import Service, bind
 from connector.serve.wiring import sandbox_env, wire_sandbox
-from connector.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK_TOKEN = "test-hook-token-5b1f"

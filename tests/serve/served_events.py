@@ -27,10 +27,10 @@ from typing import Any
 import httpx
 import yaml
 
-from connector.db import open_database
+from connector.persistence.database import open_database
+from connector.persistence.runs import RunStore
 from connector.records import RunRecord
 from connector.sandbox.server import RunningSandbox
-from connector.store import RunStore
 from tests.serve.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

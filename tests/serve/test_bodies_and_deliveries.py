@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connector.db import close_all, open_database
+from connector.persistence.database import close_all, open_database
+from connector.persistence.deliveries import Deliveries
 from connector.serve.bodies import MAX_DEPTH, depth, read_json
-from connector.serve.deliveries import Deliveries
 from connector.serve.signatures import Rejected
 
 
@@ -104,9 +104,9 @@ def test_a_delivery_is_new_once_across_threads_and_reopenings(tmp_path: Path) ->
 
 def test_the_first_open_creates_every_table(tmp_path: Path) -> None:
     """Whichever command opens a new database first, all of our tables are made (a process that
-    imported only connector.db, as `connector links` nearly does)."""
+    imported only connector.persistence.database, as `connector links` nearly does)."""
     code = (
-        "import sys; from connector.db import open_database; import sqlalchemy as sa;"
+        "import sys; from connector.persistence.database import open_database; import sqlalchemy as sa;"
         "e = open_database({'CONNECTOR_HOME': sys.argv[1]}).engine;"
         "print(' '.join(sorted(sa.inspect(e).get_table_names())))"
     )

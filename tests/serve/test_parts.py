@@ -10,20 +10,20 @@ import pytest
 import sqlalchemy as sa
 
 from connector.builtins.filters import changed_from
-from connector.db import metadata
 from connector.errors import TemplateError
-from connector.recipe.validate import cron_is_valid
-from connector.runtime.budget import Limit, app_limits, limit_overrides
-from connector.serve.cursors import Cursors
-from connector.serve.echoes import Echoes, same_value
+from connector.language.validate import cron_is_valid
+from connector.persistence.budgets import Limit, app_limits, limit_overrides
+from connector.persistence.cursors import Cursors
+from connector.persistence.echoes import Echoes, same_value
+from connector.persistence.tables import metadata
 from connector.serve.events import Event
 from connector.serve.schedules import Scheduler, last_due
 
 
 @pytest.fixture()
 def engine(tmp_path: Path) -> sa.Engine:
-    import connector.serve.cursors
-    import connector.serve.echoes  # noqa: F401
+    import connector.persistence.cursors
+    import connector.persistence.echoes  # noqa: F401
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'db.sqlite3'}")
     metadata.create_all(engine)
@@ -122,7 +122,7 @@ def test_a_schedule_fires_once_per_due_time_and_only_the_latest_after_downtime(
 
 def test_one_serving_process_per_executor_and_database(engine: sa.Engine) -> None:
     from connector.errors import ConnectorError
-    from connector.serve.lock import ExecutorLock, held
+    from connector.persistence.executors import ExecutorLock, held
 
     assert not held(engine, "connector-serve")
     first = ExecutorLock(engine, "connector-serve")
@@ -142,7 +142,7 @@ def test_the_liveness_lock_on_postgresql_is_free_once_released(
 ) -> None:
     # a probe or a release gives its session back to the pool: the lock must not stay with it
     from connector.errors import ConnectorError
-    from connector.serve.lock import ExecutorLock, held
+    from connector.persistence.executors import ExecutorLock, held
 
     engine = sa.create_engine(postgres_database().replace("postgresql://", "postgresql+psycopg://"))
     try:
@@ -166,7 +166,7 @@ def test_a_trigger_if_sees_the_template_environment_not_the_secrets(registry: An
     """`trigger.if` was rendered with the whole process environment, tokens included: one
     condition per secret character would have read a token out. It sees what every other
     template sees (GHL_LOCATION_ID, CONNECTOR_VAR_*)."""
-    from connector.plan import plan_recipe
+    from connector.language.plan import plan_recipe
     from connector.serve.intake import Router
 
     def plan(name: str, condition: str) -> Any:

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.db import close_all
-from connector.registry import Registry
+from connector.apps.registry import Registry
+from connector.persistence.database import close_all
+from connector.persistence.runs import RunStore
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.server import Service
 from connector.serve.wiring import sandbox_env
-from connector.store import RunStore
 from tests.runtime.e2e_support import set_faults
 from tests.serve.conftest import planned, start_service, stop_service
 from tests.serve.served_events import signed

@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from connector.connections import forget_tokens
-from connector.connections.crypto import new_key
-from connector.db import close_all
+from connector.persistence.database import close_all
+from connector.persistence.sealing import new_key
 from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.wiring import sandbox_env

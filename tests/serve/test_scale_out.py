@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from connector.db import close_all
+from connector.persistence.database import close_all
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.wiring import sandbox_env
 from tests.runtime.e2e_support import CHAOS_LIMITS

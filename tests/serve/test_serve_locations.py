@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
+from connector.apps.registry import Registry
 from connector.connections import forget_tokens, open_store
-from connector.db import close_all
-from connector.registry import Registry
+from connector.persistence.database import close_all
+from connector.persistence.runs import RunStore
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.server import Service
 from connector.serve.wiring import sandbox_env, wire_sandbox
-from connector.store import RunStore
 from tests.runtime.e2e_support import login
 from tests.serve.conftest import planned, start_service, stop_service, wait_for
 

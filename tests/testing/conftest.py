@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from recipe_tests_support import RECIPES
 
-from connector.db import close_all
+from connector.persistence.database import close_all
 
 
 @pytest.fixture(autouse=True)

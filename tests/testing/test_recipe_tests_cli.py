@@ -169,7 +169,7 @@ def test_an_invalid_recipe_fails_its_tests_at_the_recipe_line(tmp_path: Path) ->
 
 
 def test_validate_and_serve_leave_test_files_and_cassettes_alone() -> None:
-    from connector.recipe.validate import find_recipe_files
+    from connector.language.validate import find_recipe_files
 
     found = find_recipe_files([str(RECIPES)])
     assert sorted(Path(p).stem for p in found) == SHIPPED

@@ -71,7 +71,7 @@ def test_record_only_with_sandbox_unless_live_and_live_warns(
 
 
 def test_a_cassette_redacts_tokens_and_secret_headers(tmp_path: Path) -> None:
-    from connector.http import Redactor
+    from connector.sending.http import Redactor
     from connector.testing.cassette import Exchange, write_cassette
     from connector.testing.compare import Sent
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
-from connector.db import close_all
-from connector.plugins import default_registry
+from connector.apps.plugins import default_registry
+from connector.persistence.database import close_all
 from connector.records import RunRecord, StepRecord
 from connector.runtime.durable import Runtime
 from connector.ui import UI, mount

@@ -1,4 +1,4 @@
-"""connector.history: which ids and emails a run touched (the page's search), written with the
+"""connector.persistence.history: which ids and emails a run touched (the page's search), written with the
 run's records, kept through a resume and a prune, and indexed for the runs stored before
 migration 3, on SQLite and PostgreSQL."""
 
@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from connector.db import MIGRATIONS, make_engine, metadata, migrate
-from connector.history import step_terms, terms_table, touched
+from connector.persistence.database import make_engine
+from connector.persistence.history import step_terms, terms_table, touched
+from connector.persistence.migrations import MIGRATIONS, migrate
+from connector.persistence.runs import RunStore
+from connector.persistence.tables import metadata
 from connector.records import RunRecord, StepRecord
-from connector.store import RunStore
 
 
 def test_ids_and_emails_are_what_a_run_touched() -> None:

@@ -21,8 +21,8 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
-from connector.db import close_all
-from connector.plugins import default_registry
+from connector.apps.plugins import default_registry
+from connector.persistence.database import close_all
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.server import Service
 from connector.serve.wiring import sandbox_env, wire_sandbox

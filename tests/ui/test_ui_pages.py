@@ -219,8 +219,8 @@ def test_retry_is_refused_for_a_run_that_did_not_fail(page: Page, record: Record
 def test_connections_show_their_state_never_their_secret(page: Page) -> None:
     from cryptography.fernet import Fernet
 
-    from connector.connections.crypto import SecretBox
-    from connector.connections.store import Connection, ConnectionStore
+    from connector.persistence.connections import Connection, ConnectionStore
+    from connector.persistence.sealing import SecretBox
 
     store = ConnectionStore(page.runtime.db.engine, SecretBox(Fernet.generate_key(), "test"))
     store.put(

@@ -16,8 +16,8 @@ import yaml
 from click.testing import CliRunner
 
 from connector.apps import Action, RunContext
+from connector.apps.registry import registry_from_plugins
 from connector.cli import cli
-from connector.registry import registry_from_plugins
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

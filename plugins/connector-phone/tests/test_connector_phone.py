@@ -11,10 +11,10 @@ import connector_phone
 import pytest
 from click.testing import CliRunner
 
+from connector.apps.registry import registry_from_plugins
 from connector.cli import cli
 from connector.errors import TemplateError
-from connector.registry import registry_from_plugins
-from connector.templates import compile_value, make_environment
+from connector.language.templates import compile_value, make_environment
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -1,0 +1,64 @@
+"""What templates see as ``env``: ``GHL_LOCATION_ID`` and the ``CONNECTOR_VAR_*`` variables, and
+never a secret (credentials stay with the connections).
+
+:func:`template_env` picks them out of a process environment; :class:`TemplateEnv` is the mapping
+templates read, whose missing variables errors name as unset (:func:`unset_message`); in a dry
+run, :class:`DryRunEnv` gives a variable that is not set as a
+:class:`~connector.language.placeholder.Unset`, shown where it is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from connector.language.placeholder import Unset
+
+__all__ = ["DryRunEnv", "TemplateEnv", "template_env", "unset_message", "visible"]
+
+
+def visible(name: str) -> bool:
+    """Whether templates see the environment variable ``name``."""
+    return name == "GHL_LOCATION_ID" or name.startswith("CONNECTOR_VAR_")
+
+
+class TemplateEnv(dict[str, str]):
+    """The environment variables templates see as ``env``: a plain mapping, whose missing
+    variables errors name as unset."""
+
+
+def template_env(env: Mapping[str, str]) -> TemplateEnv:
+    """The environment visible to templates as ``env``: never a secret."""
+    return TemplateEnv((k, v) for k, v in env.items() if visible(k))
+
+
+class DryRunEnv(TemplateEnv):
+    """``env`` in a dry run: a variable templates may read that is not set is an
+    :class:`~connector.language.placeholder.Unset`, shown where it is sent instead of failing the step."""
+
+    def __missing__(self, key: str) -> Any:
+        if isinstance(key, str) and visible(key):
+            return Unset(key)
+        raise KeyError(key)
+
+
+# Jinja's words for a missing key of either mapping (``'connector.language.template_env.TemplateEnv
+# object' has no attribute 'GHL_LOCATION_ID'``)
+_UNSET = re.compile(
+    rf"^'{re.escape(__name__)}\.(?:TemplateEnv|DryRunEnv) object' has no (?:attribute|element) "
+    r"'(.+)'$"
+)
+
+
+def unset_message(message: str) -> str | None:
+    """A recipe author's words for Jinja's ``message`` when it is about a variable of ``env``
+    that is not set; ``None`` when it is about something else."""
+    found = _UNSET.match(message)
+    if not found:
+        return None
+    name = found.group(1)
+    return (
+        f"the environment variable {name} is not set (templates see GHL_LOCATION_ID and "
+        f"CONNECTOR_VAR_*): set it, or give a default, {{{{ env.{name} | default('...') }}}}"
+    )

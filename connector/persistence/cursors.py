@@ -1,0 +1,32 @@
+"""Named durable positions: a schedule's last firing, a poll's high-water mark. A cursor moves
+only once what it covers is stored."""
+
+from __future__ import annotations
+
+import time
+
+import sqlalchemy as sa
+
+from connector.persistence.dialects import insert
+from connector.persistence.tables import cursors_table
+
+__all__ = ["Cursors", "cursors_table"]
+
+
+class Cursors:
+    """Named durable positions (a schedule's last firing, a poll's high-water mark)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def get(self, name: str) -> str | None:
+        t = cursors_table
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.c.value).where(t.c.name == name)).first()
+        return None if row is None else str(row[0])
+
+    def put(self, name: str, value: str) -> None:
+        values = {"value": value, "updated_at": time.time()}
+        with self.engine.begin() as conn:
+            statement = insert(conn.dialect.name, cursors_table).values(name=name, **values)
+            conn.execute(statement.on_conflict_do_update(index_elements=["name"], set_=values))

@@ -1,0 +1,123 @@
+"""Our schema's migrations: :func:`migrate` applies the :data:`MIGRATIONS` a database has not had
+yet (on every open, and by ``connector db upgrade``) and records the version in
+``connector_schema``. The tables themselves are declared in :mod:`connector.persistence.tables`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from connector.errors import StoreError
+from connector.persistence.tables import metadata, schema_table
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "migrate", "schema_version", "upgrade"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of our schema: ``apply`` runs inside the upgrade's transaction."""
+
+    version: int
+    what: str
+    apply: Callable[[sa.Connection], None]
+
+
+def _create(*names: str) -> Callable[[sa.Connection], None]:
+    def apply(conn: sa.Connection) -> None:
+        for name in names:
+            metadata.tables[name].create(conn, checkfirst=True)
+
+    return apply
+
+
+def _history(conn: sa.Connection) -> None:
+    from connector.persistence.history import backfill  # the stores sit above the tables
+
+    _create("run_terms", "run_marks")(conn)
+    for name in ("runs_parent", "runs_trigger"):  # a new database has them from migration 1
+        next(i for i in metadata.tables["runs"].indexes if i.name == name).create(
+            conn, checkfirst=True
+        )
+    backfill(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "runs, steps, recipes, id links, the journal of writes, rate budgets, cursors,"
+        " deliveries, echoes",
+        _create(
+            "runs",
+            "run_steps",
+            "run_forks",
+            "recipes",
+            "links",
+            "effects",
+            "rate_requests",
+            "rate_days",
+            "cursors",
+            "deliveries",
+            "latest_events",
+            "event_runs",
+            "echoes",
+        ),
+    ),
+    Migration(2, "connections: credentials, sealed", _create("connections")),
+    Migration(3, "the run history page: who each run touched, resolved marks", _history),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def schema_version(engine: sa.Engine) -> int:
+    """The version our tables are at (0: none yet)."""
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table(schema_table.name):
+                return 0
+            row = conn.execute(sa.select(schema_table.c.version)).first()
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the database's schema: {_plain_error(exc)}") from None
+    return int(row[0]) if row is not None else 0
+
+
+def migrate(engine: sa.Engine) -> list[Migration]:
+    """Bring our tables to :data:`SCHEMA_VERSION`; returns the migrations applied (none when it
+    was there). One transaction: on PostgreSQL under an advisory lock, on SQLite under its write
+    lock, so processes starting at once migrate once. A database written by a newer connector is
+    refused rather than changed."""
+    try:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('connector_schema'))"))
+            schema_table.create(conn, checkfirst=True)
+            row = conn.execute(sa.select(schema_table.c.version)).first()
+            version = int(row[0]) if row is not None else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database was written by a newer connector (schema {version}, this one"
+                    f" knows {SCHEMA_VERSION}): upgrade connector"
+                )
+            applied = [m for m in MIGRATIONS if m.version > version]
+            for migration in applied:
+                migration.apply(conn)
+            if row is None:
+                conn.execute(sa.insert(schema_table).values(id=1, version=SCHEMA_VERSION))
+            elif applied:
+                conn.execute(sa.update(schema_table).values(version=SCHEMA_VERSION))
+            return applied
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot prepare the database: {_plain_error(exc)}") from None
+
+
+def upgrade(engine: sa.Engine) -> int:
+    """:func:`migrate`, and the version the tables are at now."""
+    migrate(engine)
+    return SCHEMA_VERSION
+
+
+def _plain_error(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).splitlines()[0]

@@ -1,0 +1,264 @@
+"""Every table of ours, declared on the one :data:`metadata`.
+
+This module imports only SQLAlchemy: the stores beside it (:mod:`connector.persistence`) read and
+write these tables, :mod:`connector.persistence.migrations` creates them. DBOS keeps its own
+system tables in the same database, declared and migrated by DBOS itself.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+MAX_TERM_LENGTH = 200  # a search term of the run history (connector.persistence.history)
+MAX_KEY_LENGTH = 200  # a rate budget's key (connector.persistence.budgets)
+
+# the tables of connector.persistence.runs
+
+runs_table = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("recipe", sa.String(200), nullable=False),
+    sa.Column("recipe_hash", sa.String(64), nullable=False),
+    sa.Column("recipe_path", sa.Text, nullable=False),
+    sa.Column("trigger_app", sa.String(100), nullable=False),
+    sa.Column("trigger_event", sa.String(200), nullable=False),
+    sa.Column("trigger_json", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("dry_run", sa.Boolean, nullable=False, default=False),
+    sa.Column("sandbox", sa.Boolean, nullable=False, default=False),
+    sa.Column("parent", sa.String(64), nullable=True),
+    sa.Column("env_json", sa.Text, nullable=True),
+    sa.Column("output_json", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.Column("finished_at", sa.String(32), nullable=True),
+    sa.Column("duration_ms", sa.Float, nullable=True),
+)
+
+
+sa.Index("runs_started", runs_table.c.started_at)
+
+
+sa.Index("runs_recipe", runs_table.c.recipe, runs_table.c.started_at)
+
+
+sa.Index("runs_status", runs_table.c.status, runs_table.c.started_at)
+
+
+# migration 3, for the run history page: a run's retries and replays, the trigger filter
+sa.Index("runs_parent", runs_table.c.parent)
+
+
+sa.Index("runs_trigger", runs_table.c.trigger_event, runs_table.c.started_at)
+
+
+steps_table = sa.Table(
+    "run_steps",
+    metadata,
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("step_id", sa.String(200), nullable=False),
+    sa.Column("record_json", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.PrimaryKeyConstraint("run_id", "seq"),
+)
+
+
+# a run made from another by `runs retry` (which continues its parent's per-run write claims)
+# or `runs replay` (which does its writes again), recorded before the fork starts it
+forks_table = sa.Table(
+    "run_forks",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("claims_of", sa.String(64), nullable=False),
+)
+
+
+recipes_table = sa.Table(
+    "recipes",
+    metadata,
+    sa.Column("hash", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+)
+
+
+# the tables of connector.persistence.history
+
+terms_table = sa.Table(
+    "run_terms",
+    metadata,
+    sa.Column("term", sa.String(MAX_TERM_LENGTH), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("started_at", sa.String(32), nullable=False),
+    sa.PrimaryKeyConstraint("term", "run_id", name="run_terms_pkey"),
+)
+
+
+sa.Index("run_terms_newest", terms_table.c.term, terms_table.c.started_at, terms_table.c.run_id)
+
+
+sa.Index("run_terms_run", terms_table.c.run_id)
+
+
+marks_table = sa.Table(
+    "run_marks",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("resolved_at", sa.String(32), nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+)
+
+
+# the tables of connector.persistence.links
+
+links_table = sa.Table(
+    "links",
+    metadata,
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("ghl_id", sa.Text, nullable=False),
+    sa.Column("connecteam_id", sa.Text, nullable=False),
+    # the ids are stored as text; these say which of them were JSON integers
+    sa.Column("ghl_id_is_int", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("connecteam_id_is_int", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("meta", sa.Text, nullable=False, server_default=sa.text("'{}'")),  # a JSON object
+    sa.Column("created_at", sa.Text, nullable=False),  # ISO 8601 UTC, seconds, "Z"
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.PrimaryKeyConstraint("kind", "ghl_id", name="links_pkey"),
+    sa.UniqueConstraint("kind", "connecteam_id", name="links_kind_connecteam_id_key"),
+)
+
+
+# the tables of connector.persistence.connections
+
+connections_table = sa.Table(
+    "connections",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("app", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # location | company | api_key | client_credentials
+    sa.Column("account", sa.Text, nullable=False),
+    sa.Column("parent", sa.Text, nullable=True),  # the agency connection a location came from
+    sa.Column("scopes", sa.Text, nullable=False, server_default=sa.text("''")),  # space-separated
+    sa.Column("expires_at", sa.Float, nullable=True),  # epoch seconds; null: does not expire
+    sa.Column("needs_login", sa.Text, nullable=True),  # why a new login is needed, when it is
+    sa.Column("meta", sa.Text, nullable=False, server_default=sa.text("'{}'")),  # JSON, not secret
+    sa.Column("secret", sa.Text, nullable=False),  # sealed JSON
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.Column("refresh_owner", sa.Text, nullable=True),
+    sa.Column("refresh_until", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+# the tables of connector.persistence.budgets
+
+rate_requests = sa.Table(
+    "rate_requests",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+    sa.Column("key", sa.String(MAX_KEY_LENGTH), nullable=False),
+    sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("n", sa.Integer(), nullable=False),
+    sa.Column("expires", sa.Double(), nullable=False),
+    sa.Index("ix_rate_requests_key_at", "key", "at"),
+    sa.Index("ix_rate_requests_expires", "expires"),
+)
+
+
+rate_days = sa.Table(
+    "rate_days",
+    metadata,
+    sa.Column("key", sa.String(MAX_KEY_LENGTH), primary_key=True),
+    sa.Column("day", sa.Integer(), primary_key=True),
+    sa.Column("used", sa.BigInteger(), nullable=False),
+)
+
+
+# the tables of connector.persistence.effects
+
+effects_table = sa.Table(
+    "effects",
+    metadata,
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(300), nullable=False),
+    sa.Column("output_json", sa.Text, nullable=True),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+sa.Index("effects_run", effects_table.c.run_id)
+
+
+# the tables of connector.persistence.cursors
+
+cursors_table = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+# the tables of connector.persistence.deliveries
+
+deliveries_table = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("delivery_id", sa.String(200), primary_key=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
+
+latest_table = sa.Table(
+    "latest_events",
+    metadata,
+    sa.Column("subject", sa.String(200), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("event_key", sa.String(200), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
+
+event_runs_table = sa.Table(
+    "event_runs",
+    metadata,
+    sa.Column("event_key", sa.String(200), primary_key=True),
+    sa.Column("recipe", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.String(40), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
+
+# the tables of connector.persistence.echoes
+
+echoes_table = sa.Table(
+    "echoes",
+    metadata,
+    sa.Column("subject", sa.String(200), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("fields", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+
+
+# the tables of connector.persistence.database
+
+schema_table = sa.Table(
+    "connector_schema",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)

@@ -1,0 +1,368 @@
+"""One HTTP step, made durable: budget, attempts, retries, and the journal of effects.
+
+:class:`Caller` sends a built request the way the contract promises:
+
+- Each attempt is a journaled unit (``STEP#N``): it waits for the shared rate budget, sends,
+  and records the answer together with the verdict of the retry policy
+  (:mod:`connector.sending.retry`). A resumed run replays recorded attempts instead of sending.
+- Waits between attempts go through the journal (durable sleeps), and are kept on the step's
+  record with their reason.
+- A write takes a claim in the effect journal first (its ``once.key``, or the run and step), so
+  it is performed once per identity across retries, resumes, duplicate deliveries and reruns; a
+  later run gets the recorded result. An attempt that finds its own claim already ``sending``
+  (the process died between sending and checkpointing) has an *unknown outcome*, resolved by the
+  step's ``once.lookup`` or what the app knows before anything is sent again, or the step fails
+  with "outcome unknown: check ...". Nothing is ever sent blindly a second time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol
+
+import httpx
+
+from connector.apps import App
+from connector.catalog.model import Operation
+from connector.errors import ConnectorError, HTTPStepError, NotConnected, StepError
+from connector.persistence.effects import Claim, EffectJournal
+from connector.records import StepRecord
+from connector.sending.checkpoints import Immediate, Journal
+from connector.sending.http import DirectSender, Redactor, Sender, parse_body, shown_headers
+from connector.sending.retry import (
+    RetryPolicy,
+    classify_error,
+    classify_response,
+)
+
+__all__ = ["Caller", "Throttle"]
+
+BUSY_POLL_SECONDS = 0.25
+KEPT_HEADERS = ("retry-after", "x-ratelimit", "content-type")
+
+
+class Throttle(Protocol):
+    """The shared request budget (``connector.persistence.budgets``), per app, credential, location."""
+
+    def acquire(self, app: App, credential: str, location: str) -> float:
+        """Wait until one request may go; returns the seconds waited."""
+        ...
+
+    def observe(
+        self, app: App, credential: str, location: str, headers: Mapping[str, str]
+    ) -> None: ...
+
+
+class EchoBook(Protocol):
+    """Where the changes a write will be reported back as are recorded
+    (:class:`connector.persistence.echoes.Echoes`)."""
+
+    def expect(self, expected: Any) -> None: ...
+
+
+class OutcomeUnknown(StepError):
+    """A write may or may not have happened, and nothing the runtime knows can tell which."""
+
+
+@dataclass
+class Call:
+    """One HTTP step's request and what the caller needs to know about it."""
+
+    unit: str  # the journal name of the step (or foreach item)
+    app: App
+    op: Operation
+    client: httpx.Client
+    request: httpx.Request
+    location: str
+    effect_key: str | None  # None for reads and for runs without an effect journal
+    owner: str
+    step_id: str
+    resolve: Callable[[str], tuple[bool, Any]] | None = None  # unit -> (written?, output)
+    link: Callable[[Any], Callable[[Any], Any] | None] | None = None  # output -> link writer
+    describe: str = ""  # the write in words, for "check ..." messages
+
+
+@dataclass
+class Caller:
+    journal: Journal = field(default_factory=Immediate)
+    sender: Sender = field(default_factory=DirectSender)
+    effects: EffectJournal | None = None
+    throttle: Throttle | None = None
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    rng: random.Random = field(default_factory=random.Random)
+    clock: Callable[[], float] = time.time
+    credentials: Mapping[str, str] = field(default_factory=dict)  # app -> fingerprint
+    redactor: Redactor = field(default_factory=lambda: Redactor(()))
+    echoes: EchoBook | None = None
+
+    def call(self, call: Call, result: StepRecord, policy: RetryPolicy | None = None) -> Any:
+        """Perform ``call``; fill ``result`` (status code, attempts, waits) and return the output.
+
+        Raises :class:`HTTPStepError` when the API refused, :class:`StepError` otherwise.
+        """
+        policy = policy or self.policy
+        safe = call.app.repeatable(call.op)
+        unknown = False
+        if call.effect_key is not None and self.effects is not None:
+            claim = self._claim(call)
+            if claim.state == "done":
+                result.status_code = claim.status_code
+                result.note = "done before: the recorded result, not sent again"
+                result.done_before = True
+                return claim.output
+            unknown = claim.state == "unknown"
+        if self.echoes is not None and call.app.echoes is not None:
+            self._expect_echoes(call)
+        attempt = 0
+        resent_after_unknown = False
+        while True:
+            if unknown and not safe:
+                if attempt >= policy.attempts:
+                    raise OutcomeUnknown(
+                        call.step_id,
+                        f"outcome unknown after {attempt} attempts; {_settle_hint(call)}",
+                    )
+                if not _can_tell(call):
+                    # an earlier run left it sent and unanswered (this run took its claim over):
+                    # nothing can tell, so it is not sent blindly again
+                    raise OutcomeUnknown(
+                        call.step_id,
+                        "outcome unknown: an earlier run sent it and its answer was lost; "
+                        + _settle_hint(call),
+                    )
+                written, output = self._resolve(call, attempt)
+                if written:
+                    result.note = "the answer was lost; the lookup found the write"
+                    return self._done(call, output, None)
+                unknown = False
+                resent_after_unknown = True
+            attempt += 1
+            outcome: dict[str, Any] = self.journal.step(
+                f"{call.unit}#{attempt}", partial(self._attempt, call, attempt, policy, safe)
+            )
+            result.attempts = attempt
+            if outcome.get("budget_wait"):
+                result.waits.append(
+                    {"seconds": round(outcome["budget_wait"], 3), "reason": "rate budget"}
+                )
+            if outcome.get("request_headers"):
+                result.request_headers = outcome["request_headers"]
+            verdict = outcome["verdict"]
+            result.status_code = outcome.get("status")
+            action = verdict["action"]
+            if action == "done":
+                return self._done(call, outcome.get("body"), outcome.get("status"))
+            if action == "retry":
+                delay = float(verdict.get("delay") or 0.0)
+                result.waits.append({"seconds": round(delay, 3), "reason": verdict["reason"]})
+                self.journal.sleep(delay)
+                continue
+            if action == "unknown":
+                if safe:  # cannot happen by the policy, but repeating a safe write is harmless
+                    continue
+                unknown = True
+                if not _can_tell(call):
+                    raise OutcomeUnknown(
+                        call.step_id, f"{verdict['message']}; {_settle_hint(call)}"
+                    )
+                continue
+            # fail
+            body = outcome.get("body")
+            status = outcome.get("status")
+            if resent_after_unknown and status is not None and call.app.existing_record:
+                existing = call.app.existing_record(call.op, status, body)
+                if existing is not None:
+                    result.note = "the answer was lost; the API named the record it made"
+                    return self._done(call, existing, None)
+            if call.effect_key is not None and self.effects is not None:
+                self.journal.step(
+                    f"{call.unit}:release",
+                    lambda: self.effects.release(call.effect_key, call.owner),  # type: ignore[union-attr,arg-type]
+                )
+            message = str(verdict["message"])
+            prefix = f"HTTP {status}"
+            if status is not None and message.startswith(prefix):
+                raise HTTPStepError(call.step_id, status, message[len(prefix) :].lstrip(": "))
+            raise StepError(call.step_id, message)
+
+    # units ---------------------------------------------------------------------------------------
+
+    def _expect_echoes(self, call: Call) -> None:
+        """Before a write goes, record what its vendor will report back (so `connector serve`
+        does not take the report for a change to sync); before, as the report can come first."""
+        assert call.app.echoes is not None and self.echoes is not None
+        content = call.request.content
+        try:
+            body = json.loads(content) if content else None
+        except ValueError:
+            return
+        expected = call.app.echoes(call.op, call.request.url.path, body)
+        if expected:
+            self.echoes.expect(expected)
+
+    def _claim(self, call: Call) -> Claim:
+        effects = self.effects
+        assert effects is not None and call.effect_key is not None
+        waited = 0.0
+        while True:
+            data = self.journal.step(
+                f"{call.unit}:once" + (f"@{waited:.2f}" if waited else ""),
+                lambda: effects.claim(call.effect_key, call.owner, _run_of(call.owner)).to_json(),  # type: ignore[arg-type]
+            )
+            claim = Claim.from_json(data)
+            if claim.state != "busy":
+                return claim
+            self.journal.sleep(BUSY_POLL_SECONDS)
+            waited += BUSY_POLL_SECONDS
+
+    def _resolve(self, call: Call, attempt: int) -> tuple[bool, Any]:
+        """Whether the write whose answer was lost happened (and its output). When it did not,
+        the claim is marked as not sent, so the next attempt may send it."""
+        written, output = False, None
+        if call.resolve is not None:  # journals its own requests (``UNIT:lookupN#k``)
+            try:
+                written, output = call.resolve(f"{call.unit}:lookup{attempt}")
+            except ConnectorError as exc:
+                reason = str(exc).removeprefix(f"step {call.step_id!r}: ")
+                raise OutcomeUnknown(
+                    call.step_id,
+                    f"outcome unknown: the answer was lost and the look-up failed ({reason}); "
+                    + _settle_hint(call, lookup=True),
+                ) from None
+            written = bool(written)
+        # else the app refuses a repeat and names the record (refuses_duplicate, existing_record)
+        effects, key = self.effects, call.effect_key
+        if not written and effects is not None and key is not None:
+            self.journal.step(
+                f"{call.unit}:absent{attempt}", lambda: effects.not_sent(key, call.owner)
+            )
+        return written, output
+
+    def _done(self, call: Call, output: Any, status: int | None) -> Any:
+        if call.effect_key is not None and self.effects is not None:
+            link = call.link(output) if call.link is not None else None
+            effects = self.effects
+            self.journal.step(
+                f"{call.unit}:done",
+                lambda: _jsonable(effects.done(call.effect_key, call.owner, output, status, link)),  # type: ignore[arg-type]
+            )
+        return output
+
+    def _attempt(self, call: Call, attempt: int, policy: RetryPolicy, safe: bool) -> dict[str, Any]:
+        effects, key = self.effects, call.effect_key
+        guarded = effects is not None and key is not None and not safe
+        if guarded and not effects.sending(key, call.owner):  # type: ignore[union-attr,arg-type]
+            return {
+                "verdict": {
+                    "action": "unknown",
+                    "reason": "interrupted",
+                    "message": "outcome unknown: the run stopped after the request was sent",
+                }
+            }
+        out: dict[str, Any] = {}
+        credential = self.credentials.get(call.app.name, "")
+        if self.throttle is not None:
+            out["budget_wait"] = self.throttle.acquire(call.app, credential, call.location)
+        try:
+            response = self.sender.send(call.client, call.request, call.op)
+        except NotConnected as exc:  # no usable credential: nothing was sent
+            if guarded:
+                effects.not_sent(key, call.owner)  # type: ignore[union-attr,arg-type]
+            out["verdict"] = {
+                "action": "fail",
+                "delay": 0.0,
+                "reason": "not connected",
+                "message": str(exc),
+            }
+            return out
+        except httpx.TransportError as exc:
+            verdict = classify_error(
+                app=call.app.name,
+                method=call.op.method,
+                error=exc,
+                attempt=attempt,
+                policy=policy,
+                write_safe=safe,
+                rng=self.rng,
+            )
+            if guarded and verdict.action != "unknown":
+                effects.not_sent(key, call.owner)  # type: ignore[union-attr,arg-type]
+            out["verdict"] = dataclasses.asdict(verdict)
+            out["error"] = f"{type(exc).__name__}: {exc}"
+            return out
+        body = parse_body(response)
+        headers = {
+            k.lower(): v for k, v in response.headers.items() if k.lower().startswith(KEPT_HEADERS)
+        }
+        if self.throttle is not None:
+            self.throttle.observe(call.app, credential, call.location, headers)
+        verdict = classify_response(
+            app=call.app.name,
+            method=call.op.method,
+            status=response.status_code,
+            headers=headers,
+            body=body,
+            attempt=attempt,
+            policy=policy,
+            write_safe=safe,
+            now=self.clock(),
+            rng=self.rng,
+        )
+        if guarded and verdict.action in ("retry", "fail"):
+            effects.not_sent(key, call.owner)  # type: ignore[union-attr,arg-type]
+        out.update(
+            status=response.status_code,
+            headers=headers,
+            body=body,
+            verdict=dataclasses.asdict(verdict),
+            request_headers=self.redactor.headers(shown_headers(response.request)),
+        )
+        return out
+
+
+def _run_of(owner: str) -> str:
+    return owner.split("/", 1)[0]
+
+
+def _jsonable(value: Any) -> Any:
+    to_json = getattr(value, "to_json", None)
+    return to_json() if callable(to_json) else value
+
+
+def fingerprint(secret: str) -> str:
+    """A short, one-way name for a credential (budgets are per credential; tokens never stored)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16] if secret else ""
+
+
+def _can_tell(call: Call) -> bool:
+    """Whether a lost answer can be resolved: by the step's look-up, or because the API would
+    refuse this write if it happened already, naming the record."""
+    if call.resolve is not None:
+        return True
+    refuses = call.app.refuses_duplicate
+    if refuses is None:
+        return False
+    try:
+        body = json.loads(call.request.content or b"null")
+    except ValueError:
+        body = None
+    return refuses(call.op, body)
+
+
+def _settle_hint(call: Call, lookup: bool = False) -> str:
+    """What a person does about a write of unknown outcome."""
+    run_id = call.owner.split("/", 1)[0]
+    then = f"`connector runs retry {run_id}`"
+    if lookup:
+        return f"retry it once the look-up can answer ({then}), or check {call.describe}"
+    return (
+        f"check {call.describe}, then say what you found with `connector runs settle {run_id}"
+        f" --written` (or --not-written) and finish the run with {then}"
+    )

@@ -1,0 +1,52 @@
+"""The caller's request budget (:class:`connector.sending.caller.Throttle`) on :class:`Budget`: wait for a
+place in every window an app declares (with CONNECTOR_RATE_LIMITS applied), and after the answer,
+let the rate-limit headers correct what the budget believed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from connector.persistence.budgets import Budget, Limit, app_limits, budget_key
+
+__all__ = ["Throttle"]
+
+
+class Throttle:
+    def __init__(
+        self,
+        budget: Budget,
+        sleep: Callable[[float], None],
+        overrides: Mapping[str, Mapping[str, tuple[int, float]]] | None = None,
+    ) -> None:
+        self.budget = budget
+        self.sleep = sleep
+        self.overrides = overrides or {}
+        self._granted = threading.local()  # (key, row) of this thread's request on its way
+
+    def _limits(self, app: Any) -> list[Limit]:
+        return app_limits(app.rate_limits, self.overrides.get(app.name))
+
+    def acquire(self, app: Any, credential: str, location: str) -> float:
+        limits = self._limits(app)
+        if not limits:
+            return 0.0
+        key = budget_key(app.name, credential, location)
+        waited = 0.0
+        while True:
+            wait, row = self.budget.reserve_row(key, limits)
+            if wait <= 0:
+                self._granted.request = (key, row)
+                return waited
+            wait = min(wait, 30.0)
+            self.sleep(wait)
+            waited += wait
+
+    def observe(self, app: Any, credential: str, location: str, headers: Mapping[str, str]) -> None:
+        limits = self._limits(app)
+        if limits:
+            key = budget_key(app.name, credential, location)
+            granted, self._granted.request = getattr(self._granted, "request", None), None
+            row = granted[1] if granted is not None and granted[0] == key else None
+            self.budget.observe(key, limits, headers, answered=row)
