@@ -82,7 +82,7 @@ def durable_worker() -> dict[str, float]:
     prepared = prepare_text(str(RECIPE), text, registry)
     assert prepared.plan is not None, prepared.problems
     with Runtime(registry, env, RuntimeOptions(budgets=False)) as runtime:
-        runtime.remember(prepared.plan, text)
+        runtime.keep_recipe(prepared.plan, text)
         started = time.perf_counter()
         record = runtime.run(prepared.plan, {})
         seconds = time.perf_counter() - started

@@ -101,7 +101,7 @@ def main() -> int:
     event = dict(plan.sample or {})
 
     runtime = Runtime(registry, env)
-    runtime.remember(plan, prepared.text)
+    runtime.keep_recipe(plan, prepared.text)
     t0 = time.perf_counter()
     runtime.launch()
     launched = time.perf_counter() - t0

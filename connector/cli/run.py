@@ -190,11 +190,9 @@ def _dry_run(plan: Any, event: Any, env: dict[str, str], registry: Any) -> Any:
     from connector.runtime.engine import Engine
     from connector.sending.http import Redactor, make_clients
 
-    secrets = [
-        env[name] for app in registry.apps.values() for name in app.secret_env if env.get(name)
-    ]
     clients = make_clients([registry.apps[name] for name in plan.apps], env)
-    engine = Engine(registry=registry, clients=clients, env=env, redactor=Redactor(secrets))
+    redactor = Redactor.for_apps(registry.apps.values(), env)
+    engine = Engine(registry=registry, clients=clients, env=env, redactor=redactor)
     try:
         return engine.run(plan, event, dry_run=True)
     finally:
@@ -225,7 +223,7 @@ def _durable_run(
         run_env.pop("CONNECTOR_DATABASE_URL", None)
     try:
         runtime = stack.enter_context(Runtime(registry, run_env, RuntimeOptions(sandbox=sandbox)))
-        runtime.remember(plan, text)
+        runtime.keep_recipe(plan, text)
         record = runtime.run(plan, event)
         if sandbox:
             from connector.persistence.runs import RunStore

@@ -156,7 +156,7 @@ def _again(run_id: str, step: str | None, as_json: bool, verb: str) -> None:
                     f"error: run {old.id} is {old.status}; only a failed run is retried", err=True
                 )
                 sys.exit(2)
-            record = runtime.again(old, step)
+            record = runtime.rerun(old, step)
     except ConnectorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -255,7 +255,7 @@ def prune_runs(older_than: str) -> None:
     count = len(ids)
     if ids:  # their checkpoints (events, response bodies) and claims go with them
         try:
-            _runtime().forget(ids)
+            _runtime().delete_checkpoints(ids)
         except ConnectorError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)

@@ -166,6 +166,23 @@ class _Run:
         if self._loop is not None:
             self._loop.close()
 
+    # what the paged steps (connector.runtime.paged_steps.PagedRun) are given of a run
+
+    def keep_stream(
+        self, step_id: str, record: StepRecord, items: Iterator[Any], count: PageCount
+    ) -> None:
+        """The pages of ``step_id`` are walked by the next step as they come."""
+        self._streams[step_id] = (record, items, count)
+
+    def walked(self, step_id: str, source: StepPlan, paged: StepRecord) -> None:
+        """``step_id`` walked the pages of ``source`` (whose record is ``paged``): both
+        outputs are summaries."""
+        self._summarized.update((step_id, source.id))
+        self._walked[step_id] = (source, paged)
+
+    def redact(self, text: str) -> str:
+        return self.engine.redactor.text(text)
+
     def execute(self) -> None:
         record = self.record
         missing = self._missing_fields()
@@ -254,7 +271,7 @@ class _Run:
 
     def _step(self, step: StepPlan) -> StepRecord | None:
         if step.foreach is None:
-            one = self._one(step, self.context, None)
+            one = self.item(step, self.context, None)
             return None if step.id in self._streams else one
         stream = self._streams.pop(step.stream_of, None) if step.stream_of else None
         if stream is not None:
@@ -277,7 +294,7 @@ class _Run:
         result.items = []
         for index, item in enumerate(items):
             context = dict(self.context, item=item, index=index)
-            one = self._one(step, context, index)
+            one = self.item(step, context, index)
             result.items.append(one)
             if one.status == "failed":
                 result.status = "failed"
@@ -325,7 +342,7 @@ class _Run:
         path = functools.reduce(child_path, exc.at, f"$.steps[{index}].{part}")
         return f"template in {shown} ({self.plan.where(path)}): {exc}"
 
-    def _one(self, step: StepPlan, context: Mapping[str, Any], index: int | None) -> StepRecord:
+    def item(self, step: StepPlan, context: Mapping[str, Any], index: int | None) -> StepRecord:
         result = StepRecord(step.id, step.action, started_at=now_iso(), index=index)
         start = time.perf_counter()
         unit = step.id if index is None else f"{step.id}[{index}]"
@@ -346,7 +363,7 @@ class _Run:
             if isinstance(step.target, Operation) and step.pages is not None:
                 fetch_pages(self, step, step.target, dict(params), result, context, unit)
             elif isinstance(step.target, Operation):
-                self._http(step, step.target, dict(params), result, context, unit)
+                self.send(step, step.target, dict(params), result, context, unit)
             else:
                 self._action(step, step.target, params, result, unit)
         except TemplateError as exc:
@@ -376,7 +393,7 @@ class _Run:
             return truth, f"<{value._root}>"
         return truth, f"<{seen[-1]}>" if seen else None
 
-    def _http(
+    def send(
         self,
         step: StepPlan,
         op: Operation,
@@ -470,11 +487,11 @@ class _Run:
             """Run the declared look-up as journal unit ``lookup_unit``: an action is one
             checkpoint, an HTTP read journals its attempts (and waits) like any request."""
             if lookup.wait:
-                self.engine.caller.journal.sleep(lookup.wait)
+                self.engine.caller.checkpoints.sleep(lookup.wait)
             params = lookup.params.render(context)
             target = lookup.target
             if not isinstance(target, Operation):
-                output = self.engine.caller.journal.step(
+                output = self.engine.caller.checkpoints.step(
                     lookup_unit,
                     lambda: _json_value(self._run_action(target, dict(params))),
                 )
@@ -483,7 +500,7 @@ class _Run:
                 inner = StepPlan(
                     id=step.id, action=lookup.action, target=target, params=lookup.params
                 )
-                self._http(inner, target, dict(params), record, context, lookup_unit)
+                self.send(inner, target, dict(params), record, context, lookup_unit)
                 output = record.raw
             found = lookup.found.render({**context, "output": output})
             return (bool(found), found if found else None)
@@ -534,7 +551,7 @@ class _Run:
         if self.dry_run:
             output = self._run_action(action, params)
         else:  # reads too: a resumed run must see what the first pass saw
-            output = self.engine.caller.journal.step(
+            output = self.engine.caller.checkpoints.step(
                 unit, lambda: _json_value(self._run_action(action, params))
             )
         result.raw = output

@@ -1,30 +1,60 @@
-"""The steps of a run that walk pages (``pages:``; see :mod:`connector.sending.paging`): a paged step,
-and the ``foreach`` that walks its pages as they come. Functions of the engine's run (each takes
-its :class:`connector.runtime.engine._Run`), kept apart to keep the engine's module small.
+"""The steps of a run that walk pages (``pages:``; see :mod:`connector.sending.paging`): a paged
+step, and the ``foreach`` that walks its pages as they come. Each function takes the run as a
+:class:`PagedRun`: what these steps need of the engine's run, and nothing of its insides.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from connector.catalog.model import Operation
 from connector.errors import step_failure
-from connector.language.plan import StepPlan
+from connector.language.plan import Plan, StepPlan
 from connector.records import StepRecord, ms_since, now_iso
 from connector.sending.paging import PageCount, walk
 
-if TYPE_CHECKING:
-    from connector.runtime.engine import _Run
-
-__all__ = ["KEPT_FAILED_ITEMS", "fetch_pages", "walk_pages"]
+__all__ = ["KEPT_FAILED_ITEMS", "PagedRun", "fetch_pages", "walk_pages"]
 
 KEPT_FAILED_ITEMS = 100  # item records a streamed foreach keeps (its failed items, the first)
 
 
+class PagedRun(Protocol):
+    """What a paged step needs of the run it is part of (the engine's run implements it)."""
+
+    plan: Plan
+    context: dict[str, Any]
+    dry_run: bool
+
+    def send(
+        self,
+        step: StepPlan,
+        op: Operation,
+        params: dict[str, Any],
+        result: StepRecord,
+        context: Mapping[str, Any],
+        unit: str,
+    ) -> None:
+        """Send one request of ``step`` as journal unit ``unit``, recording it in ``result``."""
+
+    def item(self, step: StepPlan, context: Mapping[str, Any], index: int | None) -> StepRecord:
+        """Run ``step`` for one item (``context`` has ``item`` and ``index``)."""
+
+    def keep_stream(
+        self, step_id: str, record: StepRecord, items: Iterator[Any], count: PageCount
+    ) -> None:
+        """Leave the items of ``step_id``'s pages to the next step, as they come."""
+
+    def walked(self, step_id: str, source: StepPlan, paged: StepRecord) -> None:
+        """Say that ``step_id`` walked the pages of ``source``: both outputs are summaries."""
+
+    def redact(self, text: str) -> str:
+        """``text`` with the run's secrets masked."""
+
+
 def fetch_pages(
-    run: _Run,
+    run: PagedRun,
     step: StepPlan,
     op: Operation,
     params: dict[str, Any],
@@ -42,7 +72,7 @@ def fetch_pages(
     def fetch(page_params: dict[str, Any], n: int) -> Any:
         page = StepRecord(step.id, step.action)
         try:
-            run._http(step, op, page_params, page, context, f"{unit}@p{n}")
+            run.send(step, op, page_params, page, context, f"{unit}@p{n}")
         finally:
             result.attempts += page.attempts
             result.waits.extend(page.waits)
@@ -59,7 +89,7 @@ def fetch_pages(
         result.status, result.note = "planned", f"pages: {bound}"
         return
     if step.streams_to is not None and unit == step.id:
-        run._streams[step.id] = (result, items, count)
+        run.keep_stream(step.id, result, items, count)
         result.status = "succeeded"
         return
     result.raw = list(items)
@@ -68,7 +98,7 @@ def fetch_pages(
 
 
 def walk_pages(
-    run: _Run, step: StepPlan, paged: StepRecord, items: Iterator[Any], count: PageCount
+    run: PagedRun, step: StepPlan, paged: StepRecord, items: Iterator[Any], count: PageCount
 ) -> StepRecord:
     """A ``foreach`` over the pages of the step before, one page at a time: each item's
     record is dropped once counted (but for the first failed ones), and both steps' outputs
@@ -81,7 +111,7 @@ def walk_pages(
     stopped = False
     try:
         for index, item in enumerate(items):
-            one = run._one(step, dict(run.context, item=item, index=index), index)
+            one = run.item(step, dict(run.context, item=item, index=index), index)
             tally["items"] += 1
             tally[one.status if one.status in tally else "succeeded"] += 1
             if one.status == "failed":
@@ -94,7 +124,7 @@ def walk_pages(
                     break
     except Exception as exc:  # a page failed (or the bound was hit): the paged step did
         paged.status = "failed"
-        paged.error = run.engine.redactor.text(step_failure(source.id, exc))
+        paged.error = run.redact(step_failure(source.id, exc))
         result.status = "failed"
         result.error = f"stopped after {tally['items']} items: step {source.id!r} failed"
     paged.raw = {"pages": count.pages, "items": count.items}
@@ -112,7 +142,6 @@ def walk_pages(
     )
     if result.status != "failed" and tally["skipped"] == tally["items"]:
         result.status = "skipped"
-    run._summarized.update((step.id, source.id))
-    run._walked[step.id] = (source, paged)
+    run.walked(step.id, source, paged)
     result.duration_ms = ms_since(start)
     return result

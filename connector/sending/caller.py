@@ -2,10 +2,10 @@
 
 :class:`Caller` sends a built request the way the contract promises:
 
-- Each attempt is a journaled unit (``STEP#N``): it waits for the shared rate budget, sends,
+- Each attempt is a checkpointed unit (``STEP#N``): it waits for the shared rate budget, sends,
   and records the answer together with the verdict of the retry policy
   (:mod:`connector.sending.retry`). A resumed run replays recorded attempts instead of sending.
-- Waits between attempts go through the journal (durable sleeps), and are kept on the step's
+- Waits between attempts go through the checkpoints (durable sleeps), and are kept on the step's
   record with their reason.
 - A write takes a claim in the effect journal first (its ``once.key``, or the run and step), so
   it is performed once per identity across retries, resumes, duplicate deliveries and reruns; a
@@ -34,7 +34,7 @@ from connector.catalog.model import Operation
 from connector.errors import ConnectorError, HTTPStepError, NotConnected, StepError
 from connector.persistence.effects import Claim, EffectJournal
 from connector.records import StepRecord
-from connector.sending.checkpoints import Immediate, Journal
+from connector.sending.checkpoints import Checkpoints, NoCheckpoints
 from connector.sending.http import DirectSender, Redactor, Sender, parse_body, shown_headers
 from connector.sending.retry import (
     RetryPolicy,
@@ -42,13 +42,13 @@ from connector.sending.retry import (
     classify_response,
 )
 
-__all__ = ["Caller", "Throttle"]
+__all__ = ["Caller", "RateGate"]
 
 BUSY_POLL_SECONDS = 0.25
 KEPT_HEADERS = ("retry-after", "x-ratelimit", "content-type")
 
 
-class Throttle(Protocol):
+class RateGate(Protocol):
     """The shared request budget (``connector.persistence.budgets``), per app, credential, location."""
 
     def acquire(self, app: App, credential: str, location: str) -> float:
@@ -75,7 +75,7 @@ class OutcomeUnknown(StepError):
 class Call:
     """One HTTP step's request and what the caller needs to know about it."""
 
-    unit: str  # the journal name of the step (or foreach item)
+    unit: str  # the checkpoint name of the step (or foreach item)
     app: App
     op: Operation
     client: httpx.Client
@@ -91,10 +91,10 @@ class Call:
 
 @dataclass
 class Caller:
-    journal: Journal = field(default_factory=Immediate)
+    checkpoints: Checkpoints = field(default_factory=NoCheckpoints)
     sender: Sender = field(default_factory=DirectSender)
     effects: EffectJournal | None = None
-    throttle: Throttle | None = None
+    throttle: RateGate | None = None
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     rng: random.Random = field(default_factory=random.Random)
     clock: Callable[[], float] = time.time
@@ -144,7 +144,7 @@ class Caller:
                 unknown = False
                 resent_after_unknown = True
             attempt += 1
-            outcome: dict[str, Any] = self.journal.step(
+            outcome: dict[str, Any] = self.checkpoints.step(
                 f"{call.unit}#{attempt}", partial(self._attempt, call, attempt, policy, safe)
             )
             result.attempts = attempt
@@ -162,7 +162,7 @@ class Caller:
             if action == "retry":
                 delay = float(verdict.get("delay") or 0.0)
                 result.waits.append({"seconds": round(delay, 3), "reason": verdict["reason"]})
-                self.journal.sleep(delay)
+                self.checkpoints.sleep(delay)
                 continue
             if action == "unknown":
                 if safe:  # cannot happen by the policy, but repeating a safe write is harmless
@@ -182,7 +182,7 @@ class Caller:
                     result.note = "the answer was lost; the API named the record it made"
                     return self._done(call, existing, None)
             if call.effect_key is not None and self.effects is not None:
-                self.journal.step(
+                self.checkpoints.step(
                     f"{call.unit}:release",
                     lambda: self.effects.release(call.effect_key, call.owner),  # type: ignore[union-attr,arg-type]
                 )
@@ -212,21 +212,21 @@ class Caller:
         assert effects is not None and call.effect_key is not None
         waited = 0.0
         while True:
-            data = self.journal.step(
+            data = self.checkpoints.step(
                 f"{call.unit}:once" + (f"@{waited:.2f}" if waited else ""),
                 lambda: effects.claim(call.effect_key, call.owner, _run_of(call.owner)).to_json(),  # type: ignore[arg-type]
             )
             claim = Claim.from_json(data)
             if claim.state != "busy":
                 return claim
-            self.journal.sleep(BUSY_POLL_SECONDS)
+            self.checkpoints.sleep(BUSY_POLL_SECONDS)
             waited += BUSY_POLL_SECONDS
 
     def _resolve(self, call: Call, attempt: int) -> tuple[bool, Any]:
         """Whether the write whose answer was lost happened (and its output). When it did not,
         the claim is marked as not sent, so the next attempt may send it."""
         written, output = False, None
-        if call.resolve is not None:  # journals its own requests (``UNIT:lookupN#k``)
+        if call.resolve is not None:  # checkpoints its own requests (``UNIT:lookupN#k``)
             try:
                 written, output = call.resolve(f"{call.unit}:lookup{attempt}")
             except ConnectorError as exc:
@@ -240,7 +240,7 @@ class Caller:
         # else the app refuses a repeat and names the record (refuses_duplicate, existing_record)
         effects, key = self.effects, call.effect_key
         if not written and effects is not None and key is not None:
-            self.journal.step(
+            self.checkpoints.step(
                 f"{call.unit}:absent{attempt}", lambda: effects.not_sent(key, call.owner)
             )
         return written, output
@@ -249,7 +249,7 @@ class Caller:
         if call.effect_key is not None and self.effects is not None:
             link = call.link(output) if call.link is not None else None
             effects = self.effects
-            self.journal.step(
+            self.checkpoints.step(
                 f"{call.unit}:done",
                 lambda: _jsonable(effects.done(call.effect_key, call.owner, output, status, link)),  # type: ignore[arg-type]
             )

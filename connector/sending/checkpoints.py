@@ -1,10 +1,12 @@
 """The seam between the engine and durable execution: checkpointed units of work and waits.
 
-The engine does everything that touches the outside world through a :class:`Journal`:
-``journal.step(name, func)`` runs ``func`` once and remembers its (JSON) result under ``name``;
-``journal.sleep(seconds)`` waits. :class:`Immediate` does both directly (tests, dry runs); the
-durable runtime's journal (``connector.runtime.workflow``) makes each a DBOS step, so a run that is
-resumed after a crash gets every finished unit's recorded result instead of doing it again.
+The engine does everything that touches the outside world through a :class:`Checkpoints`:
+``checkpoints.step(name, func)`` runs ``func`` once and remembers its (JSON) result under
+``name``; ``checkpoints.sleep(seconds)`` waits. :class:`NoCheckpoints` does both directly (tests,
+dry runs); the durable runtime's (:class:`connector.runtime.worker.DurableCheckpoints`) makes each
+a DBOS step, so a run that is resumed after a crash gets every finished unit's recorded result
+instead of doing it again. ("The journal" is another thing: the journal of writes,
+:mod:`connector.persistence.effects`, which says whether a write happened.)
 
 Names are unique within a run: ``STEP``, ``STEP[INDEX]`` inside a ``foreach``, and a suffix per
 unit (``#1`` for the first attempt of a request, ``:once``, ``:done``, ``:lookup``).
@@ -16,12 +18,12 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-__all__ = ["Immediate", "Journal"]
+__all__ = ["Checkpoints", "NoCheckpoints"]
 
 T = TypeVar("T")
 
 
-class Journal(Protocol):
+class Checkpoints(Protocol):
     def step(self, name: str, func: Callable[[], T]) -> T:
         """Run ``func`` (or return what it returned when this run did it before)."""
         ...
@@ -31,8 +33,8 @@ class Journal(Protocol):
         ...
 
 
-class Immediate:
-    """A journal that remembers nothing: every unit runs, every wait sleeps."""
+class NoCheckpoints:
+    """Checkpoints that remember nothing: every unit runs, every wait sleeps."""
 
     def step(self, name: str, func: Callable[[], T]) -> T:
         return func()

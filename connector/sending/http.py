@@ -237,6 +237,11 @@ class Redactor:
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
+    @classmethod
+    def for_apps(cls, apps: Iterable[App], env: Mapping[str, str]) -> Redactor:
+        """A redactor that knows the value of every variable an app names in ``secret_env``."""
+        return cls(env[name] for app in apps for name in app.secret_env if env.get(name))
+
     def text(self, value: str) -> str:
         for secret in self._secrets:
             if secret in value:

@@ -1,4 +1,4 @@
-"""The caller's request budget (:class:`connector.sending.caller.Throttle`) on :class:`Budget`: wait for a
+"""The caller's request budget (:class:`connector.sending.caller.RateGate`) on :class:`Budget`: wait for a
 place in every window an app declares (with CONNECTOR_RATE_LIMITS applied), and after the answer,
 let the rate-limit headers correct what the budget believed."""
 

@@ -30,6 +30,7 @@ from connector.language.plan import Plan
 from connector.language.template_env import template_env
 from connector.persistence.deliveries import Deliveries
 from connector.records import new_run_id
+from connector.runtime.api import RunClient
 from connector.serve.events import Event, digest_of, run_id_for
 from connector.serve.metrics import Metrics
 
@@ -94,7 +95,7 @@ class Router:
 class Intake:
     def __init__(
         self,
-        runtime: Any,
+        runtime: RunClient,
         plans: Sequence[Plan],
         *,
         metrics: Metrics | None = None,

@@ -25,6 +25,7 @@ from typing import Any
 
 from connector.language.plan import Plan
 from connector.persistence.cursors import Cursors
+from connector.runtime.api import RunClient
 from connector.serve.events import Event, digest_of
 
 __all__ = ["PAGE_SIZE", "ContactPoller"]
@@ -51,7 +52,7 @@ class Poller:
     def __init__(
         self,
         plan: Plan,
-        runtime: Any,
+        runtime: RunClient,
         accept: Callable[[str, list[Event], Plan], list[str]],
         cursors: Cursors,
         clock: Callable[[], float] = time.time,
@@ -165,7 +166,7 @@ class TaskPoller(Poller):
     task in the cursors table), and each one that changed is the recipe's ``task.updated``
     event, with ``changed`` naming the fields. The first poll only looks."""
 
-    def __init__(self, plan: Plan, runtime: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, plan: Plan, runtime: RunClient, *args: Any, **kwargs: Any) -> None:
         from connector.language.template_env import template_env
         from connector.language.templates import compile_value
 
@@ -231,7 +232,7 @@ class TaskPoller(Poller):
 
 def poller_for(
     plan: Plan,
-    runtime: Any,
+    runtime: RunClient,
     accept: Callable[[str, list[Event], Plan], list[str]],
     cursors: Cursors,
 ) -> Poller:

@@ -101,7 +101,7 @@ class Service:
         if self.runtime.db.engine.dialect.name != "postgresql":
             self.lock.acquire()  # on PostgreSQL the runtime takes it (and keeps it) itself
         for plan, text in self._recipes:
-            self.runtime.remember(plan, text)
+            self.runtime.keep_recipe(plan, text)
         self.runtime.launch()
         self.metrics.watch_queue(self._queue_depth)
         self._ticker = threading.Thread(target=self._tick, name="connector-schedules", daemon=True)

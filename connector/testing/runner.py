@@ -170,7 +170,7 @@ def _runs(
         with clock.fixed(case.now), Runtime(registry, env, options) as runtime:
             for link in case.links:
                 runtime.links.put(link.kind, link.ghl_id, link.connecteam_id, link.meta or None)
-            runtime.remember(plan, prepared.text)
+            runtime.keep_recipe(plan, prepared.text)
             for _ in range(case.runs):
                 if isinstance(transport, ReplayTransport):
                     transport.mark()
@@ -239,14 +239,13 @@ def _record_in(
     assert case.cassette is not None
     transport = RecordingTransport(httpx.HTTPTransport(), _resolver(registry, env))
     _runs(case, prepared, registry, env, transport)
-    secrets = [env[n] for app in registry.apps.values() for n in app.secret_env if env.get(n)]
     # the environment a replay needs to send the same requests (the location), less what the
     # test gives itself
     kept = {k: v for k, v in template_env(env).items() if k not in case.env}
     return write_cassette(
         case.cassette,
         transport.exchanges,
-        Redactor(secrets),
+        Redactor.for_apps(registry.apps.values(), env),
         source=source,
         env=kept,
         test=case.name,

@@ -1,7 +1,7 @@
 """The page's actions on a run: retry, replay from a step, mark resolved (each a POST that
 :meth:`~connector.ui.web.UI.gate` has checked for its CSRF token).
 
-Retry and replay go through the runtime's own :meth:`~connector.runtime.durable.Runtime.again`,
+Retry and replay go through the runtime's own :meth:`~connector.runtime.durable.Runtime.rerun`,
 the one ``connector runs retry`` and ``runs replay`` use: the new run is a fork of the old one
 (the steps before the chosen one keep their recorded results; a retry goes on with the old run's
 write claims, so nothing it wrote is written again). It runs in a thread of its own; the answer
@@ -54,7 +54,7 @@ def _in_thread(func: Callable[[], RunRecord]) -> concurrent.futures.Future[RunRe
 
 async def _again(ui: UI, ctx: Ctx, old: RunRecord, step: str | None) -> Response:
     verb = "retry" if step is None else "replay"
-    future = _in_thread(lambda: ui.runtime.again(old, step))
+    future = _in_thread(lambda: ui.runtime.rerun(old, step))
     try:
         record = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), WAIT_SECONDS)
     except TimeoutError:

@@ -16,18 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from connector.errors import ConnectorError
+from connector.runtime.api import RunClient
 from connector.ui.access import CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Access
 from connector.ui.present import Shown, environment
 from connector.ui.queries import History, RunRow
 
-__all__ = ["UI", "mount", "serving"]
+__all__ = ["UI", "Ctx"]
 
 log = logging.getLogger("connector.ui")
 
@@ -51,7 +49,7 @@ class UI:
     """The page of one serving process: its runtime (the database, retry and replay), the
     recipes it serves, and who may see it."""
 
-    def __init__(self, runtime: Any, plans: Mapping[str, Any]) -> None:
+    def __init__(self, runtime: RunClient, plans: Mapping[str, Any]) -> None:
         self.runtime = runtime
         self.plans = plans
         self.history = History(runtime.db.engine)
@@ -169,27 +167,6 @@ class UI:
         response.delete_cookie(SESSION_COOKIE)
         return response
 
-    # routes --------------------------------------------------------------------------------------
-
-    def routes(self) -> list[BaseRoute]:
-        from connector.ui import actions, pages
-
-        gate = self.gate
-        return [
-            Route("/", gate(pages.runs(self)), methods=["GET"]),
-            Route("/ui/runs/{run_id}", gate(pages.run(self)), methods=["GET"]),
-            Route("/ui/runs/{run_id}/retry", gate(actions.retry(self)), methods=["POST"]),
-            Route("/ui/runs/{run_id}/replay", gate(actions.replay(self)), methods=["POST"]),
-            Route("/ui/runs/{run_id}/resolve", gate(actions.resolve(self)), methods=["POST"]),
-            Route("/ui/queue", gate(pages.queue(self)), methods=["GET"]),
-            Route("/ui/connections", gate(pages.connections(self)), methods=["GET"]),
-            Route("/ui/links", gate(pages.links(self)), methods=["GET"]),
-            Route(EVENTS, gate(pages.events(self)), methods=["GET"]),
-            Route("/ui/login", self.login, methods=["GET", "POST"]),
-            Route("/ui/logout", gate(self.logout), methods=["POST"]),
-            Mount("/ui/static", StaticFiles(packages=[("connector.ui", "static")]), name="static"),
-        ]
-
 
 async def _form(request: Request) -> dict[str, str]:
     """The fields of an urlencoded form (at most 64 KiB; the last value of a repeated name)."""
@@ -211,21 +188,3 @@ def _local(target: str) -> str:
 
 def _https(request: Request) -> bool:
     return request.url.scheme == "https"
-
-
-def mount(app: Starlette, runtime: Any, plans: Mapping[str, Any]) -> UI:
-    """Add the page's routes to ``app`` (the serve app) and return the page."""
-    ui = UI(runtime, plans)
-    app.router.routes.extend(ui.routes())
-    app.state.ui = ui
-    return ui
-
-
-def serving(app: Starlette, host: str, server: Any) -> None:
-    """Tell the page of ``app`` the address it is served on (loopback or not decides whether a
-    login is needed) and the server (its live streams end when it stops)."""
-    ui: UI | None = getattr(app.state, "ui", None)
-    if ui is None:
-        return
-    ui.access.host = host
-    ui.stopping = lambda: bool(getattr(server, "should_exit", False))

@@ -53,7 +53,7 @@ from connector.records import RunRecord
 from connector.runtime.engine import Engine
 from connector.runtime.prepare import prepare_text
 from connector.sending.caller import Caller
-from connector.sending.checkpoints import Immediate
+from connector.sending.checkpoints import NoCheckpoints
 from connector.sending.http import Redactor, make_clients
 from connector.sending.retry import RetryPolicy
 
@@ -131,7 +131,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz-home")
 
 
-class NoWaits(Immediate):
+class NoWaits(NoCheckpoints):
     """Retries without sleeping: the fake API's ``Retry-After`` is obeyed in zero seconds."""
 
     def sleep(self, seconds: float) -> None:
@@ -165,7 +165,7 @@ def _engine(
         [registry.apps[a] for a in plan.apps], env, transport=httpx.MockTransport(handler)
     )
     caller = Caller(
-        journal=NoWaits(), policy=RetryPolicy(attempts=2, base_delay=0, max_delay=0, max_wait=5)
+        checkpoints=NoWaits(), policy=RetryPolicy(attempts=2, base_delay=0, max_delay=0, max_wait=5)
     )
     return Engine(
         registry=registry,
@@ -322,7 +322,7 @@ def test_shipped_recipes_with_mutated_events_against_the_sandbox(
         assert plan is not None
         env = {**sandbox.env, "CONNECTOR_HOME": str(home)}
         clients = make_clients([registry.apps[a] for a in plan.apps], env)
-        caller = Caller(journal=NoWaits(), policy=RetryPolicy(attempts=2, base_delay=0))
+        caller = Caller(checkpoints=NoWaits(), policy=RetryPolicy(attempts=2, base_delay=0))
         engine = Engine(registry=registry, clients=clients, env=env, caller=caller, home=home)
         try:
             record = engine.run(plan, _event(event), dry_run=dry_run)

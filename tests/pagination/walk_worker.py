@@ -19,7 +19,7 @@ def main() -> int:
     prepared = prepare_text(path, text, registry)
     assert prepared.plan is not None, prepared.problems
     with Runtime(registry, os.environ, RuntimeOptions(budgets=False)) as runtime:
-        runtime.remember(prepared.plan, text)
+        runtime.keep_recipe(prepared.plan, text)
         record = runtime.run(prepared.plan, {}, run_id=run_id)
     print(record.status, flush=True)
     return 0

@@ -266,7 +266,7 @@ def _scale_budgets(registry: Registry) -> None:
 def _run_all(runtime: Runtime, flow: str) -> list[Any]:
     prepared = prepare(RECIPES / f"{flow}.yaml", runtime.registry)
     assert prepared.plan is not None, prepared.problems
-    runtime.remember(prepared.plan, prepared.text)
+    runtime.keep_recipe(prepared.plan, prepared.text)
     events = _events(flow)
     records: list[Any] = [None] * len(events)
     for start in range(0, len(events), AT_ONCE):
@@ -305,9 +305,9 @@ def _settle_unknown_notes(
             notes = reply.json()["notes"]
             there = [n for n in notes if n.get("title") == sent["title"]]
             assert len(there) <= 1, there  # never twice, even before anyone looked
-            runtime.settle(record.id, written=bool(there))
+            runtime.settle_writes(record.id, written=bool(there))
             SETTLED[flow] += 1
-            record = runtime.again(record, None)
+            record = runtime.rerun(record, None)
         final[i] = record
     return final
 

@@ -550,12 +550,12 @@ def test_a_write_nothing_can_read_back_fails_outcome_unknown_and_is_never_sent_a
             )
             assert [s.status for s in record.steps] == ["succeeded", "failed", "skipped"]
             assert runtime.resume() == []  # a failed run is not resumed
-            retried = runtime.again(record, None)  # `connector runs retry`
+            retried = runtime.rerun(record, None)  # `connector runs retry`
             assert retried.parent == record.id
             assert retried.status == "failed"
             assert retried.error and "outcome unknown" in retried.error, retried.error
             assert "/notes in Connecteam" in retried.error
-            once_more = runtime.again(retried, None)  # the retry's takeover is no more sendable
+            once_more = runtime.rerun(retried, None)  # the retry's takeover is no more sendable
             assert once_more.status == "failed"
     finally:
         close_all()

@@ -89,7 +89,7 @@ def _runtime(registry: Registry, env: dict[str, str]) -> tuple[Runtime, Any]:
     prepared = prepare(HERE / "task_once.yaml", registry)
     assert prepared.plan is not None, prepared.problems
     runtime = Runtime(registry, env)
-    runtime.remember(prepared.plan, prepared.text)
+    runtime.keep_recipe(prepared.plan, prepared.text)
     return runtime, prepared.plan
 
 
@@ -215,7 +215,7 @@ def test_a_contact_without_email_whose_answer_was_lost_is_found_by_its_full_name
     assert prepared.plan is not None
     transport = _DropFirstCreate()
     runtime = Runtime(registry, env, RuntimeOptions(transport=transport))
-    runtime.remember(prepared.plan, prepared.text)
+    runtime.keep_recipe(prepared.plan, prepared.text)
     event = {"userId": 9050, "fullName": "Grace Brewster Hopper", "tasks": []}
     with runtime:
         record = runtime.run(prepared.plan, event)

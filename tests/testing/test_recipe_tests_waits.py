@@ -11,7 +11,7 @@ import pytest
 from recipe_tests_support import RECIPES, connector
 
 from connector import clock
-from connector.runtime import durable
+from connector.runtime import worker
 
 PUSH_TASK = (RECIPES / "push-task-edits.yaml").read_text()
 
@@ -47,7 +47,7 @@ def test_a_recorded_429_is_waited_for_on_the_fixed_clock_not_slept(
         slept.append(seconds)
 
     monkeypatch.setattr(time, "sleep", sleep)
-    monkeypatch.setattr(durable.DBOS, "sleep", durable_sleep)
+    monkeypatch.setattr(worker.DBOS, "sleep", durable_sleep)
     result = connector("test", "--json", str(path))
     assert result.exit_code == 0, result.output
     (test,) = json.loads(result.stdout)["tests"]

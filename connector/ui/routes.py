@@ -1,0 +1,55 @@
+"""Where the page's routes are put together and mounted on the serve app (:func:`mount`), and
+told where they are served (:func:`serving`). The handlers are in :mod:`connector.ui.pages` and
+:mod:`connector.ui.actions`; the page's state and its gate in :mod:`connector.ui.web`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from connector.runtime.api import RunClient
+from connector.ui import actions, pages
+from connector.ui.web import EVENTS, UI
+
+__all__ = ["mount", "routes", "serving"]
+
+
+def routes(ui: UI) -> list[BaseRoute]:
+    """The page's routes, each through :meth:`UI.gate`."""
+    gate = ui.gate
+    return [
+        Route("/", gate(pages.runs(ui)), methods=["GET"]),
+        Route("/ui/runs/{run_id}", gate(pages.run(ui)), methods=["GET"]),
+        Route("/ui/runs/{run_id}/retry", gate(actions.retry(ui)), methods=["POST"]),
+        Route("/ui/runs/{run_id}/replay", gate(actions.replay(ui)), methods=["POST"]),
+        Route("/ui/runs/{run_id}/resolve", gate(actions.resolve(ui)), methods=["POST"]),
+        Route("/ui/queue", gate(pages.queue(ui)), methods=["GET"]),
+        Route("/ui/connections", gate(pages.connections(ui)), methods=["GET"]),
+        Route("/ui/links", gate(pages.links(ui)), methods=["GET"]),
+        Route(EVENTS, gate(pages.events(ui)), methods=["GET"]),
+        Route("/ui/login", ui.login, methods=["GET", "POST"]),
+        Route("/ui/logout", gate(ui.logout), methods=["POST"]),
+        Mount("/ui/static", StaticFiles(packages=[("connector.ui", "static")]), name="static"),
+    ]
+
+
+def mount(app: Starlette, runtime: RunClient, plans: Mapping[str, Any]) -> UI:
+    """Add the page's routes to ``app`` (the serve app) and return the page."""
+    ui = UI(runtime, plans)
+    app.router.routes.extend(routes(ui))
+    app.state.ui = ui
+    return ui
+
+
+def serving(app: Starlette, host: str, server: Any) -> None:
+    """Tell the page of ``app`` the address it is served on (loopback or not decides whether a
+    login is needed) and the server (its live streams end when it stops)."""
+    ui: UI | None = getattr(app.state, "ui", None)
+    if ui is None:
+        return
+    ui.access.host = host
+    ui.stopping = lambda: bool(getattr(server, "should_exit", False))
