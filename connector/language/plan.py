@@ -89,7 +89,7 @@ class Plan:
     vars: tuple[tuple[str, CompiledValue], ...]
     steps: tuple[StepPlan, ...]
     output: CompiledValue | None
-    env: BoundedEnvironment
+    jinja: BoundedEnvironment  # the template environment its values were compiled in
     # `trigger.if`: the events a served recipe runs for (None: every event of its type)
     trigger_if: CompiledValue | None = None
     # `trigger.cron` of a schedule trigger
@@ -209,7 +209,7 @@ def plan_recipe(
         vars=vars_,
         steps=tuple(steps),
         output=compiled_output,
-        env=env,
+        jinja=env,
         trigger_if=trigger_if,
         cron=str(trigger["cron"]) if trigger.get("cron") else None,
         poll=dict(trigger["poll"]) if isinstance(trigger.get("poll"), Mapping) else None,

@@ -1,8 +1,10 @@
 """Executing a plan: steps in order over injected HTTP clients, recorded as they finish.
 
 The engine touches no file and opens no connection of its own: it is given the registry, one
-``httpx.Client`` per app, a :class:`~connector.sending.http.Sender` (the seam for retries, rate limits and
-the journal) and a :class:`~connector.records.Recorder`.
+``httpx.Client`` per app, a :class:`~connector.sending.caller.Caller` (checkpoints, retries, the
+rate budget, the journal of writes) and a :class:`~connector.records.Recorder`. Each run renders
+its steps and builds their requests, then hands them to its sender
+(:mod:`connector.runtime.senders`): a real run sends them, a dry run shows them.
 """
 
 from __future__ import annotations
@@ -19,20 +21,21 @@ from typing import Any
 
 import httpx
 
-from connector.apps import Action, RunContext
+from connector.apps import Action, App, RunContext
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
 from connector.config import connector_home
 from connector.errors import StepError, TemplateError, step_failure
 from connector.language.paths import child_path
-from connector.language.placeholder import Placeholder, Unset, unset_note, watching
+from connector.language.placeholder import Placeholder
 from connector.language.plan import OncePlan, Plan, StepPlan
-from connector.language.template_env import DryRunEnv, TemplateEnv, template_env
+from connector.language.template_env import template_env
 from connector.records import Recorder, RunRecord, StepRecord, ms_since, new_run_id, now_iso
 from connector.runtime.paged_steps import fetch_pages, walk_pages
-from connector.sending.auth import ACCOUNT, StoredAuth
+from connector.runtime.senders import DryRunSender, LiveSender, StepSender, json_value
+from connector.sending.auth import ACCOUNT
 from connector.sending.caller import Call, Caller
-from connector.sending.http import ParameterError, Redactor, build_request, shown_headers
+from connector.sending.http import ParameterError, Redactor, build_request
 from connector.sending.paging import PageCount
 from connector.sending.retry import RetryPolicy
 
@@ -111,7 +114,8 @@ class Engine:
         started = time.perf_counter()
         if self.recorder is not None:
             self.recorder.run_started(record)
-        run = _Run(self, plan, record, event, dry_run, claims_of or record.id)
+        sender: StepSender = DryRunSender(self.redactor) if dry_run else LiveSender()
+        run = _Run(self, plan, record, event, sender, claims_of or record.id)
         try:
             run.execute()
         finally:
@@ -132,20 +136,21 @@ class _Run:
         plan: Plan,
         record: RunRecord,
         event: Any,
-        dry_run: bool,
+        sender: StepSender,
         claims_of: str,
     ) -> None:
         self.engine = engine
         self.plan = plan
         self.record = record
-        self.dry_run = dry_run
+        self.sender = sender
+        self.dry_run = sender.dry_run
         self.claims_of = claims_of  # whose per-run claims (``run:RUN/unit``) writes take
         self.steps: dict[str, dict[str, Any]] = {}
         self.context: dict[str, Any] = {
             "trigger": event,
             "steps": self.steps,
             "vars": {},
-            "env": DryRunEnv(record.env) if dry_run else TemplateEnv(record.env),
+            "env": sender.template_env(record.env),
         }
         self._loop: asyncio.AbstractEventLoop | None = None
         # paged steps whose pages the next step walks (`pages:` then `foreach` over its output):
@@ -158,7 +163,7 @@ class _Run:
             recipe=plan.name,
             home=engine.home or connector_home(engine.env),
             env={**engine.env, **record.env},
-            dry_run=dry_run,
+            dry_run=sender.dry_run,
             services=engine.services,
         )
 
@@ -255,9 +260,7 @@ class _Run:
             output, codes, done_before = result.raw, result.status_code, result.done_before
             done_now = result.status == "succeeded" and not result.done_before
         self.steps[step.id] = {
-            "output": Placeholder(f"steps.{step.id}.output")
-            if self.dry_run and result.status == "planned"
-            else output,
+            "output": self.sender.shown_output(step.id, result, output),
             "status_code": codes,
             "done_before": done_before,
             "done_now": done_now,
@@ -303,8 +306,8 @@ class _Run:
                     break
         if not result.items or all(i.status == "skipped" for i in result.items):
             result.status = "skipped"
-        elif self.dry_run and result.status != "failed":
-            result.status = "planned"
+        else:
+            self.sender.finish_foreach(result)
         result.duration_ms = ms_since(start)
         return result
 
@@ -350,7 +353,7 @@ class _Run:
         unknown = None
         try:
             if step.condition is not None:
-                known, unknown = self._condition(step.condition, context)
+                known, unknown = self.sender.condition(step.condition, context)
                 if not known and unknown is None:
                     result.status = "skipped"
                     result.note = f"if: {_source(step.condition)} was false"
@@ -381,18 +384,6 @@ class _Run:
                 result.error = self.engine.redactor.text(result.error)
         return result
 
-    def _condition(self, condition: Any, context: Mapping[str, Any]) -> tuple[bool, str | None]:
-        """An ``if:``'s truth, and in a dry run the placeholder it depends on (then it is
-        unknown: the step is shown as it would run)."""
-        if not self.dry_run:
-            return bool(condition.render(context)), None
-        with watching() as seen:
-            value = condition.render(context)
-            truth = bool(value)
-        if isinstance(value, Placeholder):
-            return truth, f"<{value._root}>"
-        return truth, f"<{seen[-1]}>" if seen else None
-
     def send(
         self,
         step: StepPlan,
@@ -410,15 +401,9 @@ class _Run:
         if lp and op.param(lp) is not None and lp not in params:
             if location:
                 params[lp] = location
-            elif self.dry_run:  # what a dry run could not know, it shows; it does not fail
-                params[lp] = Unset(app.location_env or lp)
-                result.note = f"{lp} unknown: set {app.location_env} or give it in with:"
-            elif op.param(lp).required:  # type: ignore[union-attr]
-                raise StepError(
-                    step.id, f"{lp} is required: set {app.location_env} or give it in with:"
-                )
-        if self.dry_run and not result.note:  # a real run fails on these (or sends them empty)
-            result.note = unset_note(params)
+            else:
+                self.sender.no_location(step, app, op, params, result)
+        self.sender.note_unset(params, result)
         client = engine.clients.get(op.app)
         if client is None:
             raise StepError(step.id, f"no client for app {op.app!r}")
@@ -432,15 +417,24 @@ class _Run:
         result.method = request.method
         result.url = redact.text(str(request.url))
         result.request_body = redact.value(_plain(_sent_body(request)))
-        if self.dry_run:
-            auth = client.auth
-            # show the headers auth adds, redacted; a stored connection's are not looked up (a
-            # dry run sends nothing, not even a token refresh)
-            if auth is not None and not isinstance(auth, StoredAuth):
-                request = next(auth.sync_auth_flow(request))
-            result.request_headers = redact.headers(shown_headers(request))
-            result.status = "planned"
-            return
+        self.sender.send(self, step, op, app, client, request, result, context, unit, location)
+
+    # what the sender (connector.runtime.senders.SendingRun) is given of a run
+
+    def call(
+        self,
+        step: StepPlan,
+        op: Operation,
+        app: App,
+        client: httpx.Client,
+        request: httpx.Request,
+        result: StepRecord,
+        context: Mapping[str, Any],
+        unit: str,
+        location: str,
+    ) -> None:
+        """Make ``request`` for real: a claim for a write, the caller's attempts, the result."""
+        engine = self.engine
         write = app.claims(op)
         owner = f"{self.record.id}/{unit}"
         effect_key = None
@@ -493,7 +487,7 @@ class _Run:
             if not isinstance(target, Operation):
                 output = self.engine.caller.checkpoints.step(
                     lookup_unit,
-                    lambda: _json_value(self._run_action(target, dict(params))),
+                    lambda: json_value(self.run_action(target, dict(params))),
                 )
             else:
                 record = StepRecord(step.id, lookup.action)
@@ -545,19 +539,12 @@ class _Run:
         unit: str,
     ) -> None:
         result.request_body = self.engine.redactor.value(_plain(params))
-        if self.dry_run and action.writes:
-            result.status = "planned"
-            return
-        if self.dry_run:
-            output = self._run_action(action, params)
-        else:  # reads too: a resumed run must see what the first pass saw
-            output = self.engine.caller.checkpoints.step(
-                unit, lambda: _json_value(self._run_action(action, params))
-            )
-        result.raw = output
-        result.status = "succeeded"
+        self.sender.act(self, action, params, result, unit)
 
-    def _run_action(self, action: Action, params: dict[str, Any]) -> Any:
+    def checkpoint(self, unit: str, func: Callable[[], Any]) -> Any:
+        return self.engine.caller.checkpoints.step(unit, func)
+
+    def run_action(self, action: Action, params: dict[str, Any]) -> Any:
         output = action.run(params, self.action_context)
         if inspect.isawaitable(output):
             if self._loop is None:
@@ -571,11 +558,6 @@ def _redact_outputs(result: StepRecord, redactor: Redactor) -> None:
     result.output = redactor.value(_plain(result.raw))
     for item in result.items or ():
         item.output = redactor.value(_plain(item.raw))
-
-
-def _json_value(value: Any) -> Any:
-    """An action's output as plain JSON (what a journal records and replays)."""
-    return json.loads(json.dumps(value, default=str))
 
 
 def _short(request: httpx.Request) -> str:

@@ -173,7 +173,7 @@ class TaskPoller(Poller):
         super().__init__(plan, runtime, *args, **kwargs)
         assert plan.poll is not None
         raw = (plan.poll.get("with") or {}).get("taskBoardId")
-        self.board = str(compile_value(plan.env, raw).render({"env": template_env(runtime.env)}))
+        self.board = str(compile_value(plan.jinja, raw).render({"env": template_env(runtime.env)}))
 
     def poll(self) -> list[str]:
         self.next_at = self.clock() + self.every
