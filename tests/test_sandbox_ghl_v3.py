@@ -6,7 +6,7 @@ requests say ``Version: v3``."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -24,9 +24,9 @@ V2 = {"Version": "2021-07-28"}
 
 
 @pytest.fixture
-def v3(sandbox: RunningSandbox, make_client: object) -> Iterator[httpx.Client]:
+def v3(sandbox: RunningSandbox, make_client: Any) -> Iterator[httpx.Client]:
     headers = {"Authorization": f"Bearer {sandbox.env['GHL_TOKEN']}", "Version": "v3"}
-    with make_client(sandbox.env["GHL_BASE_URL"], headers) as client:  # type: ignore[operator]
+    with make_client(sandbox.env["GHL_BASE_URL"], headers) as client:
         yield client
 
 

@@ -7,6 +7,8 @@ about (the key itself for an unknown key). It checks, beyond the schema (:mod:`.
 * each step's action exists (with close matches), its required parameters are given (except
   ``locationId`` of ``ghl.*`` operations, which the engine fills from ``GHL_LOCATION_ID``), every
   parameter is known, and literal values fit the parameter's JSON Schema;
+* a step's ``version:`` (or the recipe's ``versions:``) is one its operation (app) has, and the
+  step is checked against that version (:mod:`connector.catalog.versions`);
 * a ``once:`` look-up's action exists and its ``with:`` fits it, as a step's;
 * step ids are unique;
 * templates (``once:``'s too, where ``link`` and ``found`` also see ``output``) parse, use only
