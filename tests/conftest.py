@@ -49,6 +49,7 @@ def missing_specs() -> str | None:
     wanted = [
         (default_ghl_dir(), True),
         (root / "ghl-openapi" / "common" / "common-schemas.json", False),
+        (default_ghl_dir() / "v3" / "contacts-v3.json", False),
         (default_connecteam_file(), False),
     ]
     missing: list[Path] = []

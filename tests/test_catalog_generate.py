@@ -356,3 +356,91 @@ def test_connecteam_collisions_fall_back_to_path_segment_then_number() -> None:
         "list_items_b_v1_things_get": "connecteam.list-items-b-2",
     }
     assert kebab("getUsers") == "get-users"
+
+
+@needs_specs
+def test_the_contacts_v3_document_gives_a_second_version_of_the_contacts_operations() -> None:
+    ghl = load_operations("ghl")
+    v3_doc = json.loads((default_ghl_dir() / "v3" / "contacts-v3.json").read_text())
+    contacts = {op.operation_id: op for op in ghl.values() if op.source == "contacts.json"}
+    for method, path, spec in _spec_operations(v3_doc):
+        v3 = contacts[spec["operationId"]].at_version("v3")
+        assert v3 is not None and v3.variant
+        assert (v3.source, v3.method, v3.path, v3.version) == (
+            "contacts-v3.json",
+            method,
+            path,
+            "v3",
+        )
+    get = ghl["ghl.get-contact"]
+    assert get.versions == ("2021-07-28", "v3")
+    assert get.version == "2021-07-28" and get.at_version("2021-07-28") is get  # the default
+
+    def dnd(op: Any) -> set[str]:
+        return set(
+            op.response_schema["properties"]["contact"]["properties"]["dndSettings"]["properties"]
+        )
+
+    assert "Email" in dnd(get) and "email" in dnd(get.variants["v3"])
+    update = ghl["ghl.update-contact"]
+    assert "succeded" in update.response_schema["properties"]
+    v3_props = update.variants["v3"].response_schema["properties"]
+    assert "succeeded" in v3_props and "succeded" not in v3_props
+    # v3 drops GET /contacts/ and renames removeAll
+    assert ghl["ghl.get-contacts"].versions == ("2021-07-28",)
+    every = ghl["ghl.remove-contact-from-every-campaign"]
+    assert every.path.endswith("/removeAll")
+    assert every.variants["v3"].path == "/contacts/{contactId}/campaigns/remove-all"
+    # the overlays of the contact search apply to its v3 version too
+    search = ghl["ghl.search-contacts-advanced"].variants["v3"]
+    assert search.pagination and search.pagination["style"] == "search_after"
+    assert search.param("pageLimit") is not None
+    assert "v3/contacts-v3.json" in _raw("ghl.json")["documents"]
+
+
+def test_a_document_in_a_version_folder_gives_versions_of_its_namesakes(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(SPECS, tmp_path / "specs")
+    apps = tmp_path / "specs" / "apps"
+    doc = json.loads((apps / "tree.json").read_text())
+    put = doc["paths"]["/nodes/{nodeId}"]["put"]
+    put["parameters"][0]["schema"]["enum"] = ["v9"]
+    doc["components"]["schemas"]["Node"]["properties"]["label"] = {"type": "string"}
+    del doc["paths"]["/errors"]  # v9 has no get-error
+    doc["paths"]["/nodes"] = {
+        "post": {
+            "operationId": "create-node",
+            "parameters": [put["parameters"][0]],
+            "responses": {"201": {"description": "ok"}},
+        }
+    }
+    (apps / "v9").mkdir()
+    (apps / "v9" / "tree-v9.json").write_text(json.dumps(doc))
+    shutil.copytree(SPECS / "common", apps / "common")  # ../common, seen from v9/
+    catalog = build_ghl(apps, DocumentSet())
+    ops = {op["name"]: op for op in catalog["operations"]}
+    assert catalog["documents"] == ["tree.json", "v9/tree-v9.json"]
+    update = ops["ghl.update-node"]
+    assert update["version"] == "2021-07-28"
+    v9 = update["versions"]["v9"]
+    assert v9["version"] == "v9" and v9["source"] == "tree-v9.json"
+    assert "label" in v9["response"]["schema"]["properties"]
+    assert "label" not in update["response"]["schema"]["properties"]
+    assert "versions" not in ops["ghl.get-error"]
+    # an operation only the new version has is an operation of its own
+    assert ops["ghl.create-node"]["version"] == "v9"
+
+
+def test_a_version_document_that_repeats_the_version_of_the_original_is_refused(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    shutil.copytree(SPECS, tmp_path / "specs")
+    apps = tmp_path / "specs" / "apps"
+    (apps / "v2").mkdir()
+    shutil.copy(apps / "tree.json", apps / "v2" / "tree-v2.json")
+    shutil.copytree(SPECS / "common", apps / "common")
+    with pytest.raises(GenerateError, match=r"v2/tree-v2\.json: update-node has Version"):
+        build_ghl(apps, DocumentSet())

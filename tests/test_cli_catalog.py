@@ -271,3 +271,45 @@ def test_showing_a_deprecated_operation_loads_no_recipe_or_template_code() -> No
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "deprecated:  yes: use ghl.search-contacts-advanced" in out.stdout, out.stderr
     assert out.stderr.strip() == "[]"
+
+
+def test_show_lists_the_versions_of_an_operation_and_how_their_fields_differ() -> None:
+    result = run("show", "ghl.update-contact")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "versions:    2021-07-28 (sent by default), v3" in out
+    differs = out.split("v3 differs from 2021-07-28:\n", 1)[1].split("\n\n", 1)[0]
+    assert "response succeded: only in 2021-07-28 (boolean)" in differs
+    assert "response succeeded: only in v3 (boolean)" in differs
+    assert "body dndSettings.email: only in v3 (object)" in differs
+    # a field only one version has is listed once, not with everything inside it
+    assert "dndSettings.email.status" not in differs
+
+
+def test_show_version_shows_the_operation_as_that_version_documents_it() -> None:
+    result = run("show", "ghl.remove-contact-from-every-campaign", "--version", "v3")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.startswith(
+        "ghl.remove-contact-from-every-campaign (Version v3)  "
+        "DELETE /contacts/{contactId}/campaigns/remove-all"
+    )
+    assert "source:      contacts-v3.json" in out
+    assert "path: 2021-07-28 DELETE /contacts/{contactId}/campaigns/removeAll; v3 DELETE" in out
+    step = yaml.safe_load(out.split("example step (paste under steps:):\n", 1)[1])[0]
+    assert step["version"] == "v3"
+
+
+def test_show_an_unknown_version_says_which_versions_there_are() -> None:
+    result = CliRunner().invoke(cli, ["catalog", "show", "ghl.get-contacts", "--version", "v3"])
+    assert result.exit_code == 1
+    assert "ghl.get-contacts has no version 'v3' (it has 2021-07-28)" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_show_json_carries_the_other_versions() -> None:
+    result = run("show", "ghl.get-contact", "--json")
+    data = json.loads(result.output)
+    assert data["version"] == "2021-07-28"
+    assert data["versions"]["v3"]["source"] == "contacts-v3.json"
+    assert data["versions"]["v3"]["version"] == "v3"

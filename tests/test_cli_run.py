@@ -327,3 +327,35 @@ def test_a_hostile_event_file_is_refused_with_the_limits_recipes_have(
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+def test_a_recipe_on_contacts_v3_runs_against_the_sandbox(home: Path) -> None:
+    """`versions: {ghl: v3}` sends the contacts steps with Version: v3 (their v3 paths and
+    shapes); a step's `version:` sends that one; both see the same contact."""
+    code, out, err = invoke("run", str(HERE / "sandbox_contact_v3.yaml"), "--sandbox", "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["status"] == "succeeded"
+    assert record["output"] == {
+        "updated": True,
+        "dnd_v3": "active",
+        "dnd_2021": "active",
+        "removed": True,
+    }
+    steps = {s["id"]: s for s in record["steps"]}
+    assert steps["edit"]["request"]["headers"]["version"] == "v3"
+    assert steps["before"]["request"]["headers"]["version"] == "2021-07-28"
+    assert steps["campaigns"]["request"]["headers"]["version"] == "v3"
+    assert steps["campaigns"]["url"].endswith("/campaigns/remove-all")  # v3's path
+
+
+def test_a_v3_step_that_reads_a_field_only_2021_07_28_has_is_invalid(home: Path) -> None:
+    code, out, _ = invoke("validate", str(HERE / "v3_reads_a_2021_field.yaml"))
+    assert code == 1
+    assert (
+        "$.output.updated: steps.edit.output has no field 'succeded' in the response "
+        "ghl.update-contact (Version v3) documents; did you mean 'succeeded'?"
+    ) in out
+    assert "$.steps[1].version: ghl.get-contacts has no version 'v3' (it has 2021-07-28)" in out
+    code, out, err = invoke("run", str(HERE / "v3_reads_a_2021_field.yaml"), "--sandbox")
+    assert code != 0 and "nothing was run" in out + err

@@ -95,17 +95,31 @@ class Registry:
             names.extend(n for n in app.operations if n not in self.actions)
         return names
 
-    def resolve(self, name: str) -> Operation | Action:
-        """The HTTP operation or custom action a step's ``action:`` names.
+    def resolve(
+        self,
+        name: str,
+        version: str | None = None,
+        preferred: Mapping[str, str] | None = None,
+    ) -> Operation | Action:
+        """The HTTP operation or custom action a step's ``action:`` names; an operation at the
+        version the step asks for (``version``), else at the one the recipe prefers for its app
+        (``preferred``, ``{"ghl": "v3"}``), else as the catalog sends it by default
+        (:func:`connector.catalog.versions.pick_version`).
 
         Raises :class:`connector.errors.UnknownOperation` (with close matches) when nothing has
-        that name. A custom action hides an operation of the same name.
+        that name, and :class:`connector.catalog.versions.UnknownVersion` when the operation has
+        no such ``version`` (or ``version`` is given for a custom action). A custom action hides
+        an operation of the same name.
         """
+        from connector.catalog.versions import UnknownVersion, pick_version
+
         if name in self.actions:
+            if version is not None:
+                raise UnknownVersion.for_action(name, version)
             return self.actions[name]
         op = self.operation(name)
         if op is not None:
-            return op
+            return pick_version(op, version, preferred)
         raise UnknownOperation(name, self.suggest(name, self.action_names()))
 
     def trigger(self, app: str, event: str) -> TriggerEvent | None:

@@ -73,6 +73,16 @@ def operation_json(op: Operation) -> dict[str, Any]:
         "version": op.version,
         "deprecated": op.deprecated,
         "pagination": op.pagination,
+        **(
+            {
+                "versions": {
+                    v: {k: x for k, x in operation_json(other).items() if k not in ("name", "app")}
+                    for v, other in sorted(op.variants.items())
+                }
+            }
+            if op.variants
+            else {}
+        ),
     }
 
 
@@ -148,12 +158,15 @@ def describe_operation(
     location: tuple[str, str] | None = None,
     sandbox: bool | None = None,
     replaced_by: Operation | None = None,
+    default: Operation | None = None,
 ) -> list[str]:
     """The text of ``connector catalog show NAME`` for an operation; ``location`` as for
     :func:`example_with`; ``sandbox``: whether the embedded sandbox answers it (None: its app is
     not one the sandbox fakes), as :func:`connector.catalog.sandbox.sandbox_covers` says;
-    ``replaced_by``: the operation that replaces a deprecated one."""
-    out = [f"{op.name}  {op.method} {op.path}"]
+    ``replaced_by``: the operation that replaces a deprecated one; ``default``: when ``op`` is
+    another version than the one sent by default, that one (its versions and differences are
+    listed from it)."""
+    out = [f"{op.display_name}  {op.method} {op.path}"]
     if op.summary:
         out.append(op.summary)
     if op.description and _one_line(op.description, 10_000) != op.summary:
@@ -162,6 +175,7 @@ def describe_operation(
     facts = [
         ["source:", f"{op.source} (operationId {op.operation_id})" if op.source else "plugin"],
         ["version:", op.version or "-"],
+        *([["versions:", _versions_text(default or op)]] if (default or op).variants else []),
         ["scopes:", ", ".join(op.scopes) or "-"],
         ["pagination:", _pagination_text(op.pagination)],
         ["response:", f"{op.response_status} {_top_fields(op.response_schema)}".rstrip()],
@@ -195,8 +209,36 @@ def describe_operation(
             out.extend(_table(rows))
         else:
             out.append(f"  (a {type_of(op.body_schema)}, no named fields)")
+    out.extend(_differences(op, default))
     out += ["", "example step (paste under steps:):"]
-    out.extend("  " + line for line in example_with(op, location=location))
+    example = example_with(op, location=location)
+    if op.variant:  # the step asks for this version
+        example = [*example[:2], f"  version: {op.version}", *example[2:]]
+    out.extend("  " + line for line in example)
+    return out
+
+
+def _versions_text(op: Operation) -> str:
+    others = ", ".join(v for v in op.versions if v != op.version)
+    return (
+        f"{op.version} (sent by default), {others} (a step's `version:`, or the recipe's "
+        f"`versions: {{{op.app}: ...}}`; `catalog show {op.name} --version V`)"
+    )
+
+
+def _differences(op: Operation, default: Operation | None) -> list[str]:
+    """How the versions of ``op`` differ: each other version against the default one."""
+    from connector.catalog.versions import field_differences
+
+    base = default or op
+    out: list[str] = []
+    for version in base.versions:
+        other = base.at_version(version)
+        if other is None or other is base:
+            continue
+        lines = field_differences(base, other)
+        out += ["", f"{version} differs from {base.version}:"]
+        out += [f"  {line}" for line in lines] or ["  (nothing but the Version header)"]
     return out
 
 

@@ -24,6 +24,10 @@ What each operation holds is described in :mod:`connector.catalog.model`. The ru
   (``get_users_users_v1_users_get`` -> ``connecteam.get-users``), a few renames, and ``-v2``, a
   path segment or a number to break ties.
 - Pagination is detected from the query parameters (see :func:`pagination`).
+- Versions: a document in a version folder beside the others (GoHighLevel's
+  ``apps/v3/contacts-v3.json``, sent with ``Version: v3``) gives other versions of the operations
+  of the document it is named after (``contacts.json``): each is stored under the operation's
+  ``versions`` by its ``Version`` value, matched by operationId (see :func:`versioned_documents`).
 - Trigger events come from :mod:`connector.catalog.triggers`.
 
 The output is deterministic: operations sorted by name, keys sorted, one trailing newline, so
@@ -52,6 +56,7 @@ __all__ = [
     "generate",
     "main",
     "pagination",
+    "versioned_documents",
 ]
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -62,6 +67,7 @@ CURSOR_PARAMS = ("startAfter", "startAfterId", "startAfterDate", "cursor", "last
 GHL_CURSOR_FIELDS = {"startAfter": "meta.startAfter", "startAfterId": "meta.startAfterId"}
 _MAXIMUM_TEXT = re.compile(r"maximum (?:up to |of )?(\d+)|\(max (\d+)\)", re.IGNORECASE)
 REPO = Path(__file__).resolve().parents[2]
+_VERSION_DIR = re.compile(r"^v\d+$")
 
 
 class GenerateError(Exception):
@@ -334,8 +340,54 @@ def build_ghl(ghl_dir: Path, docs: DocumentSet) -> dict[str, Any]:
         op["app"] = "ghl"
         op["name"] = names[(op["source"].removesuffix(".json"), op["operation_id"])]
     apply_overlays(ops)
+    documents = [f.name for f in files]
+    for folder, file in versioned_documents(ghl_dir):
+        _add_versions(ops, folder, file, docs)
+        documents.append(f"{folder}/{file.name}")
     ops.sort(key=lambda o: o["name"])
-    return {"app": "ghl", "documents": [f.name for f in files], "operations": ops}
+    return {"app": "ghl", "documents": documents, "operations": ops}
+
+
+def versioned_documents(ghl_dir: Path) -> list[tuple[str, Path]]:
+    """The documents of another version of an API, as (version folder, file): GoHighLevel keeps
+    its Contacts API v3 in ``apps/v3/contacts-v3.json``, beside the ``apps/contacts.json`` it is a
+    version of."""
+    found: list[tuple[str, Path]] = []
+    for folder in sorted(p for p in ghl_dir.iterdir() if p.is_dir() and _VERSION_DIR.match(p.name)):
+        found.extend((folder.name, f) for f in sorted(folder.glob("*.json")))
+    return found
+
+
+def _add_versions(ops: list[dict[str, Any]], folder: str, file: Path, docs: DocumentSet) -> None:
+    """Put the operations of ``file`` (in version folder ``folder``) under ``versions`` of the
+    operation with the same operationId in the document it is a version of (``contacts-v3.json``
+    of ``contacts.json``). One that document does not have is an operation of its own, named
+    ``ghl.<operationId>`` (``ghl.<document>.<operationId>`` when that is taken)."""
+    base = file.stem.removesuffix(f"-{folder}")
+    home = {op["operation_id"]: op for op in ops if op["source"].removesuffix(".json") == base}
+    taken = {op["name"] for op in ops}
+    versions = _document_operations(docs, file)
+    for op in versions:
+        op["app"] = "ghl"
+        found = home.get(op["operation_id"])
+        if found is not None:
+            op["name"] = found["name"]
+        else:
+            plain = f"ghl.{op['operation_id']}"
+            op["name"] = plain if plain not in taken else f"ghl.{base}.{op['operation_id']}"
+    apply_overlays(versions)  # with the donors of the same version
+    for op in versions:
+        found = home.get(op["operation_id"])
+        if found is None:
+            ops.append(op)
+            continue
+        if not op["version"] or op["version"] == found["version"]:
+            raise GenerateError(
+                f"{folder}/{file.name}: {op['operation_id']} has Version {op['version']!r}, "
+                f"which is not another version than {found['source']}'s"
+            )
+        entry = {k: v for k, v in op.items() if k not in ("name", "app")}
+        found.setdefault("versions", {})[op["version"]] = entry
 
 
 def build_connecteam(file: Path, docs: DocumentSet) -> dict[str, Any]:

@@ -21,9 +21,16 @@ A catalog file (``connector/catalog/data/<app>.json``) is produced by
       "response": {"status": 200, "schema": {...} | null},
       "scopes": ["contacts.readonly"],
       "version": "2021-07-28" | null,     # the `Version` header the engine sends
+      "versions": {"v3": {...}},          # only when the vendor documents other versions of
+                                          # it: each the same layout without name and app
       "deprecated": false,
       "pagination": null | {"style": "cursor" | "offset" | "page", ...}
     }
+
+The top-level entry is the operation as sent by default (GoHighLevel: ``2021-07-28``); the
+entries of ``versions`` are the same operation as another version of the vendor's API documents it
+(GoHighLevel's Contacts API ``v3``), with their own path, parameters and schemas
+(:meth:`Operation.at_version`).
 
 Schemas are JSON Schema with every ``$ref`` resolved (a recursive reference is kept as a
 ``$ref`` into ``$defs`` of the same schema).
@@ -82,6 +89,28 @@ class Operation:
     version: str | None = None
     deprecated: bool = False
     pagination: Mapping[str, Any] | None = None
+    # the other versions of this operation, by the `Version` header each is sent with (only on
+    # the default version; each of them has `variant` set)
+    variants: Mapping[str, Operation] = field(default_factory=dict)
+    variant: bool = False
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        """Every version the catalog has of this operation, the one sent by default first."""
+        own = (self.version,) if self.version else ()
+        return (*own, *sorted(v for v in self.variants if v != self.version))
+
+    def at_version(self, version: str) -> Operation | None:
+        """This operation as ``version`` documents it, or ``None`` when there is no such version."""
+        if version == self.version:
+            return self
+        return self.variants.get(version)
+
+    @property
+    def display_name(self) -> str:
+        """The name problems and listings show: ``ghl.get-contact``, with the version when it is
+        not the one sent by default (``ghl.get-contact (Version v3)``)."""
+        return f"{self.name} (Version {self.version})" if self.variant else self.name
 
     def param(self, name: str) -> Parameter | None:
         for p in self.parameters:
@@ -97,7 +126,7 @@ class Operation:
         return schema is not None and schema.get("type", "object") != "object"
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Operation:
+    def from_json(cls, data: Mapping[str, Any], *, variant: bool = False) -> Operation:
         body = data.get("body") or None
         response = data.get("response") or {}
         params = [Parameter.from_json(p) for p in data.get("parameters", ())]
@@ -136,6 +165,13 @@ class Operation:
             version=data.get("version"),
             deprecated=bool(data.get("deprecated", False)),
             pagination=data.get("pagination"),
+            variants={
+                version: cls.from_json(
+                    {**other, "name": data["name"], "app": data["app"]}, variant=True
+                )
+                for version, other in sorted((data.get("versions") or {}).items())
+            },
+            variant=variant,
         )
 
 

@@ -156,19 +156,36 @@ def _find_trigger(registry: Registry, name: str) -> TriggerEvent | None:
 @catalog.command("show")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the entry as JSON (catalog layout).")
+@click.option(
+    "--version",
+    "version",
+    metavar="V",
+    help="Show the operation as this version of its API documents it (ghl: v3).",
+)
 @plugins_dir_option
-def show(name: str, as_json: bool) -> None:
+def show(name: str, as_json: bool, version: str | None) -> None:
     """Show one operation, action or trigger event: NAME is ghl.get-contact, ghl.ContactCreate,
     connecteam.contact.selected, ...
 
-    For an operation: method, path, Version, scopes, pagination, whether it is deprecated (and
-    what replaces it), a parameter table (where each goes, its type, * when required), the body
-    fields, and an example step to paste.
+    For an operation: method, path, Version, the other versions it has and how their fields
+    differ, scopes, pagination, whether it is deprecated (and what replaces it), a parameter
+    table (where each goes, its type, * when required), the body fields, and an example step
+    to paste. --version V shows it as version V documents it.
     """
     from connector.catalog import describe
 
     registry, _ = get_registry()
     op = registry.operation(name)
+    default = None
+    if op is not None and version is not None:
+        other = op.at_version(version)
+        if other is None:
+            from connector.catalog.versions import UnknownVersion
+
+            fail(str(UnknownVersion(op, version)))
+        op, default = other, op
+    elif version is not None:
+        fail(f"--version is for operations; {name!r} is not a catalogued operation")
     if op is not None:
         if as_json:
             _echo_json(_operation_json(registry, op))
@@ -184,6 +201,7 @@ def show(name: str, as_json: bool) -> None:
                 location=where,
                 sandbox=sandbox_covers(op),
                 replaced_by=_replacement(registry, op),
+                default=default,
             )
             click.echo("\n".join(text))
         return

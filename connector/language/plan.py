@@ -15,6 +15,7 @@ from typing import Any, Literal
 from connector.apps import Action
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
+from connector.catalog.versions import UnknownVersion, preferred_versions
 from connector.errors import Location, Problem, RecipeInvalid, TemplateError, UnknownOperation
 from connector.language.paths import parent_path
 from connector.language.templates import (
@@ -160,17 +161,24 @@ def plan_recipe(
     vars_ = tuple((str(k), compile_at(v, f"$.vars.{k}")) for k, v in raw_vars.items())
     steps: list[StepPlan] = []
     streams = paged_streams(data.get("steps") or [])
+    preferred = preferred_versions(data)
     for i, raw in enumerate(data.get("steps") or []):
         where = f"$.steps[{i}]"
         action = str(raw.get("action", ""))
+        version = raw.get("version") if isinstance(raw.get("version"), str) else None
         try:
-            target = registry.resolve(action)
+            target = registry.resolve(action, version, preferred)
+        except UnknownVersion as exc:
+            problems.append(Problem(Location(path, path=f"{where}.version"), str(exc)))
+            continue
         except UnknownOperation as exc:
             problems.append(Problem(Location(path, path=f"{where}.action"), str(exc)))
             continue
         condition = raw.get("if")
         foreach = raw.get("foreach")
-        once = _once(raw.get("once"), f"{where}.once", registry, compile_at, problems, path)
+        once = _once(
+            raw.get("once"), f"{where}.once", registry, compile_at, problems, path, preferred
+        )
         for suffix, message in pages_problems(target, raw.get("pages")):
             problems.append(Problem(Location(path, path=where + suffix), message))
         sid = str(raw.get("id", f"step{i + 1}"))
@@ -223,6 +231,7 @@ def _once(
     compile_at: Any,
     problems: list[Problem],
     path: str,
+    preferred: Mapping[str, str],
 ) -> OncePlan | None:
     if not isinstance(raw, Mapping):
         return None
@@ -231,7 +240,7 @@ def _once(
     if isinstance(raw_lookup, Mapping):
         action = str(raw_lookup.get("action", ""))
         try:
-            target = registry.resolve(action)
+            target = registry.resolve(action, None, preferred)
         except UnknownOperation as exc:
             problems.append(Problem(Location(path, path=f"{where}.lookup.action"), str(exc)))
         else:

@@ -7,6 +7,8 @@ about (the key itself for an unknown key). It checks, beyond the schema (:mod:`.
 * each step's action exists (with close matches), its required parameters are given (except
   ``locationId`` of ``ghl.*`` operations, which the engine fills from ``GHL_LOCATION_ID``), every
   parameter is known, and literal values fit the parameter's JSON Schema;
+* a step's ``version:`` (or the recipe's ``versions:``) is one its operation (app) has, and the
+  step is checked against that version (:mod:`connector.catalog.versions`);
 * a ``once:`` look-up's action exists and its ``with:`` fits it, as a step's;
 * step ids are unique;
 * templates (``once:``'s too, where ``link`` and ``found`` also see ``output``) parse, use only
@@ -32,6 +34,7 @@ from typing import Any
 from connector.apps import Action
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
+from connector.catalog.versions import UnknownVersion, preference_problems, preferred_versions
 from connector.errors import ConnectorError, Location, Problem, RecipeLoadError, UsageError
 from connector.language.deprecation import deprecation_message
 from connector.language.fields import paged_output, resolve_chain, schema_types, streamed_item
@@ -59,6 +62,8 @@ class _Context:
     outputs: dict[str, tuple[str, Any]] = field(default_factory=dict)
     # (the event, "ghl ContactCreate", and the schema of its payload) when the catalog has one
     trigger_payload: tuple[str, Any] | None = None
+    # the recipe's `versions:`, app -> the version its operations are sent with
+    versions: dict[str, str] = field(default_factory=dict)
 
     def add(self, path: str, message: str, *, key: bool = False) -> None:
         self.problems.append(Problem(self.recipe.location(path, key=key), message))
@@ -169,13 +174,19 @@ def _check_vars(ctx: _Context, variables: Any) -> list[str]:
     return names
 
 
-def _resolve(ctx: _Context, action: Any, path: str) -> Operation | Action | None:
-    """The operation or action ``action`` (at ``path``) names; a problem when there is none, a
-    warning when it is deprecated."""
+def _resolve(
+    ctx: _Context, action: Any, path: str, version: Any = None
+) -> Operation | Action | None:
+    """The operation or action ``action`` (at ``path``) names, at the step's ``version`` or the
+    recipe's ``versions:``; a problem when there is none, a warning when it is deprecated."""
     if not isinstance(action, str) or not action:
         return None  # the schema reports it
     try:
-        target = ctx.registry.resolve(action)
+        asked = version if isinstance(version, str) else None
+        target = ctx.registry.resolve(action, asked, ctx.versions)
+    except UnknownVersion as exc:
+        ctx.add(path.removesuffix(".action") + ".version", str(exc))
+        return None
     except ConnectorError as exc:
         suggestions = getattr(exc, "suggestions", [])
         hint = "; did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
@@ -193,7 +204,7 @@ def _resolve(ctx: _Context, action: Any, path: str) -> Operation | Action | None
 def _check_action(
     ctx: _Context, step: dict[str, Any], path: str, scope: TemplateScope
 ) -> Operation | Action | None:
-    target = _resolve(ctx, step.get("action"), f"{path}.action")
+    target = _resolve(ctx, step.get("action"), f"{path}.action", step.get("version"))
     if target is None:
         return None
     ctx.params.check(ctx, target, step.get("with"), path, scope)
@@ -310,7 +321,7 @@ def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
         target = _check_action(ctx, step, path, inner)
         schema = _output_schema(target, step, sid in streams)
         if sid and schema is not None and target is not None:
-            outputs[sid] = (target.name, schema)
+            outputs[sid] = (getattr(target, "display_name", target.name), schema)
         elif sid:
             outputs.pop(sid, None)
         for key in ("if", "foreach"):
@@ -340,6 +351,9 @@ def validate_recipe(recipe: LoadedRecipe, registry: Registry) -> list[Problem]:
     data = recipe.data
     ctx.problems.extend(schema_problems(recipe))
     if isinstance(data, dict):
+        ctx.versions = preferred_versions(data)
+        for app, message in preference_problems(ctx.versions, registry.apps):
+            ctx.add(child_path("$.versions", app), message)
         _check_trigger(ctx, data.get("trigger"))
         var_names = _check_vars(ctx, data.get("vars"))
         ids = _check_steps(ctx, data.get("steps"), var_names)

@@ -12,8 +12,10 @@ Every API request goes through the same steps, in the order the real API answers
 3. Rate limit per app and location (per company for an agency token; see
    :mod:`connector.sandbox.ratelimit`): 429 past the limit; the ``X-RateLimit-*`` headers are on
    every response from here on.
-4. ``Version`` header, checked against the catalog's value for the operation: missing is 401
-   ``Version header was not found``; another value is 400 ``BadRequestDTO``.
+4. ``Version`` header, checked against the catalog's versions of the operation (the contacts
+   routes take ``2021-07-28`` and ``v3``, see :mod:`connector.sandbox.ghl_v3`): missing is 401
+   ``Version header was not found``; another value is 400 ``BadRequestDTO``. From here on the
+   request is checked against, and answered in the shapes of, that version's document.
 5. Scopes of an OAuth token against the operation's scopes: 401 ``The token is not authorized for
    this scope.``
 6. Parameters and body (JSON; a form where the document says form-encoded) validated against the
@@ -35,6 +37,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route, Router
 from starlette.types import ASGIApp
 
+from connector.sandbox import ghl_v3
 from connector.sandbox.common import (
     ApiError,
     Call,
@@ -159,8 +162,9 @@ def _endpoint(
     agency: bool = False,
 ) -> Any:
     """The pipeline in front of handler ``fn``; ``agency``: the route takes agency tokens only."""
-    op = index.get(method, path)
-    form = op is not None and is_form(op.body_content_type)
+    default = index.get(method, path)
+    versions = index.versions(method, path)
+    form = default is not None and is_form(default.body_content_type)
 
     async def endpoint(request: Request) -> Response:
         headers: dict[str, str] = {}
@@ -174,12 +178,15 @@ def _endpoint(
                 headers["Retry-After"] = str(decision.retry_after)
                 refusal = ghl_error(429, "Too many requests. Please try again later.")
                 return json_response(429, refusal, headers)
-            if op is not None and op.version:
+            op = default
+            if default is not None and default.version:
                 given = request.headers.get("version")
                 if given is None:
                     raise ApiError(401, "Version header was not found")
-                if given != op.version:
-                    raise ApiError(400, f"Invalid Version header {given!r}: use {op.version}")
+                op = versions.get(given)
+                if op is None:
+                    use = " or ".join(versions)
+                    raise ApiError(400, f"Invalid Version header {given!r}: use {use}")
             scopes = op.scopes if op is not None else ()
             if token.scopes is not None and scopes and not any(s in token.scopes for s in scopes):
                 raise ApiError(401, "The token is not authorized for this scope.")
@@ -204,8 +211,9 @@ def _endpoint(
                 if body is None and op.body_schema is not None:
                     body = {}
             _check_reach(token, typed, body, agency)
+            body = ghl_v3.stored_input(op, body)
             call = Call(request, state, op, dict(request.path_params), typed, body, token=token)
-            reply = fn(call)
+            reply = ghl_v3.shaped_reply(op, fn(call))
         except ApiError as exc:
             extra = dict(exc.extra)
             message: str | list[str] = extra.pop("messages", None) or exc.message

@@ -238,6 +238,7 @@ def add_to_campaign(call: Call) -> Reply:
 
 
 @routes("DELETE", "/contacts/{contactId}/campaigns/removeAll")
+@routes("DELETE", "/contacts/{contactId}/campaigns/remove-all")  # v3's name for it
 def remove_from_all_campaigns(call: Call) -> Reply:
     with call.state.lock:
         contact = get_contact(call, call.path["contactId"])

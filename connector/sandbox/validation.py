@@ -167,6 +167,21 @@ class OperationIndex:
             ) from exc
         self.app = app
         self.by_route = {(op.method, op.path): op for op in ops.values()}
+        # every version of an operation by its route: a version can have a path of its own
+        # (GoHighLevel's v3 `.../campaigns/remove-all` for 2021-07-28's `.../removeAll`)
+        self.by_version: dict[tuple[str, str], dict[str, Operation]] = {}
+        for op in ops.values():
+            for version in op.versions or ("",):
+                found = op.at_version(version) or op
+                route = (found.method, found.path)
+                self.by_version.setdefault(route, {})[found.version or ""] = found
+                self.by_route.setdefault(route, found)
 
     def get(self, method: str, path: str) -> Operation | None:
+        """The operation the route answers, as it is sent by default."""
         return self.by_route.get((method.upper(), path))
+
+    def versions(self, method: str, path: str) -> dict[str, Operation]:
+        """The route's operation by each ``Version`` it is answered for (``{"": op}`` when it
+        has no Version header; ``{}`` for a route the catalog does not have)."""
+        return dict(self.by_version.get((method.upper(), path), {}))

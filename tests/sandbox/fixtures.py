@@ -7,7 +7,10 @@ test that uses a checked client skips, and fails under CI, with a reason naming 
 A response is checked against the schema its operation documents for that status; a status the
 operation does not document (404, 429, 5xx...) is checked against the vendor's common error
 shape: GoHighLevel's ``BadRequestDTO``/``UnauthorizedDTO``/``UnprocessableDTO`` from
-common-schemas.json, Connecteam's FastAPI ``{"detail": ...}``. Test modules load this file with
+common-schemas.json, Connecteam's FastAPI ``{"detail": ...}``. A GoHighLevel request sent with
+``Version: v3`` is checked against the Contacts API v3 document (``apps/v3/contacts-v3.json``,
+with the common schemas beside it, ``apps/v3/common/common-schemas.json``, which also has
+``ForbiddenDTO`` and ``NotFoundDTO``). Test modules load this file with
 ``pytest_plugins = ["sandbox.fixtures"]``.
 """
 
@@ -30,6 +33,7 @@ from connector.sandbox.common import route_sort_key
 from connector.sandbox.validation import to_jsonschema
 
 GHL_FILES = ("contacts.json", "users.json", "calendars.json", "oauth.json")
+GHL_V3_FILE = "v3/contacts-v3.json"
 SEEN: set[tuple[str, str, str, int]] = set()  # (app, method, documented path, status)
 
 
@@ -50,6 +54,20 @@ def _load(path: Path) -> Any:
     return to_jsonschema(json.loads(path.read_text(encoding="utf-8")))
 
 
+def _closed(schema: Any) -> Any:
+    """``schema`` with every object that lists its properties closed to others
+    (``additionalProperties: false``): a v3 answer may carry only what the v3 document names,
+    so a field 2021-07-28 spells differently (``dndSettings.Email``, ``succeded``) is caught."""
+    if isinstance(schema, list):
+        return [_closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _closed(v) for k, v in schema.items()}
+    if isinstance(out.get("properties"), dict) and out["properties"]:
+        out.setdefault("additionalProperties", False)
+    return out
+
+
 class Conformance:
     """Validates sandbox responses against the official documents."""
 
@@ -68,6 +86,20 @@ class Conformance:
                 for m in ops:
                     if m in ("get", "post", "put", "delete", "patch"):
                         self.ghl_ops.append((m.upper(), p, path.as_uri()))
+        # v3: its references say ../common/common-schemas.json, which from apps/v3/ is
+        # apps/common/; the copy keeps v3's common schemas beside it, in apps/v3/common/
+        v3_path = specs / "ghl-openapi/apps" / GHL_V3_FILE
+        v3_doc = _closed(_load(v3_path))
+        resources.append((v3_path.as_uri(), v3_doc))
+        v3_common = specs / "ghl-openapi/apps/v3/common/common-schemas.json"
+        self.v3_common_uri = (v3_path.parent / "../common/common-schemas.json").resolve().as_uri()
+        resources.append((self.v3_common_uri, _load(v3_common)))
+        self.ghl_v3_ops = [
+            (m.upper(), p, v3_path.as_uri())
+            for p, ops in v3_doc["paths"].items()
+            for m in ops
+            if m in ("get", "post", "put", "delete", "patch")
+        ]
         ct_path = specs / "connecteam-openapi/connecteam-openapi.json"
         ct_doc = _load(ct_path)
         resources.append((ct_path.as_uri(), ct_doc))
@@ -101,7 +133,10 @@ class Conformance:
             return
         app = "ghl" if "/ghl/" in path else "connecteam"
         sub = path.split(f"/{app}", 1)[1]
+        v3 = app == "ghl" and request.headers.get("version") == "v3"
         ops = self.ghl_ops if app == "ghl" else self.ct_ops
+        if v3:
+            ops = self.ghl_v3_ops
         found = self._match(ops, request.method, sub)
         status = response.status_code
         body = response.json()
@@ -111,13 +146,13 @@ class Conformance:
             op = self.documents[uri]["paths"][template][request.method.lower()]
             documented = op.get("responses", {}).get(str(status))
             if documented is not None:
-                SEEN.add((app, request.method, template, status))
+                SEEN.add(("ghl-v3" if v3 else app, request.method, template, status))
                 if "application/json" not in documented.get("content", {}):
                     return  # the document gives no schema for this status
                 pointer = "/paths/" + template.replace("~", "~0").replace("/", "~1")
                 schema_ref = f"{uri}#{pointer}/{request.method.lower()}/responses/{status}/content/application~1json/schema"
         if schema_ref is None:
-            schema_ref = self._fallback(app, status)
+            schema_ref = self._fallback(app, status, v3)
         if schema_ref is None:
             assert isinstance(body, dict) and "detail" in body, f"{status} {path}: {body}"
             return
@@ -127,11 +162,14 @@ class Conformance:
             f"{request.method} {path} -> {status} breaks {schema_ref}: {errors[0].message}"
         )
 
-    def _fallback(self, app: str, status: int) -> str | None:
+    def _fallback(self, app: str, status: int, v3: bool = False) -> str | None:
         if app != "ghl":
             return None
-        name = {401: "UnauthorizedDTO", 422: "UnprocessableDTO"}.get(status, "BadRequestDTO")
-        return f"{self.common_uri}#/components/schemas/{name}"
+        names = {401: "UnauthorizedDTO", 422: "UnprocessableDTO"}
+        if v3:
+            names.update({403: "ForbiddenDTO", 404: "NotFoundDTO"})
+        name = names.get(status, "BadRequestDTO")
+        return f"{self.v3_common_uri if v3 else self.common_uri}#/components/schemas/{name}"
 
 
 _CONFORMANCE: Conformance | None = None
