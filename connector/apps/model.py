@@ -16,6 +16,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 if TYPE_CHECKING:
     import httpx
 
+    from connector.apps.records import RecordType
     from connector.catalog.model import Operation
 
 __all__ = ["Action", "App", "RunContext"]
@@ -58,6 +59,8 @@ class App:
     # the operation, the request's URL path and its JSON body: `connector serve` takes the
     # event that shows them for the write's echo, not a change to sync (connector.persistence.echoes)
     echoes: Callable[[Operation, str, Any], Sequence[tuple[str, Mapping[str, Any]]]] | None = None
+    # the record types a two-way sync may pair (connector.apps.records), by name
+    records: Mapping[str, RecordType] = field(default_factory=dict)
 
     def claims(self, op: Operation) -> bool:
         """Whether ``op`` is a write that must not happen twice (claimed in the effect journal):

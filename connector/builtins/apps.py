@@ -7,6 +7,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from connector.apps import App
+from connector.builtins.records import CONNECTEAM_RECORDS, GHL_RECORDS
 from connector.catalog import load_operations
 from connector.catalog.model import Operation
 from connector.hookspecs import hookimpl
@@ -137,6 +138,7 @@ def register_apps(register: Callable[[App], None]) -> None:
             existing_record=_ghl_duplicate_contact,
             refuses_duplicate=_ghl_refuses_duplicate,
             echoes=_ghl_echoes,
+            records=GHL_RECORDS,
         )
     )
     register(
@@ -153,5 +155,6 @@ def register_apps(register: Callable[[App], None]) -> None:
             # 100 requests a minute and 10,000 a day per account (the Expert plan)
             rate_limits=((100, 60.0, "minute"), (10_000, 86_400.0, "day")),
             echoes=_connecteam_echoes,
+            records=CONNECTEAM_RECORDS,
         )
     )

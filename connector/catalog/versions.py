@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from connector.catalog.model import Operation
+from connector.catalog.types import type_of
 from connector.errors import CatalogError
 
 __all__ = [
@@ -72,8 +73,6 @@ def pick_version(
 
 
 def _type(schema: Mapping[str, Any]) -> str:
-    from connector.catalog.describe import type_of
-
     return type_of(schema)
 
 

@@ -34,7 +34,9 @@ Examples:
 """
 
 
-def _load(paths: tuple[str, ...], registry: Any) -> list[tuple[Any, str]]:
+def _load(paths: tuple[str, ...], registry: Any) -> tuple[list[tuple[Any, str]], list[Any]]:
+    """The recipes (plans and texts) and the sync declarations in ``paths``."""
+    from connector.language.sync_spec import is_sync_file, load_sync
     from connector.language.validate import find_recipe_files
     from connector.runtime.prepare import prepare
 
@@ -43,8 +45,24 @@ def _load(paths: tuple[str, ...], registry: Any) -> list[tuple[Any, str]]:
     except UsageError as exc:
         raise click.UsageError(str(exc)) from None
     recipes: list[tuple[Any, str]] = []
+    syncs: list[Any] = []
     bad, names = 0, dict[str, str]()
     for path in files:
+        if is_sync_file(path):
+            spec, problems = load_sync(path, registry)
+            for problem in problems:
+                click.echo(str(problem), err=True)
+            if spec is None:
+                bad += 1
+            elif spec.name in names:
+                click.echo(
+                    f"{path}: error: the name {spec.name!r} is in {names[spec.name]} too", err=True
+                )
+                bad += 1
+            else:
+                names[spec.name] = path
+                syncs.append(spec)
+            continue
         prepared = prepare(path, registry)
         if prepared.plan is None:
             for problem in prepared.problems:
@@ -61,9 +79,9 @@ def _load(paths: tuple[str, ...], registry: Any) -> list[tuple[Any, str]]:
     if bad:
         click.echo(f"error: {bad} recipe(s) are not valid; nothing is served", err=True)
         sys.exit(2)
-    if not recipes:
+    if not recipes and not syncs:
         raise click.UsageError("no recipes found in " + ", ".join(paths))
-    return recipes
+    return recipes, syncs
 
 
 @click.command(epilog=EPILOG)
@@ -105,7 +123,7 @@ def serve(
     from connector.serve.server import Service, bind
 
     registry, _report = get_registry()
-    recipes = _load(paths, registry)
+    recipes, syncs = _load(paths, registry)
     if sandbox:
         _check_coverage(recipes)
         _check_host(host)
@@ -129,7 +147,7 @@ def serve(
         try:
             service = Service(
                 registry, recipes, env, workers=workers, grace=grace, sandbox=sandbox,
-                **({"clock": clock} if clock else {}),
+                syncs=syncs, **({"clock": clock} if clock else {}),
             )  # fmt: skip
             service.start()
         except ConnectorError as exc:
@@ -143,6 +161,11 @@ def serve(
             _tell_sandbox(running)
         names = ", ".join(plan.name for plan, _ in recipes)
         click.echo(f"serving {len(recipes)} recipe(s) at {base}: {names}", err=True)
+        for spec in syncs:
+            kinds = ", ".join(
+                f"{p.kind} ({p.ghl.title} <-> {p.connecteam.title})" for p in spec.pairs
+            )
+            click.echo(f"syncing {spec.name} both ways: {kinds}", err=True)
         from connector.ui.access import is_loopback
 
         if is_loopback(host) or env.get("CONNECTOR_UI_PASSWORD"):

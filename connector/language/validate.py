@@ -41,6 +41,7 @@ from connector.language.fields import paged_output, resolve_chain, schema_types,
 from connector.language.load import LoadedRecipe, child_path, load_recipe
 from connector.language.params import ParamChecker
 from connector.language.schema import did_you_mean, schema_problems
+from connector.language.sync_spec import is_sync_file, sync_problems
 from connector.language.template_check import TemplateChecker, TemplateScope
 from connector.sending.paging import paged_streams, pages_problems
 
@@ -438,6 +439,12 @@ def validate_files(
     ``warn`` adds warnings about a recipe that has no errors (the scopes its steps need)."""
     problems: list[Problem] = []
     for name in files:
+        if is_sync_file(name):  # a sync declaration, checked as one
+            found = sync_problems(name, registry)
+            problems.extend(found)
+            if on_file is not None:
+                on_file(name, found)
+            continue
         try:
             loaded = load_recipe(name)
             found = validate_recipe(loaded, registry)

@@ -67,6 +67,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(2, "connections: credentials, sealed", _create("connections")),
     Migration(3, "the run history page: who each run touched, resolved marks", _history),
+    Migration(
+        4,
+        "two-way sync: the last synced state of every pair, conflicts",
+        _create("sync_state", "sync_conflicts"),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -262,3 +262,51 @@ schema_table = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("version", sa.Integer, nullable=False),
 )
+
+
+# the tables of connector.persistence.sync
+
+# the last synced state of every pair of a two-way sync: per mapped field the value both sides
+# agreed on (after the field's transform), and per side the vendor's change time of the newest
+# state of that record the sync has seen (an event older than it changes nothing)
+sync_state_table = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("ghl_id", sa.String(256), primary_key=True),
+    sa.Column("connecteam_id", sa.String(256), nullable=False),
+    sa.Column("base_json", sa.Text, nullable=False),  # {field: value}
+    sa.Column("ghl_seen_at", sa.Float, nullable=True),
+    sa.Column("connecteam_seen_at", sa.Float, nullable=True),
+    # per side, the digest of the values it had before the sync's own last write to it: an event
+    # as old as that write that carries them is the state the write replaced
+    sa.Column("superseded_json", sa.Text, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.UniqueConstraint("kind", "connecteam_id", name="sync_state_connecteam"),
+)
+
+# every conflict a sync met: the same field changed on both sides since the last sync
+sync_conflicts_table = sa.Table(
+    "sync_conflicts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),  # recorded once
+    sa.Column("sync", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("ghl_id", sa.String(256), nullable=False),
+    sa.Column("connecteam_id", sa.String(256), nullable=False),
+    sa.Column("field", sa.String(200), nullable=False),
+    sa.Column("base_json", sa.Text, nullable=True),
+    sa.Column("ghl_json", sa.Text, nullable=True),
+    sa.Column("connecteam_json", sa.Text, nullable=True),
+    sa.Column("ghl_at", sa.Float, nullable=True),
+    sa.Column("connecteam_at", sa.Float, nullable=True),
+    sa.Column("rule", sa.String(16), nullable=False),
+    sa.Column("winner", sa.String(16), nullable=True),  # ghl | connecteam; none while open
+    sa.Column("status", sa.String(16), nullable=False),  # decided | open | resolved
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("resolved_at", sa.Text, nullable=True),
+)
+sa.Index("sync_conflicts_status", sync_conflicts_table.c.status, sync_conflicts_table.c.id)

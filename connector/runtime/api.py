@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from connector.apps.registry import Registry
     from connector.language.plan import Plan
+    from connector.language.sync_spec import SyncSpec
     from connector.persistence.database import Database
     from connector.persistence.echoes import Echoes
     from connector.persistence.links import LinkStore
@@ -93,6 +94,12 @@ class RunClient(Protocol):
         env: Mapping[str, str] | None = None,
     ) -> str:
         """Put a run on the run queue (one at a time per ``partition``); returns its id."""
+
+    def keep_sync(self, spec: SyncSpec) -> None:
+        """Store a sync declaration's text, so that its runs finish as they began."""
+
+    def enqueue_job(self, job: Mapping[str, Any], *, partition: str | None = None) -> str:
+        """Put a prepared job (a sync run's) on the run queue; returns its run id."""
 
     def queued(self) -> int:
         """Runs waiting on the run queue."""

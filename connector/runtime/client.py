@@ -14,6 +14,7 @@ from dbos import DBOS, DBOSClient, SetEnqueueOptions, SetWorkflowID
 
 from connector.errors import ConnectorError, StoreError
 from connector.language.plan import Plan
+from connector.language.sync_spec import SyncSpec
 from connector.language.template_env import template_env
 from connector.persistence.database import make_system_engine
 from connector.records import RunRecord, new_run_id
@@ -97,6 +98,29 @@ class Client:
         with SetWorkflowID(run_id), SetEnqueueOptions(queue_partition_key=partition or run_id):
             DBOS.enqueue_workflow(RUN_QUEUE, run_workflow, job)
         return run_id
+
+    def keep_sync(self, spec: SyncSpec) -> None:
+        """Store a sync declaration's text by its hash, so its runs finish as they began."""
+        self.parts.store.put_recipe(spec.text_hash, spec.name, spec.path, spec.text)
+        self.worker.syncs[spec.text_hash] = spec
+
+    def enqueue_job(self, job: Mapping[str, Any], *, partition: str | None = None) -> str:
+        """Put a prepared job (a sync run's, :func:`connector.sync.engine.sync_job`) on the run
+        queue; runs of one ``partition`` run one at a time, in order. Returns its run id."""
+        self.worker.launch()
+        run_id = str(job["run_id"])
+        with SetWorkflowID(run_id), SetEnqueueOptions(queue_partition_key=partition or run_id):
+            DBOS.enqueue_workflow(RUN_QUEUE, run_workflow, dict(job))
+        return run_id
+
+    def run_job(self, job: Mapping[str, Any]) -> RunRecord:
+        """Run a prepared job to its end in this thread; returns its record."""
+        self.worker.launch()
+        with SetWorkflowID(str(job["run_id"])):
+            run_workflow(dict(job))
+        record = self.parts.store.get(str(job["run_id"]))
+        assert record is not None
+        return record
 
     def _job(
         self,

@@ -16,6 +16,7 @@ from typing import Any
 
 from connector.apps.registry import Registry
 from connector.language.plan import Plan
+from connector.language.sync_spec import SyncSpec
 from connector.records import RunRecord
 from connector.runtime.api import RunListener
 from connector.runtime.client import Client
@@ -45,6 +46,7 @@ class Runtime:
         self.effects = parts.effects
         self.budget = parts.budget
         self.echoes = parts.echoes
+        self.sync = parts.sync
         self.redactor = parts.redactor
         self.clients = parts.clients
         self.policy = parts.policy
@@ -127,6 +129,15 @@ class Runtime:
         return self.client.enqueue(
             plan, event, run_id=run_id, key=key, partition=partition, env=env
         )
+
+    def keep_sync(self, spec: SyncSpec) -> None:
+        self.client.keep_sync(spec)
+
+    def enqueue_job(self, job: Mapping[str, Any], *, partition: str | None = None) -> str:
+        return self.client.enqueue_job(job, partition=partition)
+
+    def run_job(self, job: Mapping[str, Any]) -> RunRecord:
+        return self.client.run_job(job)
 
     def queued(self) -> int:
         return self.client.queued()

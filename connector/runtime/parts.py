@@ -18,18 +18,21 @@ import httpx
 
 from connector.apps.registry import Registry
 from connector.errors import ConnectorError
+from connector.language.sync_spec import SyncSpec
 from connector.persistence.budgets import Budget, limit_overrides
 from connector.persistence.database import Database, open_database
 from connector.persistence.echoes import Echoes
 from connector.persistence.effects import EffectJournal
 from connector.persistence.links import LinkStore
 from connector.persistence.runs import RunStore
+from connector.persistence.sync import SyncStore
 from connector.runtime.engine import Engine
 from connector.sending.caller import Caller, fingerprint
 from connector.sending.checkpoints import Checkpoints
 from connector.sending.http import Redactor, make_clients
 from connector.sending.retry import RetryPolicy
 from connector.sending.throttle import Throttle
+from connector.sync.engine import SyncRun
 
 __all__ = ["Parts", "RuntimeOptions", "build_parts", "policy_from_env"]
 
@@ -64,16 +67,17 @@ class Parts:
     effects: EffectJournal
     budget: Budget
     echoes: Echoes
+    sync: SyncStore
     redactor: Redactor
     credentials: dict[str, str]  # app -> fingerprint of the credentials it is configured with
     clients: dict[str, httpx.Client]
     policy: RetryPolicy
     limits: Mapping[str, Mapping[str, tuple[int, float]]]
 
-    def engine(self, checkpoints: Checkpoints) -> Engine:
-        """An engine whose requests go through ``checkpoints``, the journal of writes, the rate
+    def caller(self, checkpoints: Checkpoints) -> Caller:
+        """A caller whose requests go through ``checkpoints``, the journal of writes, the rate
         budget and the retry policy."""
-        caller = Caller(
+        return Caller(
             checkpoints=checkpoints,
             policy=self.policy,
             effects=self.effects,
@@ -87,15 +91,33 @@ class Parts:
             redactor=self.redactor,
             echoes=self.echoes,
         )
+
+    def engine(self, checkpoints: Checkpoints) -> Engine:
+        """An engine for recipes, its requests through :meth:`caller`."""
         return Engine(
             registry=self.registry,
             clients=self.clients,
             env=self.env,
-            caller=caller,
+            caller=self.caller(checkpoints),
             recorder=self.store,
             redactor=self.redactor,
             links=self.links,
             services={"links": self.links},
+        )
+
+    def sync_run(self, spec: SyncSpec, job: Mapping[str, Any], checkpoints: Checkpoints) -> SyncRun:
+        """A sync run of ``job`` (:func:`connector.sync.engine.sync_job`), its requests through
+        :meth:`caller`."""
+        return SyncRun(
+            spec=spec,
+            job=job,
+            registry=self.registry,
+            clients=self.clients,
+            caller=self.caller(checkpoints),
+            store=self.sync,
+            links=self.links,
+            recorder=self.store,
+            redactor=self.redactor,
         )
 
     def close(self) -> None:
@@ -132,6 +154,7 @@ def build_parts(
         effects=EffectJournal(db.engine),
         budget=Budget(db.engine),
         echoes=Echoes(db.engine),
+        sync=SyncStore(db.engine),
         redactor=redactor,
         credentials={
             app.name: fingerprint(",".join(env.get(n, "") for n in app.secret_env))

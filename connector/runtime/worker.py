@@ -34,6 +34,7 @@ from dbos._serialization import Serializer
 
 from connector.errors import ConnectorError, StepError, StoreError
 from connector.language.plan import Plan
+from connector.language.sync_spec import SyncSpec, load_sync_text
 from connector.persistence.database import make_system_engine, pool_size_for, retrying
 from connector.persistence.executors import ExecutorLock, held
 from connector.records import RunRecord
@@ -142,6 +143,7 @@ class Worker:
         self.parts = parts
         self.checkpoints = DurableCheckpoints(parts.options.sleep)
         self.plans: dict[str, Plan] = {}  # by recipe hash: the plans this process has made
+        self.syncs: dict[str, SyncSpec] = {}  # by text hash: the sync declarations it has loaded
         self.launched = False
         self._system_engine: Any = None  # DBOS's engine on SQLite (connector.persistence.database)
         self._lock: ExecutorLock | None = None  # this executor's liveness lock on PostgreSQL
@@ -269,19 +271,24 @@ class Worker:
     # executing -----------------------------------------------------------------------------------
 
     def execute(self, job: Mapping[str, Any]) -> RunRecord:
-        """Inside the workflow: plan (from the stored recipe) and run the job."""
+        """Inside the workflow: run the job, a recipe's (planned from its stored text) or a
+        sync's (:func:`connector.sync.engine.sync_job`)."""
         started = time.perf_counter()
-        plan = self._plan(job["recipe_hash"])
-        engine = self.parts.engine(self.checkpoints)
-        record = engine.run(
-            plan,
-            job["event"],
-            run_id=job["run_id"],
-            env=job.get("env") or {},
-            parent=job.get("parent"),
-            sandbox=bool(job.get("sandbox")),
-            claims_of=self.parts.store.claims_of(job["run_id"]) if job.get("parent") else None,
-        )
+        if job.get("kind") == "sync":
+            spec = self._sync_spec(job["recipe_hash"])
+            record = self.parts.sync_run(spec, job, self.checkpoints).execute()
+        else:
+            plan = self._plan(job["recipe_hash"])
+            engine = self.parts.engine(self.checkpoints)
+            record = engine.run(
+                plan,
+                job["event"],
+                run_id=job["run_id"],
+                env=job.get("env") or {},
+                parent=job.get("parent"),
+                sandbox=bool(job.get("sandbox")),
+                claims_of=self.parts.store.claims_of(job["run_id"]) if job.get("parent") else None,
+            )
         retrying(lambda: self.parts.effects.release_run(record.id))
         for listener in self.on_finished:
             with contextlib.suppress(
@@ -304,6 +311,23 @@ class Worker:
             raise StepError("plan", f"the recipe this run started with no longer plans: {problems}")
         self.plans[recipe_hash] = prepared.plan
         return prepared.plan
+
+    def _sync_spec(self, text_hash: str) -> SyncSpec:
+        spec = self.syncs.get(text_hash)
+        if spec is not None:
+            return spec
+        stored = self.parts.store.get_recipe(text_hash)
+        if stored is None:
+            raise ConnectorError(f"the sync declaration {text_hash[:12]} of this run is not stored")
+        path, text = stored
+        spec, problems = load_sync_text(text, path, self.parts.registry)
+        if spec is None:
+            shown = "; ".join(str(p) for p in problems[:3])
+            raise StepError(
+                "sync", f"the sync declaration this run started with no longer loads: {shown}"
+            )
+        self.syncs[text_hash] = spec
+        return spec
 
     def resume(self) -> list[str]:
         """Finish every interrupted run (status ``running`` in the store); returns their ids.

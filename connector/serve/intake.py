@@ -27,12 +27,14 @@ from typing import Any
 
 from connector.errors import ConnectorError
 from connector.language.plan import Plan
+from connector.language.sync_spec import SyncSpec
 from connector.language.template_env import template_env
 from connector.persistence.deliveries import Deliveries
 from connector.records import new_run_id
 from connector.runtime.api import RunClient
 from connector.serve.events import Event, digest_of, run_id_for
 from connector.serve.metrics import Metrics
+from connector.serve.syncing import SyncRouter
 
 __all__ = ["BURST_SECONDS", "Accepted", "Intake", "Router"]
 
@@ -100,9 +102,13 @@ class Intake:
         *,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        syncs: Sequence[SyncSpec] = (),
+        sandbox: bool = False,
     ) -> None:
         self.runtime = runtime
         self.router = Router(plans, runtime.env)
+        self.syncs = SyncRouter(syncs, runtime.db.engine)
+        self.sandbox = sandbox
         self.metrics = metrics or Metrics()
         self.deliveries = Deliveries(runtime.db.engine, clock)
         self.echoes = runtime.echoes
@@ -127,13 +133,26 @@ class Intake:
                 return Accepted(duplicate=True)
             accepted = Accepted()
             todo: list[tuple[Plan, Event, str]] = []
+            synced: list[tuple[dict[str, Any], str]] = []
             for event in events:
                 reason = self._drop(event, conn)
                 if reason is None:
                     plans, filtered = self.router.match(event, only)
                     if filtered:
                         self._count(accepted, source, "filtered", filtered)
-                    if not plans and not filtered:
+                    jobs = (
+                        self.syncs.jobs(
+                            event,
+                            self.deliveries,
+                            conn,
+                            self._env(event),
+                            sandbox=self.sandbox,
+                        )
+                        if self.syncs and only is None
+                        else []
+                    )
+                    synced.extend(jobs)
+                    if not plans and not filtered and not jobs:
                         reason = "no_recipe"
                     for plan in plans:
                         todo.append(
@@ -143,6 +162,9 @@ class Intake:
                     self._count(accepted, source, reason)
         for plan, event, run_id in todo:
             accepted.runs.append(self.enqueue(plan, event, run_id))
+        for job, partition in synced:
+            accepted.runs.append(self.runtime.enqueue_job(job, partition=partition))
+            self.metrics.runs_started.labels(job["pair"]).inc()
         if delivery_id:
             self.deliveries.first(source, delivery_id)
         return accepted
@@ -159,6 +181,12 @@ class Intake:
         )
         self.metrics.runs_started.labels(plan.name).inc()
         return run_id
+
+    def _env(self, event: Event) -> dict[str, str]:
+        """What a sync run for ``event`` sees of the environment (its location included)."""
+        location = self.location_of(event)
+        env = {**self.runtime.env, "GHL_LOCATION_ID": location} if location else self.runtime.env
+        return dict(template_env(env))
 
     def location_of(self, event: Event) -> str | None:
         """The GoHighLevel location a run for ``event`` acts on (with that location's

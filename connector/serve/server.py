@@ -22,6 +22,7 @@ import uvicorn
 
 from connector.apps.registry import Registry
 from connector.language.plan import Plan
+from connector.language.sync_spec import SyncSpec
 from connector.persistence.cursors import Cursors
 from connector.persistence.executors import ExecutorLock, Recovery
 from connector.records import RunRecord
@@ -55,6 +56,7 @@ class Service:
         sandbox: bool = False,
         clock: Callable[[], float] = time.time,
         transport: Any = None,
+        syncs: Sequence[SyncSpec] = (),
     ) -> None:
         from connector.runtime.durable import Runtime, RuntimeOptions
 
@@ -71,7 +73,15 @@ class Service:
         self.recover_dead = Recovery(self.runtime)
         self.plans = [plan for plan, _ in recipes]
         self.metrics = Metrics()
-        self.intake = Intake(self.runtime, self.plans, metrics=self.metrics, clock=clock)
+        self.syncs = list(syncs)
+        self.intake = Intake(
+            self.runtime,
+            self.plans,
+            metrics=self.metrics,
+            clock=clock,
+            syncs=self.syncs,
+            sandbox=sandbox,
+        )
         self.settings = ServeSettings(
             WebhookKeys.from_env(self.env),
             self.env.get("CONNECTEAM_WEBHOOK_SECRET"),
@@ -102,6 +112,8 @@ class Service:
             self.lock.acquire()  # on PostgreSQL the runtime takes it (and keeps it) itself
         for plan, text in self._recipes:
             self.runtime.keep_recipe(plan, text)
+        for spec in self.syncs:
+            self.runtime.keep_sync(spec)
         self.runtime.launch()
         self.metrics.watch_queue(self._queue_depth)
         self._ticker = threading.Thread(target=self._tick, name="connector-schedules", daemon=True)

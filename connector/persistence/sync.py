@@ -1,0 +1,283 @@
+"""The state of two-way syncs: the last synced state of every pair, and the conflicts met.
+
+:class:`SyncStore` reads and writes ``sync_state`` and ``sync_conflicts``
+(:mod:`connector.persistence.tables`). Writes take a connection (``*_in``) so that the sync puts
+them in the transaction that records its write as done (:meth:`EffectJournal.done`): the state a
+pair is in is never ahead of, or behind, what was written to the apps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from connector.persistence.dialects import insert
+from connector.persistence.tables import links_table, sync_conflicts_table, sync_state_table
+
+__all__ = ["Conflict", "PairState", "SyncStore"]
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass
+class PairState:
+    """What a pair last agreed on: per field the value both sides had after the last sync, and
+    per side the vendor's change time of the newest state the sync has seen."""
+
+    kind: str
+    ghl_id: str
+    connecteam_id: str
+    base: dict[str, Any] = field(default_factory=dict)
+    seen: dict[str, float | None] = field(default_factory=dict)  # side -> epoch seconds
+    # side -> digest of the values that side had before the sync's last write to it
+    superseded: dict[str, str] = field(default_factory=dict)
+    version: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "ghl_id": self.ghl_id,
+            "connecteam_id": self.connecteam_id,
+            "base": self.base,
+            "seen": self.seen,
+            "superseded": self.superseded,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PairState:
+        return cls(
+            kind=str(data["kind"]),
+            ghl_id=str(data["ghl_id"]),
+            connecteam_id=str(data["connecteam_id"]),
+            base=dict(data.get("base") or {}),
+            seen=dict(data.get("seen") or {}),
+            superseded=dict(data.get("superseded") or {}),
+            version=int(data.get("version") or 0),
+        )
+
+
+@dataclass
+class Conflict:
+    """The same field changed on both sides since the last sync, and how it was decided."""
+
+    sync: str
+    kind: str
+    ghl_id: str
+    connecteam_id: str
+    field: str
+    base: Any
+    ghl: Any
+    connecteam: Any
+    ghl_at: float | None
+    connecteam_at: float | None
+    rule: str
+    winner: str | None  # None: left for a person (rule manual)
+    run_id: str = ""
+    id: int | None = None
+    status: str = ""
+    created_at: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        """One conflict is the same pair, field and pair of values, whichever run met it."""
+        key = _json([self.kind, self.ghl_id, self.field, self.ghl, self.connecteam])
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sync": self.sync,
+            "kind": self.kind,
+            "ghl_id": self.ghl_id,
+            "connecteam_id": self.connecteam_id,
+            "field": self.field,
+            "base": self.base,
+            "ghl": self.ghl,
+            "connecteam": self.connecteam,
+            "ghl_at": self.ghl_at,
+            "connecteam_at": self.connecteam_at,
+            "rule": self.rule,
+            "winner": self.winner,
+            "status": self.status,
+            "run_id": self.run_id,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Conflict:
+        keys = cls.__dataclass_fields__
+        return cls(**{k: data.get(k) for k in keys if k in data})  # type: ignore[arg-type]
+
+
+class SyncStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # state ---------------------------------------------------------------------------------------
+
+    def state(
+        self, kind: str, side: str, record_id: str, conn: sa.Connection | None = None
+    ) -> PairState | None:
+        """The state of the pair whose ``side`` record is ``record_id`` (None: not paired); in
+        ``conn``'s transaction when given."""
+        t = sync_state_table
+        column = t.c.ghl_id if side == "ghl" else t.c.connecteam_id
+        query = sa.select(t).where(t.c.kind == kind, column == str(record_id))
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self.engine.connect() as own:
+                row = own.execute(query).first()
+        if row is None:
+            return None
+        return PairState(
+            kind=row.kind,
+            ghl_id=row.ghl_id,
+            connecteam_id=row.connecteam_id,
+            base=json.loads(row.base_json),
+            seen={"ghl": row.ghl_seen_at, "connecteam": row.connecteam_seen_at},
+            superseded=json.loads(row.superseded_json) if row.superseded_json else {},
+            version=row.version,
+        )
+
+    def put_in(self, conn: sa.Connection, state: PairState) -> None:
+        """Write ``state`` (a new pair, or the next version of one) in ``conn``'s transaction."""
+        t = sync_state_table
+        values = {
+            "connecteam_id": state.connecteam_id,
+            "base_json": _json(state.base),
+            "ghl_seen_at": state.seen.get("ghl"),
+            "connecteam_seen_at": state.seen.get("connecteam"),
+            "superseded_json": _json(state.superseded) if state.superseded else None,
+            "version": state.version,
+            "updated_at": _now(),
+        }
+        # a record paired again (its old counterpart gone) leaves its old pair
+        conn.execute(
+            sa.delete(t).where(
+                t.c.kind == state.kind,
+                t.c.connecteam_id == state.connecteam_id,
+                t.c.ghl_id != state.ghl_id,
+            )
+        )
+        stmt = insert(conn.dialect.name, t).values(kind=state.kind, ghl_id=state.ghl_id, **values)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["kind", "ghl_id"], set_=values))
+
+    def forget_in(self, conn: sa.Connection, kind: str, ghl_id: str) -> None:
+        """Unpair: the pair's state and its id link go."""
+        t = sync_state_table
+        conn.execute(sa.delete(t).where(t.c.kind == kind, t.c.ghl_id == ghl_id))
+        conn.execute(
+            sa.delete(links_table).where(links_table.c.kind == kind, links_table.c.ghl_id == ghl_id)
+        )
+
+    def linked(
+        self, kind: str, side: str, record_id: str, conn: sa.Connection | None = None
+    ) -> PairState | None:
+        """A pair the id-link store knows (made by a recipe, or by hand) that has no synced
+        state yet: its base is empty."""
+        t = links_table
+        column = t.c.ghl_id if side == "ghl" else t.c.connecteam_id
+        query = sa.select(t.c.ghl_id, t.c.connecteam_id).where(
+            t.c.kind == kind, column == str(record_id)
+        )
+        if conn is not None:
+            row = conn.execute(query).first()
+        else:
+            with self.engine.connect() as own:
+                row = own.execute(query).first()
+        if row is None:
+            return None
+        return PairState(kind=kind, ghl_id=str(row.ghl_id), connecteam_id=str(row.connecteam_id))
+
+    def put(self, state: PairState) -> None:
+        with self.engine.begin() as conn:
+            self.put_in(conn, state)
+
+    # conflicts -----------------------------------------------------------------------------------
+
+    def conflict_in(self, conn: sa.Connection, conflict: Conflict) -> bool:
+        """Record ``conflict`` once; False when it was recorded before."""
+        t = sync_conflicts_table
+        stmt = insert(conn.dialect.name, t).values(
+            fingerprint=conflict.fingerprint,
+            sync=conflict.sync,
+            kind=conflict.kind,
+            ghl_id=conflict.ghl_id,
+            connecteam_id=conflict.connecteam_id,
+            field=conflict.field,
+            base_json=_json(conflict.base),
+            ghl_json=_json(conflict.ghl),
+            connecteam_json=_json(conflict.connecteam),
+            ghl_at=conflict.ghl_at,
+            connecteam_at=conflict.connecteam_at,
+            rule=conflict.rule,
+            winner=conflict.winner,
+            status="open" if conflict.winner is None else "decided",
+            run_id=conflict.run_id,
+            created_at=_now(),
+        )
+        done = conn.execute(stmt.on_conflict_do_nothing(index_elements=["fingerprint"]))
+        return bool(done.rowcount)
+
+    def conflicts(
+        self, *, status: str | None = None, kind: str | None = None, limit: int = 200
+    ) -> list[Conflict]:
+        """Conflicts, newest first (``status``: open, decided, resolved)."""
+        t = sync_conflicts_table
+        query = sa.select(t).order_by(t.c.id.desc()).limit(limit)
+        if status:
+            query = query.where(t.c.status == status)
+        if kind:
+            query = query.where(t.c.kind == kind)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_conflict(row) for row in rows]
+
+    def conflict(self, conflict_id: int) -> Conflict | None:
+        t = sync_conflicts_table
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.id == conflict_id)).first()
+        return _conflict(row) if row is not None else None
+
+    def resolve_in(self, conn: sa.Connection, conflict_id: int, winner: str) -> None:
+        t = sync_conflicts_table
+        conn.execute(
+            sa.update(t)
+            .where(t.c.id == conflict_id)
+            .values(status="resolved", winner=winner, resolved_at=_now())
+        )
+
+
+def _conflict(row: Any) -> Conflict:
+    return Conflict(
+        id=row.id,
+        sync=row.sync,
+        kind=row.kind,
+        ghl_id=row.ghl_id,
+        connecteam_id=row.connecteam_id,
+        field=row.field,
+        base=json.loads(row.base_json) if row.base_json else None,
+        ghl=json.loads(row.ghl_json) if row.ghl_json else None,
+        connecteam=json.loads(row.connecteam_json) if row.connecteam_json else None,
+        ghl_at=row.ghl_at,
+        connecteam_at=row.connecteam_at,
+        rule=row.rule,
+        winner=row.winner,
+        run_id=row.run_id,
+        status=row.status,
+        created_at=row.created_at,
+    )

@@ -1,0 +1,596 @@
+"""One sync run: an event about one record, brought to the other side by the declared rules.
+
+A run is durable like a recipe's: every request is a checkpointed attempt through the caller (so
+retries, the rate budget and the journal of writes apply), every read of the database is a
+checkpoint, and a write happens once per state of the pair (its key names the pair and the
+version of its state). The pair's new state (the agreed values, each side's change time, the
+conflicts met) is written in the transaction that records the last write as done, so what the
+store says the two sides agreed on is never ahead of what was written.
+
+What one run does, for an event from side S about record R:
+
+1. A delete or archive of R: what the pair declares (keep the counterpart, archive it, or delete
+   it), and the pair is forgotten.
+2. R as it is now: the event's payload when it carries every mapped field and a change time,
+   else a read of R (GoHighLevel's ``TaskCreate`` omits fields; a Connecteam archive carries only
+   an id).
+3. Not paired: the match keys are looked up on the other side; one candidate is paired (and the
+   two brought together by the rules), two or more are reported and nothing is done, none gets a
+   counterpart created (when the pair creates from S).
+4. Paired: an event older than the state of R the pair already holds changes nothing; when none
+   of R's mapped fields differs from the last synced values (our own write coming back, a
+   duplicate, a poll re-reporting), nothing is sent. Otherwise the other side's record is read,
+   :func:`connector.sync.merge.merge` decides, and each side gets at most one write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from connector.apps.registry import Registry
+from connector.catalog.model import Operation
+from connector.errors import ConnectorError, HTTPStepError, StepError, step_failure
+from connector.language.sync_spec import PairSpec, SyncSpec
+from connector.persistence.links import LinkStore
+from connector.persistence.sync import Conflict, PairState, SyncStore
+from connector.records import Recorder, RunRecord, StepRecord, ms_since, now_iso
+from connector.sending.auth import ACCOUNT
+from connector.sending.caller import Call, Caller
+from connector.sending.http import ParameterError, Redactor, build_request
+from connector.sync.merge import Merge, SideState, merge, values_of
+
+__all__ = ["OTHER", "SyncRun", "sync_job"]
+
+OTHER = {"ghl": "connecteam", "connecteam": "ghl"}
+TITLES = {"ghl": "GoHighLevel", "connecteam": "Connecteam"}
+
+
+def sync_job(
+    spec: SyncSpec,
+    pair: PairSpec,
+    side: str,
+    record_id: str,
+    event: str,
+    payload: Any,
+    *,
+    run_id: str,
+    env: Mapping[str, str],
+    sandbox: bool = False,
+) -> dict[str, Any]:
+    """The input of a sync run's workflow (small and JSON, like a recipe run's)."""
+    return {
+        "kind": "sync",
+        "run_id": run_id,
+        "recipe_hash": spec.text_hash,
+        "pair": pair.kind,
+        "side": side,
+        "id": str(record_id),
+        "event": event,
+        "payload": payload,
+        "env": dict(env),
+        "sandbox": sandbox,
+    }
+
+
+class SyncRun:
+    """One sync run (see the module). ``execute`` returns the run's record."""
+
+    def __init__(
+        self,
+        *,
+        spec: SyncSpec,
+        job: Mapping[str, Any],
+        registry: Registry,
+        clients: Mapping[str, httpx.Client],
+        caller: Caller,
+        store: SyncStore,
+        links: LinkStore,
+        recorder: Recorder | None,
+        redactor: Redactor,
+    ) -> None:
+        self.spec = spec
+        self.job = job
+        self.pair = spec.pair(str(job["pair"]))
+        self.side = str(job["side"])
+        self.other = OTHER[self.side]
+        self.record_id = str(job["id"])
+        self.event = str(job["event"])
+        self.env: Mapping[str, str] = job.get("env") or {}
+        self.registry = registry
+        self.clients = clients
+        self.caller = caller
+        self.store = store
+        self.links = links
+        self.recorder = recorder
+        self.redactor = redactor
+        self.run = RunRecord(
+            id=str(job["run_id"]),
+            recipe=spec.name,
+            recipe_hash=spec.text_hash,
+            recipe_path=spec.path,
+            trigger_app=self.side,
+            trigger_event=self.event,
+            trigger=redactor.value(job.get("payload")),
+            sandbox=bool(job.get("sandbox")),
+            env=dict(self.env),
+        )
+        self.notes: list[str] = []
+        self.output: dict[str, Any] = {"pair": self.pair.kind, self.side: self.record_id}
+
+    # the run -------------------------------------------------------------------------------------
+
+    def execute(self) -> RunRecord:
+        started = time.perf_counter()
+        if self.recorder is not None:
+            self.recorder.run_started(self.run)
+        try:
+            self._sync()
+            self.run.status = "succeeded"
+        except ConnectorError as exc:
+            self.run.status = "failed"
+            self.run.error = self.redactor.text(str(exc))
+        finally:
+            self.output["notes"] = self.notes
+            self.run.output = self.redactor.value(self.output)
+            self.run.finished_at = now_iso()
+            self.run.duration_ms = ms_since(started)
+            if self.recorder is not None:
+                self.recorder.run_finished(self.run)
+        return self.run
+
+    def _sync(self) -> None:
+        meaning = self.pair.record(self.side).events.get(self.event, "upsert")
+        state = self._state()
+        if meaning in ("delete", "archive"):
+            self._gone(state, meaning)
+            return
+        mine = self._current()
+        if mine is None:
+            self.notes.append(
+                f"the {self._title(self.side)} {self.record_id} is gone; nothing to do"
+            )
+            return
+        mine_at = self.pair.record(self.side).changed_at(mine)
+        if state is None:
+            self._unpaired(mine, mine_at)
+            return
+        seen = state.seen.get(self.side)
+        values = values_of(self.pair, self.side, mine)
+        if (
+            seen is not None
+            and mine_at is not None
+            and (
+                mine_at < seen
+                or (mine_at == seen and digest(values) == state.superseded.get(self.side))
+            )
+        ):
+            self.notes.append(
+                f"the event is older than the {self._title(self.side)} the pair already holds;"
+                " nothing to do"
+            )
+            return
+        changed = [
+            f.name
+            for f in self.pair.fields
+            if f.flows_from(self.side)
+            and values[f.name] is not None
+            and values[f.name] != state.base.get(f.name)
+        ]
+        if not changed and state.base:
+            self.notes.append("in sync: no mapped field changed since the last sync")
+            if mine_at is not None and (seen is None or mine_at > seen):
+                state.seen[self.side] = mine_at
+                self._save(state, [])
+            return
+        other_id = state.connecteam_id if self.other == "connecteam" else state.ghl_id
+        theirs = self._read(self.other, other_id, "read_" + self.other)
+        if theirs is None:
+            self.notes.append(
+                f"the paired {self._title(self.other)} {other_id} is gone; nothing was written"
+            )
+            return
+        self._bring_together(state, mine, theirs)
+
+    # pairing -------------------------------------------------------------------------------------
+
+    def _unpaired(self, mine: Mapping[str, Any], mine_at: float | None) -> None:
+        values = values_of(self.pair, self.side, mine)
+        candidates = self._match(values)
+        if candidates is None:
+            return  # ambiguous: said in a note
+        if candidates:
+            theirs_id = self.pair.record(self.other).id_of(candidates[0])
+            theirs = self._read(self.other, theirs_id, "read_" + self.other) or candidates[0]
+            ids = {self.side: self.record_id, self.other: theirs_id}
+            state = PairState(self.pair.kind, ids["ghl"], ids["connecteam"])
+            self.notes.append(
+                f"paired by {self._matched_by} with {self._title(self.other)} {theirs_id}"
+            )
+            self.output["paired"] = ids
+            self._bring_together(state, mine, theirs, pairing=True)
+            return
+        if not self.pair.creates_from(self.side):
+            self.notes.append(
+                f"no {self._title(self.other)} matches and the pair creates none from"
+                f" {TITLES[self.side]}"
+            )
+            return
+        self._create(mine, values, mine_at)
+
+    _matched_by = ""
+
+    def _match(self, values: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
+        """The unpaired records of the other side that match by the first match key that finds
+        any: [] for none, None when two or more do (ambiguous; nothing is done)."""
+        record = self.pair.record(self.other)
+        if record.find is None or record.found is None:
+            return []
+        for key in self.pair.match:
+            spec = self.pair.field(key)
+            value = values.get(key)
+            if value is None:
+                continue
+            request = record.find(spec.on(self.other), value, self.env)
+            if request is None:
+                continue
+            answer = self._request(f"find_by_{key}", request, "find_" + key)
+            found = [
+                r
+                for r in record.found(answer)
+                if _same(values_of(self.pair, self.other, r).get(key), value)
+            ]
+            free = [r for r in found if not self._paired(self.other, record.id_of(r))]
+            if len(free) > 1:
+                ids = ", ".join(record.id_of(r) for r in free)
+                self.notes.append(
+                    f"ambiguous: {len(free)} {self._title(self.other)}s have {key} {value!r}"
+                    f" ({ids}); nothing was paired or created"
+                )
+                self.output["ambiguous"] = {
+                    "key": key,
+                    "candidates": [record.id_of(r) for r in free],
+                }
+                return None
+            if free:
+                self._matched_by = key
+                return free
+        return []
+
+    def _paired(self, side: str, record_id: str) -> bool:
+        def look() -> bool:
+            return (
+                self.store.state(self.pair.kind, side, record_id) is not None
+                or self.store.linked(self.pair.kind, side, record_id) is not None
+            )
+
+        return bool(self.caller.checkpoints.step(f"paired:{side}:{record_id}", look))
+
+    def _create(
+        self, mine: Mapping[str, Any], values: Mapping[str, Any], mine_at: float | None
+    ) -> None:
+        target = self.pair.record(self.other)
+        if target.create is None or target.created is None:
+            self.notes.append(f"a {target.title} cannot be created; nothing was done")
+            return
+        fields = {
+            f.on(self.other): values[f.name]
+            for f in self.pair.fields
+            if values.get(f.name) is not None and f.flows_from(self.side)
+        }
+        request = target.create(fields, self.env)
+        key = f"sync:{self.pair.kind}:create-from-{self.side}:{self.record_id}"
+        created = target.created
+        base = {f.name: values[f.name] for f in self.pair.fields if values.get(f.name) is not None}
+
+        def link(output: Any) -> Callable[[Any], Any] | None:
+            record = created(output)
+            if record is None:
+                return None
+            new_id = target.id_of(record)
+            ids = {self.side: self.record_id, self.other: new_id}
+            state = PairState(
+                self.pair.kind,
+                ids["ghl"],
+                ids["connecteam"],
+                base=dict(base),
+                seen={self.side: mine_at, self.other: target.changed_at(record)},
+                version=1,
+            )
+            return self._writer(state, [])
+
+        answer = self._request("create_" + self.other, request, "create", effect_key=key, link=link)
+        made = created(answer)
+        if made is not None:
+            self.output["created"] = {self.other: target.id_of(made)}
+            self.notes.append(f"created {self._title(self.other)} {target.id_of(made)}")
+
+    # bringing a pair together --------------------------------------------------------------------
+
+    def _bring_together(
+        self,
+        state: PairState,
+        mine: Mapping[str, Any],
+        theirs: Mapping[str, Any],
+        *,
+        pairing: bool = False,
+    ) -> None:
+        records = {self.side: mine, self.other: theirs}
+        sides = {
+            side: SideState(
+                values_of(self.pair, side, records[side]),
+                self.pair.record(side).changed_at(records[side]),
+            )
+            for side in ("ghl", "connecteam")
+        }
+        base = state.base if not pairing else {}
+        merged = merge(self.pair, base, sides["ghl"], sides["connecteam"])
+        self._record_merge(merged)
+        conflicts = [
+            Conflict(
+                sync=self.spec.name,
+                kind=self.pair.kind,
+                ghl_id=state.ghl_id,
+                connecteam_id=state.connecteam_id,
+                field=d.field,
+                base=d.base,
+                ghl=d.ghl,
+                connecteam=d.connecteam,
+                ghl_at=sides["ghl"].at,
+                connecteam_at=sides["connecteam"].at,
+                rule=d.rule,
+                winner=d.winner,
+                run_id=self.run.id,
+            )
+            for d in merged.conflicts
+        ]
+        new = PairState(
+            state.kind,
+            state.ghl_id,
+            state.connecteam_id,
+            base=merged.base,
+            seen={side: sides[side].at for side in ("ghl", "connecteam")},
+            version=state.version + 1,
+        )
+        writes = [side for side in (self.other, self.side) if merged.to(side)]
+        if not writes:
+            self._save(new, conflicts)
+            return
+        answers: dict[str, Any] = {}
+        for position, target in enumerate(writes):
+            last = position == len(writes) - 1
+            patch = {
+                self.pair.field(name).on(target): value for name, value in merged.to(target).items()
+            }
+            target_id = state.ghl_id if target == "ghl" else state.connecteam_id
+            request = self.pair.record(target).update(target_id, patch)
+            key = f"sync:{self.pair.kind}:{state.ghl_id}:v{state.version}:to-{target}"
+
+            def link(
+                output: Any, _target: str = target, _last: bool = last
+            ) -> Callable[[Any], Any] | None:
+                answers[_target] = output
+                if not _last:
+                    return None
+                return self._writer(self._written(new, sides, answers), conflicts)
+
+            answers[target] = self._request(
+                "write_" + target, request, "write", effect_key=key, link=link
+            )
+            self.notes.append(
+                f"wrote {', '.join(sorted(merged.to(target)))} to {self._title(target)} {target_id}"
+            )
+
+    def _written(
+        self, new: PairState, sides: Mapping[str, SideState], answers: Mapping[str, Any]
+    ) -> PairState:
+        """The pair's state after the writes answered ``answers``: a side written to is known
+        as its answer shows it (when it holds what was written), and the values it had before
+        are superseded by the write."""
+        state = PairState(
+            new.kind,
+            new.ghl_id,
+            new.connecteam_id,
+            base=dict(new.base),
+            seen=dict(new.seen),
+            superseded={},
+            version=new.version,
+        )
+        for target, answer in answers.items():
+            record_type = self.pair.record(target)
+            after = record_type.record_of(answer)
+            if after is None:
+                continue
+            at = record_type.changed_at(after)
+            now = values_of(self.pair, target, after)
+            holds = all(now.get(name) == value for name, value in new.base.items())
+            if at is not None and holds:
+                state.seen[target] = at
+                state.superseded[target] = digest(sides[target].values)
+        return state
+
+    def _record_merge(self, merged: Merge) -> None:
+        step = StepRecord("merge", "sync.merge", "succeeded", started_at=now_iso())
+        step.raw = merged.to_json()
+        step.output = self.redactor.value(step.raw)
+        if merged.conflicts:
+            step.note = "; ".join(
+                f"conflict on {d.field}: "
+                + (
+                    f"{TITLES[d.winner]} wins ({d.rule})"
+                    if d.winner
+                    else "left for a person (manual)"
+                )
+                for d in merged.conflicts
+            )
+        self._finish(step)
+        self.output["merge"] = step.output
+
+    def _gone(self, state: PairState | None, meaning: str) -> None:
+        if state is None:
+            self.notes.append(f"the {self._title(self.side)} {self.record_id} was not paired")
+            return
+        rule = self.pair.on_delete(self.side)
+        other_id = state.connecteam_id if self.other == "connecteam" else state.ghl_id
+        target = self.pair.record(self.other)
+        action = {"archive": target.archive, "propagate": target.remove}.get(rule)
+
+        def forget(conn: Any) -> None:
+            self.store.forget_in(conn, self.pair.kind, state.ghl_id)
+
+        if action is None:
+            self.caller.checkpoints.step("forget", lambda: self._in_transaction(forget))
+            self.notes.append(
+                f"{meaning}: the {self._title(self.other)} {other_id} is kept (delete: keep)"
+            )
+            return
+        key = f"sync:{self.pair.kind}:{state.ghl_id}:{rule}-{self.other}"
+        self._request(
+            f"{rule}_{self.other}", action(other_id), rule, effect_key=key, link=lambda _out: forget
+        )
+        self.notes.append(f"{meaning}: {rule} of {self._title(self.other)} {other_id}")
+
+    # the database --------------------------------------------------------------------------------
+
+    def _state(self) -> PairState | None:
+        def read() -> Any:
+            found = self.store.state(
+                self.pair.kind, self.side, self.record_id
+            ) or self.store.linked(self.pair.kind, self.side, self.record_id)
+            return found.to_json() if found is not None else None
+
+        data = self.caller.checkpoints.step("state", read)
+        return PairState.from_json(data) if data is not None else None
+
+    def _writer(self, state: PairState, conflicts: list[Conflict]) -> Callable[[Any], Any]:
+        def write(conn: Any) -> Any:
+            self.store.put_in(conn, state)
+            self.links.put_in(conn, state.kind, state.ghl_id, state.connecteam_id)
+            recorded = [c.field for c in conflicts if self.store.conflict_in(conn, c)]
+            return {"version": state.version, "conflicts": recorded}
+
+        return write
+
+    def _save(self, state: PairState, conflicts: list[Conflict]) -> None:
+        writer = self._writer(state, conflicts)
+        self.caller.checkpoints.step(f"save@v{state.version}", lambda: self._in_transaction(writer))
+
+    def _in_transaction(self, func: Callable[[Any], Any]) -> Any:
+        with self.store.engine.begin() as conn:
+            return func(conn)
+
+    # requests ------------------------------------------------------------------------------------
+
+    def _current(self) -> Mapping[str, Any] | None:
+        """The event's record: its payload when complete, else read."""
+        payload = self.job.get("payload")
+        record = self.pair.record(self.side)
+        if (
+            isinstance(payload, Mapping)
+            and record.changed_at(payload) is not None
+            and all(f.on(self.side) in payload for f in self.pair.fields)
+        ):
+            return payload
+        return self._read(self.side, self.record_id, "read_" + self.side)
+
+    def _read(self, side: str, record_id: str, step_id: str) -> Mapping[str, Any] | None:
+        record = self.pair.record(side)
+        try:
+            answer = self._request(step_id, record.read(record_id), "read")
+        except HTTPStepError as exc:
+            if record.missing(exc.status_code, exc.api_message):
+                return None
+            raise
+        return record.record_of(answer)
+
+    def _request(
+        self,
+        step_id: str,
+        request: tuple[str, dict[str, Any]],
+        unit: str,
+        *,
+        effect_key: str | None = None,
+        link: Callable[[Any], Callable[[Any], Any] | None] | None = None,
+    ) -> Any:
+        name, params = request
+        op = self.registry.operation(name)
+        if not isinstance(op, Operation):
+            raise StepError(step_id, f"the catalog has no operation {name!r}")
+        app = self.registry.apps[op.app]
+        client = self.clients.get(op.app)
+        if client is None:
+            raise StepError(step_id, f"no client for app {op.app!r}")
+        location = app.location(params, self.env)
+        lp = app.location_param
+        if lp and op.param(lp) is not None and not params.get(lp) and location:
+            params = {**params, lp: location}
+        step = StepRecord(step_id, name, started_at=now_iso())
+        started = time.perf_counter()
+        try:
+            try:
+                built = build_request(client, app, op, params)
+            except ParameterError as exc:
+                raise StepError(step_id, str(exc)) from None
+            if location:
+                built.extensions[ACCOUNT] = location
+            step.method, step.url = built.method, self.redactor.text(str(built.url))
+            step.request_body = self.redactor.value(_body(built))
+            call = Call(
+                unit=f"{step_id}:{unit}",
+                app=app,
+                op=op,
+                client=client,
+                request=built,
+                location=location,
+                effect_key=effect_key,
+                owner=f"{self.run.id}/{step_id}",
+                step_id=step_id,
+                link=link,
+                describe=f"{op.method} {built.url.path} in {app.title}",
+            )
+            output = self.caller.call(call, step)
+            step.raw = output
+            step.status = "succeeded"
+            return output
+        except ConnectorError as exc:
+            step.status = "failed"
+            step.error = self.redactor.text(step_failure(step_id, exc))
+            raise
+        finally:
+            step.duration_ms = ms_since(started)
+            step.output = self.redactor.value(step.raw)
+            self._finish(step)
+
+    def _finish(self, step: StepRecord) -> None:
+        self.run.steps.append(step)
+        if self.recorder is not None:
+            self.recorder.step_finished(self.run, step)
+
+    def _title(self, side: str) -> str:
+        return self.pair.record(side).title
+
+
+def digest(values: Mapping[str, Any]) -> str:
+    """A short digest of a record's mapped values (to know a state again)."""
+    text = json.dumps(values, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    return bool(a == b)
+
+
+def _body(request: httpx.Request) -> Any:
+    if not request.content:
+        return None
+    try:
+        return json.loads(request.content)
+    except ValueError:
+        return None

@@ -1,0 +1,148 @@
+"""The two-way sync of GoHighLevel contacts and Connecteam users, run by the durable runtime
+against the sandbox. What each test asserts is read back from both apps through their APIs, and
+computed from what the test itself did to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.sync.conftest import Apps, Syncer
+
+from connector.persistence.sync import SyncStore
+
+
+def _ghl_event(contact: dict[str, Any], kind: str = "ContactUpdate") -> dict[str, Any]:
+    return {"type": kind, **contact}
+
+
+def _pair(apps: Apps, syncer: Syncer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A contact and a user of one person, paired by the sync through their email."""
+    contact = apps.new_contact(
+        firstName="Ada", lastName="Lovelace", email="ada@example.com", phone="+15555550100"
+    )
+    user = apps.new_user(
+        firstName="Ada", lastName="Lovelace", email="ada@example.com", phoneNumber="+15555550100"
+    )
+    record = syncer.event("ghl", "ContactCreate", _ghl_event(contact, "ContactCreate"))
+    assert record.status == "succeeded", record.error
+    assert record.output["paired"] == {"ghl": contact["id"], "connecteam": str(user["userId"])}
+    return contact, user
+
+
+def test_a_contact_is_paired_with_the_user_of_its_email(apps: Apps, syncer: Syncer) -> None:
+    contact, user = _pair(apps, syncer)
+    links = syncer.runtime.links.get("contact", ghl_id=contact["id"])
+    assert links is not None and str(links.connecteam_id) == str(user["userId"])
+    # the two already agreed: nothing was written to either
+    assert apps.user(user["userId"])["modifiedAt"] == user["modifiedAt"]
+    assert apps.contact(contact["id"])["dateUpdated"] == contact["dateUpdated"]
+
+
+def test_edits_made_on_both_sides_while_down_are_both_kept(apps: Apps, syncer: Syncer) -> None:
+    """Connecteam's lastName edit and GoHighLevel's firstName edit of one person, made while
+    nothing ran: each reaches the other side and neither is reverted, whichever event comes
+    first."""
+    contact, user = _pair(apps, syncer)
+    apps.advance(5)
+    edited_user = apps.edit_user(user["userId"], lastName="LovelaceNEW")
+    apps.advance(5)
+    edited_contact = apps.edit_contact(contact["id"], firstName="AdaNEW")
+    # the older Connecteam event arrives after GoHighLevel's
+    assert syncer.event("ghl", "ContactUpdate", _ghl_event(edited_contact)).status == "succeeded"
+    assert syncer.event("connecteam", "user_updated", edited_user).status == "succeeded"
+    for got in (apps.contact(contact["id"]), apps.user(user["userId"])):
+        assert (got["firstName"], got["lastName"]) == ("AdaNEW", "LovelaceNEW")
+
+
+def test_the_other_order_keeps_both_edits_too(apps: Apps, syncer: Syncer) -> None:
+    contact, user = _pair(apps, syncer)
+    apps.advance(5)
+    edited_user = apps.edit_user(user["userId"], lastName="LovelaceNEW")
+    apps.advance(5)
+    edited_contact = apps.edit_contact(contact["id"], firstName="AdaNEW")
+    assert syncer.event("connecteam", "user_updated", edited_user).status == "succeeded"
+    assert syncer.event("ghl", "ContactUpdate", _ghl_event(edited_contact)).status == "succeeded"
+    for got in (apps.contact(contact["id"]), apps.user(user["userId"])):
+        assert (got["firstName"], got["lastName"]) == ("AdaNEW", "LovelaceNEW")
+
+
+def test_a_one_field_edit_is_one_write_and_its_echo_none(apps: Apps, syncer: Syncer) -> None:
+    contact, user = _pair(apps, syncer)
+    apps.advance(5)
+    edited = apps.edit_contact(contact["id"], lastName="Byron")
+    record = syncer.event("ghl", "ContactUpdate", _ghl_event(edited))
+    writes = [s for s in record.steps if s.method in ("PUT", "POST", "DELETE")]
+    assert [(s.method, s.action) for s in writes] == [("PUT", "connecteam.edit-users")]
+    assert writes[0].request_body == {"body": [{"userId": user["userId"], "lastName": "Byron"}]} or (
+        writes[0].request_body == [{"userId": user["userId"], "lastName": "Byron"}]
+    )
+    after = apps.user(user["userId"])
+    assert after["lastName"] == "Byron"
+    # Connecteam reports the write back: the same values, nothing to send
+    echo = syncer.event("connecteam", "user_updated", after)
+    assert [s for s in echo.steps if s.method in ("PUT", "POST", "DELETE")] == []
+    assert "in sync" in " ".join(echo.output["notes"])
+    # a duplicate delivery of the first event writes nothing either
+    again = syncer.event("ghl", "ContactUpdate", _ghl_event(edited))
+    assert [s for s in again.steps if s.method in ("PUT", "POST", "DELETE")] == []
+    assert apps.contact(contact["id"])["lastName"] == "Byron"
+
+
+def test_an_event_older_than_the_pair_state_changes_nothing(apps: Apps, syncer: Syncer) -> None:
+    contact, user = _pair(apps, syncer)
+    apps.advance(5)
+    first = apps.edit_contact(contact["id"], lastName="One")
+    apps.advance(5)
+    second = apps.edit_contact(contact["id"], lastName="Two")
+    assert syncer.event("ghl", "ContactUpdate", _ghl_event(second)).status == "succeeded"
+    late = syncer.event("ghl", "ContactUpdate", _ghl_event(first))
+    assert "older" in " ".join(late.output["notes"])
+    assert apps.user(user["userId"])["lastName"] == "Two"
+    assert apps.contact(contact["id"])["lastName"] == "Two"
+
+
+def test_the_newest_edit_of_one_field_wins_and_the_conflict_is_recorded_once(
+    apps: Apps, syncer: Syncer
+) -> None:
+    contact, user = _pair(apps, syncer)
+    apps.advance(5)
+    on_ghl = apps.edit_contact(contact["id"], firstName="Augusta")
+    apps.advance(5)
+    on_ct = apps.edit_user(user["userId"], firstName="Countess")  # later: it wins
+    for _ in range(2):  # both delivered twice
+        syncer.event("ghl", "ContactUpdate", _ghl_event(on_ghl))
+        syncer.event("connecteam", "user_updated", on_ct)
+    assert apps.contact(contact["id"])["firstName"] == "Countess"
+    assert apps.user(user["userId"])["firstName"] == "Countess"
+    conflicts = SyncStore(syncer.runtime.db.engine).conflicts()
+    assert [(c.field, c.ghl, c.connecteam, c.winner, c.rule) for c in conflicts] == [
+        ("firstName", "Augusta", "Countess", "connecteam", "newest")
+    ]
+
+
+def test_a_user_with_no_match_gets_one_contact_and_its_echo_no_copy(
+    apps: Apps, syncer: Syncer
+) -> None:
+    user = apps.new_user(
+        firstName="Grace", lastName="Hopper", email="grace@example.com", phoneNumber="+15555550199"
+    )
+    first = syncer.event("connecteam", "user_created", user)
+    assert first.status == "succeeded", first.error
+    made = [c for c in apps.contacts() if c.get("email") == "grace@example.com"]
+    assert len(made) == 1 and made[0]["firstName"] == "Grace" and made[0]["lastName"] == "Hopper"
+    # GoHighLevel reports the contact the sync made; Connecteam's event comes twice
+    syncer.event("ghl", "ContactCreate", _ghl_event(apps.contact(made[0]["id"]), "ContactCreate"))
+    syncer.event("connecteam", "user_created", user)
+    assert len([c for c in apps.contacts() if c.get("email") == "grace@example.com"]) == 1
+    assert len([u for u in apps.users() if u.get("email") == "grace@example.com"]) == 1
+
+
+def test_two_candidates_for_one_key_pair_nothing(apps: Apps, syncer: Syncer) -> None:
+    apps.new_user(firstName="Twin", lastName="One", email="twin@example.com", phoneNumber="+15555550111")
+    apps.new_user(firstName="Twin", lastName="Two", email="twin@example.com", phoneNumber="+15555550112")
+    contact = apps.new_contact(firstName="Twin", lastName="Contact", email="twin@example.com")
+    record = syncer.event("ghl", "ContactCreate", _ghl_event(contact, "ContactCreate"))
+    assert record.status == "succeeded"
+    assert "ambiguous" in " ".join(record.output["notes"])
+    assert len([u for u in apps.users() if u.get("email") == "twin@example.com"]) == 2
+    assert syncer.runtime.links.get("contact", ghl_id=contact["id"]) is None
