@@ -68,6 +68,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "links",
         "The id-link store: pairs of GoHighLevel and Connecteam ids.",
     ),
+    "sync": (
+        "connector.cli.sync",
+        "sync",
+        "Two-way syncs: pairs kept, conflicts, and resolving those that wait for a person.",
+    ),
     "plugins": (
         "connector.cli.plugins",
         "plugins",

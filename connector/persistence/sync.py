@@ -253,6 +253,24 @@ class SyncStore:
             row = conn.execute(sa.select(t).where(t.c.id == conflict_id)).first()
         return _conflict(row) if row is not None else None
 
+    def summary(self) -> dict[str, Any]:
+        """Per kind: the pairs kept and the conflicts by status."""
+        kinds: dict[str, dict[str, Any]] = {}
+        state, conflicts = sync_state_table, sync_conflicts_table
+        with self.engine.connect() as conn:
+            for kind, count in conn.execute(
+                sa.select(state.c.kind, sa.func.count()).group_by(state.c.kind)
+            ):
+                kinds.setdefault(kind, {"pairs": 0, "conflicts": {}})["pairs"] = int(count)
+            for kind, status, count in conn.execute(
+                sa.select(conflicts.c.kind, conflicts.c.status, sa.func.count()).group_by(
+                    conflicts.c.kind, conflicts.c.status
+                )
+            ):
+                entry = kinds.setdefault(kind, {"pairs": 0, "conflicts": {}})
+                entry["conflicts"][status] = int(count)
+        return {"kinds": kinds}
+
     def resolve_in(self, conn: sa.Connection, conflict_id: int, winner: str) -> None:
         t = sync_conflicts_table
         conn.execute(

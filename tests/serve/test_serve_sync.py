@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.serve.conftest import Served, start_service, stop_service, wait_for
 
 from connector.apps.registry import Registry
 from connector.language.sync_spec import SyncSpec, load_sync
@@ -17,6 +16,7 @@ from connector.persistence.database import close_all
 from connector.persistence.links import LinkStore
 from connector.sandbox.server import start_in_thread
 from connector.serve.wiring import sandbox_env, wire_sandbox
+from tests.serve.conftest import Served, start_service, stop_service, wait_for
 
 DECLARATION = Path(__file__).resolve().parents[1] / "sync" / "people.sync.yaml"
 

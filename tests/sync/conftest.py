@@ -134,7 +134,9 @@ class Syncer:
         self.env = env
         runtime.keep_sync(spec)
 
-    def event(self, side: str, event: str, payload: dict[str, Any], kind: str = "contact") -> RunRecord:
+    def event(
+        self, side: str, event: str, payload: dict[str, Any], kind: str = "contact"
+    ) -> RunRecord:
         pair = self.spec.pair(kind)
         record_id = pair.record(side).event_id(payload)
         assert record_id, payload

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.sync.conftest import Apps, Syncer
-
 from connector.persistence.sync import SyncStore
+from tests.sync.conftest import Apps, Syncer
 
 
 def _ghl_event(contact: dict[str, Any], kind: str = "ContactUpdate") -> dict[str, Any]:
@@ -73,9 +72,9 @@ def test_a_one_field_edit_is_one_write_and_its_echo_none(apps: Apps, syncer: Syn
     record = syncer.event("ghl", "ContactUpdate", _ghl_event(edited))
     writes = [s for s in record.steps if s.method in ("PUT", "POST", "DELETE")]
     assert [(s.method, s.action) for s in writes] == [("PUT", "connecteam.edit-users")]
-    assert writes[0].request_body == {"body": [{"userId": user["userId"], "lastName": "Byron"}]} or (
-        writes[0].request_body == [{"userId": user["userId"], "lastName": "Byron"}]
-    )
+    assert writes[0].request_body == {
+        "body": [{"userId": user["userId"], "lastName": "Byron"}]
+    } or (writes[0].request_body == [{"userId": user["userId"], "lastName": "Byron"}])
     after = apps.user(user["userId"])
     assert after["lastName"] == "Byron"
     # Connecteam reports the write back: the same values, nothing to send
@@ -138,11 +137,56 @@ def test_a_user_with_no_match_gets_one_contact_and_its_echo_no_copy(
 
 
 def test_two_candidates_for_one_key_pair_nothing(apps: Apps, syncer: Syncer) -> None:
-    apps.new_user(firstName="Twin", lastName="One", email="twin@example.com", phoneNumber="+15555550111")
-    apps.new_user(firstName="Twin", lastName="Two", email="twin@example.com", phoneNumber="+15555550112")
+    apps.new_user(
+        firstName="Twin", lastName="One", email="twin@example.com", phoneNumber="+15555550111"
+    )
+    apps.new_user(
+        firstName="Twin", lastName="Two", email="twin@example.com", phoneNumber="+15555550112"
+    )
     contact = apps.new_contact(firstName="Twin", lastName="Contact", email="twin@example.com")
     record = syncer.event("ghl", "ContactCreate", _ghl_event(contact, "ContactCreate"))
     assert record.status == "succeeded"
     assert "ambiguous" in " ".join(record.output["notes"])
     assert len([u for u in apps.users() if u.get("email") == "twin@example.com"]) == 2
     assert syncer.runtime.links.get("contact", ghl_id=contact["id"]) is None
+
+
+def test_a_manual_conflict_writes_nothing_until_a_person_resolves_it(
+    apps: Apps, registry: Any, env: dict[str, str]
+) -> None:
+    from click.testing import CliRunner
+
+    from connector.cli import cli as main
+    from connector.language.sync_spec import load_sync
+    from connector.runtime.durable import Runtime, RuntimeOptions
+    from tests.sync.conftest import HERE
+
+    spec, problems = load_sync(HERE / "by-hand.sync.yaml", registry)
+    assert spec is not None, problems
+    with Runtime(registry, env, RuntimeOptions(budgets=False)) as runtime:
+        syncer = Syncer(runtime, spec, env)
+        contact, user = _pair(apps, syncer)
+        apps.advance(5)
+        on_ghl = apps.edit_contact(contact["id"], firstName="Augusta")
+        apps.advance(5)
+        on_ct = apps.edit_user(user["userId"], firstName="Countess")
+        syncer.event("ghl", "ContactUpdate", _ghl_event(on_ghl))
+        syncer.event("connecteam", "user_updated", on_ct)
+        # both left as they are, the conflict waits
+        assert apps.contact(contact["id"])["firstName"] == "Augusta"
+        assert apps.user(user["userId"])["firstName"] == "Countess"
+        (waiting,) = SyncStore(runtime.db.engine).conflicts(status="open")
+        assert (waiting.field, waiting.ghl, waiting.connecteam) == (
+            "firstName",
+            "Augusta",
+            "Countess",
+        )
+    runner = CliRunner()
+    listed = runner.invoke(main, ["sync", "conflicts", "--open"], env=env)
+    assert listed.exit_code == 0 and f"#{waiting.id}" in listed.output, listed.output
+    done = runner.invoke(main, ["sync", "resolve", str(waiting.id), "--ghl"], env=env)
+    assert done.exit_code == 0, done.output
+    assert apps.user(user["userId"])["firstName"] == "Augusta"
+    assert apps.contact(contact["id"])["firstName"] == "Augusta"
+    status = runner.invoke(main, ["sync", "status", "--json"], env=env)
+    assert '"resolved": 1' in status.output, status.output

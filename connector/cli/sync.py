@@ -1,0 +1,120 @@
+"""``connector sync``: the state of two-way syncs, and the conflicts that wait for a person."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from connector.cli.common import get_registry, plugins_dir_option
+
+__all__ = ["sync"]
+
+
+@click.group()
+def sync() -> None:
+    """Two-way syncs (NAME.sync.yaml, served by `connector serve`): what they hold, and the
+    conflicts they met.
+
+    \b
+      connector sync status                   pairs kept and conflicts, per kind
+      connector sync conflicts --open         the conflicts waiting for a person
+      connector sync resolve 7 --connecteam   Connecteam's value wins conflict 7
+
+    See docs/sync.md.
+    """
+
+
+def _store() -> Any:
+    from connector.errors import StoreError
+    from connector.persistence.database import open_database
+    from connector.persistence.sync import SyncStore
+
+    try:
+        return SyncStore(open_database(os.environ).engine)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@sync.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def status(as_json: bool) -> None:
+    """How many pairs each kind keeps, and its conflicts by status."""
+    store = _store()
+    summary = store.summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    if not summary["kinds"]:
+        click.echo("no pairs yet: serve a sync declaration (connector serve PATH...)")
+        return
+    for kind, counts in sorted(summary["kinds"].items()):
+        conflicts = counts["conflicts"]
+        shown = ", ".join(f"{n} {s}" for s, n in sorted(conflicts.items())) or "none"
+        click.echo(f"{kind}: {counts['pairs']} pairs; conflicts: {shown}")
+    waiting = sum(c["conflicts"].get("open", 0) for c in summary["kinds"].values())
+    if waiting:
+        click.echo(f"{waiting} conflict(s) wait for a person: connector sync conflicts --open")
+
+
+@sync.command("conflicts")
+@click.option("--open", "only_open", is_flag=True, help="Only those waiting for a person.")
+@click.option("--kind", default=None, help="Only this pair kind (contact).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def conflicts(only_open: bool, kind: str | None, limit: int, as_json: bool) -> None:
+    """The conflicts met, newest first: the field, both sides' values, the rule and who won."""
+    found = _store().conflicts(status="open" if only_open else None, kind=kind, limit=limit)
+    if as_json:
+        click.echo(json.dumps([c.to_json() for c in found], indent=2, default=str))
+        return
+    if not found:
+        click.echo("no conflicts")
+        return
+    for c in found:
+        winner = {"ghl": "GoHighLevel", "connecteam": "Connecteam"}.get(c.winner or "", "")
+        decided = f"{winner} won ({c.rule})" if c.winner else "waits for a person (manual)"
+        if c.status == "resolved":
+            decided = f"resolved: {winner} won"
+        click.echo(
+            f"#{c.id} {c.kind} {c.ghl_id} <-> {c.connecteam_id} {c.field}: "
+            f"GoHighLevel {c.ghl!r}, Connecteam {c.connecteam!r}; {decided}"
+        )
+
+
+@sync.command("resolve")
+@click.argument("conflict_id", type=int)
+@click.option("--ghl", "winner", flag_value="ghl", help="GoHighLevel's value wins.")
+@click.option("--connecteam", "winner", flag_value="connecteam", help="Connecteam's value wins.")
+@plugins_dir_option
+def resolve(conflict_id: int, winner: str | None) -> None:
+    """Decide a conflict that waits for a person, and bring the other side along now."""
+    if winner is None:
+        raise click.UsageError("say who wins: --ghl or --connecteam")
+    from connector.errors import ConnectorError
+    from connector.language.sync_spec import load_sync_text
+    from connector.runtime.durable import Runtime
+    from connector.sync.resolve import resolve_conflict
+
+    registry, _ = get_registry()
+
+    def load(text: str, path: str) -> Any:
+        spec, _problems = load_sync_text(text, path, registry)
+        if spec is not None:
+            runtime.keep_sync(spec)
+        return spec
+
+    try:
+        with Runtime(registry, dict(os.environ)) as runtime:
+            record = resolve_conflict(runtime, conflict_id, winner, load)
+    except ConnectorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"conflict #{conflict_id} resolved; run {record.id} {record.status}")
+    if record.status != "succeeded":
+        click.echo(f"error: {record.error}", err=True)
+        sys.exit(1)
