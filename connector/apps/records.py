@@ -5,6 +5,11 @@ An app declares its record types on :attr:`connector.apps.App.records` (the buil
 create, change and remove one record through the app's catalogued operations, when a record last
 changed by the vendor's own clock, and what its webhook events say about it. The sync
 (:mod:`connector.sync`) knows nothing of any vendor beyond this.
+
+A record is seen through :attr:`RecordType.decode` (the vendor's shape made comparable: a
+Connecteam task's epoch ``dueDate`` as an ISO time, its ``status`` as ``completed``) and written
+through :attr:`RecordType.encode`. Some records are reached through another (a GoHighLevel task
+through its contact, a Connecteam task through its board): their *address* is kept with the pair.
 """
 
 from __future__ import annotations
@@ -13,12 +18,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["EventMeaning", "RecordType", "Request"]
+__all__ = ["Address", "EventMeaning", "RecordType", "Request"]
 
 # an operation of the catalog and its parameters (`with:` of a recipe step)
 Request = tuple[str, dict[str, Any]]
 # what an event says about a record: it exists as the payload shows (upsert), or it is gone
 EventMeaning = Literal["upsert", "delete", "archive"]
+# where a record is reached besides its id (``{"contactId": ...}``, ``{"taskBoardId": ...}``)
+Address = Mapping[str, Any]
+
+
+def _same(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return value
 
 
 @dataclass(frozen=True)
@@ -28,30 +39,38 @@ class RecordType:
     app: str
     name: str  # "contact", "user": what a sync declaration names it
     title: str  # "GoHighLevel contact": how messages name it
-    fields: tuple[str, ...]  # the fields a mapping may name
-    # the request that reads one record by its id, and the record in its answer (None: gone)
-    read: Callable[[str], Request]
+    fields: tuple[str, ...]  # the fields a mapping may name (of the decoded record)
+    # the request that reads one record by its id and address (None: the address is not
+    # enough), and the record in its answer (None: gone)
+    read: Callable[[str, Address], Request | None]
     record_of: Callable[[Any], Mapping[str, Any] | None]
     # the record's id, and when it last changed (epoch seconds, the vendor's clock; None: unknown)
     id_of: Callable[[Mapping[str, Any]], str]
     changed_at: Callable[[Mapping[str, Any]], float | None]
-    # the request that writes ``fields`` to the record with this id
-    update: Callable[[str, Mapping[str, Any]], Request]
-    # the request that makes a new record with ``fields``, given the run's environment
-    # (GHL_LOCATION_ID); and the new record in its answer
-    create: Callable[[Mapping[str, Any], Mapping[str, str]], Request] | None = None
+    # the request that writes ``fields`` (encoded) to the record with this id, given the record
+    # as it is now (some APIs replace the whole record) and its address
+    update: Callable[[str, Mapping[str, Any], Mapping[str, Any], Address], Request]
+    # the request that makes a new record with ``fields`` (encoded), given the run's environment
+    # (GHL_LOCATION_ID, CONNECTOR_VAR_*) and the id of its parent on this side (a task's contact);
+    # and the new record in its answer
+    create: Callable[[Mapping[str, Any], Mapping[str, str], str | None], Request] | None = None
     created: Callable[[Any], Mapping[str, Any] | None] | None = None
     # the requests that find records whose field equals a value (match keys), and the records
     find: Callable[[str, Any, Mapping[str, str]], Request | None] | None = None
     found: Callable[[Any], list[Mapping[str, Any]]] | None = None
     # what a delete on the other side may do to this record: remove it, or archive it
-    remove: Callable[[str], Request] | None = None
-    archive: Callable[[str], Request] | None = None
-    # the webhook events about this record type: event type -> what it says, and the id of the
-    # record an event's payload is about
+    remove: Callable[[str, Address], Request] | None = None
+    archive: Callable[[str, Address], Request] | None = None
+    # the webhook events about this record type: event type -> what it says
     events: Mapping[str, EventMeaning] = field(default_factory=dict)
     # the record an event's payload carries (a Connecteam item is under ``data``), and its id
-    event_record: Callable[[Mapping[str, Any]], Mapping[str, Any]] = lambda payload: payload
+    event_record: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _same
     event_id: Callable[[Mapping[str, Any]], str | None] = lambda record: None
     # whether a read refused with this status and message says the record is not there
     missing: Callable[[int, str], bool] = lambda status, message: status in (404, 410)
+    # the vendor's record made comparable, and the comparable fields made the vendor's
+    decode: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _same
+    encode: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _same
+    # where the record is reached besides its id, and its parent's id on this side
+    address_of: Callable[[Mapping[str, Any]], dict[str, Any]] = lambda record: {}
+    parent_of: Callable[[Mapping[str, Any]], str | None] = lambda record: None

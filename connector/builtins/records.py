@@ -1,5 +1,5 @@
 """The record types the built-in apps offer a two-way sync (:class:`connector.apps.RecordType`):
-GoHighLevel contacts and Connecteam users.
+GoHighLevel contacts and tasks, Connecteam users and quick tasks.
 
 Each says how one record is read, found by a match key, created, changed and removed through the
 catalogued operations, and which of its webhook events say what. Times are the vendor's own:
@@ -10,7 +10,7 @@ a GoHighLevel contact's ``dateUpdated`` (ISO 8601, milliseconds), a Connecteam u
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from connector.apps.records import RecordType, Request
@@ -77,7 +77,7 @@ def _ghl_found(answer: Any) -> list[Mapping[str, Any]]:
     return [c for c in found or [] if isinstance(c, Mapping)]
 
 
-def _ghl_create(fields: Mapping[str, Any], env: Mapping[str, str]) -> Request:
+def _ghl_create(fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None) -> Request:
     return "ghl.create-contact", {**fields, "locationId": env.get("GHL_LOCATION_ID", "")}
 
 
@@ -86,16 +86,19 @@ GHL_CONTACT = RecordType(
     name="contact",
     title="GoHighLevel contact",
     fields=GHL_CONTACT_FIELDS,
-    read=lambda rid: ("ghl.get-contact", {"contactId": rid}),
+    read=lambda rid, address: ("ghl.get-contact", {"contactId": rid}),
     record_of=_ghl_contact,
     id_of=lambda record: str(record.get("id") or ""),
     changed_at=lambda record: iso_seconds(record.get("dateUpdated")),
-    update=lambda rid, fields: ("ghl.update-contact", {"contactId": rid, **fields}),
+    update=lambda rid, fields, current, address: (
+        "ghl.update-contact",
+        {"contactId": rid, **fields},
+    ),
     create=_ghl_create,
     created=_ghl_contact,
     find=_ghl_find,
     found=_ghl_found,
-    remove=lambda rid: ("ghl.delete-contact", {"contactId": rid}),
+    remove=lambda rid, address: ("ghl.delete-contact", {"contactId": rid}),
     events={"ContactCreate": "upsert", "ContactUpdate": "upsert", "ContactDelete": "delete"},
     event_id=lambda payload: str(payload.get("id") or "") or None,
     # GoHighLevel answers an unknown contact id with 400 "Contact not found"
@@ -142,11 +145,13 @@ def _ct_found(answer: Any) -> list[Mapping[str, Any]]:
     return [u for u in users or [] if isinstance(u, Mapping)]
 
 
-def _ct_create(fields: Mapping[str, Any], env: Mapping[str, str]) -> Request:
+def _ct_create(fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None) -> Request:
     return "connecteam.create-users", {"body": [{"userType": "user", **fields}]}
 
 
-def _ct_update(rid: str, fields: Mapping[str, Any]) -> Request:
+def _ct_update(
+    rid: str, fields: Mapping[str, Any], current: Mapping[str, Any], address: Mapping[str, Any]
+) -> Request:
     return "connecteam.edit-users", {"body": [{"userId": int(rid), **fields}]}
 
 
@@ -165,7 +170,10 @@ CONNECTEAM_USER = RecordType(
     name="user",
     title="Connecteam user",
     fields=CONNECTEAM_USER_FIELDS,
-    read=lambda rid: ("connecteam.get-users", {"userIds": [int(rid)], "userStatus": "all"}),
+    read=lambda rid, address: (
+        "connecteam.get-users",
+        {"userIds": [int(rid)], "userStatus": "all"},
+    ),
     record_of=_ct_user,
     id_of=lambda record: str(record.get("userId") or ""),
     changed_at=lambda record: _epoch(record.get("modifiedAt")),
@@ -174,8 +182,11 @@ CONNECTEAM_USER = RecordType(
     created=_ct_created,
     find=_ct_find,
     found=_ct_found,
-    remove=lambda rid: ("connecteam.archive-users", {"deletionType": "delete", "body": [int(rid)]}),
-    archive=lambda rid: (
+    remove=lambda rid, address: (
+        "connecteam.archive-users",
+        {"deletionType": "delete", "body": [int(rid)]},
+    ),
+    archive=lambda rid, address: (
         "connecteam.archive-users",
         {"deletionType": "archive", "body": [int(rid)]},
     ),
@@ -189,4 +200,192 @@ CONNECTEAM_USER = RecordType(
     event_id=_ct_event_id,
 )
 
-CONNECTEAM_RECORDS: Mapping[str, RecordType] = {"user": CONNECTEAM_USER}
+# GoHighLevel tasks (on a contact) -------------------------------------------------------------
+
+GHL_TASK_FIELDS = ("title", "body", "dueDate", "completed", "assignedTo")
+
+
+def iso_utc(value: Any) -> str | None:
+    """A time as ISO 8601 UTC to the second (``2024-03-09T17:00:00Z``), from an ISO text or
+    epoch seconds; None when it is neither."""
+    seconds = _epoch(value) if not isinstance(value, str) else iso_seconds(value)
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ghl_task(answer: Any) -> Mapping[str, Any] | None:
+    task = answer.get("task") if isinstance(answer, Mapping) else None
+    return task if isinstance(task, Mapping) else None
+
+
+def _ghl_task_decode(task: Mapping[str, Any]) -> Mapping[str, Any]:
+    out = dict(task)
+    if "dueDate" in out:
+        out["dueDate"] = iso_utc(out["dueDate"])
+    if "completed" in out or "title" in out:
+        out["completed"] = bool(out.get("completed"))
+    return out
+
+
+def _ghl_task_read(rid: str, address: Mapping[str, Any]) -> Request | None:
+    contact = address.get("contactId")
+    if not contact:
+        return None  # GoHighLevel #332: TaskCreate may not name the contact
+    return "ghl.get-task", {"contactId": contact, "taskId": rid}
+
+
+def _ghl_task_create(
+    fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None
+) -> Request:
+    return "ghl.create-task", {"contactId": parent, "completed": False, **fields}
+
+
+GHL_TASK = RecordType(
+    app="ghl",
+    name="task",
+    title="GoHighLevel task",
+    fields=GHL_TASK_FIELDS,
+    read=_ghl_task_read,
+    record_of=_ghl_task,
+    id_of=lambda record: str(record.get("id") or ""),
+    changed_at=lambda record: iso_seconds(record.get("dateUpdated")),
+    update=lambda rid, fields, current, address: (
+        "ghl.update-task",
+        {"contactId": address.get("contactId"), "taskId": rid, **fields},
+    ),
+    create=_ghl_task_create,
+    created=_ghl_task,
+    remove=lambda rid, address: (
+        "ghl.delete-task",
+        {"contactId": address.get("contactId"), "taskId": rid},
+    ),
+    events={"TaskCreate": "upsert", "TaskComplete": "upsert", "TaskDelete": "delete"},
+    event_id=lambda payload: str(payload.get("id") or "") or None,
+    decode=_ghl_task_decode,
+    address_of=lambda record: {"contactId": record["contactId"]} if record.get("contactId") else {},
+    parent_of=lambda record: str(record.get("contactId") or "") or None,
+)
+
+GHL_RECORDS = {**GHL_RECORDS, "task": GHL_TASK}
+
+
+# Connecteam quick tasks (on a task board) -------------------------------------------------------
+
+CONNECTEAM_TASK_FIELDS = ("title", "description", "dueDate", "completed", "startTime")
+TASK_BOARD_VAR = "CONNECTOR_VAR_TASK_BOARD_ID"
+
+
+def _ct_task(answer: Any) -> Mapping[str, Any] | None:
+    data = answer.get("data") if isinstance(answer, Mapping) else None
+    if isinstance(data, Mapping) and isinstance(data.get("tasks"), list):
+        tasks = data["tasks"]
+        return tasks[0] if tasks and isinstance(tasks[0], Mapping) else None
+    return data if isinstance(data, Mapping) and data.get("id") else None
+
+
+def _ct_task_decode(task: Mapping[str, Any]) -> Mapping[str, Any]:
+    out = dict(task)
+    for key in ("dueDate", "startTime"):
+        if key in out:
+            out[key] = iso_utc(out[key])
+    if "status" in out:
+        out["completed"] = out["status"] == "completed"
+    description = out.get("description")
+    if isinstance(description, Mapping):
+        out["description"] = description.get("content") or None
+    elif isinstance(description, list):  # the list view: [{type: html, html}]
+        parts = [str(d["html"]) for d in description if isinstance(d, Mapping) and d.get("html")]
+        out["description"] = "".join(parts) or None
+    return out
+
+
+def _ct_task_encode(fields: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(fields)
+    for key in ("dueDate", "startTime"):
+        if key in out:
+            out[key] = int(iso_seconds(out[key]) or 0) or None
+    if "completed" in out:
+        out["status"] = "completed" if out.pop("completed") else "published"
+    if "description" in out:
+        out["description"] = {"content": out["description"]} if out["description"] else None
+    return out
+
+
+def _ct_board(address: Mapping[str, Any], env: Mapping[str, str] | None = None) -> str:
+    return str(address.get("taskBoardId") or (env or {}).get(TASK_BOARD_VAR) or "")
+
+
+def _ct_task_read(rid: str, address: Mapping[str, Any]) -> Request | None:
+    board = _ct_board(address)
+    if not board:
+        return None
+    return "connecteam.get-tasks", {"taskBoardId": board, "taskIds": [rid], "status": "all"}
+
+
+def _ct_task_update(
+    rid: str, fields: Mapping[str, Any], current: Mapping[str, Any], address: Mapping[str, Any]
+) -> Request:
+    # Connecteam replaces a quick task whole: what is not written keeps its current value
+    body: dict[str, Any] = {
+        "title": current.get("title"),
+        "userIds": list(current.get("userIds") or []),
+        "status": current.get("status") or "published",
+    }
+    for key in ("dueDate", "startTime"):
+        if current.get(key) is not None:
+            body[key] = (
+                int(iso_seconds(current[key]) or 0)
+                if isinstance(current[key], str)
+                else current[key]
+            )
+    body.update({k: v for k, v in fields.items() if v is not None})
+    return "connecteam.update-task", {"taskBoardId": _ct_board(address), "taskId": rid, **body}
+
+
+def _ct_task_create(
+    fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None
+) -> Request:
+    board = env.get(TASK_BOARD_VAR, "")
+    body = {"status": "published", **{k: v for k, v in fields.items() if v is not None}}
+    return "connecteam.create-task", {
+        "taskBoardId": board,
+        "userIds": [int(parent)] if parent else [],
+        "type": "oneTime",
+        **body,
+    }
+
+
+def _ct_task_parent(record: Mapping[str, Any]) -> str | None:
+    users = record.get("userIds")
+    return str(users[0]) if isinstance(users, list) and users else None
+
+
+CONNECTEAM_TASK = RecordType(
+    app="connecteam",
+    name="task",
+    title="Connecteam task",
+    fields=CONNECTEAM_TASK_FIELDS,
+    read=_ct_task_read,
+    record_of=_ct_task,
+    id_of=lambda record: str(record.get("id") or ""),
+    changed_at=lambda record: None,  # Connecteam's tasks carry no change time
+    update=_ct_task_update,
+    create=_ct_task_create,
+    created=_ct_task,
+    remove=lambda rid, address: (
+        "connecteam.delete-task",
+        {"taskBoardId": _ct_board(address), "taskId": rid},
+    ),
+    events={"task_published": "upsert", "task_completed": "upsert", "task.updated": "upsert"},
+    event_record=_ct_event_record,
+    event_id=lambda record: str(record.get("id") or "") or None,
+    decode=_ct_task_decode,
+    encode=_ct_task_encode,
+    address_of=lambda record: (
+        {"taskBoardId": str(record["taskBoardId"])} if record.get("taskBoardId") else {}
+    ),
+    parent_of=_ct_task_parent,
+)
+
+CONNECTEAM_RECORDS: Mapping[str, RecordType] = {"user": CONNECTEAM_USER, "task": CONNECTEAM_TASK}

@@ -96,6 +96,7 @@ class PairSpec:
     conflict: Rule = "newest"
     create: Mapping[str, bool] | None = None
     delete: Mapping[str, str] | None = None
+    parent: str | None = None  # the kind of the pair these records belong to (a task's contact)
 
     def record(self, side: str) -> RecordType:
         return self.ghl if side == "ghl" else self.connecteam
@@ -314,6 +315,7 @@ def _pair(
         conflict=raw.get("conflict", "newest"),
         create=raw.get("create"),
         delete=delete,
+        parent=str(raw["parent"]) if raw.get("parent") else None,
     )
 
 

@@ -41,8 +41,10 @@ class PairState:
     connecteam_id: str
     base: dict[str, Any] = field(default_factory=dict)
     seen: dict[str, float | None] = field(default_factory=dict)  # side -> epoch seconds
-    # side -> digest of the values that side had before the sync's last write to it
-    superseded: dict[str, str] = field(default_factory=dict)
+    # side -> digests of the values that side had before the sync's last write to it
+    superseded: dict[str, list[str]] = field(default_factory=dict)
+    # side -> where that side's record is reached besides its id (a task's contact or board)
+    address: dict[str, dict[str, Any]] = field(default_factory=dict)
     version: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -53,6 +55,7 @@ class PairState:
             "base": self.base,
             "seen": self.seen,
             "superseded": self.superseded,
+            "address": self.address,
             "version": self.version,
         }
 
@@ -65,6 +68,7 @@ class PairState:
             base=dict(data.get("base") or {}),
             seen=dict(data.get("seen") or {}),
             superseded=dict(data.get("superseded") or {}),
+            address=dict(data.get("address") or {}),
             version=int(data.get("version") or 0),
         )
 
@@ -150,6 +154,7 @@ class SyncStore:
             base=json.loads(row.base_json),
             seen={"ghl": row.ghl_seen_at, "connecteam": row.connecteam_seen_at},
             superseded=json.loads(row.superseded_json) if row.superseded_json else {},
+            address=json.loads(row.address_json) if row.address_json else {},
             version=row.version,
         )
 
@@ -162,6 +167,7 @@ class SyncStore:
             "ghl_seen_at": state.seen.get("ghl"),
             "connecteam_seen_at": state.seen.get("connecteam"),
             "superseded_json": _json(state.superseded) if state.superseded else None,
+            "address_json": _json(state.address) if state.address else None,
             "version": state.version,
             "updated_at": _now(),
         }

@@ -281,6 +281,8 @@ sync_state_table = sa.Table(
     # per side, the digest of the values it had before the sync's own last write to it: an event
     # as old as that write that carries them is the state the write replaced
     sa.Column("superseded_json", sa.Text, nullable=True),
+    # per side, where its record is reached besides its id (a task's contact, a task's board)
+    sa.Column("address_json", sa.Text, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.Text, nullable=False),
     sa.UniqueConstraint("kind", "connecteam_id", name="sync_state_connecteam"),

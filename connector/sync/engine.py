@@ -49,6 +49,7 @@ __all__ = ["OTHER", "SyncRun", "sync_job"]
 
 OTHER = {"ghl": "connecteam", "connecteam": "ghl"}
 TITLES = {"ghl": "GoHighLevel", "connecteam": "Connecteam"}
+MAX_ROUNDS = 3  # a run brings along what its writes' answers show changed meanwhile, this often
 
 
 def sync_job(
@@ -150,7 +151,7 @@ class SyncRun:
         if meaning in ("delete", "archive"):
             self._gone(state, meaning)
             return
-        mine = self._current()
+        mine = self._current(state)
         if mine is None:
             self.notes.append(
                 f"the {self._title(self.side)} {self.record_id} is gone; nothing to do"
@@ -167,7 +168,7 @@ class SyncRun:
             and mine_at is not None
             and (
                 mine_at < seen
-                or (mine_at == seen and digest(values) == state.superseded.get(self.side))
+                or (mine_at == seen and digest(values) in state.superseded.get(self.side, []))
             )
         ):
             self.notes.append(
@@ -189,7 +190,9 @@ class SyncRun:
                 self._save(state, [])
             return
         other_id = state.connecteam_id if self.other == "connecteam" else state.ghl_id
-        theirs = self._read(self.other, other_id, "read_" + self.other)
+        theirs = self._read(
+            self.other, other_id, "read_" + self.other, state.address.get(self.other, {})
+        )
         if theirs is None:
             self.notes.append(
                 f"the paired {self._title(self.other)} {other_id} is gone; nothing was written"
@@ -206,9 +209,25 @@ class SyncRun:
             return  # ambiguous: said in a note
         if candidates:
             theirs_id = self.pair.record(self.other).id_of(candidates[0])
-            theirs = self._read(self.other, theirs_id, "read_" + self.other) or candidates[0]
+            theirs = (
+                self._read(
+                    self.other,
+                    theirs_id,
+                    "read_" + self.other,
+                    self.pair.record(self.other).address_of(candidates[0]),
+                )
+                or candidates[0]
+            )
             ids = {self.side: self.record_id, self.other: theirs_id}
-            state = PairState(self.pair.kind, ids["ghl"], ids["connecteam"])
+            state = PairState(
+                self.pair.kind,
+                ids["ghl"],
+                ids["connecteam"],
+                address={
+                    self.side: self.pair.record(self.side).address_of(mine),
+                    self.other: self.pair.record(self.other).address_of(theirs),
+                },
+            )
             self.notes.append(
                 f"paired by {self._matched_by} with {self._title(self.other)} {theirs_id}"
             )
@@ -262,6 +281,35 @@ class SyncRun:
                 return free
         return []
 
+    def _parent_counterpart(self, mine: Mapping[str, Any]) -> str | None:
+        """For a pair whose records belong to another pair's (a task to its contact): the
+        counterpart, on the other side, of this record's parent (None, with a note, when the
+        parent is not paired)."""
+        if not self.pair.parent:
+            return None
+        parent = self.pair.record(self.side).parent_of(mine)
+        if parent is None:
+            self.notes.append(
+                f"the {self._title(self.side)} names no {self.pair.parent}: nothing created"
+            )
+            return None
+        kind = self.pair.parent
+
+        def look() -> Any:
+            found = self.store.state(kind, self.side, parent) or self.store.linked(
+                kind, self.side, parent
+            )
+            return found.to_json() if found is not None else None
+
+        data = self.caller.checkpoints.step(f"parent:{self.side}:{parent}", look)
+        if data is None:
+            self.notes.append(
+                f"its {kind} {parent} is not paired: no {self._title(self.other)} was created"
+            )
+            return None
+        pair = PairState.from_json(data)
+        return pair.connecteam_id if self.other == "connecteam" else pair.ghl_id
+
     def _paired(self, side: str, record_id: str) -> bool:
         def look() -> bool:
             return (
@@ -283,7 +331,10 @@ class SyncRun:
             for f in self.pair.fields
             if values.get(f.name) is not None and f.flows_from(self.side)
         }
-        request = target.create(fields, self.env)
+        parent = self._parent_counterpart(mine)
+        if self.pair.parent and parent is None:
+            return
+        request = target.create(target.encode(fields), self.env, parent)
         key = f"sync:{self.pair.kind}:create-from-{self.side}:{self.record_id}"
         created = target.created
         base = {f.name: values[f.name] for f in self.pair.fields if values.get(f.name) is not None}
@@ -300,6 +351,10 @@ class SyncRun:
                 ids["connecteam"],
                 base=dict(base),
                 seen={self.side: mine_at, self.other: target.changed_at(record)},
+                address={
+                    self.side: self.pair.record(self.side).address_of(mine),
+                    self.other: target.address_of(record) or target.address_of(request[1]),
+                },
                 version=1,
             )
             return self._writer(state, [])
@@ -319,6 +374,7 @@ class SyncRun:
         theirs: Mapping[str, Any],
         *,
         pairing: bool = False,
+        round: int = 1,
     ) -> None:
         records = {self.side: mine, self.other: theirs}
         sides = {
@@ -330,6 +386,7 @@ class SyncRun:
         }
         base = state.base if not pairing else {}
         merged = merge(self.pair, base, sides["ghl"], sides["connecteam"])
+        merged.round = round
         self._record_merge(merged)
         conflicts = [
             Conflict(
@@ -349,12 +406,17 @@ class SyncRun:
             )
             for d in merged.conflicts
         ]
+        address = {side: dict(state.address.get(side, {})) for side in ("ghl", "connecteam")}
+        for side in ("ghl", "connecteam"):
+            address[side].update(self.pair.record(side).address_of(records[side]))
         new = PairState(
             state.kind,
             state.ghl_id,
             state.connecteam_id,
             base=merged.base,
             seen={side: sides[side].at for side in ("ghl", "connecteam")},
+            superseded=dict(state.superseded),
+            address=address,
             version=state.version + 1,
         )
         writes = [side for side in (self.other, self.side) if merged.to(side)]
@@ -362,13 +424,20 @@ class SyncRun:
             self._save(new, conflicts)
             return
         answers: dict[str, Any] = {}
+        written = {target: merged.to(target) for target in writes}
         for position, target in enumerate(writes):
             last = position == len(writes) - 1
             patch = {
                 self.pair.field(name).on(target): value for name, value in merged.to(target).items()
             }
             target_id = state.ghl_id if target == "ghl" else state.connecteam_id
-            request = self.pair.record(target).update(target_id, patch)
+            record_type = self.pair.record(target)
+            request = record_type.update(
+                target_id,
+                record_type.encode(patch),
+                records[target],
+                state.address.get(target, {}),
+            )
             key = f"sync:{self.pair.kind}:{state.ghl_id}:v{state.version}:to-{target}"
 
             def link(
@@ -377,28 +446,56 @@ class SyncRun:
                 answers[_target] = output
                 if not _last:
                     return None
-                return self._writer(self._written(new, sides, answers), conflicts)
+                return self._writer(self._written(new, sides, answers, written), conflicts)
 
             answers[target] = self._request(
-                "write_" + target, request, "write", effect_key=key, link=link
+                f"write_{target}" + (f"_{round}" if round > 1 else ""),
+                request,
+                "write",
+                effect_key=key,
+                link=link,
             )
             self.notes.append(
                 f"wrote {', '.join(sorted(merged.to(target)))} to {self._title(target)} {target_id}"
             )
+        # a written side whose answer shows a change the merge did not know of (made between
+        # the read and the write): it is that side's newest state; bring it along now
+        changed = {
+            target: after
+            for target in writes
+            if (after := self.pair.record(target).record_of(answers.get(target))) is not None
+            and any(
+                values_of(self.pair, target, after).get(name) != value
+                for name, value in new.base.items()
+            )
+        }
+        if changed and round < MAX_ROUNDS:
+            records.update(changed)
+            self._bring_together(
+                self._written(new, sides, answers, written),
+                records[self.side],
+                records[self.other],
+                round=round + 1,
+            )
 
     def _written(
-        self, new: PairState, sides: Mapping[str, SideState], answers: Mapping[str, Any]
+        self,
+        new: PairState,
+        sides: Mapping[str, SideState],
+        answers: Mapping[str, Any],
+        written: Mapping[str, Mapping[str, Any]],
     ) -> PairState:
         """The pair's state after the writes answered ``answers``: a side written to is known
-        as its answer shows it (when it holds what was written), and the values it had before
-        are superseded by the write."""
+        as of its answer, and the values it had before are superseded by the write (an event
+        that carries them is older than the write)."""
         state = PairState(
             new.kind,
             new.ghl_id,
             new.connecteam_id,
             base=dict(new.base),
             seen=dict(new.seen),
-            superseded={},
+            superseded=dict(new.superseded),
+            address=new.address,
             version=new.version,
         )
         for target, answer in answers.items():
@@ -407,15 +504,18 @@ class SyncRun:
             if after is None:
                 continue
             at = record_type.changed_at(after)
-            now = values_of(self.pair, target, after)
-            holds = all(now.get(name) == value for name, value in new.base.items())
-            if at is not None and holds:
+            if at is not None:
                 state.seen[target] = at
-                state.superseded[target] = digest(sides[target].values)
+                # what the side held before the write: as read, and as its answer shows it
+                # with the written fields as they were (an edit made between read and write)
+                before = dict(values_of(self.pair, target, after))
+                before.update({f: sides[target].values.get(f) for f in written.get(target, {})})
+                state.superseded[target] = [digest(sides[target].values), digest(before)]
         return state
 
     def _record_merge(self, merged: Merge) -> None:
-        step = StepRecord("merge", "sync.merge", "succeeded", started_at=now_iso())
+        name = "merge" if merged.round == 1 else f"merge_{merged.round}"
+        step = StepRecord(name, "sync.merge", "succeeded", started_at=now_iso())
         step.raw = merged.to_json()
         step.output = self.redactor.value(step.raw)
         if merged.conflicts:
@@ -429,7 +529,7 @@ class SyncRun:
                 for d in merged.conflicts
             )
         self._finish(step)
-        self.output["merge"] = step.output
+        self.output[name] = step.output
 
     def _gone(self, state: PairState | None, meaning: str) -> None:
         if state is None:
@@ -439,6 +539,7 @@ class SyncRun:
         other_id = state.connecteam_id if self.other == "connecteam" else state.ghl_id
         target = self.pair.record(self.other)
         action = {"archive": target.archive, "propagate": target.remove}.get(rule)
+        address = state.address.get(self.other, {})
 
         def forget(conn: Any) -> None:
             self.store.forget_in(conn, self.pair.kind, state.ghl_id)
@@ -451,7 +552,11 @@ class SyncRun:
             return
         key = f"sync:{self.pair.kind}:{state.ghl_id}:{rule}-{self.other}"
         self._request(
-            f"{rule}_{self.other}", action(other_id), rule, effect_key=key, link=lambda _out: forget
+            f"{rule}_{self.other}",
+            action(other_id, address),
+            rule,
+            effect_key=key,
+            link=lambda _out: forget,
         )
         self.notes.append(f"{meaning}: {rule} of {self._title(self.other)} {other_id}")
 
@@ -486,22 +591,34 @@ class SyncRun:
 
     # requests ------------------------------------------------------------------------------------
 
-    def _current(self) -> Mapping[str, Any] | None:
+    def _current(self, state: PairState | None) -> Mapping[str, Any] | None:
         """The event's record: its payload when complete, else read."""
         payload = self.job.get("payload")
         record = self.pair.record(self.side)
         if (
             isinstance(payload, Mapping)
             and record.changed_at(payload) is not None
-            and all(f.on(self.side) in payload for f in self.pair.fields)
+            and all(f.on(self.side) in record.decode(payload) for f in self.pair.fields)
         ):
             return payload
-        return self._read(self.side, self.record_id, "read_" + self.side)
+        address = dict(state.address.get(self.side, {})) if state is not None else {}
+        if isinstance(payload, Mapping):
+            address.update(record.address_of(payload))
+        return self._read(self.side, self.record_id, "read_" + self.side, address)
 
-    def _read(self, side: str, record_id: str, step_id: str) -> Mapping[str, Any] | None:
+    def _read(
+        self, side: str, record_id: str, step_id: str, address: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
         record = self.pair.record(side)
+        request = record.read(record_id, address)
+        if request is None:
+            raise StepError(
+                step_id,
+                f"the {record.title} {record_id} cannot be read: neither its event nor the pair"
+                " says where it is",
+            )
         try:
-            answer = self._request(step_id, record.read(record_id), "read")
+            answer = self._request(step_id, request, "read")
         except HTTPStepError as exc:
             if record.missing(exc.status_code, exc.api_message):
                 return None

@@ -53,6 +53,7 @@ class Merge:
     base: dict[str, Any] = field(default_factory=dict)
     changed: dict[str, list[str]] = field(default_factory=dict)  # side -> fields it changed
     conflicts: list[Decision] = field(default_factory=list)
+    round: int = 1  # the run's first merge, or a later one over its writes' answers
 
     def to(self, side: str) -> dict[str, Any]:
         return self.to_ghl if side == "ghl" else self.to_connecteam
@@ -67,9 +68,10 @@ class Merge:
 
 
 def values_of(pair: PairSpec, side: str, record: Mapping[str, Any]) -> dict[str, Any]:
-    """The mapped fields of ``record`` (a ``side`` record), by the declaration's names, each
-    through its transform."""
-    return {f.name: f.normal(record.get(f.on(side))) for f in pair.fields}
+    """The mapped fields of ``record`` (a ``side`` record as its app sends it), by the
+    declaration's names: decoded by its record type, each through its transform."""
+    decoded = pair.record(side).decode(record)
+    return {f.name: f.normal(decoded.get(f.on(side))) for f in pair.fields}
 
 
 def _newest(ghl_at: float | None, connecteam_at: float | None) -> str:

@@ -190,3 +190,57 @@ def test_a_manual_conflict_writes_nothing_until_a_person_resolves_it(
     assert apps.contact(contact["id"])["firstName"] == "Augusta"
     status = runner.invoke(main, ["sync", "status", "--json"], env=env)
     assert '"resolved": 1' in status.output, status.output
+
+
+def test_an_edit_made_between_the_read_and_the_write_is_kept(
+    registry: Any, spec: Any, tmp_path: Any
+) -> None:
+    """A person edits the user after the sync read it and before its write landed: the write's
+    answer shows the edit, which then reaches GoHighLevel, and the person's event (older than
+    the write) reverts nothing."""
+    import copy
+
+    from connector.persistence.database import close_all
+    from connector.runtime.durable import Runtime, RuntimeOptions
+    from connector.sandbox.server import start_in_thread
+
+    armed: dict[str, Any] = {}
+    holder: dict[str, Any] = {}
+
+    def wrap(app: Any) -> Any:
+        async def middleware(scope: Any, receive: Any, send: Any) -> None:
+            await app(scope, receive, send)
+            path = str(scope.get("path", ""))
+            if (
+                armed.get("user")
+                and scope.get("method") == "GET"
+                and path.endswith("/users/v1/users")
+            ):
+                state = holder["sandbox"].state
+                user = state.ct.users[armed.pop("user")]
+                user["lastName"] = "Between"
+                user["modifiedAt"] = int(state.now())
+                holder["event"] = copy.deepcopy(user)
+
+        return middleware
+
+    with start_in_thread(wrap=wrap) as sandbox:
+        holder["sandbox"] = sandbox
+        env = {**sandbox.env, "CONNECTOR_HOME": str(tmp_path / "home")}
+        apps = Apps(sandbox)
+        with Runtime(registry, env, RuntimeOptions(budgets=False)) as runtime:
+            syncer = Syncer(runtime, spec, env)
+            contact, user = _pair(apps, syncer)
+            apps.advance(5)
+            edited = apps.edit_contact(contact["id"], firstName="AdaNEW")
+            armed["user"] = user["userId"]
+            record = syncer.event("ghl", "ContactUpdate", _ghl_event(edited))
+            assert record.status == "succeeded", record.error
+            assert "Between" in str(record.output.get("merge_2")), record.output
+            late = syncer.event("connecteam", "user_updated", holder["event"])
+            assert late.status == "succeeded"
+            for got in (apps.contact(contact["id"]), apps.user(user["userId"])):
+                assert (got["firstName"], got["lastName"]) == ("AdaNEW", "Between")
+        apps.ghl.close()
+        apps.ct.close()
+    close_all()
