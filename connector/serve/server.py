@@ -30,7 +30,6 @@ from connector.serve.intake import Intake
 from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler
-from connector.serve.signatures import WebhookKeys
 from connector.ui import serving
 
 __all__ = ["DEFAULT_EXECUTOR", "Service", "bind"]
@@ -72,12 +71,7 @@ class Service:
         self.plans = [plan for plan, _ in recipes]
         self.metrics = Metrics()
         self.intake = Intake(self.runtime, self.plans, metrics=self.metrics, clock=clock)
-        self.settings = ServeSettings(
-            WebhookKeys.from_env(self.env),
-            self.env.get("CONNECTEAM_WEBHOOK_SECRET"),
-            self.env.get("CONNECTOR_HOOK_TOKEN"),
-            clock=clock,
-        )
+        self.settings = ServeSettings.from_env(registry.apps.values(), self.env, clock=clock)
         self.scheduler = Scheduler(
             self.plans, Cursors(self.runtime.db.engine), self.intake.enqueue, clock=time.time
         )
