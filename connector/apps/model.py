@@ -83,6 +83,9 @@ class App:
     # What `connector serve` takes from it:
     webhooks: tuple[Webhook, ...] = ()  # each mounted at POST /webhooks/<path>
     polls: Mapping[str, Poll] = field(default_factory=dict)  # trigger event -> how it is polled
+    # the payload fields that differ between deliveries of the same news (delivery ids and
+    # times): left out when an event is compared with the last one about its record (bursts)
+    delivery_fields: frozenset[str] = frozenset()
     # given the process environment once, when serving starts: per event of this app, the
     # variables its runs add to it (GoHighLevel: the event's location as GHL_LOCATION_ID)
     run_env: Callable[[Mapping[str, str]], Callable[[Event], Mapping[str, str]]] | None = None

@@ -122,6 +122,7 @@ def register_apps(register: Callable[[App], None]) -> None:
             webhooks=(ghl.WEBHOOK,),
             polls=ghl.POLLS,
             run_env=ghl.run_env,
+            delivery_fields=ghl.DELIVERY_FIELDS,
             safe_writes=frozenset(
                 {
                     "ghl.upsert-contact",
@@ -161,6 +162,7 @@ def register_apps(register: Callable[[App], None]) -> None:
             webhooks=(connecteam.WEBHOOK,),
             polls=connecteam.POLLS,
             run_env=connecteam.run_env,
+            delivery_fields=connecteam.DELIVERY_FIELDS,
             echoes=_connecteam_echoes,
         )
     )

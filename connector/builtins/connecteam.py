@@ -38,6 +38,7 @@ from connector.errors import ConnectorError
 
 __all__ = [
     "APP",
+    "DELIVERY_FIELDS",
     "POLLS",
     "RATE_LIMITS",
     "RATE_LIMIT_HEADERS",
@@ -69,6 +70,8 @@ RATE_LIMIT_HEADERS = RateLimitHeaders(
 )
 
 USER_EVENTS = frozenset({"user_created", "user_updated"})
+# what differs between deliveries of the same news ("evnetTimestamp": as some deliveries spell it)
+DELIVERY_FIELDS = frozenset({"requestId", "eventTimestamp", "evnetTimestamp"})
 
 
 def events_of(envelope: dict[str, Any]) -> list[Event]:

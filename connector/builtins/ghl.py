@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the signatures need cryptography: loaded when serving, not 
 
 __all__ = [
     "APP",
+    "DELIVERY_FIELDS",
     "LOCATION_ENV",
     "POLLS",
     "RATE_LIMITS",
@@ -74,6 +75,9 @@ RATE_LIMIT_HEADERS = RateLimitHeaders(
         ),
     )
 )
+
+# what differs between the deliveries of a burst (GoHighLevel sends redundant contact events)
+DELIVERY_FIELDS = frozenset({"webhookId", "timestamp"})
 
 # event types about a contact whose payload is the contact itself
 CONTACT_EVENTS = frozenset(

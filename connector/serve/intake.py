@@ -38,10 +38,6 @@ __all__ = ["BURST_SECONDS", "Accepted", "Intake", "Router"]
 log = logging.getLogger("connector.serve")
 
 BURST_SECONDS = 60.0
-# fields of a delivery that differ between the events of a burst while the news is the same
-_DELIVERY_FIELDS = frozenset(
-    {"webhookId", "timestamp", "requestId", "eventTimestamp", "evnetTimestamp"}
-)
 
 
 @dataclass
@@ -111,6 +107,10 @@ class Intake:
             for name, app in runtime.registry.apps.items()
             if app.run_env is not None
         }
+        # per app, the fields that differ between the events of a burst (App.delivery_fields)
+        self._delivery_fields = {
+            name: app.delivery_fields for name, app in runtime.registry.apps.items()
+        }
 
     def accept(
         self,
@@ -176,7 +176,8 @@ class Intake:
         if self.echoes.consume(event.subject, event.fields, conn):
             return "echo"
         if event.subject is not None:
-            news = {k: v for k, v in event.payload.items() if k not in _DELIVERY_FIELDS}
+            skip = self._delivery_fields.get(event.app, frozenset())
+            news = {k: v for k, v in event.payload.items() if k not in skip}
             fingerprint = digest_of([event.type, news])
             subject = f"{event.type}:{event.subject}"
             if self.deliveries.repeats(subject, fingerprint, event.key, BURST_SECONDS, conn):
