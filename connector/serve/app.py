@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -134,6 +134,8 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
                 delivered = webhook.parse(config, read_json(raw), settings.clock())
             except Rejected as exc:
                 return refuse(source, exc)
+            except ClientDisconnect:
+                raise
             except Exception as exc:  # the app's code failed: the vendor sends it again
                 log.error("a %s delivery could not be read: %s", source, type(exc).__name__)
                 metrics.refused.labels(source, "error").inc()
