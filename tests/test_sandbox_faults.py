@@ -181,7 +181,7 @@ def test_webhooks_are_signed_like_ghl(sandbox: RunningSandbox, ghl: httpx.Client
         assert all(verify(pem, raw, sig) for raw, sig in _Receiver.got)
         assert not verify(pem, _Receiver.got[0][0] + b" ", _Receiver.got[0][1])
         # and as a receiver checks them: Ed25519 first, with the sandbox's keys set as a user would
-        from connector.serve.signatures import WebhookKeys, verify_ghl
+        from connector.builtins.ghl_signatures import WebhookKeys, verify_ghl
 
         both = httpx.get(f"{sandbox.url}/_sandbox/webhooks/public-keys").json()
         assert both["rsa"] == pem.decode()

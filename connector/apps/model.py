@@ -1,6 +1,10 @@
-"""Apps (a vendor API: operations, base URL, auth) and actions (steps that are not HTTP calls).
+"""Apps (a vendor API: operations, base URL, auth, and how it behaves) and actions (steps that
+are not HTTP calls).
 
 Both reach the engine through the plugin hooks ``register_apps`` and ``register_actions``.
+Everything the runtime knows of a vendor is on its :class:`App`, as data and small typed
+callables: the generic layers (the retry policy, the rate budget, ``connector serve``'s routes,
+polls and intake, the validator) read it from the registry's apps and never branch on a name.
 """
 
 from __future__ import annotations
@@ -9,6 +13,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from connector.apps.events import Event, Poll, Webhook
+from connector.apps.limits import RateLimitHeaders
 
 # RFC 9110: sending one of these twice has the effect of sending it once
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -32,6 +39,19 @@ class App:
     environment (or ``None`` when nothing is configured); ``secret_env`` lists the variables whose
     values must never be printed or stored. ``headers(operation)`` gives the extra headers an
     operation needs (GoHighLevel's ``Version``).
+
+    What the durable runtime knows of the vendor: ``location_param`` is the parameter naming the
+    tenant that the engine fills from the environment variable ``location_env`` when a step leaves
+    it out (GoHighLevel's ``locationId`` from ``GHL_LOCATION_ID``); ``rate_limits`` the default
+    request budgets (``CONNECTOR_RATE_LIMITS`` overrides them); ``rate_limit_headers`` how its
+    responses say "slow down"; ``safe_writes``, ``post_reads``, ``existing_record`` and
+    ``refuses_duplicate`` which requests may be sent again; ``echoes`` which records a write will
+    be reported back as.
+
+    What ``connector serve`` takes from it: ``webhooks``, the routes it mounts under
+    ``/webhooks/`` (how each request is verified and read into events); ``polls``, per trigger
+    event, how a recipe's ``trigger.poll`` asks the API for changes; ``run_env``, what a run for
+    one of its events adds to the environment (the tenant the event is about).
     """
 
     name: str
@@ -61,6 +81,17 @@ class App:
     echoes: Callable[[Operation, str, Any], Sequence[tuple[str, Mapping[str, Any]]]] | None = None
     # the record types a two-way sync may pair (connector.apps.records), by name
     records: Mapping[str, RecordType] = field(default_factory=dict)
+    # how its responses say "slow down" (connector.sending.retry, connector.persistence.budgets)
+    rate_limit_headers: RateLimitHeaders = field(default_factory=RateLimitHeaders)
+    # What `connector serve` takes from it:
+    webhooks: tuple[Webhook, ...] = ()  # each mounted at POST /webhooks/<path>
+    polls: Mapping[str, Poll] = field(default_factory=dict)  # trigger event -> how it is polled
+    # the payload fields that differ between deliveries of the same news (delivery ids and
+    # times): left out when an event is compared with the last one about its record (bursts)
+    delivery_fields: frozenset[str] = frozenset()
+    # given the process environment once, when serving starts: per event of this app, the
+    # variables its runs add to it (GoHighLevel: the event's location as GHL_LOCATION_ID)
+    run_env: Callable[[Mapping[str, str]], Callable[[Event], Mapping[str, str]]] | None = None
 
     def claims(self, op: Operation) -> bool:
         """Whether ``op`` is a write that must not happen twice (claimed in the effect journal):

@@ -22,6 +22,7 @@ from typing import Any
 import pluggy
 
 from connector.apps import Action, App
+from connector.apps.events import Poll, Webhook
 from connector.catalog.model import Operation, TriggerEvent
 from connector.errors import UnknownOperation
 from connector.hookspecs import HOOK_NAMES
@@ -201,6 +202,21 @@ def _check_app(app: object) -> tuple[str, tuple[Any, Any]]:
         raise _Rejected(
             f"app {app.name!r}: operation names must start with '{app.name}.': {stray[:3]}"
         )
+    for webhook in app.webhooks:
+        if not isinstance(webhook, Webhook):
+            raise _Rejected(
+                f"app {app.name!r}: expected a connector.apps.events.Webhook, got {webhook!r}"
+            )
+        if webhook.path != app.name and not webhook.path.startswith(f"{app.name}/"):
+            raise _Rejected(
+                f"app {app.name!r}: webhook path {webhook.path!r} must be {app.name!r} or start"
+                f" with '{app.name}/' (it is served at /webhooks/<path>)"
+            )
+    for event, poll in app.polls.items():
+        if not isinstance(poll, Poll):
+            raise _Rejected(
+                f"app {app.name!r}: polls[{event!r}] is not a connector.apps.events.Poll"
+            )
     return app.name, (app.name, app)
 
 

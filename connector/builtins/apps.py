@@ -1,4 +1,6 @@
-"""The GoHighLevel and Connecteam apps, from the generated catalog."""
+"""The GoHighLevel and Connecteam apps: their operations from the generated catalog, and how each
+vendor behaves (:mod:`connector.builtins.ghl`, :mod:`connector.builtins.connecteam`), registered
+through the same ``register_apps`` hook as a plugin's app."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from connector.apps import App
+from connector.builtins import connecteam, ghl
 from connector.builtins.records import CONNECTEAM_RECORDS, GHL_RECORDS
 from connector.catalog import load_operations
 from connector.catalog.model import Operation
@@ -114,9 +117,13 @@ def register_apps(register: Callable[[App], None]) -> None:
             headers=_ghl_headers,
             secret_env=("GHL_TOKEN",),
             location_param="locationId",
-            location_env="GHL_LOCATION_ID",
-            # 100 requests per 10 s and 200,000 a day per app and location
-            rate_limits=((100, 10.0, "burst"), (200_000, 86_400.0, "day")),
+            location_env=ghl.LOCATION_ENV,
+            rate_limits=ghl.RATE_LIMITS,
+            rate_limit_headers=ghl.RATE_LIMIT_HEADERS,
+            webhooks=(ghl.WEBHOOK,),
+            polls=ghl.POLLS,
+            run_env=ghl.run_env,
+            delivery_fields=ghl.DELIVERY_FIELDS,
             safe_writes=frozenset(
                 {
                     "ghl.upsert-contact",
@@ -152,8 +159,12 @@ def register_apps(register: Callable[[App], None]) -> None:
             sandbox_prefix="/connecteam",
             auth=_connecteam_auth,
             secret_env=("CONNECTEAM_API_KEY",),
-            # 100 requests a minute and 10,000 a day per account (the Expert plan)
-            rate_limits=((100, 60.0, "minute"), (10_000, 86_400.0, "day")),
+            rate_limits=connecteam.RATE_LIMITS,
+            rate_limit_headers=connecteam.RATE_LIMIT_HEADERS,
+            webhooks=(connecteam.WEBHOOK,),
+            polls=connecteam.POLLS,
+            run_env=connecteam.run_env,
+            delivery_fields=connecteam.DELIVERY_FIELDS,
             echoes=_connecteam_echoes,
             records=CONNECTEAM_RECORDS,
         )

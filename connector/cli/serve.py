@@ -20,6 +20,7 @@ EPILOG = """\b
 Routes:
   POST /webhooks/ghl                  GoHighLevel webhooks (signature verified)
   POST /webhooks/connecteam/SECRET    Connecteam webhooks (CONNECTEAM_WEBHOOK_SECRET)
+  POST /webhooks/APP...               the webhooks a plugin's app declares
   POST /hooks/RECIPE                  any JSON object as RECIPE's event
                                       (Authorization: Bearer $CONNECTOR_HOOK_TOKEN)
   GET  /healthz, GET /metrics         readiness; Prometheus metrics
@@ -114,11 +115,11 @@ def serve(
 ) -> None:
     """Run the recipes in PATH... unattended.
 
-    Receives GoHighLevel and Connecteam webhooks and hooks, fires schedules, and runs every
-    recipe whose trigger matches an event, durably: an event is answered 200 only once its
-    runs are stored, and a run interrupted by a crash or a restart is finished when the
-    server starts again. Duplicate deliveries run once; a change the runtime wrote itself
-    does not come back as a new run.
+    Receives the apps' webhooks (GoHighLevel's, Connecteam's, a plugin app's) and hooks,
+    polls, fires schedules, and runs every recipe whose trigger matches an event, durably: an
+    event is answered 200 only once its runs are stored, and a run interrupted by a crash or
+    a restart is finished when the server starts again. Duplicate deliveries run once; a
+    change the runtime wrote itself does not come back as a new run.
     """
     from connector.serve.server import Service, bind
 

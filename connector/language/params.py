@@ -1,7 +1,7 @@
 """Checking a step's ``with:`` against the operation or action it calls.
 
 For a catalogued HTTP operation: every required path, query, header and body parameter is given
-(except ``locationId`` of ``ghl.*`` operations, which the engine fills from ``GHL_LOCATION_ID``),
+(except the app's location parameter, which the engine fills from the environment: ``App.location_param``),
 every name is a parameter (unless the body schema explicitly allows more), and every literal value
 fits the parameter's JSON Schema. For a plugin action, ``with:`` is checked against the action's
 ``params_schema``. Values holding templates are only known at run time, so the type check skips
@@ -37,10 +37,8 @@ if TYPE_CHECKING:
     from connector.language.template_check import TemplateScope
     from connector.language.validate import _Context
 
-__all__ = ["ENGINE_FILLED", "ParamChecker"]
+__all__ = ["ParamChecker"]
 
-#: (app, parameter) pairs the engine fills when a step leaves them out
-ENGINE_FILLED = {("ghl", "locationId")}
 #: validators that still mean something when the value contains templates
 _STRUCTURAL = {"type", "required", "additionalProperties", "minItems", "maxItems", "minProperties"}
 _MAX_LISTED = 12
@@ -60,6 +58,13 @@ def _has_template(value: Any) -> bool:
 def _listing(names: list[str]) -> str:
     shown = ", ".join(names[:_MAX_LISTED])
     return shown + (", ..." if len(names) > _MAX_LISTED else "")
+
+
+def _engine_fills(ctx: _Context, op: Operation, name: str) -> bool:
+    """Whether the engine fills ``name`` when a step leaves it out: its app's location parameter
+    (``App.location_param``, from ``App.location_env``)."""
+    app = ctx.registry.apps.get(op.app)
+    return app is not None and app.location_param == name
 
 
 class ParamChecker:
@@ -125,7 +130,7 @@ class ParamChecker:
                 key=True,
             )
         for p in op.parameters:
-            if not p.required or p.name in params or (op.app, p.name) in ENGINE_FILLED:
+            if not p.required or p.name in params or _engine_fills(ctx, op, p.name):
                 continue
             where = with_path if has_with else path
             ctx.add(

@@ -5,7 +5,7 @@ about (the key itself for an unknown key). It checks, beyond the schema (:mod:`.
 
 * the trigger's app and event exist (``manual`` takes any event), a schedule's ``cron``;
 * each step's action exists (with close matches), its required parameters are given (except
-  ``locationId`` of ``ghl.*`` operations, which the engine fills from ``GHL_LOCATION_ID``), every
+  the app's location parameter, which the engine fills from the environment), every
   parameter is known, and literal values fit the parameter's JSON Schema;
 * a step's ``version:`` (or the recipe's ``versions:``) is one its operation (app) has, and the
   step is checked against that version (:mod:`connector.catalog.versions`);
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.apps import Action
+from connector.apps.events import Poll
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
 from connector.catalog.versions import UnknownVersion, preference_problems, preferred_versions
@@ -109,14 +110,18 @@ def _check_trigger(ctx: _Context, trigger: Any) -> None:
     poll = trigger.get("poll")
     # the schema reports an app or event that is not a string
     pair = (app, event) if isinstance(app, str) and isinstance(event, str) else None
-    if isinstance(poll, dict) and pair is not None and pair not in POLLABLE:
-        known = ", ".join(f"{a} {e}" for a, e in sorted(POLLABLE))
+    pollable = _pollable(ctx.registry)
+    if isinstance(poll, dict) and pair is not None and pair not in pollable:
+        known = ", ".join(f"{a} {e}" for a, e in sorted(pollable))
         ctx.add("$.trigger.poll", f"{app} {event} cannot be polled (polling works for: {known})")
-    elif isinstance(poll, dict) and pair == ("connecteam", "task.updated"):
+    elif isinstance(poll, dict) and pair is not None:
+        spec = pollable[pair]
         given = poll.get("with")
-        board = given.get("taskBoardId") if isinstance(given, dict) else None
-        if board in (None, ""):
-            ctx.add("$.trigger.poll", "a poll of Connecteam tasks needs with.taskBoardId")
+        for need in spec.needs:
+            value = given.get(need) if isinstance(given, dict) else None
+            if value in (None, ""):
+                what = spec.what or f"{app} {event}"
+                ctx.add("$.trigger.poll", f"a poll of {what} needs with.{need}")
     condition = trigger.get("if")
     if isinstance(condition, str):
         scope = TemplateScope(names=frozenset({"trigger", "env"}))
@@ -131,10 +136,9 @@ def _check_trigger(ctx: _Context, trigger: Any) -> None:
         )
 
 
-# the trigger events `connector serve` can poll for (connector.serve.polls)
-POLLABLE = frozenset(
-    {("ghl", "ContactUpdate"), ("ghl", "ContactCreate"), ("connecteam", "task.updated")}
-)
+def _pollable(registry: Registry) -> dict[tuple[str, str], Poll]:
+    """The trigger events `connector serve` can poll for: what each app declares (App.polls)."""
+    return {(a.name, e): p for a in registry.apps.values() for e, p in a.polls.items()}
 
 
 def cron_is_valid(cron: str) -> bool:

@@ -6,10 +6,10 @@ requests wait for budget instead of meeting 429s. After the response, :meth:`Bud
 the vendor's rate-limit headers and raises our counts to what the API says is spent, because other
 clients of the same account spend the same budget.
 
-A key is one vendor budget: ``ghl:<credential fingerprint>:<location>`` or
-``connecteam:<credential fingerprint>:<account>`` (see :func:`budget_key`). Its limits are
-:class:`Limit` values: :data:`GHL_LIMITS` (100 per 10 s, 200,000 a day) and
-:data:`CONNECTEAM_LIMITS` (100 a minute, 10,000 a day).
+A key is one vendor budget: ``<app>:<credential fingerprint>:<location or account>`` (see
+:func:`budget_key`). Its limits are :class:`Limit` values, from what the app declares
+(:func:`app_limits`: its ``rate_limits``, and the response headers that report each window, from
+its ``rate_limit_headers``), with ``CONNECTOR_RATE_LIMITS`` applied.
 
 Two tables on :data:`connector.persistence.tables.metadata` hold the counts:
 
@@ -61,9 +61,7 @@ from connector.persistence.dialects import insert
 from connector.persistence.tables import MAX_KEY_LENGTH, rate_days, rate_requests
 
 __all__ = [
-    "CONNECTEAM_LIMITS",
     "DAY",
-    "GHL_LIMITS",
     "MARGIN",
     "MAX_KEY_LENGTH",
     "MAX_SLIDING_WINDOW",
@@ -86,11 +84,17 @@ _DIALECTS = ("sqlite", "postgresql")
 
 @dataclass(frozen=True)
 class Limit:
-    """At most ``capacity`` requests in any ``window`` seconds (a day: per UTC day)."""
+    """At most ``capacity`` requests in any ``window`` seconds (a day: per UTC day).
+
+    ``reported_by``: the (remaining, size) response headers by which the API reports what is
+    left of this window, lower case, the first present one read; a size header may be None (the
+    capacity is the size then). :meth:`Budget.observe` reads them.
+    """
 
     capacity: int
     window: float  # seconds
     name: str  # "burst", "minute", "day"
+    reported_by: tuple[tuple[str, str | None], ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.capacity, bool) or not isinstance(self.capacity, int):
@@ -107,20 +111,6 @@ class Limit:
     def daily(self) -> bool:
         """Whether this limit is counted per UTC day rather than per request."""
         return self.window == DAY
-
-
-GHL_LIMITS: tuple[Limit, ...] = (Limit(100, 10.0, "burst"), Limit(200_000, DAY, "day"))
-CONNECTEAM_LIMITS: tuple[Limit, ...] = (Limit(100, 60.0, "minute"), Limit(10_000, DAY, "day"))
-
-# Per limit name, the (remaining, max) header pairs that report it; names are lower case.
-_HEADERS: dict[str, tuple[tuple[str, str], ...]] = {
-    "burst": (("x-ratelimit-remaining", "x-ratelimit-max"),),
-    "minute": (("x-ratelimit-minute-remaining", "x-ratelimit-minute-limit"),),
-    "day": (
-        ("x-ratelimit-daily-remaining", "x-ratelimit-limit-daily"),
-        ("x-ratelimit-day-remaining", "x-ratelimit-day-limit"),
-    ),
-}
 
 
 def budget_key(app: str, credential: str, scope: str) -> str:
@@ -327,11 +317,12 @@ def _header_int(headers: Mapping[str, str], name: str) -> int | None:
 
 def _reported_use(limit: Limit, headers: Mapping[str, str]) -> int | None:
     """How much of ``limit`` the API says is spent (at most its capacity), or None."""
-    for remaining_name, max_name in _HEADERS.get(limit.name, ()):
-        remaining = _header_int(headers, remaining_name)
+    for remaining_name, max_name in limit.reported_by:
+        remaining = _header_int(headers, remaining_name.lower())
         if remaining is None:
             continue
-        ceiling = _header_int(headers, max_name) or limit.capacity
+        size = _header_int(headers, max_name.lower()) if max_name else None
+        ceiling = size or limit.capacity
         return min(max(ceiling - remaining, 0), limit.capacity)
     return None
 
@@ -496,8 +487,11 @@ def limit_overrides(text: str) -> dict[str, dict[str, tuple[int, float]]]:
 def app_limits(
     declared: Sequence[tuple[int, float, str]],
     overrides: Mapping[str, tuple[int, float]] | None = None,
+    reported_by: Mapping[str, tuple[tuple[str, str | None], ...]] | None = None,
 ) -> list[Limit]:
-    """An app's declared limits, with ``overrides`` (by name) applied."""
+    """An app's declared limits, with ``overrides`` (by name) applied, each with the headers
+    that report it (``reported_by``, by name)."""
     table = {str(n): (int(c), float(w)) for c, w, n in declared}
     table.update(overrides or {})
-    return [Limit(c, w, n) for n, (c, w) in table.items()]
+    headers = reported_by or {}
+    return [Limit(c, w, n, tuple(headers.get(n, ()))) for n, (c, w) in table.items()]

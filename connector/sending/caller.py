@@ -298,13 +298,16 @@ class Caller:
             out["error"] = f"{type(exc).__name__}: {exc}"
             return out
         body = parse_body(response)
+        declared = call.app.rate_limit_headers.header_names()
         headers = {
-            k.lower(): v for k, v in response.headers.items() if k.lower().startswith(KEPT_HEADERS)
+            k.lower(): v
+            for k, v in response.headers.items()
+            if k.lower().startswith(KEPT_HEADERS) or k.lower() in declared
         }
         if self.throttle is not None:
             self.throttle.observe(call.app, credential, call.location, headers)
         verdict = classify_response(
-            app=call.app.name,
+            rules=call.app.rate_limit_headers,
             method=call.op.method,
             status=response.status_code,
             headers=headers,

@@ -7,10 +7,10 @@ after each attempt, then sleeps durably for ``Verdict.delay`` and sends again, o
 
 The rules, in short:
 
-* 2xx is done, except Connecteam's throttling in disguise (200 with ``{"detail": "Too many
-  requests"}``), which counts as a 429.
+* 2xx is done, except a rate-limit refusal the app declares with another status (Connecteam's
+  200 with ``{"detail": "Too many requests"}``), which counts as a 429.
 * 429 is retried for any method, since nothing was written. The wait is what the server asked for
-  (``Retry-After``, else the vendor's rate-limit headers, see :func:`rate_limit_wait`) plus at most
+  (``Retry-After``, else the app's rate-limit headers, see :func:`rate_limit_wait`) plus at most
   10 % jitter, else :func:`backoff`. A server asking for more than ``RetryPolicy.max_wait`` fails.
 * 5xx and 408 are retried with backoff when a repeat is harmless (``write_safe``); otherwise the
   request may have been applied and the verdict is "unknown": the runtime must find out before
@@ -36,6 +36,7 @@ from typing import Any, Literal
 import httpx
 
 from connector.apps import model as apps
+from connector.apps.limits import RateLimitHeaders, RateWindow
 from connector.sending.http import api_message
 
 __all__ = [
@@ -173,52 +174,51 @@ def _until_utc_midnight(now: float) -> float:
     return (math.floor(now / DAY) + 1) * DAY - now
 
 
-def _ghl_waits(headers: Mapping[str, str], now: float) -> list[float]:
-    waits = []
-    interval = _number(headers, "x-ratelimit-interval-milliseconds")
-    if _number(headers, "x-ratelimit-remaining") == 0 and interval is not None:
-        waits.append(max(0.0, interval / 1000.0))
-    if _number(headers, "x-ratelimit-daily-remaining") == 0:
-        waits.append(_until_utc_midnight(now))
-    return waits
+def _window_wait(window: RateWindow, headers: Mapping[str, str], now: float) -> float | None:
+    """The wait a spent ``window`` asks for; None when it is not spent or says no reset."""
+    if _number(headers, window.remaining.lower()) != 0:
+        return None
+    if window.resets == "at-utc-midnight":
+        return _until_utc_midnight(now)
+    value = _number(headers, window.reset.lower()) if window.reset else None
+    if value is None:
+        return None
+    if window.resets == "after-milliseconds":
+        return max(0.0, value / 1000.0)
+    if window.resets == "after-seconds":
+        return max(0.0, value)
+    return max(0.0, value - now)  # at-epoch-seconds
 
 
-def _connecteam_waits(headers: Mapping[str, str], now: float) -> list[float]:
-    waits = []
-    for window in ("minute", "day"):
-        reset = _number(headers, f"x-ratelimit-{window}-reset")
-        if _number(headers, f"x-ratelimit-{window}-remaining") == 0 and reset is not None:
-            waits.append(max(0.0, reset - now))
-    return waits
+def rate_limit_wait(
+    rules: RateLimitHeaders, headers: Mapping[str, str], now: float
+) -> float | None:
+    """The seconds the app's rate-limit headers say to wait, or None when none say to.
 
-
-def rate_limit_wait(app: str, headers: Mapping[str, str], now: float) -> float | None:
-    """The seconds the vendor's rate-limit headers say to wait, or None when none say to.
-
-    GoHighLevel: ``X-RateLimit-Remaining`` 0 means wait ``X-RateLimit-Interval-Milliseconds``;
-    ``X-RateLimit-Daily-Remaining`` 0 means wait until the next UTC midnight. Connecteam:
-    ``x-ratelimit-{minute,day}-remaining`` 0 means wait until ``x-ratelimit-{minute,day}-reset``
-    (UTC epoch seconds). Header names are case-insensitive; when several windows are spent, the
-    longest wait wins. An app that is neither is read with both vendors' headers.
+    Each of the app's :class:`~connector.apps.limits.RateWindow` rules is spent when its
+    ``remaining`` header reads 0; it then asks to wait until its reset (GoHighLevel:
+    ``X-RateLimit-Interval-Milliseconds``, or the next UTC midnight for the daily window;
+    Connecteam: ``x-ratelimit-{minute,day}-reset`` in UTC epoch seconds). Header names are
+    case-insensitive; when several windows are spent, the longest wait wins.
     """
     lowered = _lower(headers)
-    waits: list[float] = []
-    if app != "connecteam":
-        waits += _ghl_waits(lowered, now)
-    if app != "ghl":
-        waits += _connecteam_waits(lowered, now)
+    waits = [w for window in rules.windows if (w := _window_wait(window, lowered, now)) is not None]
     return max(waits) if waits else None
 
 
-def is_throttled(app: str, status: int, body: Any) -> bool:
-    """Whether the response is a rate-limit refusal: a 429, or Connecteam's 200 that says
-    ``{"detail": "Too many requests"}``."""
+def is_throttled(rules: RateLimitHeaders, status: int, body: Any) -> bool:
+    """Whether the response is a rate-limit refusal: a 429, or a refusal the app sends with
+    another status (Connecteam's 200 that says ``{"detail": "Too many requests"}``)."""
     if status == 429:
         return True
-    if app != "connecteam" or status != 200 or not isinstance(body, Mapping):
+    if not isinstance(body, Mapping):
         return False
-    detail = body.get("detail")
-    return isinstance(detail, str) and detail.strip().lower().startswith("too many requests")
+    for rule in rules.throttled:
+        text = body.get(rule.field)
+        said = isinstance(text, str) and text.strip().lower().startswith(rule.starts_with.lower())
+        if status == rule.status and said:
+            return True
+    return False
 
 
 def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
@@ -229,14 +229,17 @@ def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     return rng.uniform(ceiling / 2, ceiling)
 
 
-def _server_wait(app: str, headers: Mapping[str, str], now: float) -> tuple[float, str] | None:
-    """What the server asked to wait, and where it said so: ``Retry-After``, else the rate-limit
-    headers."""
+def _server_wait(
+    rules: RateLimitHeaders, headers: Mapping[str, str], now: float
+) -> tuple[float, str] | None:
+    """What the server asked to wait, and where it said so: ``Retry-After`` (or the app's own
+    header for it), else the rate-limit headers."""
     lowered = _lower(headers)
-    asked = parse_retry_after(lowered.get("retry-after"), now)
-    if asked is not None:
-        return asked, "Retry-After"
-    asked = rate_limit_wait(app, lowered, now)
+    for name in rules.retry_after:
+        asked = parse_retry_after(lowered.get(name.lower()), now)
+        if asked is not None:
+            return asked, "Retry-After" if name.lower() == "retry-after" else name
+    asked = rate_limit_wait(rules, lowered, now)
     if asked is not None:
         return asked, "rate-limit reset"
     return None
@@ -264,7 +267,7 @@ def _too_long(label: str, wait: float, where: str, policy: RetryPolicy) -> Verdi
 
 def _throttled(
     *,
-    app: str,
+    rules: RateLimitHeaders,
     label: str,
     headers: Mapping[str, str],
     attempt: int,
@@ -272,7 +275,7 @@ def _throttled(
     now: float,
     rng: random.Random,
 ) -> Verdict:
-    asked = _server_wait(app, headers, now)
+    asked = _server_wait(rules, headers, now)
     if asked is None:
         return Verdict("retry", backoff(attempt, policy, rng), reason=label)
     wait, where = asked
@@ -283,7 +286,7 @@ def _throttled(
 
 def _server_error(
     *,
-    app: str,
+    rules: RateLimitHeaders,
     status: int,
     headers: Mapping[str, str],
     attempt: int,
@@ -297,7 +300,7 @@ def _server_error(
         message = f"outcome unknown: {label} after the request was sent"
         return Verdict("unknown", reason=label, message=message)
     delay = backoff(attempt, policy, rng)
-    asked = _server_wait(app, headers, now)
+    asked = _server_wait(rules, headers, now)
     if asked is not None and asked[0] > policy.max_wait:
         return _too_long(label, asked[0], asked[1], policy)
     if asked is not None:  # a 503's Retry-After: never come back sooner than asked
@@ -313,7 +316,7 @@ def _client_error(status: int, body: Any) -> Verdict:
 
 def classify_response(
     *,
-    app: str,
+    rules: RateLimitHeaders,
     method: str,
     status: int,
     headers: Mapping[str, str],
@@ -326,20 +329,27 @@ def classify_response(
 ) -> Verdict:
     """The verdict on a response with ``status``, after attempt number ``attempt`` (1-based).
 
-    ``write_safe`` says a repeat is harmless (the runtime passes ``is_idempotent(method)`` or
+    ``rules`` are the rate-limit headers of the app that answered (:attr:`App.rate_limit_headers
+    <connector.apps.App.rate_limit_headers>`). ``write_safe`` says a repeat is harmless (the runtime passes ``is_idempotent(method)`` or
     whether the effect's identity is known); an idempotent ``method`` is safe regardless.
     """
-    if is_throttled(app, status, body):
+    if is_throttled(rules, status, body):
         label = "429" if status == 429 else f"429 (sent as {status})"
         verdict = _throttled(
-            app=app, label=label, headers=headers, attempt=attempt, policy=policy, now=now, rng=rng
+            rules=rules,
+            label=label,
+            headers=headers,
+            attempt=attempt,
+            policy=policy,
+            now=now,
+            rng=rng,
         )
     elif 200 <= status < 300:
         return Verdict("done", reason=f"HTTP {status}")
     elif status == 408 or 500 <= status < 600:
         safe = write_safe or is_idempotent(method)
         verdict = _server_error(
-            app=app,
+            rules=rules,
             status=status,
             headers=headers,
             attempt=attempt,

@@ -26,7 +26,8 @@ class Throttle:
         self._granted = threading.local()  # (key, row) of this thread's request on its way
 
     def _limits(self, app: Any) -> list[Limit]:
-        return app_limits(app.rate_limits, self.overrides.get(app.name))
+        reported_by = app.rate_limit_headers.reported_by()
+        return app_limits(app.rate_limits, self.overrides.get(app.name), reported_by)
 
     def acquire(self, app: Any, credential: str, location: str) -> float:
         limits = self._limits(app)

@@ -1,7 +1,13 @@
 """The HTTP face of ``connector serve``: a Starlette app (routes and answers in CONTRACT.md).
 
+Each app's webhooks (:attr:`App.webhooks <connector.apps.App.webhooks>`) are mounted at
+``POST /webhooks/<path>``, and every request to one goes the same way: the app admits it (a
+secret in the URL), the body is read within bounds, the app verifies it (a signature) and reads
+it into events, and the intake stores their runs. Beside them: ``POST /hooks/{recipe}``,
+``GET /healthz``, ``GET /metrics`` and the run history page.
+
 Every refusal is a JSON ``{"error": ...}`` with the status the contract gives, and never a
-traceback: 401 for a bad or missing signature or token, 404 for a wrong Connecteam secret or an
+traceback: 401 for a bad or missing signature or token, 404 for a wrong secret in the URL or an
 unknown recipe, 413 for a body over 1 MiB, 400 for anything malformed or stale, 503 when the
 event could not be stored (the vendor sends it again). Reading and storing run in a worker
 thread; the answer goes once the event's runs are on the durable queue.
@@ -12,27 +18,43 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connector.apps import App
+from connector.apps.events import Rejected, Webhook
 from connector.serve.bodies import MAX_BODY_BYTES, read_json
-from connector.serve.events import connecteam_events, ghl_event, hook_event
+from connector.serve.events import hook_event
 from connector.serve.intake import Intake
 from connector.serve.metrics import CONTENT_TYPE
-from connector.serve.signatures import Rejected, WebhookKeys, check_timestamp, verify_ghl
 from connector.ui import mount
 
-__all__ = ["ServeSettings", "build_app", "mark_ready"]
+__all__ = ["Mounted", "ServeSettings", "build_app", "mark_ready"]
 
 log = logging.getLogger("connector.serve")
 
 REASONS = {401: "signature", 413: "too_large", 400: "malformed"}
+
+
+@dataclass(frozen=True)
+class Mounted:
+    """One app's webhook as served: the app's name (the source ``/metrics`` counts it under),
+    the :class:`~connector.apps.events.Webhook`, and its settings, read from the environment."""
+
+    app: str
+    webhook: Webhook
+    settings: Any
+
+    @property
+    def route(self) -> str:
+        return f"/webhooks/{self.webhook.path}"
 
 
 class ServeSettings:
@@ -40,15 +62,26 @@ class ServeSettings:
 
     def __init__(
         self,
-        keys: WebhookKeys,
-        connecteam_secret: str | None,
+        webhooks: Sequence[Mounted],
         hook_token: str | None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.keys = keys
-        self.connecteam_secret = connecteam_secret or None
+        self.webhooks = list(webhooks)
         self.hook_token = hook_token or None
-        self.clock = clock  # what a GoHighLevel timestamp is compared with
+        self.clock = clock  # what a webhook's timestamp is compared with
+
+    @classmethod
+    def from_env(
+        cls, apps: Iterable[App], env: Mapping[str, str], clock: Callable[[], float] = time.time
+    ) -> ServeSettings:
+        """Every webhook of ``apps``, with its settings read from ``env`` (a variable that is set
+        but unusable is a :class:`~connector.errors.UsageError`), and ``CONNECTOR_HOOK_TOKEN``."""
+        mounted = [
+            Mounted(app.name, webhook, webhook.settings(env))
+            for app in apps
+            for webhook in app.webhooks
+        ]
+        return cls(mounted, env.get("CONNECTOR_HOOK_TOKEN"), clock)
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -87,35 +120,29 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
         metrics.answer_seconds.labels(source).observe(time.perf_counter() - started)
         return JSONResponse(accepted.to_json())
 
-    async def ghl(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            raw = await _read(request)
-            verify_ghl(raw, request.headers, settings.keys)
-            payload = read_json(raw)
-            check_timestamp(payload, settings.clock())
-            event = ghl_event(payload)
-        except Rejected as exc:
-            return refuse("ghl", exc)
-        webhook_id = payload.get("webhookId")
-        delivery = webhook_id if isinstance(webhook_id, str) and webhook_id else event.key
-        return await store("ghl", delivery, [event], started)
+    def receiver(mounted: Mounted) -> Callable[[Request], Any]:
+        source, webhook, config = mounted.app, mounted.webhook, mounted.settings
 
-    async def connecteam(request: Request) -> Response:
-        started = time.perf_counter()
-        secret = request.path_params["secret"]
-        expected = settings.connecteam_secret
-        if expected is None or not hmac.compare_digest(secret.encode(), expected.encode()):
-            metrics.refused.labels("connecteam", "secret").inc()
-            return _error(404, "Not Found")
-        try:
-            envelope = read_json(await _read(request))
-            events = connecteam_events(envelope)
-        except Rejected as exc:
-            return refuse("connecteam", exc)
-        request_id = envelope.get("requestId")
-        delivery = str(request_id) if request_id not in (None, "") else None
-        return await store("connecteam", delivery, events, started)
+        async def receive(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                if webhook.admit is not None:
+                    webhook.admit(config, request.path_params, request.headers)
+                raw = await _read(request)
+                if webhook.verify is not None:
+                    webhook.verify(config, raw, request.headers)
+                delivered = webhook.parse(config, read_json(raw), settings.clock())
+            except Rejected as exc:
+                return refuse(source, exc)
+            except ClientDisconnect:
+                raise
+            except Exception as exc:  # the app's code failed: the vendor sends it again
+                log.error("a %s delivery could not be read: %s", source, type(exc).__name__)
+                metrics.refused.labels(source, "error").inc()
+                return _error(500, "the delivery could not be read")
+            return await store(source, delivered.delivery_id, list(delivered.events), started)
+
+        return receive
 
     async def hook(request: Request) -> Response:
         name = request.path_params["recipe"]
@@ -156,10 +183,10 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
         body = await run_in_threadpool(metrics.text)
         return Response(body, media_type=CONTENT_TYPE)
 
+    webhooks = [Route(m.route, receiver(m), methods=["POST"]) for m in settings.webhooks]
     app = Starlette(
         routes=[
-            Route("/webhooks/ghl", ghl, methods=["POST"]),
-            Route("/webhooks/connecteam/{secret}", connecteam, methods=["POST"]),
+            *webhooks,
             Route("/hooks/{recipe}", hook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),

@@ -1,7 +1,7 @@
 """Request bodies from outside, read within bounds: never a 500, never unbounded work.
 
 :func:`read_json` turns the raw bytes of a webhook or hook into a JSON object, or raises
-:class:`~connector.serve.signatures.Rejected` with the status to answer: 413 over
+:class:`~connector.apps.events.Rejected` with the status to answer: 413 over
 :data:`MAX_BODY_BYTES`, 400 for anything that is not UTF-8 JSON, is nested deeper than
 :data:`MAX_DEPTH` (checked before parsing, so a hostile body cannot exhaust the parser's stack), or
 is not an object.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connector.serve.signatures import Rejected
+from connector.apps.events import Rejected
 
 __all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "depth", "read_json"]
 

@@ -41,10 +41,6 @@ __all__ = ["BURST_SECONDS", "Accepted", "Intake", "Router"]
 log = logging.getLogger("connector.serve")
 
 BURST_SECONDS = 60.0
-# fields of a delivery that differ between the events of a burst while the news is the same
-_DELIVERY_FIELDS = frozenset(
-    {"webhookId", "timestamp", "requestId", "eventTimestamp", "evnetTimestamp"}
-)
 
 
 @dataclass
@@ -112,7 +108,16 @@ class Intake:
         self.metrics = metrics or Metrics()
         self.deliveries = Deliveries(runtime.db.engine, clock)
         self.echoes = runtime.echoes
-        self.connecteam_location = _connecteam_location(runtime.env)
+        # per app, what a run for one of its events adds to the environment (App.run_env)
+        self._run_env = {
+            name: app.run_env(runtime.env)
+            for name, app in runtime.registry.apps.items()
+            if app.run_env is not None
+        }
+        # per app, the fields that differ between the events of a burst (App.delivery_fields)
+        self._delivery_fields = {
+            name: app.delivery_fields for name, app in runtime.registry.apps.items()
+        }
 
     def accept(
         self,
@@ -174,8 +179,8 @@ class Intake:
         else a new one."""
         if run_id is None:
             run_id = run_id_for(event, plan.name) if event.key else new_run_id()
-        location = self.location_of(event)
-        env = {**self.runtime.env, "GHL_LOCATION_ID": location} if location else None
+        added = self.run_env_of(event)
+        env = {**self.runtime.env, **added} if added else None
         self.runtime.enqueue(
             plan, event.payload, run_id=run_id, key=event.key, partition=event.subject, env=env
         )
@@ -184,27 +189,22 @@ class Intake:
 
     def _env(self, event: Event) -> dict[str, str]:
         """What a sync run for ``event`` sees of the environment (its location included)."""
-        location = self.location_of(event)
-        env = {**self.runtime.env, "GHL_LOCATION_ID": location} if location else self.runtime.env
-        return dict(template_env(env))
+        return dict(template_env({**self.runtime.env, **self.run_env_of(event)}))
 
-    def location_of(self, event: Event) -> str | None:
-        """The GoHighLevel location a run for ``event`` acts on (with that location's
-        connection and budget): the one a GoHighLevel event names; for a Connecteam event, the
-        location its stored connection syncs with (``auth login connecteam --location``); else
-        the process's ``GHL_LOCATION_ID``."""
-        if event.app == "ghl":
-            location = event.payload.get("locationId")
-            return location if isinstance(location, str) and location else None
-        if event.app == "connecteam":
-            return self.connecteam_location
-        return None
+    def run_env_of(self, event: Event) -> Mapping[str, str]:
+        """What a run for ``event`` adds to the process's environment, as its app declares
+        (:attr:`App.run_env <connector.apps.App.run_env>`): the tenant it acts on, with that
+        tenant's connection and budget (a GoHighLevel event's location; for a Connecteam event,
+        the location its stored connection syncs with)."""
+        of = self._run_env.get(event.app)
+        return of(event) if of is not None else {}
 
     def _drop(self, event: Event, conn: Any) -> str | None:
         if self.echoes.consume(event.subject, event.fields, conn):
             return "echo"
         if event.subject is not None:
-            news = {k: v for k, v in event.payload.items() if k not in _DELIVERY_FIELDS}
+            skip = self._delivery_fields.get(event.app, frozenset())
+            news = {k: v for k, v in event.payload.items() if k not in skip}
             fingerprint = digest_of([event.type, news])
             subject = f"{event.type}:{event.subject}"
             if self.deliveries.repeats(subject, fingerprint, event.key, BURST_SECONDS, conn):
@@ -214,20 +214,3 @@ class Intake:
     def _count(self, accepted: Accepted, source: str, reason: str, n: int = 1) -> None:
         accepted.dropped[reason] = accepted.dropped.get(reason, 0) + n
         self.metrics.refused.labels(source, reason).inc(n)
-
-
-def _connecteam_location(env: Mapping[str, str]) -> str | None:
-    """The location the one stored Connecteam connection was paired with, if any (an API key in
-    the environment overrides stored connections, and pairs with ``GHL_LOCATION_ID``)."""
-    if env.get("CONNECTEAM_API_KEY"):
-        return None
-    from connector.connections import open_store
-
-    try:
-        found = open_store(env, sealed=False).find("connecteam")
-    except ConnectorError:  # no usable store: the process's GHL_LOCATION_ID
-        return None
-    named = env.get("CONNECTEAM_CONNECTION")
-    chosen = [c for c in found if not named or c.account == named]
-    location = chosen[0].meta.get("location") if len(chosen) == 1 else None
-    return str(location) if location else None

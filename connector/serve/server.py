@@ -24,14 +24,14 @@ from connector.apps.registry import Registry
 from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec
 from connector.persistence.cursors import Cursors
-from connector.persistence.executors import ExecutorLock, Recovery
+from connector.persistence.executors import ExecutorLock
 from connector.records import RunRecord
+from connector.runtime.recovery import Recovery
 from connector.serve.app import ServeSettings, build_app, mark_ready
 from connector.serve.intake import Intake
 from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler
-from connector.serve.signatures import WebhookKeys
 from connector.ui import serving
 
 __all__ = ["DEFAULT_EXECUTOR", "Service", "bind"]
@@ -82,12 +82,7 @@ class Service:
             syncs=self.syncs,
             sandbox=sandbox,
         )
-        self.settings = ServeSettings(
-            WebhookKeys.from_env(self.env),
-            self.env.get("CONNECTEAM_WEBHOOK_SECRET"),
-            self.env.get("CONNECTOR_HOOK_TOKEN"),
-            clock=clock,
-        )
+        self.settings = ServeSettings.from_env(registry.apps.values(), self.env, clock=clock)
         self.scheduler = Scheduler(
             self.plans, Cursors(self.runtime.db.engine), self.intake.enqueue, clock=time.time
         )

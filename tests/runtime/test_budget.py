@@ -20,12 +20,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from connector.builtins.limits import CONNECTEAM_LIMITS, GHL_LIMITS
 from connector.errors import StoreError
 from connector.persistence import budgets as budget_module
 from connector.persistence.budgets import (
-    CONNECTEAM_LIMITS,
     DAY,
-    GHL_LIMITS,
     MAX_KEY_LENGTH,
     Budget,
     Limit,

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connector.builtins import connecteam, ghl
 from connector.sending.http import api_message
 from connector.sending.retry import (
     RetryPolicy,
@@ -26,6 +27,8 @@ from connector.sending.retry import (
     rate_limit_wait,
 )
 
+# the rate-limit headers each built-in app declares, by app name
+RULES = {"ghl": ghl.RATE_LIMIT_HEADERS, "connecteam": connecteam.RATE_LIMIT_HEADERS}
 NOW = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
 MIDNIGHT = 1_790_035_200.0  # the next UTC midnight after NOW
 POLICY = RetryPolicy()
@@ -44,7 +47,7 @@ def respond(
     seed: int = 1,
 ) -> Verdict:
     return classify_response(
-        app=app,
+        rules=RULES[app],
         method=method,
         status=status,
         headers=headers or {},
@@ -166,26 +169,26 @@ def connecteam_headers(minute: int = 50, day: int = 9000) -> dict[str, str]:
 
 
 def test_ghl_burst_spent_waits_the_interval() -> None:
-    assert rate_limit_wait("ghl", ghl_headers(remaining=0), NOW) == 10.0
+    assert rate_limit_wait(RULES["ghl"], ghl_headers(remaining=0), NOW) == 10.0
     lower = {k.lower(): v for k, v in ghl_headers(remaining=0).items()}
-    assert rate_limit_wait("ghl", lower, NOW) == 10.0
+    assert rate_limit_wait(RULES["ghl"], lower, NOW) == 10.0
 
 
 def test_ghl_daily_spent_waits_until_utc_midnight() -> None:
-    assert rate_limit_wait("ghl", ghl_headers(daily=0), NOW) == MIDNIGHT - NOW
+    assert rate_limit_wait(RULES["ghl"], ghl_headers(daily=0), NOW) == MIDNIGHT - NOW
 
 
 def test_connecteam_spent_waits_until_the_reset() -> None:
-    assert rate_limit_wait("connecteam", connecteam_headers(minute=0), NOW) == 40.0
-    assert rate_limit_wait("connecteam", connecteam_headers(day=0), NOW) == MIDNIGHT - NOW
+    assert rate_limit_wait(RULES["connecteam"], connecteam_headers(minute=0), NOW) == 40.0
+    assert rate_limit_wait(RULES["connecteam"], connecteam_headers(day=0), NOW) == MIDNIGHT - NOW
     past = {**connecteam_headers(minute=0), "x-ratelimit-minute-reset": str(int(NOW) - 5)}
-    assert rate_limit_wait("connecteam", past, NOW) == 0.0
+    assert rate_limit_wait(RULES["connecteam"], past, NOW) == 0.0
 
 
 def test_headers_with_room_left_say_nothing() -> None:
-    assert rate_limit_wait("ghl", ghl_headers(), NOW) is None
-    assert rate_limit_wait("connecteam", connecteam_headers(), NOW) is None
-    assert rate_limit_wait("ghl", {}, NOW) is None
+    assert rate_limit_wait(RULES["ghl"], ghl_headers(), NOW) is None
+    assert rate_limit_wait(RULES["connecteam"], connecteam_headers(), NOW) is None
+    assert rate_limit_wait(RULES["ghl"], {}, NOW) is None
 
 
 def test_429_without_retry_after_waits_for_the_ghl_reset() -> None:
@@ -212,8 +215,8 @@ def test_retry_after_wins_over_the_reset_headers() -> None:
 
 def test_connecteam_200_too_many_requests_is_a_429() -> None:
     body = {"detail": "Too many requests"}
-    assert is_throttled("connecteam", 200, body)
-    assert is_throttled("connecteam", 200, {"detail": "TOO MANY REQUESTS, slow down"})
+    assert is_throttled(RULES["connecteam"], 200, body)
+    assert is_throttled(RULES["connecteam"], 200, {"detail": "TOO MANY REQUESTS, slow down"})
     verdict = respond(200, app="connecteam", method="POST", body=body, headers={"Retry-After": "2"})
     assert verdict.action == "retry"
     assert 2.0 <= verdict.delay <= 2.2
@@ -222,8 +225,8 @@ def test_connecteam_200_too_many_requests_is_a_429() -> None:
 def test_a_real_200_is_done() -> None:
     assert respond(200, app="connecteam", body={"data": {"users": []}}).action == "done"
     assert respond(201, method="POST", body={"detail": "Too many requests"}).action == "done"
-    assert not is_throttled("ghl", 200, {"detail": "Too many requests"})
-    assert not is_throttled("connecteam", 200, {"detail": "created"})
+    assert not is_throttled(RULES["ghl"], 200, {"detail": "Too many requests"})
+    assert not is_throttled(RULES["connecteam"], 200, {"detail": "created"})
 
 
 # Write safety -----------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ import httpx
 import pytest
 from sandbox.webhook_receiver import Receiver, advance, check_schema, flush, register
 
+from connector.builtins.ghl_signatures import WebhookKeys, verify_ghl
 from connector.sandbox import RateLimitConfig, RetryPolicy, RunningSandbox, start_in_thread
 from connector.sandbox.delivery import CONNECTEAM_RETRY, GHL_RETRY
-from connector.serve.signatures import WebhookKeys, verify_ghl
 
 if TYPE_CHECKING:
     from sandbox.fixtures import Conformance, FakeClock

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connector.apps.events import Rejected
 from connector.persistence.database import close_all, open_database
 from connector.persistence.deliveries import Deliveries
 from connector.serve.bodies import MAX_DEPTH, depth, read_json
-from connector.serve.signatures import Rejected
 
 
 def test_a_json_object_is_read() -> None:

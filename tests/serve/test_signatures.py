@@ -13,13 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connector.errors import UsageError
-from connector.serve.signatures import (
-    Rejected,
+from connector.apps.events import Rejected
+from connector.builtins.ghl_signatures import (
     WebhookKeys,
     check_timestamp,
     verify_ghl,
 )
+from connector.errors import UsageError
 
 ED = ed25519.Ed25519PrivateKey.generate()
 RSA = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -138,7 +138,8 @@ class Syncer:
         self, side: str, event: str, payload: dict[str, Any], kind: str = "contact"
     ) -> RunRecord:
         pair = self.spec.pair(kind)
-        record_id = pair.record(side).event_id(payload)
+        record = dict(pair.record(side).event_record(payload))  # as `connector serve` gives it
+        record_id = pair.record(side).event_id(record)
         assert record_id, payload
         job = sync_job(
             self.spec,
@@ -146,7 +147,7 @@ class Syncer:
             side,
             record_id,
             event,
-            payload,
+            record,
             run_id=new_run_id(),
             env=template_env(self.env),
         )

@@ -13,7 +13,6 @@ import pytest
 from connector.serve.app import ServeSettings, build_app
 from connector.serve.intake import Intake
 from connector.serve.metrics import Metrics
-from connector.serve.signatures import WebhookKeys
 from connector.ui.access import SESSION_COOKIE, Access, is_loopback
 from tests.ui.conftest import Page, TestClient
 
@@ -100,7 +99,9 @@ def test_sessions_expire_and_end_with_a_new_password() -> None:
 
 def test_the_webhook_routes_are_not_behind_the_page(page: Page) -> None:
     intake = Intake(page.runtime, [], metrics=Metrics())
-    app = build_app(intake, ServeSettings(WebhookKeys.from_env({}), "s3cret", None))
+    apps = page.runtime.registry.apps.values()
+    settings = ServeSettings.from_env(apps, {"CONNECTEAM_WEBHOOK_SECRET": "s3cret"})
+    app = build_app(intake, settings)
     app.state.ui.access.host = "0.0.0.0"  # bound elsewhere, no password: the page is refused
     with TestClient(app, base_url="http://10.0.0.5:8000") as client:
         assert client.get("/").status_code == 403

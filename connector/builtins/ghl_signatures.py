@@ -34,13 +34,13 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from connector.errors import ConnectorError, UsageError
+from connector.apps.events import Rejected
+from connector.errors import UsageError
 
 __all__ = [
     "GHL_ED25519_PUBLIC_KEY",
     "GHL_RSA_PUBLIC_KEY",
     "WINDOW_SECONDS",
-    "Rejected",
     "WebhookKeys",
     "check_timestamp",
     "verify_ghl",
@@ -69,17 +69,6 @@ PQe7z0cvj7aE4B+Ax1ZoZGPzpJlZtGXCsu9aTEGEnKzmsFqwcSsnw3JB31IGKAyk
 T1hhTiaCeIY/OwwwNUY2yvcCAwEAAQ==
 -----END PUBLIC KEY-----
 """
-
-
-class Rejected(ConnectorError):
-    """A webhook that must not run: answered 401 (a bad signature) or 400 (a stale or
-    malformed body), with a reason that names what was wrong and no secret."""
-
-    def __init__(self, reason: str, status: int = 401, kind: str | None = None) -> None:
-        self.reason = reason
-        self.status = status
-        self.kind = kind  # what /metrics counts it as, when not what its status says
-        super().__init__(reason)
 
 
 @dataclass(frozen=True)
