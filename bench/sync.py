@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sync.py [--pairs 40]
 
-The sandbox (no faults, no rate limits in the way) gets PAIRS paired contacts and users. Then,
+The sandbox (no faults, its rate limits off) gets PAIRS paired contacts and users. Then,
 for each pair: one field edited in GoHighLevel and its event synced (the edit), Connecteam's
 report of the sync's own write synced (the echo), and the same GoHighLevel event delivered again
 (a duplicate). The sandbox counts every request it is sent, by kind of event, so the figures are
@@ -33,6 +33,7 @@ from connector.language.template_env import template_env  # noqa: E402
 from connector.persistence.database import close_all  # noqa: E402
 from connector.records import new_run_id  # noqa: E402
 from connector.runtime.durable import Runtime, RuntimeOptions  # noqa: E402
+from connector.sandbox.ratelimit import RateLimitConfig  # noqa: E402
 from connector.sandbox.server import start_in_thread  # noqa: E402
 from connector.sync.engine import sync_job  # noqa: E402
 
@@ -76,7 +77,11 @@ def main() -> int:
     assert spec is not None, problems
     pair = spec.pair("contact")
     counter = Counter()
-    with start_in_thread(wrap=counter.wrap) as sandbox, tempfile.TemporaryDirectory() as home:
+    off = RateLimitConfig(enabled=False)  # the vendors' limits would set the pace, not the sync
+    with (
+        start_in_thread(wrap=counter.wrap, limits=off) as sandbox,
+        tempfile.TemporaryDirectory() as home,
+    ):
         env = {**sandbox.env, "CONNECTOR_HOME": home}
         state = sandbox.state
         ghl = httpx.Client(
@@ -100,8 +105,8 @@ def main() -> int:
 
         people = []
         for n in range(args.pairs):
-            email = f"person{n}@example.com"
-            phone = f"+1555555{n:04d}"
+            email = f"bench.person{n}@example.org"
+            phone = f"+1444777{n:04d}"
             contact = ghl.post(
                 "/contacts/",
                 json={"locationId": state.default_location_id, "firstName": f"P{n}",
