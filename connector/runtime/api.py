@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from connector.persistence.echoes import Echoes
     from connector.persistence.links import LinkStore
     from connector.persistence.runs import RunStore
+    from connector.persistence.sync import SyncStore
     from connector.records import RunRecord
     from connector.sending.http import Redactor
 
@@ -50,6 +51,8 @@ class RunClient(Protocol):
     def clients(self) -> Mapping[str, httpx.Client]: ...
     @property
     def on_finished(self) -> list[RunListener]: ...
+    @property
+    def sync(self) -> SyncStore: ...
 
     def launch(self) -> None:
         """Start durable execution in this process (done by the first call that needs it)."""
@@ -100,6 +103,9 @@ class RunClient(Protocol):
 
     def enqueue_job(self, job: Mapping[str, Any], *, partition: str | None = None) -> str:
         """Put a prepared job (a sync run's) on the run queue; returns its run id."""
+
+    def run_job(self, job: Mapping[str, Any]) -> RunRecord:
+        """Run a prepared job (a sync run's) to its end in this thread; returns the record."""
 
     def queued(self) -> int:
         """Runs waiting on the run queue."""

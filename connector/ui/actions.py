@@ -23,13 +23,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from connector.errors import ConnectorError
-from connector.ui.pages import find_run, run_page
+from connector.ui.pages import conflicts_page, find_run, run_page
 
 if TYPE_CHECKING:
     from connector.records import RunRecord
     from connector.ui.web import UI, Ctx
 
-__all__ = ["WAIT_SECONDS", "replay", "resolve", "retry"]
+__all__ = ["WAIT_SECONDS", "replay", "resolve", "resolve_conflict", "retry"]
 
 log = logging.getLogger("connector.ui")
 
@@ -119,5 +119,52 @@ def resolve(ui: UI) -> Handler:
         back = ctx.form.get("back", "")
         target = "/ui/queue" if back == "queue" else f"/ui/runs/{old.id}"
         return RedirectResponse(target, status_code=303)
+
+    return handler
+
+
+def resolve_conflict(ui: UI) -> Handler:
+    """A person decides a conflict that waits (``winner``: ghl or connecteam): the pair's sync
+    runs from the winner's side, so the other app gets its value now."""
+
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        from connector.language.sync_spec import load_sync_text
+        from connector.sync.resolve import resolve_conflict as decide
+
+        winner = ctx.form.get("winner", "")
+        try:
+            conflict_id = int(request.path_params["conflict_id"])
+        except ValueError:
+            return await conflicts_page(ui, ctx, "open", code=404, error="no such conflict")
+        if winner not in ("ghl", "connecteam"):
+            return await conflicts_page(ui, ctx, "open", code=400, error="choose a side")
+        runtime = ui.runtime
+
+        def load(text: str, path: str) -> Any:
+            spec, _problems = load_sync_text(text, path, runtime.registry)
+            if spec is not None:
+                runtime.keep_sync(spec)
+            return spec
+
+        future = _in_thread(lambda: decide(runtime, conflict_id, winner, load))
+        try:
+            record = await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(future)), WAIT_SECONDS
+            )
+        except TimeoutError:
+            future.add_done_callback(_log_failure)
+            return await conflicts_page(
+                ui, ctx, None, code=202, notice=f"conflict #{conflict_id}: the sync is still going"
+            )
+        except ConnectorError as exc:
+            return await conflicts_page(ui, ctx, "open", code=409, error=str(exc))
+        if record.status != "succeeded":
+            return RedirectResponse(f"/ui/runs/{record.id}", status_code=303)
+        return await conflicts_page(
+            ui,
+            ctx,
+            None,
+            notice=f"conflict #{conflict_id} resolved: run {record.id} brought it along",
+        )
 
     return handler

@@ -204,3 +204,42 @@ def events(ui: UI) -> Handler:
         )
 
     return handler
+
+
+TITLES = {"ghl": "GoHighLevel", "connecteam": "Connecteam"}
+
+
+def conflicts(ui: UI) -> Handler:
+    """The sync's conflicts, newest first (``?status=open|decided|resolved``)."""
+
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        return await conflicts_page(ui, ctx, request.query_params.get("status") or None)
+
+    return handler
+
+
+async def conflicts_page(
+    ui: UI,
+    ctx: Ctx,
+    status: str | None,
+    *,
+    code: int = 200,
+    notice: str | None = None,
+    error: str | None = None,
+) -> Response:
+    from connector.persistence.sync import SyncStore
+
+    if status not in (None, "open", "decided", "resolved"):
+        status = None
+    store = SyncStore(ui.runtime.db.engine)
+    rows = await run_in_threadpool(lambda: store.conflicts(status=status, limit=500))
+    return ui.render(
+        "conflicts.html",
+        ctx,
+        code,
+        rows=rows,
+        shown=status or "",
+        titles=TITLES,
+        notice=notice,
+        error=error,
+    )

@@ -30,6 +30,12 @@ def routes(ui: UI) -> list[BaseRoute]:
         Route("/ui/queue", gate(pages.queue(ui)), methods=["GET"]),
         Route("/ui/connections", gate(pages.connections(ui)), methods=["GET"]),
         Route("/ui/links", gate(pages.links(ui)), methods=["GET"]),
+        Route("/ui/conflicts", gate(pages.conflicts(ui)), methods=["GET"]),
+        Route(
+            "/ui/conflicts/{conflict_id}/resolve",
+            gate(actions.resolve_conflict(ui)),
+            methods=["POST"],
+        ),
         Route(EVENTS, gate(pages.events(ui)), methods=["GET"]),
         Route("/ui/login", ui.login, methods=["GET", "POST"]),
         Route("/ui/logout", gate(ui.logout), methods=["POST"]),
