@@ -55,6 +55,7 @@ class RecordType:
     # and the new record in its answer
     create: Callable[[Mapping[str, Any], Mapping[str, str], str | None], Request] | None = None
     created: Callable[[Any], Mapping[str, Any] | None] | None = None
+    create_needs: tuple[str, ...] = ()  # fields a new record must have (the API refuses it else)
     # the requests that find records whose field equals a value (match keys), and the records
     find: Callable[[str, Any, Mapping[str, str]], Request | None] | None = None
     found: Callable[[Any], list[Mapping[str, Any]]] | None = None
@@ -66,6 +67,11 @@ class RecordType:
     # the record an event's payload carries (a Connecteam item is under ``data``), and its id
     event_record: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _same
     event_id: Callable[[Mapping[str, Any]], str | None] = lambda record: None
+    # walking every record page by page (a reconcile): the request for the page after
+    # ``cursor`` (None: the first), and the records of an answer with the next page's cursor
+    # (None: it was the last)
+    walk: Callable[[Any, Mapping[str, str]], Request] | None = None
+    page: Callable[[Any, Any], tuple[list[Mapping[str, Any]], Any]] | None = None
     # whether a read refused with this status and message says the record is not there
     missing: Callable[[int, str], bool] = lambda status, message: status in (404, 410)
     # the vendor's record made comparable, and the comparable fields made the vendor's

@@ -81,6 +81,26 @@ def _ghl_create(fields: Mapping[str, Any], env: Mapping[str, str], parent: str |
     return "ghl.create-contact", {**fields, "locationId": env.get("GHL_LOCATION_ID", "")}
 
 
+WALK_PAGE = 100  # records a reconcile reads a page
+
+
+def _ghl_walk(cursor: Any, env: Mapping[str, str]) -> Request:
+    body: dict[str, Any] = {
+        "locationId": env.get("GHL_LOCATION_ID", ""),
+        "pageLimit": WALK_PAGE,
+        "sort": [{"field": "dateAdded", "direction": "asc"}],
+    }
+    if cursor:
+        body["searchAfter"] = cursor
+    return "ghl.search-contacts-advanced", body
+
+
+def _ghl_page(answer: Any, cursor: Any) -> tuple[list[Mapping[str, Any]], Any]:
+    found = _ghl_found(answer)
+    last = found[-1].get("searchAfter") if found else None
+    return found, (last if len(found) == WALK_PAGE and last else None)
+
+
 GHL_CONTACT = RecordType(
     app="ghl",
     name="contact",
@@ -98,6 +118,8 @@ GHL_CONTACT = RecordType(
     created=_ghl_contact,
     find=_ghl_find,
     found=_ghl_found,
+    walk=_ghl_walk,
+    page=_ghl_page,
     remove=lambda rid, address: ("ghl.delete-contact", {"contactId": rid}),
     events={"ContactCreate": "upsert", "ContactUpdate": "upsert", "ContactDelete": "delete"},
     event_id=lambda payload: str(payload.get("id") or "") or None,
@@ -165,6 +187,20 @@ def _ct_event_id(payload: Mapping[str, Any]) -> str | None:
     return str(user_id) if user_id not in (None, "") else None
 
 
+def _ct_walk(cursor: Any, env: Mapping[str, str]) -> Request:
+    return "connecteam.get-users", {
+        "userStatus": "active",
+        "limit": WALK_PAGE,
+        "offset": cursor or 0,
+    }
+
+
+def _ct_page(answer: Any, cursor: Any) -> tuple[list[Mapping[str, Any]], Any]:
+    found = _ct_found(answer)
+    start = int(cursor or 0)
+    return found, (start + len(found) if len(found) == WALK_PAGE else None)
+
+
 CONNECTEAM_USER = RecordType(
     app="connecteam",
     name="user",
@@ -180,8 +216,11 @@ CONNECTEAM_USER = RecordType(
     update=_ct_update,
     create=_ct_create,
     created=_ct_created,
+    create_needs=("firstName", "lastName", "phoneNumber"),
     find=_ct_find,
     found=_ct_found,
+    walk=_ct_walk,
+    page=_ct_page,
     remove=lambda rid, address: (
         "connecteam.archive-users",
         {"deletionType": "delete", "body": [int(rid)]},

@@ -20,6 +20,8 @@ def sync() -> None:
     conflicts they met.
 
     \b
+      connector sync reconcile recipes/ --dry-run   what a reconcile would do
+      connector sync reconcile recipes/       pair, create and repair, both apps
       connector sync status                   pairs kept and conflicts, per kind
       connector sync conflicts --open         the conflicts waiting for a person
       connector sync resolve 7 --connecteam   Connecteam's value wins conflict 7
@@ -118,3 +120,145 @@ def resolve(conflict_id: int, winner: str | None) -> None:
     if record.status != "succeeded":
         click.echo(f"error: {record.error}", err=True)
         sys.exit(1)
+
+
+@sync.command("reconcile")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "--dry-run", is_flag=True, help="Read both apps, write nothing, say what would be done."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document with every change.")
+@click.option(
+    "--restart", is_flag=True, help="Start over instead of going on where the last stopped."
+)
+@plugins_dir_option
+def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: bool) -> None:
+    """Compare both apps for every pair the declarations in PATH... make.
+
+    \b
+    Every record is brought together with its counterpart by the same rules
+    the live sync uses: paired by the match keys when it is not yet (two
+    candidates: left alone and reported), its counterpart created when the
+    pair creates from that side, drift repaired, conflicts decided or left
+    for a person. The first reconcile of a new install is the initial sync;
+    run again, it changes nothing. Stopped, it goes on where it stopped.
+    Exit 0 done, 1 something needs a person (ambiguous matches, failures).
+    """
+    from connector.errors import ConnectorError
+    from connector.language.sync_spec import is_sync_file, load_sync
+    from connector.language.template_env import template_env
+    from connector.language.validate import find_recipe_files
+    from connector.persistence.cursors import Cursors
+    from connector.runtime.durable import Runtime
+    from connector.sending.checkpoints import NoCheckpoints
+    from connector.sync.engine import fetch
+    from connector.sync.reconcile import Reconcile, Tally
+
+    registry, _ = get_registry()
+    specs = []
+    for path in find_recipe_files(paths):
+        if not is_sync_file(path):
+            continue
+        spec, problems = load_sync(path, registry)
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        if spec is None:
+            sys.exit(2)
+        specs.append(spec)
+    if not specs:
+        raise click.UsageError("no sync declaration (NAME.sync.yaml) in " + ", ".join(paths))
+    env = dict(os.environ)
+    progress = _progress(as_json)
+    try:
+        with Runtime(registry, env) as runtime:
+            parts = runtime.parts
+            cursors = Cursors(runtime.db.engine)
+            reads = parts.caller(NoCheckpoints())
+
+            class Walker:
+                def read(self, request: tuple[str, dict[str, Any]], unit: str) -> Any:
+                    return fetch(registry, parts.clients, reads, env, request, unit)
+
+                def paired(self, kind: str, side: str, record_id: str) -> bool:
+                    store = runtime.sync
+                    return bool(
+                        store.state(kind, side, record_id) or store.linked(kind, side, record_id)
+                    )
+
+                def cursor(self, name: str) -> str | None:
+                    return cursors.get(name)
+
+                def keep_cursor(self, name: str, value: str) -> None:
+                    cursors.put(name, value)
+
+            def run(job: Any, dry: bool, planned: set[tuple[str, str, str]]) -> Any:
+                if dry:
+                    declared = runtime.worker.syncs[job["recipe_hash"]]
+                    dry_run = parts.sync_run(declared, job, NoCheckpoints(), dry_run=True)
+                    dry_run.also_paired = lambda kind, side, rid: (kind, side, rid) in planned
+                    return dry_run.execute()
+                return runtime.run_job(job)
+
+            tallies: dict[str, Tally] = {}
+            for spec in specs:
+                runtime.keep_sync(spec)
+                tallies[spec.name] = Reconcile(
+                    spec,
+                    Walker(),
+                    run,
+                    template_env(env),
+                    dry_run=dry_run,
+                    keep_changes=as_json,
+                    progress=progress,
+                )(restart=restart)
+    except ConnectorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        doc = {"dry_run": dry_run, "syncs": {n: t.to_json() for n, t in tallies.items()}}
+        click.echo(json.dumps(doc, indent=2, default=str))
+    else:
+        for name, tally in tallies.items():
+            _say(name, tally, dry_run)
+    if any(t.needs_a_person for t in tallies.values()):
+        sys.exit(1)
+
+
+def _progress(quiet: bool) -> Any:
+    """A line per 1,000 records on stderr (a log collects them; a terminal shows them)."""
+    if quiet:
+        return None
+
+    def tell(done: int, tally: Any) -> None:
+        if done % 1000 == 0:
+            click.echo(
+                f"reconcile: {done} records; {tally.paired} paired, "
+                f"{sum(tally.created.values())} created, {sum(tally.updated.values())} updated",
+                err=True,
+            )
+
+    return tell
+
+
+def _say(name: str, tally: Any, dry_run: bool) -> None:
+    verb = "would be" if dry_run else "were"
+    click.echo(
+        f"{name}: {tally.records} records compared{' (dry run: nothing written)' if dry_run else ''}"
+    )
+    click.echo(f"  in sync        {tally.in_sync}")
+    click.echo(f"  paired         {tally.paired} ({verb} paired by a match key)")
+    click.echo(
+        f"  created        {tally.created['ghl']} in GoHighLevel, "
+        f"{tally.created['connecteam']} in Connecteam"
+    )
+    click.echo(
+        f"  updated        {tally.updated['ghl']} in GoHighLevel, "
+        f"{tally.updated['connecteam']} in Connecteam"
+    )
+    click.echo(f"  conflicts      {tally.conflicts}")
+    click.echo(
+        f"  unmatched      {tally.unmatched} (the pair creates no counterpart from their side)"
+    )
+    click.echo(f"  ambiguous      {tally.ambiguous} (two candidates for one key: left alone)")
+    if tally.failed:
+        click.echo(f"  failed         {tally.failed} (see connector runs list --status failed)")

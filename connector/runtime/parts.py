@@ -105,9 +105,16 @@ class Parts:
             services={"links": self.links},
         )
 
-    def sync_run(self, spec: SyncSpec, job: Mapping[str, Any], checkpoints: Checkpoints) -> SyncRun:
+    def sync_run(
+        self,
+        spec: SyncSpec,
+        job: Mapping[str, Any],
+        checkpoints: Checkpoints,
+        *,
+        dry_run: bool = False,
+    ) -> SyncRun:
         """A sync run of ``job`` (:func:`connector.sync.engine.sync_job`), its requests through
-        :meth:`caller`."""
+        :meth:`caller`; a dry run records nothing and writes nothing."""
         return SyncRun(
             spec=spec,
             job=job,
@@ -116,8 +123,9 @@ class Parts:
             caller=self.caller(checkpoints),
             store=self.sync,
             links=self.links,
-            recorder=self.store,
+            recorder=None if dry_run else self.store,
             redactor=self.redactor,
+            dry_run=dry_run,
         )
 
     def close(self) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from connector.apps import App
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
 from connector.errors import ConnectorError, HTTPStepError, StepError, step_failure
@@ -45,7 +46,7 @@ from connector.sending.caller import Call, Caller
 from connector.sending.http import ParameterError, Redactor, build_request
 from connector.sync.merge import Merge, SideState, merge, values_of
 
-__all__ = ["OTHER", "SyncRun", "sync_job"]
+__all__ = ["OTHER", "SyncRun", "fetch", "prepare", "sync_job"]
 
 OTHER = {"ghl": "connecteam", "connecteam": "ghl"}
 TITLES = {"ghl": "GoHighLevel", "connecteam": "Connecteam"}
@@ -94,8 +95,14 @@ class SyncRun:
         links: LinkStore,
         recorder: Recorder | None,
         redactor: Redactor,
+        dry_run: bool = False,
     ) -> None:
         self.spec = spec
+        # a dry run reads both apps as a real one does, writes nothing (neither app nor store)
+        # and records each write it would make as a planned step
+        self.dry_run = dry_run
+        # records a dry reconcile has already paired or given a counterpart (as if it had)
+        self.also_paired: Callable[[str, str, str], bool] = lambda kind, side, rid: False
         self.job = job
         self.pair = spec.pair(str(job["pair"]))
         self.side = str(job["side"])
@@ -277,6 +284,27 @@ class SyncRun:
                 }
                 return None
             if free:
+                # one candidate: unless this side has two records with that value too
+                mine = self.pair.record(self.side)
+                back = mine.find(spec.on(self.side), value, self.env) if mine.find else None
+                if back is not None and mine.found is not None:
+                    answer = self._request(f"find_back_by_{key}", back, "find_back_" + key)
+                    twins = [
+                        r
+                        for r in mine.found(answer)
+                        if _same(values_of(self.pair, self.side, r).get(key), value)
+                    ]
+                    if len(twins) > 1:
+                        ids = ", ".join(mine.id_of(r) for r in twins)
+                        self.notes.append(
+                            f"ambiguous: {len(twins)} {self._title(self.side)}s have {key}"
+                            f" {value!r} ({ids}); nothing was paired or created"
+                        )
+                        self.output["ambiguous"] = {
+                            "key": key,
+                            "candidates": [mine.id_of(r) for r in twins],
+                        }
+                        return None
                 self._matched_by = key
                 return free
         return []
@@ -311,6 +339,9 @@ class SyncRun:
         return pair.connecteam_id if self.other == "connecteam" else pair.ghl_id
 
     def _paired(self, side: str, record_id: str) -> bool:
+        if self.also_paired(self.pair.kind, side, record_id):
+            return True
+
         def look() -> bool:
             return (
                 self.store.state(self.pair.kind, side, record_id) is not None
@@ -331,6 +362,14 @@ class SyncRun:
             for f in self.pair.fields
             if values.get(f.name) is not None and f.flows_from(self.side)
         }
+        lacking = [name for name in target.create_needs if fields.get(name) in (None, "")]
+        if lacking:
+            self.notes.append(
+                f"no {target.title} can be made from it: {target.title}s need "
+                f"{', '.join(lacking)}; nothing was created"
+            )
+            self.output["cannot_create"] = lacking
+            return
         parent = self._parent_counterpart(mine)
         if self.pair.parent and parent is None:
             return
@@ -545,7 +584,8 @@ class SyncRun:
             self.store.forget_in(conn, self.pair.kind, state.ghl_id)
 
         if action is None:
-            self.caller.checkpoints.step("forget", lambda: self._in_transaction(forget))
+            if not self.dry_run:
+                self.caller.checkpoints.step("forget", lambda: self._in_transaction(forget))
             self.notes.append(
                 f"{meaning}: the {self._title(self.other)} {other_id} is kept (delete: keep)"
             )
@@ -582,6 +622,8 @@ class SyncRun:
         return write
 
     def _save(self, state: PairState, conflicts: list[Conflict]) -> None:
+        if self.dry_run:
+            return
         writer = self._writer(state, conflicts)
         self.caller.checkpoints.step(f"save@v{state.version}", lambda: self._in_transaction(writer))
 
@@ -634,29 +676,21 @@ class SyncRun:
         effect_key: str | None = None,
         link: Callable[[Any], Callable[[Any], Any] | None] | None = None,
     ) -> Any:
-        name, params = request
-        op = self.registry.operation(name)
-        if not isinstance(op, Operation):
-            raise StepError(step_id, f"the catalog has no operation {name!r}")
-        app = self.registry.apps[op.app]
-        client = self.clients.get(op.app)
-        if client is None:
-            raise StepError(step_id, f"no client for app {op.app!r}")
-        location = app.location(params, self.env)
-        lp = app.location_param
-        if lp and op.param(lp) is not None and not params.get(lp) and location:
-            params = {**params, lp: location}
+        name = request[0]
         step = StepRecord(step_id, name, started_at=now_iso())
         started = time.perf_counter()
         try:
-            try:
-                built = build_request(client, app, op, params)
-            except ParameterError as exc:
-                raise StepError(step_id, str(exc)) from None
-            if location:
-                built.extensions[ACCOUNT] = location
+            op, app, client, built, location = prepare(
+                self.registry, self.clients, self.env, step_id, request
+            )
             step.method, step.url = built.method, self.redactor.text(str(built.url))
             step.request_body = self.redactor.value(_body(built))
+            if self.dry_run and effect_key is not None:  # a write: shown, not sent
+                step.status = "planned"
+                self.output.setdefault("planned", []).append(
+                    {"step": step_id, "method": built.method, "body": step.request_body}
+                )
+                return None
             call = Call(
                 unit=f"{step_id}:{unit}",
                 app=app,
@@ -690,6 +724,61 @@ class SyncRun:
 
     def _title(self, side: str) -> str:
         return self.pair.record(side).title
+
+
+def prepare(
+    registry: Registry,
+    clients: Mapping[str, httpx.Client],
+    env: Mapping[str, str],
+    step_id: str,
+    request: tuple[str, dict[str, Any]],
+) -> tuple[Operation, App, httpx.Client, httpx.Request, str]:
+    """The operation, app, client, built request and location of a record type's ``request``
+    (the app's location parameter filled from the environment when the request has none)."""
+    name, params = request
+    op = registry.operation(name)
+    if not isinstance(op, Operation):
+        raise StepError(step_id, f"the catalog has no operation {name!r}")
+    app = registry.apps[op.app]
+    client = clients.get(op.app)
+    if client is None:
+        raise StepError(step_id, f"no client for app {op.app!r}")
+    location = app.location(params, env)
+    lp = app.location_param
+    if lp and op.param(lp) is not None and not params.get(lp) and location:
+        params = {**params, lp: location}
+    try:
+        built = build_request(client, app, op, params)
+    except ParameterError as exc:
+        raise StepError(step_id, str(exc)) from None
+    if location:
+        built.extensions[ACCOUNT] = location
+    return op, app, client, built, location
+
+
+def fetch(
+    registry: Registry,
+    clients: Mapping[str, httpx.Client],
+    caller: Caller,
+    env: Mapping[str, str],
+    request: tuple[str, dict[str, Any]],
+    unit: str,
+) -> Any:
+    """A read made outside any sync run (a reconcile's page), through ``caller``: the rate
+    budget and the retry policy apply."""
+    op, app, client, built, location = prepare(registry, clients, env, unit, request)
+    call = Call(
+        unit=unit,
+        app=app,
+        op=op,
+        client=client,
+        request=built,
+        location=location,
+        effect_key=None,
+        owner=unit,
+        step_id=unit,
+    )
+    return caller.call(call, StepRecord(unit, op.name))
 
 
 def digest(values: Mapping[str, Any]) -> str:

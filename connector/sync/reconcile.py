@@ -1,0 +1,218 @@
+"""A reconcile: the comparison the sync makes for one event, made for every record of both apps.
+
+Every record of a pair's GoHighLevel type is walked page by page and brought together with its
+counterpart by the same sync run an event would start (paired by the match keys when it is not
+yet, its counterpart created when the pair creates from that side, drift repaired by the rules);
+then the Connecteam records nothing paired yet get the same. The first reconcile of a new
+install is the initial sync; a later one repairs what webhooks never told. Run again, it finds
+everything in sync and sends only reads.
+
+A dry run reads the same and writes nothing: each sync run plans its writes instead. Memory is
+one page of records at a time; the position of the walk is kept (``cursors``) so a reconcile
+that is stopped goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from connector.language.sync_spec import PairSpec, SyncSpec
+from connector.records import RunRecord, new_run_id
+from connector.sync.engine import sync_job
+
+__all__ = ["Reconcile", "Tally", "Walker"]
+
+
+class Walker(Protocol):
+    """What a reconcile needs besides the sync runs: reading one page, the pairs, the cursors."""
+
+    def read(self, request: tuple[str, dict[str, Any]], unit: str) -> Any: ...
+
+    def paired(self, kind: str, side: str, record_id: str) -> bool: ...
+
+    def cursor(self, name: str) -> str | None: ...
+
+    def keep_cursor(self, name: str, value: str) -> None: ...
+
+
+@dataclass
+class Tally:
+    """What a reconcile found and did (or, dry, would do)."""
+
+    records: int = 0
+    in_sync: int = 0
+    paired: int = 0
+    created: dict[str, int] = field(default_factory=lambda: {"ghl": 0, "connecteam": 0})
+    updated: dict[str, int] = field(default_factory=lambda: {"ghl": 0, "connecteam": 0})
+    conflicts: int = 0
+    ambiguous: int = 0
+    unmatched: int = 0
+    failed: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)  # with --json: every change
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def needs_a_person(self) -> bool:
+        return bool(self.ambiguous or self.failed)
+
+
+class Reconcile:
+    """One reconcile of ``spec`` (see the module). ``run(job, dry_run, planned)`` runs one sync job
+    to its end and returns its record: durably for real, directly for a dry run, which takes the
+    records ``planned`` (kind, side, id) for paired, as this dry run has paired or given a
+    counterpart to them."""
+
+    def __init__(
+        self,
+        spec: SyncSpec,
+        walker: Walker,
+        run: Callable[[Mapping[str, Any], bool, set[tuple[str, str, str]]], RunRecord],
+        env: Mapping[str, str],
+        *,
+        dry_run: bool = False,
+        keep_changes: bool = False,
+        progress: Callable[[int, Tally], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.walker = walker
+        self.run = run
+        self.env = dict(env)
+        self.dry_run = dry_run
+        self.keep_changes = keep_changes
+        self.progress = progress
+        self.tally = Tally()
+        # the records paired so far by this run's own (dry) sync runs: a dry run writes no pair,
+        # and the second side's walk must not meet them again
+        self.planned: set[tuple[str, str, str]] = set()
+
+    def __call__(self, *, restart: bool = False) -> Tally:
+        for pair in self.spec.pairs:
+            if pair.parent is not None:
+                continue  # records reached through another (tasks): synced with their events
+            for side in ("ghl", "connecteam"):
+                self._walk(pair, side, restart=restart)
+        if not self.dry_run:
+            self.walker.keep_cursor(self._name("last"), json.dumps(self._summary()))
+        return self.tally
+
+    def _summary(self) -> dict[str, Any]:
+        data = self.tally.to_json()
+        data.pop("changes", None)
+        data["at"] = time.time()
+        return data
+
+    def _name(self, *parts: str) -> str:
+        return ":".join(("reconcile", self.spec.name, *parts))
+
+    def _walk(self, pair: PairSpec, side: str, *, restart: bool) -> None:
+        record_type = pair.record(side)
+        if record_type.walk is None or record_type.page is None:
+            return
+        name = self._name(pair.kind, side)
+        stored = None if (restart or self.dry_run) else self.walker.cursor(name)
+        cursor: Any = json.loads(stored) if stored else None
+        if stored == json.dumps("done"):
+            return
+        for records, after in self._pages(pair, side, cursor):
+            for record in records:
+                record_id = record_type.id_of(record)
+                if not record_id:
+                    continue
+                # the second side's walk only meets what the first did not pair
+                if side == "connecteam" and (
+                    (pair.kind, side, record_id) in self.planned
+                    or self.walker.paired(pair.kind, side, record_id)
+                ):
+                    continue
+                self._one(pair, side, record_id, dict(record))
+            if not self.dry_run:
+                self.walker.keep_cursor(name, json.dumps(after if after is not None else "done"))
+        if not self.dry_run:
+            self.walker.keep_cursor(name, json.dumps(None))  # the next reconcile starts over
+
+    def _pages(
+        self, pair: PairSpec, side: str, cursor: Any
+    ) -> Iterator[tuple[list[Mapping[str, Any]], Any]]:
+        record_type = pair.record(side)
+        assert record_type.walk is not None and record_type.page is not None
+        number = 0
+        while True:
+            number += 1
+            answer = self.walker.read(
+                record_type.walk(cursor, self.env), f"walk:{pair.kind}:{side}:{number}"
+            )
+            records, after = record_type.page(answer, cursor)
+            yield records, after
+            if after is None:
+                return
+            cursor = after
+
+    def _one(self, pair: PairSpec, side: str, record_id: str, record: dict[str, Any]) -> None:
+        job = sync_job(
+            self.spec,
+            pair,
+            side,
+            record_id,
+            "reconcile",
+            record,
+            run_id=new_run_id(),
+            env=self.env,
+        )
+        done = self.run(job, self.dry_run, self.planned)
+        self._count(pair, side, record_id, done)
+        if self.progress is not None:
+            self.progress(self.tally.records, self.tally)
+
+    def _count(self, pair: PairSpec, side: str, record_id: str, done: RunRecord) -> None:
+        tally = self.tally
+        tally.records += 1
+        if done.status != "succeeded":
+            tally.failed += 1
+            return
+        output = done.output if isinstance(done.output, Mapping) else {}
+        writes = [
+            s
+            for s in done.steps
+            if s.id.startswith(("write_", "create_")) and s.status in ("succeeded", "planned")
+        ]
+        paired = output.get("paired")
+        if isinstance(paired, Mapping):
+            tally.paired += 1
+            for paired_side, paired_id in paired.items():
+                self.planned.add((pair.kind, str(paired_side), str(paired_id)))
+        if "ambiguous" in output:
+            tally.ambiguous += 1
+        notes = " ".join(str(n) for n in output.get("notes") or [])
+        unmatched = "creates none" in notes or "cannot_create" in output
+        if unmatched:
+            tally.unmatched += 1
+        for step in writes:
+            target = step.id.split("_")[1]  # write_ghl, create_connecteam, write_ghl_2
+            if step.id.startswith("create_"):
+                tally.created[target] += 1
+                self.planned.add((pair.kind, side, record_id))
+            else:
+                tally.updated[target] += 1
+            if self.keep_changes:
+                tally.changes.append(
+                    {
+                        "pair": pair.kind,
+                        side: record_id,
+                        "to": target,
+                        "action": "create" if step.id.startswith("create_") else "update",
+                        "body": step.request_body,
+                        "merge": output.get("merge"),
+                    }
+                )
+        for key in ("merge", "merge_2"):
+            merged = output.get(key)
+            if isinstance(merged, Mapping):
+                tally.conflicts += len(merged.get("conflicts") or [])
+        if not writes and "ambiguous" not in output and not unmatched:
+            tally.in_sync += 1
