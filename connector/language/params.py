@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from connector.apps import Action
 from connector.catalog.model import Operation
+from connector.language.context import CheckContext
 from connector.language.fields import (
     chain_text,
     describe_types,
@@ -32,10 +33,7 @@ from connector.language.fields import (
 )
 from connector.language.load import child_path
 from connector.language.schema import did_you_mean, expected_types
-
-if TYPE_CHECKING:
-    from connector.language.template_check import TemplateScope
-    from connector.language.validate import _Context
+from connector.language.template_check import TemplateScope
 
 __all__ = ["ENGINE_FILLED", "ParamChecker"]
 
@@ -82,7 +80,7 @@ class ParamChecker:
 
     def check(
         self,
-        ctx: _Context,
+        ctx: CheckContext,
         target: Operation | Action,
         given: Any,
         path: str,
@@ -100,7 +98,7 @@ class ParamChecker:
 
     def _check_operation(
         self,
-        ctx: _Context,
+        ctx: CheckContext,
         op: Operation,
         params: dict[str, Any],
         path: str,
@@ -141,7 +139,7 @@ class ParamChecker:
 
     def _check_value(
         self,
-        ctx: _Context,
+        ctx: CheckContext,
         action: str,
         name: str,
         value: Any,
@@ -170,7 +168,7 @@ class ParamChecker:
 
     def _check_reference(
         self,
-        ctx: _Context,
+        ctx: CheckContext,
         action: str,
         name: str,
         value: str,
@@ -182,7 +180,7 @@ class ParamChecker:
         documented type must have the parameter's type."""
         if not (scope.outputs or scope.item):
             return
-        chain = ctx.templates.analysis(value).value_chain
+        chain = ctx.analysis(value).value_chain
         if chain is None:
             return
         found = resolve_chain(chain, scope.outputs, scope.item)
@@ -202,7 +200,7 @@ class ParamChecker:
 
     @staticmethod
     def _check_text_template(
-        ctx: _Context, name: str, value: str, schema: Mapping[str, Any], path: str
+        ctx: CheckContext, name: str, value: str, schema: Mapping[str, Any], path: str
     ) -> None:
         """A template that is more than one ``{{ }}`` always renders to a string."""
         if _SINGLE_EXPRESSION.fullmatch(value):
@@ -217,7 +215,7 @@ class ParamChecker:
             )
 
     def _report(
-        self, ctx: _Context, action: str, name: str, error: ValidationError, path: str
+        self, ctx: CheckContext, action: str, name: str, error: ValidationError, path: str
     ) -> None:
         if isinstance(error.instance, str) and _has_template(error.instance):
             return  # only known at run time
