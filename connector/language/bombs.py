@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import types
+from typing import Any
 
 from jinja2 import Environment, nodes
 from jinja2.filters import FILTERS
@@ -90,6 +91,11 @@ class _Finder:
         self.budget = MAX_EXPRESSIONS  # expressions of one template evaluated on their own
         self.found: list[tuple[str, int]] = []
 
+    def copy(self, node: nodes.Node) -> Any:
+        """A copy of ``node``'s tree (compiling instruments it) that shares its environment: each
+        node refers to the environment that parsed it, which holds compiled templates."""
+        return copy.deepcopy(node, {id(self.env): self.env})
+
     def constant(self, node: nodes.Node) -> bool:
         known = self._constant.get(id(node))
         if known is not None:
@@ -137,7 +143,7 @@ class _Finder:
             if any(isinstance(n, _COMPUTING) for n in (node, *node.find_all(_COMPUTING))):
                 self.budget -= 1
                 target = nodes.Name("value", "store", lineno=node.lineno)
-                body = nodes.Assign(target, copy.deepcopy(node), lineno=node.lineno)
+                body = nodes.Assign(target, self.copy(node), lineno=node.lineno)
                 self.run(nodes.Template([body], lineno=1), node.lineno)
             return
         for child in node.iter_child_nodes():
@@ -160,7 +166,7 @@ def find_bombs(
     reads_nothing = set(free_names) <= PURE_GLOBALS
     if reads_nothing and used_filters <= builtin and used_tests <= set(TESTS):
         if any(True for _ in tree.find_all((*_COMPUTING, nodes.For, nodes.Macro))):
-            finder.run(copy.deepcopy(tree), 1)  # else it only writes literals out
+            finder.run(finder.copy(tree), 1)  # else it only writes literals out
     else:
         finder.expressions(tree)
     return finder.found

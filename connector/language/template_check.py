@@ -21,7 +21,7 @@ from connector.language.fields import Chain, iter_field_problems
 from connector.language.load import child_path
 from connector.language.schema import did_you_mean
 from connector.language.template_env import visible
-from connector.language.templates import is_template, make_environment
+from connector.language.templates import is_template, shared_environment
 
 __all__ = ["STEP_RESULT_FIELDS", "TemplateChecker", "TemplateScope", "iter_strings"]
 
@@ -79,13 +79,13 @@ def iter_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 
 
 class TemplateChecker:
-    """Checks template strings for one registry (its filters), caching each text's analysis."""
+    """Checks template strings for one registry (its filters), caching each text's analysis.
+
+    Its environment is the one the registry's plans compile their templates in
+    (:func:`~connector.language.templates.shared_environment`)."""
 
     def __init__(self, registry: Registry) -> None:
-        # its own environment, not the plans' (shared_environment): the search for bombs copies
-        # a template's tree and, with it, the environment that parsed it, and the plans' holds
-        # compiled templates, which cannot be copied
-        self.env = make_environment(registry.filters)
+        self.env = shared_environment(registry.filters)
         self.filters = {f for f in self.env.filters if not f.startswith(_ENGINE_FILTERS)}
         self.tests = set(self.env.tests)
         self.globals = set(self.env.globals)
