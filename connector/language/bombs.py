@@ -78,15 +78,21 @@ def _template_line(tb: types.TracebackType | None, default: int) -> int:
 
 
 class _Finder:
-    def __init__(self, env: Environment, tree: nodes.Template, builtin_filters: set[str]) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        tree: nodes.Template,
+        builtin_filters: set[str],
+        every: list[nodes.Node],
+    ) -> None:
         self.env = env
         self.tree = tree
         self.filters = builtin_filters
         self.local = {
             n.name
-            for n in tree.find_all(nodes.Name)
-            if n.ctx in ("store", "param") or n.name == "loop"
-        } | {m.name for m in tree.find_all(nodes.Macro)}
+            for n in every
+            if isinstance(n, nodes.Name) and (n.ctx in ("store", "param") or n.name == "loop")
+        } | {m.name for m in every if isinstance(m, nodes.Macro)}
         self._constant: dict[int, bool] = {}
         self.budget = MAX_EXPRESSIONS  # expressions of one template evaluated on their own
         self.found: list[tuple[str, int]] = []
@@ -160,12 +166,13 @@ def find_bombs(
         for name, func in env.filters.items()
         if name in FILTERS and getattr(func, "__wrapped__", func) is FILTERS[name]
     }
-    finder = _Finder(env, tree, builtin)
-    used_filters = {f.name for f in tree.find_all(nodes.Filter)}
-    used_tests = {t.name for t in tree.find_all(nodes.Test)}
+    every = list(tree.find_all(nodes.Node))  # one walk of the tree for what follows
+    finder = _Finder(env, tree, builtin, every)
+    used_filters = {f.name for f in every if isinstance(f, nodes.Filter)}
+    used_tests = {t.name for t in every if isinstance(t, nodes.Test)}
     reads_nothing = set(free_names) <= PURE_GLOBALS
     if reads_nothing and used_filters <= builtin and used_tests <= set(TESTS):
-        if any(True for _ in tree.find_all((*_COMPUTING, nodes.For, nodes.Macro))):
+        if any(isinstance(n, (*_COMPUTING, nodes.For, nodes.Macro)) for n in every):
             finder.run(finder.copy(tree), 1)  # else it only writes literals out
     else:
         finder.expressions(tree)
