@@ -282,11 +282,12 @@ def analyze_template(env: Environment, source: str) -> Analysis:
             found = chain_of(parts[0])
             if found is not None and found in result.chains:
                 result.value_chain = found
-    from connector.language.templates import BoundedEnvironment
+    from connector.language.templates import BoundedEnvironment, keep_tree
 
     if isinstance(env, BoundedEnvironment):
         try:
             result.bombs = find_bombs(env, tree, result.names)
         except RecursionError:  # copying or compiling it: the run reports such a template
             result.bombs = []
+        keep_tree(env, source, tree)  # for the plan's compile of the same text
     return result

@@ -3,15 +3,17 @@ once, and the validator and the planner read the same parse."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
+from jinja2 import Environment
 
 from connector.apps.plugins import default_registry
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
 from connector.errors import RecipeInvalid
-from connector.language import check_recipe, load_recipe, parse_recipe
+from connector.language import check_recipe, load_recipe, parse_recipe, validate_recipe
 from connector.language.nodes import Node
 from connector.language.plan import build_plan, plan_recipe
 from connector.runtime.prepare import prepare
@@ -104,3 +106,33 @@ def test_a_plan_refuses_a_trigger_or_step_of_the_wrong_shape(registry: Registry)
         ("$.trigger", "expected a mapping"),
         ("$.steps[0]", "expected a mapping"),
     ]
+
+
+_FRESH = itertools.count()
+
+
+def _fresh_registry() -> Registry:
+    """A registry whose templates no environment has parsed or compiled yet (a filter of its own
+    gives it an environment of its own)."""
+    registry = default_registry()[0]
+    registry.filters[f"fresh_{next(_FRESH)}"] = str
+    return registry
+
+
+def test_planning_a_validated_recipe_parses_no_template_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parses: list[str] = []
+    parse = Environment._parse
+
+    def counted(self: Environment, source: str, *args: object) -> object:
+        parses.append(source)
+        return parse(self, source, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Environment, "_parse", counted)
+    path = ROOT / "recipes" / "create-contact-from-connecteam.yaml"
+    validate_recipe(load_recipe(path), _fresh_registry())
+    validated = list(parses)
+    parses.clear()
+    assert prepare(path, _fresh_registry()).plan is not None
+    assert validated and parses == validated
