@@ -9,7 +9,8 @@ written) into frozen nodes::
      └─ steps: Step ... ── id, with, if, foreach, retry, on_error, description: Value
                          ├─ action: ActionRef
                          ├─ pages: Pages
-                         └─ once: Once ── key, link: Value; lookup: Lookup ── action, with, found
+                         └─ once: Once ── key, link: Value
+                                   └─ lookup: Lookup ── action: ActionRef; with, found, wait: Value
 
 Every node keeps where it was written (:attr:`Node.location`: file, line, column and JSON path),
 and holds the value as the user wrote it: nothing is filled in, and the schema has not been

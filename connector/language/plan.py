@@ -150,7 +150,9 @@ def plan_recipe(
     Raises :class:`~connector.errors.RecipeInvalid` for anything that would stop it running (the
     validator reports the same things with exact positions; this is the last line of defence).
     """
-    source = LoadedRecipe(path, data, {}, {}, recipe_hash or _hash(data))
+    source = LoadedRecipe(
+        path=path, data=data, positions={}, key_positions={}, sha256=recipe_hash or _hash(data)
+    )
     return build_plan(parse_recipe(source, registry), registry)
 
 
