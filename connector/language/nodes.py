@@ -12,7 +12,7 @@ written) into frozen nodes::
                          └─ once: Once ── key, link: Value
                                    └─ lookup: Lookup ── action: ActionRef; with, found, wait: Value
 
-Every node keeps where it was written (:attr:`Node.location`: file, line, column and JSON path),
+Every node keeps where it was written (file, JSON path, line and column: :attr:`Node.location`),
 and holds the value as the user wrote it: nothing is filled in, and the schema has not been
 checked, so a :class:`Value` may hold anything (the validator says what is wrong; the planner
 refuses what it cannot run). A key that is not written has no node (``None``).
@@ -55,15 +55,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Node:
-    """Something written in a recipe, and where (the nearest written ancestor's position for a
-    node the file leaves out)."""
+    """Something written in a recipe, and where: its file, its JSON path (``$.steps[2].with``) and
+    the line and column of its value, as :class:`~.load.LoadedRecipe` records them (1, 1 for
+    plain data that was never a file)."""
 
-    location: Location
+    file: str
+    path: str
+    line: int
+    column: int
 
     @property
-    def path(self) -> str:
-        """The JSON path: ``$.steps[2].with``."""
-        return self.location.path
+    def location(self) -> Location:
+        return Location(self.file, self.line, self.column, self.path)
 
 
 @dataclass(frozen=True)
@@ -194,11 +197,18 @@ class _Parser:
         self.source = source
         self.registry = registry
 
+    def at(self, path: str) -> tuple[str, str, int, int]:
+        """The fields of a :class:`Node` at ``path``."""
+        found = self.source.positions.get(path)
+        if found is None:  # plain data, which has no positions
+            where = self.source.location(path)
+            return self.source.path, path, where.line, where.column
+        return self.source.path, path, found[0], found[1]
+
     def value(self, mapping: Mapping[str, Any], key: str, parent: str) -> Value | None:
         if key not in mapping:
             return None
-        path = f"{parent}.{key}"
-        return Value(self.source.location(path), mapping[key])
+        return Value(*self.at(f"{parent}.{key}"), mapping[key])
 
     def action(self, mapping: Mapping[str, Any], parent: str) -> ActionRef:
         name = mapping.get("action")
@@ -209,7 +219,7 @@ class _Parser:
             target = self.registry.resolve(text)
         except ConnectorError as exc:
             error = exc
-        return ActionRef(self.source.location(f"{parent}.action"), name, text, target, error)
+        return ActionRef(*self.at(f"{parent}.action"), name, text, target, error)
 
     def pages(self, raw: Mapping[str, Any], path: str, target: Any) -> Pages | None:
         if "pages" not in raw:
@@ -217,7 +227,7 @@ class _Parser:
         value = raw["pages"]
         problems = pages_problems(target, value) if target is not None else []
         return Pages(
-            self.source.location(f"{path}.pages"),
+            *self.at(f"{path}.pages"),
             value,
             pages_plan(value),
             tuple((path + suffix, message) for suffix, message in problems),
@@ -231,14 +241,14 @@ class _Parser:
         if isinstance(raw_lookup, Mapping):
             where = f"{path}.lookup"
             lookup = Lookup(
-                self.source.location(where),
+                *self.at(where),
                 self.action(raw_lookup, where),
                 self.value(raw_lookup, "with", where),
                 self.value(raw_lookup, "found", where),
                 self.value(raw_lookup, "wait", where),
             )
         return Once(
-            self.source.location(path),
+            *self.at(path),
             self.value(raw, "key", path),
             self.value(raw, "link", path),
             lookup,
@@ -248,7 +258,7 @@ class _Parser:
         path = f"$.steps[{index}]"
         action = self.action(raw, path)
         return Step(
-            self.source.location(path),
+            *self.at(path),
             index,
             self.value(raw, "id", path),
             action,
@@ -265,7 +275,7 @@ class _Parser:
     def trigger(self, raw: Mapping[str, Any]) -> Trigger:
         path = "$.trigger"
         return Trigger(
-            self.source.location(path),
+            *self.at(path),
             app=self.value(raw, "app", path),
             event=self.value(raw, "event", path),
             if_=self.value(raw, "if", path),
@@ -277,8 +287,8 @@ class _Parser:
     def variables(self, raw: Mapping[str, Any]) -> tuple[Var, ...]:
         out = []
         for name, value in raw.items():
-            at = self.source.location(child_path("$.vars", str(name)))
-            out.append(Var(at, str(name), Value(at, value)))
+            at = self.at(child_path("$.vars", str(name)))
+            out.append(Var(*at, str(name), Value(*at, value)))
         return tuple(out)
 
     def recipe(self) -> Recipe:
@@ -306,7 +316,7 @@ class _Parser:
             else:
                 malformed.append((source.location(f"$.steps[{i}]"), "expected a mapping"))
         return Recipe(
-            source.location("$"),
+            *self.at("$"),
             source,
             name=self.value(data, "name", "$"),
             description=self.value(data, "description", "$"),
