@@ -27,7 +27,7 @@ from jinja2.tests import TESTS
 
 from connector.errors import TemplateError, TemplateLimitError
 
-__all__ = ["PURE_GLOBALS", "find_bombs"]
+__all__ = ["PURE_GLOBALS", "find_bombs", "jinja_filters"]
 
 #: the globals a constant expression may call
 PURE_GLOBALS = frozenset({"range", "namespace", "dict", "cycler", "joiner"})
@@ -82,7 +82,7 @@ class _Finder:
         self,
         env: Environment,
         tree: nodes.Template,
-        builtin_filters: set[str],
+        builtin_filters: frozenset[str],
         every: list[nodes.Node],
     ) -> None:
         self.env = env
@@ -156,16 +156,27 @@ class _Finder:
             self.expressions(child)
 
 
-def find_bombs(
-    env: Environment, tree: nodes.Template, free_names: set[str] | dict[str, int]
-) -> list[tuple[str, int]]:
-    """The bounds the constant parts of the parsed template ``tree`` blow, as (message, template
-    line). ``free_names``: the names it reads from its context (:mod:`.analyze`)."""
-    builtin = {  # Jinja's own, not a plugin's filter of the same name
+def jinja_filters(env: Environment) -> frozenset[str]:
+    """The filters of ``env`` that are Jinja's own, not a plugin's of the same name: those a
+    constant expression may call."""
+    return frozenset(
         name
         for name, func in env.filters.items()
         if name in FILTERS and getattr(func, "__wrapped__", func) is FILTERS[name]
-    }
+    )
+
+
+def find_bombs(
+    env: Environment,
+    tree: nodes.Template,
+    free_names: set[str] | dict[str, int],
+    builtin: frozenset[str] | None = None,
+) -> list[tuple[str, int]]:
+    """The bounds the constant parts of the parsed template ``tree`` blow, as (message, template
+    line). ``free_names``: the names it reads from its context (:mod:`.analyze`); ``builtin``:
+    :func:`jinja_filters` of ``env``, when the caller keeps them."""
+    if builtin is None:
+        builtin = jinja_filters(env)
     every = list(tree.find_all(nodes.Node))  # one walk of the tree for what follows
     finder = _Finder(env, tree, builtin, every)
     used_filters = {f.name for f in every if isinstance(f, nodes.Filter)}

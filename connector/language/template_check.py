@@ -16,6 +16,7 @@ from typing import Any
 from connector.apps.registry import Registry
 from connector.errors import Problem
 from connector.language.analyze import Analysis, analyze_template
+from connector.language.bombs import jinja_filters
 from connector.language.context import CheckContext
 from connector.language.fields import Chain, iter_field_problems
 from connector.language.load import child_path
@@ -89,6 +90,7 @@ class TemplateChecker:
         self.filters = {f for f in self.env.filters if not f.startswith(_ENGINE_FILTERS)}
         self.tests = set(self.env.tests)
         self.globals = set(self.env.globals)
+        self._jinja_filters = jinja_filters(self.env)
         self._cache: dict[str, Analysis] = {}
         self.is_template = is_template
 
@@ -97,7 +99,7 @@ class TemplateChecker:
         if found is None:
             if len(self._cache) > 20_000:
                 self._cache.clear()
-            found = self._cache[source] = analyze_template(self.env, source)
+            found = self._cache[source] = analyze_template(self.env, source, self._jinja_filters)
         return found
 
     def check(self, ctx: CheckContext, value: Any, path: str, scope: TemplateScope) -> None:
