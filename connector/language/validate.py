@@ -316,19 +316,19 @@ def _check_steps(ctx: _Context, recipe: Recipe, var_names: list[str]) -> list[st
             outputs.pop(sid, None)
         for key, node in (("if", step.if_), ("foreach", step.foreach)):
             value = value_of(node)
-            if isinstance(value, str) and not ctx.templates.is_template(value):
+            if node is not None and isinstance(value, str) and not ctx.templates.is_template(value):
                 need = "true or false" if key == "if" else "a list"
                 ctx.add(
-                    f"{path}.{key}",
+                    node.path,
                     f"{key}: is the plain string {value!r}; write {need} or a template "
                     "such as '{{ ... }}'",
                 )
         if step.if_ is not None:
-            ctx.templates.check(ctx, step.if_.raw, f"{path}.if", inner)
+            ctx.templates.check(ctx, step.if_.raw, step.if_.path, inner)
         if step.foreach is not None:
-            ctx.templates.check(ctx, step.foreach.raw, f"{path}.foreach", outer)
+            ctx.templates.check(ctx, step.foreach.raw, step.foreach.path, outer)
         if step.with_ is not None:
-            ctx.templates.check(ctx, step.with_.raw, f"{path}.with", inner)
+            ctx.templates.check(ctx, step.with_.raw, step.with_.path, inner)
         _check_once(ctx, step.once, inner)
     return ids
 
