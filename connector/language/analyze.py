@@ -252,8 +252,11 @@ class _Walker:
         self.unsafe("{% extends %} (recipes cannot load other templates)", node.lineno)
 
 
-def analyze_template(env: Environment, source: str) -> Analysis:
-    """Parse ``source`` with ``env`` and report what it reads and calls (never renders it)."""
+def analyze_template(
+    env: Environment, source: str, jinja_filters: frozenset[str] | None = None
+) -> Analysis:
+    """Parse ``source`` with ``env`` and report what it reads and calls (never renders it);
+    ``jinja_filters``: :func:`~.bombs.jinja_filters` of ``env``, when the caller keeps them."""
     result = Analysis()
     try:
         tree = env.parse(source)
@@ -282,11 +285,12 @@ def analyze_template(env: Environment, source: str) -> Analysis:
             found = chain_of(parts[0])
             if found is not None and found in result.chains:
                 result.value_chain = found
-    from connector.language.templates import BoundedEnvironment
+    from connector.language.templates import BoundedEnvironment, keep_tree
 
     if isinstance(env, BoundedEnvironment):
         try:
-            result.bombs = find_bombs(env, tree, result.names)
+            result.bombs = find_bombs(env, tree, result.names, jinja_filters)
         except RecursionError:  # copying or compiling it: the run reports such a template
             result.bombs = []
+        keep_tree(env, source, tree)  # for the plan's compile of the same text
     return result

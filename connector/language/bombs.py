@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import types
+from typing import Any
 
 from jinja2 import Environment, nodes
 from jinja2.filters import FILTERS
@@ -26,7 +27,7 @@ from jinja2.tests import TESTS
 
 from connector.errors import TemplateError, TemplateLimitError
 
-__all__ = ["PURE_GLOBALS", "find_bombs"]
+__all__ = ["PURE_GLOBALS", "find_bombs", "jinja_filters"]
 
 #: the globals a constant expression may call
 PURE_GLOBALS = frozenset({"range", "namespace", "dict", "cycler", "joiner"})
@@ -77,18 +78,29 @@ def _template_line(tb: types.TracebackType | None, default: int) -> int:
 
 
 class _Finder:
-    def __init__(self, env: Environment, tree: nodes.Template, builtin_filters: set[str]) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        tree: nodes.Template,
+        builtin_filters: frozenset[str],
+        every: list[nodes.Node],
+    ) -> None:
         self.env = env
         self.tree = tree
         self.filters = builtin_filters
         self.local = {
             n.name
-            for n in tree.find_all(nodes.Name)
-            if n.ctx in ("store", "param") or n.name == "loop"
-        } | {m.name for m in tree.find_all(nodes.Macro)}
+            for n in every
+            if isinstance(n, nodes.Name) and (n.ctx in ("store", "param") or n.name == "loop")
+        } | {m.name for m in every if isinstance(m, nodes.Macro)}
         self._constant: dict[int, bool] = {}
         self.budget = MAX_EXPRESSIONS  # expressions of one template evaluated on their own
         self.found: list[tuple[str, int]] = []
+
+    def copy(self, node: nodes.Node) -> Any:
+        """A copy of ``node``'s tree (compiling instruments it) that shares its environment: each
+        node refers to the environment that parsed it, which holds compiled templates."""
+        return copy.deepcopy(node, {id(self.env): self.env})
 
     def constant(self, node: nodes.Node) -> bool:
         known = self._constant.get(id(node))
@@ -137,30 +149,42 @@ class _Finder:
             if any(isinstance(n, _COMPUTING) for n in (node, *node.find_all(_COMPUTING))):
                 self.budget -= 1
                 target = nodes.Name("value", "store", lineno=node.lineno)
-                body = nodes.Assign(target, copy.deepcopy(node), lineno=node.lineno)
+                body = nodes.Assign(target, self.copy(node), lineno=node.lineno)
                 self.run(nodes.Template([body], lineno=1), node.lineno)
             return
         for child in node.iter_child_nodes():
             self.expressions(child)
 
 
-def find_bombs(
-    env: Environment, tree: nodes.Template, free_names: set[str] | dict[str, int]
-) -> list[tuple[str, int]]:
-    """The bounds the constant parts of the parsed template ``tree`` blow, as (message, template
-    line). ``free_names``: the names it reads from its context (:mod:`.analyze`)."""
-    builtin = {  # Jinja's own, not a plugin's filter of the same name
+def jinja_filters(env: Environment) -> frozenset[str]:
+    """The filters of ``env`` that are Jinja's own, not a plugin's of the same name: those a
+    constant expression may call."""
+    return frozenset(
         name
         for name, func in env.filters.items()
         if name in FILTERS and getattr(func, "__wrapped__", func) is FILTERS[name]
-    }
-    finder = _Finder(env, tree, builtin)
-    used_filters = {f.name for f in tree.find_all(nodes.Filter)}
-    used_tests = {t.name for t in tree.find_all(nodes.Test)}
+    )
+
+
+def find_bombs(
+    env: Environment,
+    tree: nodes.Template,
+    free_names: set[str] | dict[str, int],
+    builtin: frozenset[str] | None = None,
+) -> list[tuple[str, int]]:
+    """The bounds the constant parts of the parsed template ``tree`` blow, as (message, template
+    line). ``free_names``: the names it reads from its context (:mod:`.analyze`); ``builtin``:
+    :func:`jinja_filters` of ``env``, when the caller keeps them."""
+    if builtin is None:
+        builtin = jinja_filters(env)
+    every = list(tree.find_all(nodes.Node))  # one walk of the tree for what follows
+    finder = _Finder(env, tree, builtin, every)
+    used_filters = {f.name for f in every if isinstance(f, nodes.Filter)}
+    used_tests = {t.name for t in every if isinstance(t, nodes.Test)}
     reads_nothing = set(free_names) <= PURE_GLOBALS
     if reads_nothing and used_filters <= builtin and used_tests <= set(TESTS):
-        if any(True for _ in tree.find_all((*_COMPUTING, nodes.For, nodes.Macro))):
-            finder.run(copy.deepcopy(tree), 1)  # else it only writes literals out
+        if any(isinstance(n, (*_COMPUTING, nodes.For, nodes.Macro)) for n in every):
+            finder.run(finder.copy(tree), 1)  # else it only writes literals out
     else:
         finder.expressions(tree)
     return finder.found

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from connector.apps import Action
 from connector.catalog.model import Operation
+from connector.language.context import CheckContext
 from connector.language.fields import (
     chain_text,
     describe_types,
@@ -32,10 +33,7 @@ from connector.language.fields import (
 )
 from connector.language.load import child_path
 from connector.language.schema import did_you_mean, expected_types
-
-if TYPE_CHECKING:
-    from connector.language.template_check import TemplateScope
-    from connector.language.validate import _Context
+from connector.language.template_check import TemplateScope
 
 __all__ = ["ParamChecker"]
 
@@ -60,10 +58,10 @@ def _listing(names: list[str]) -> str:
     return shown + (", ..." if len(names) > _MAX_LISTED else "")
 
 
-def _engine_fills(ctx: _Context, op: Operation, name: str) -> bool:
+def _engine_fills(ctx: CheckContext, op: Operation, name: str) -> bool:
     """Whether the engine fills ``name`` when a step leaves it out: its app's location parameter
     (``App.location_param``, from ``App.location_env``)."""
-    app = ctx.registry.apps.get(op.app)
+    app = ctx.registry.apps.get(op.app) if ctx.registry is not None else None
     return app is not None and app.location_param == name
 
 
@@ -87,7 +85,7 @@ class ParamChecker:
 
     def check(
         self,
-        ctx: _Context,
+        ctx: CheckContext,
         target: Operation | Action,
         given: Any,
         path: str,
@@ -105,7 +103,7 @@ class ParamChecker:
 
     def _check_operation(
         self,
-        ctx: _Context,
+        ctx: CheckContext,
         op: Operation,
         params: dict[str, Any],
         path: str,
@@ -146,7 +144,7 @@ class ParamChecker:
 
     def _check_value(
         self,
-        ctx: _Context,
+        ctx: CheckContext,
         action: str,
         name: str,
         value: Any,
@@ -175,7 +173,7 @@ class ParamChecker:
 
     def _check_reference(
         self,
-        ctx: _Context,
+        ctx: CheckContext,
         action: str,
         name: str,
         value: str,
@@ -187,7 +185,7 @@ class ParamChecker:
         documented type must have the parameter's type."""
         if not (scope.outputs or scope.item):
             return
-        chain = ctx.templates.analysis(value).value_chain
+        chain = ctx.analysis(value).value_chain
         if chain is None:
             return
         found = resolve_chain(chain, scope.outputs, scope.item)
@@ -207,7 +205,7 @@ class ParamChecker:
 
     @staticmethod
     def _check_text_template(
-        ctx: _Context, name: str, value: str, schema: Mapping[str, Any], path: str
+        ctx: CheckContext, name: str, value: str, schema: Mapping[str, Any], path: str
     ) -> None:
         """A template that is more than one ``{{ }}`` always renders to a string."""
         if _SINGLE_EXPRESSION.fullmatch(value):
@@ -222,7 +220,7 @@ class ParamChecker:
             )
 
     def _report(
-        self, ctx: _Context, action: str, name: str, error: ValidationError, path: str
+        self, ctx: CheckContext, action: str, name: str, error: ValidationError, path: str
     ) -> None:
         if isinstance(error.instance, str) and _has_template(error.instance):
             return  # only known at run time

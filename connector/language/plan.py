@@ -1,7 +1,9 @@
 """From a validated recipe to an immutable plan: every action resolved, every template compiled.
 
 The plan is what runs: nothing during execution re-reads the recipe. It can also be printed
-(``connector run --dry-run`` renders its requests without sending them).
+(``connector run --dry-run`` renders its requests without sending them). :func:`build_plan` builds
+it from the recipe's nodes (:mod:`.nodes`), the same parse the validator checked;
+:func:`plan_recipe` parses a recipe's plain data first.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any, Literal
 from connector.apps import Action
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
-from connector.catalog.versions import UnknownVersion, preferred_versions
-from connector.errors import Location, Problem, RecipeInvalid, TemplateError, UnknownOperation
+from connector.errors import Location, Problem, RecipeInvalid, TemplateError
+from connector.language.load import LoadedRecipe
+from connector.language.nodes import Once, Recipe, Value, parse_recipe, value_of
 from connector.language.paths import parent_path
 from connector.language.templates import (
     BoundedEnvironment,
@@ -24,9 +27,9 @@ from connector.language.templates import (
     compile_value,
     shared_environment,
 )
-from connector.sending.paging import PagesPlan, paged_streams, pages_plan, pages_problems
+from connector.sending.paging import PagesPlan
 
-__all__ = ["LookupPlan", "OncePlan", "Plan", "StepPlan", "plan_recipe"]
+__all__ = ["LookupPlan", "OncePlan", "Plan", "StepPlan", "build_plan", "plan_recipe"]
 
 
 @dataclass(frozen=True)
@@ -141,119 +144,128 @@ def plan_recipe(
     path: str = "<recipe>",
     recipe_hash: str | None = None,
 ) -> Plan:
-    """Compile a recipe that passed validation into a :class:`Plan`.
+    """Compile the plain data of a recipe that passed validation into a :class:`Plan` (``path``:
+    its file, in problems; ``recipe_hash``: the hash of its file, else of ``data``).
 
     Raises :class:`~connector.errors.RecipeInvalid` for anything that would stop it running (the
     validator reports the same things with exact positions; this is the last line of defence).
     """
-    env = shared_environment(registry.filters)
-    problems: list[Problem] = []
+    source = LoadedRecipe(
+        path=path, data=data, positions={}, key_positions={}, sha256=recipe_hash or _hash(data)
+    )
+    return build_plan(parse_recipe(source, registry), registry)
 
-    def compile_at(value: Any, where: str) -> CompiledValue:
+
+class _Compiler:
+    """Compiles a recipe's values with one environment, collecting what does not compile."""
+
+    def __init__(self, env: BoundedEnvironment, problems: list[Problem]) -> None:
+        self.env = env
+        self.problems = problems
+
+    def __call__(self, node: Value | None, default: Any = None) -> CompiledValue:
+        """``node``'s value compiled (``default`` when it is not written, or empty)."""
+        if node is None:
+            return compile_value(self.env, default)
+        value = node.raw if node.raw or default is None else default
         try:
-            return compile_value(env, value)
+            return compile_value(self.env, value)
         except TemplateError as exc:
-            problems.append(Problem(Location(path, path=where), str(exc)))
-            return compile_value(env, None)
+            self.problems.append(Problem(node.location, str(exc)))
+            return compile_value(self.env, None)
 
-    trigger = data.get("trigger") or {}
-    raw_vars = data.get("vars") or {}
-    vars_ = tuple((str(k), compile_at(v, f"$.vars.{k}")) for k, v in raw_vars.items())
+    def optional(self, node: Value | None) -> CompiledValue | None:
+        """``node``'s value compiled, or ``None`` when it is not written (or null)."""
+        return None if value_of(node) is None else self(node)
+
+
+def build_plan(recipe: Recipe, registry: Registry) -> Plan:
+    """Compile the parsed ``recipe`` (:func:`~.nodes.parse_recipe` with the same ``registry``),
+    which passed validation, into a :class:`Plan` that knows where each of its paths was written.
+
+    Raises :class:`~connector.errors.RecipeInvalid` as :func:`plan_recipe` does.
+    """
+    env = shared_environment(registry.filters)
+    problems = [Problem(where, message) for where, message in recipe.malformed]
+    compile_at = _Compiler(env, problems)
+    vars_ = tuple((var.name, compile_at(var.value)) for var in recipe.vars)
     steps: list[StepPlan] = []
-    streams = paged_streams(data.get("steps") or [])
-    preferred = preferred_versions(data)
-    for i, raw in enumerate(data.get("steps") or []):
-        where = f"$.steps[{i}]"
-        action = str(raw.get("action", ""))
-        version = raw.get("version") if isinstance(raw.get("version"), str) else None
-        try:
-            target = registry.resolve(action, version, preferred)
-        except UnknownVersion as exc:
-            problems.append(Problem(Location(path, path=f"{where}.version"), str(exc)))
+    streams = recipe.streams
+    for step in recipe.steps:
+        target = step.action.target
+        if target is None:
+            problems.append(Problem(step.action.location, str(step.action.error)))
             continue
-        except UnknownOperation as exc:
-            problems.append(Problem(Location(path, path=f"{where}.action"), str(exc)))
-            continue
-        condition = raw.get("if")
-        foreach = raw.get("foreach")
-        once = _once(
-            raw.get("once"), f"{where}.once", registry, compile_at, problems, path, preferred
-        )
-        for suffix, message in pages_problems(target, raw.get("pages")):
-            problems.append(Problem(Location(path, path=where + suffix), message))
-        sid = str(raw.get("id", f"step{i + 1}"))
+        once = _once(step.once, compile_at, problems)
+        if step.pages is not None:
+            problems.extend(
+                Problem(recipe.source.location(where), message)
+                for where, message in step.pages.problems
+            )
+        sid = step.plan_id
+        retry = value_of(step.retry)
         steps.append(
             StepPlan(
                 id=sid,
-                action=action,
+                action=step.action.text,
                 target=target,
-                params=compile_at(raw.get("with") or {}, f"{where}.with"),
-                condition=None if condition is None else compile_at(condition, f"{where}.if"),
-                foreach=None if foreach is None else compile_at(foreach, f"{where}.foreach"),
-                on_error="continue" if raw.get("on_error") == "continue" else "fail",
-                description=str(raw.get("description") or ""),
+                params=compile_at(step.with_, {}),
+                condition=compile_at.optional(step.if_),
+                foreach=compile_at.optional(step.foreach),
+                on_error="continue" if value_of(step.on_error) == "continue" else "fail",
+                description=str(value_of(step.description) or ""),
                 once=once,
-                retry=raw.get("retry") if isinstance(raw.get("retry"), Mapping) else None,
-                pages=pages_plan(raw.get("pages")),
+                retry=retry if isinstance(retry, Mapping) else None,
+                pages=None if step.pages is None else step.pages.plan,
                 streams_to=streams.get(sid),
                 stream_of=next((a for a, b in streams.items() if b == sid), None),
             )
         )
-    condition = trigger.get("if")
-    trigger_if = None if condition is None else compile_at(condition, "$.trigger.if")
-    output = data.get("output")
-    compiled_output = None if output is None else compile_at(output, "$.output")
+    trigger = recipe.trigger
+    trigger_if = None if trigger is None else compile_at.optional(trigger.if_)
+    compiled_output = compile_at.optional(recipe.output)
     if problems:
         raise RecipeInvalid(problems)
-    sample = trigger.get("sample")
+    sample = None if trigger is None else value_of(trigger.sample)
+    cron = None if trigger is None else value_of(trigger.cron)
+    poll = None if trigger is None else value_of(trigger.poll)
     return Plan(
-        name=str(data.get("name", "")),
-        description=str(data.get("description") or ""),
-        path=path,
-        recipe_hash=recipe_hash or _hash(data),
-        trigger_app=str(trigger.get("app", "")),
-        trigger_event=str(trigger.get("event", "")),
+        name=str(value_of(recipe.name, "")),
+        description=str(value_of(recipe.description) or ""),
+        path=recipe.source.path,
+        recipe_hash=recipe.source.sha256,
+        trigger_app=str(value_of(trigger.app, "") if trigger is not None else ""),
+        trigger_event=str(value_of(trigger.event, "") if trigger is not None else ""),
         sample=sample if isinstance(sample, Mapping) else None,
         vars=vars_,
         steps=tuple(steps),
         output=compiled_output,
         jinja=env,
         trigger_if=trigger_if,
-        cron=str(trigger["cron"]) if trigger.get("cron") else None,
-        poll=dict(trigger["poll"]) if isinstance(trigger.get("poll"), Mapping) else None,
+        cron=str(cron) if cron else None,
+        poll=dict(poll) if isinstance(poll, Mapping) else None,
+        positions=dict(recipe.source.positions),
     )
 
 
-def _once(
-    raw: Any,
-    where: str,
-    registry: Registry,
-    compile_at: Any,
-    problems: list[Problem],
-    path: str,
-    preferred: Mapping[str, str],
-) -> OncePlan | None:
-    if not isinstance(raw, Mapping):
+def _once(once: Once | None, compile_at: _Compiler, problems: list[Problem]) -> OncePlan | None:
+    if once is None:
         return None
     lookup = None
-    raw_lookup = raw.get("lookup")
-    if isinstance(raw_lookup, Mapping):
-        action = str(raw_lookup.get("action", ""))
-        try:
-            target = registry.resolve(action, None, preferred)
-        except UnknownOperation as exc:
-            problems.append(Problem(Location(path, path=f"{where}.lookup.action"), str(exc)))
+    found = once.lookup
+    if found is not None:
+        if found.action.target is None:
+            problems.append(Problem(found.action.location, str(found.action.error)))
         else:
             lookup = LookupPlan(
-                action=action,
-                target=target,
-                params=compile_at(raw_lookup.get("with") or {}, f"{where}.lookup.with"),
-                found=compile_at(raw_lookup.get("found"), f"{where}.lookup.found"),
-                wait=float(raw_lookup.get("wait") or 0),
+                action=found.action.text,
+                target=found.action.target,
+                params=compile_at(found.with_, {}),
+                found=compile_at(found.found),
+                wait=float(value_of(found.wait) or 0),
             )
-    link = raw.get("link")
     return OncePlan(
-        key=compile_at(raw.get("key"), f"{where}.key"),
-        link=None if link is None else compile_at(link, f"{where}.link"),
+        key=compile_at(once.key),
+        link=compile_at.optional(once.link),
         lookup=lookup,
     )

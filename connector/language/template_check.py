@@ -11,20 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from jinja2 import Environment
+from typing import Any
 
 from connector.apps.registry import Registry
-from connector.errors import Location, Problem
+from connector.errors import Problem
 from connector.language.analyze import Analysis, analyze_template
+from connector.language.bombs import jinja_filters
+from connector.language.context import CheckContext
 from connector.language.fields import Chain, iter_field_problems
 from connector.language.load import child_path
 from connector.language.schema import did_you_mean
 from connector.language.template_env import visible
-
-if TYPE_CHECKING:
-    from connector.language.validate import _Context
+from connector.language.templates import is_template, shared_environment
 
 __all__ = ["STEP_RESULT_FIELDS", "TemplateChecker", "TemplateScope", "iter_strings"]
 
@@ -81,35 +79,19 @@ def iter_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield from iter_strings(v, child_path(path, i))
 
 
-def _make_environment(registry: Registry) -> Environment:
-    try:
-        from connector.language.templates import make_environment
-    except ImportError:  # pragma: no cover - before connector.language.templates existed
-        from jinja2 import StrictUndefined
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-        env = ImmutableSandboxedEnvironment(undefined=StrictUndefined)
-        env.filters.update(registry.filters)
-        return env
-    return make_environment(registry.filters)
-
-
 class TemplateChecker:
-    """Checks template strings for one registry (its filters), caching each text's analysis."""
+    """Checks template strings for one registry (its filters), caching each text's analysis.
+
+    Its environment is the one the registry's plans compile their templates in
+    (:func:`~connector.language.templates.shared_environment`)."""
 
     def __init__(self, registry: Registry) -> None:
-        self.env = _make_environment(registry)
+        self.env = shared_environment(registry.filters)
         self.filters = {f for f in self.env.filters if not f.startswith(_ENGINE_FILTERS)}
         self.tests = set(self.env.tests)
         self.globals = set(self.env.globals)
+        self._jinja_filters = jinja_filters(self.env)
         self._cache: dict[str, Analysis] = {}
-        try:
-            from connector.language.templates import is_template
-        except ImportError:  # pragma: no cover
-
-            def is_template(value: str) -> bool:
-                return "{{" in value or "{%" in value or "{#" in value
-
         self.is_template = is_template
 
     def analysis(self, source: str) -> Analysis:
@@ -117,23 +99,25 @@ class TemplateChecker:
         if found is None:
             if len(self._cache) > 20_000:
                 self._cache.clear()
-            found = self._cache[source] = analyze_template(self.env, source)
+            found = self._cache[source] = analyze_template(self.env, source, self._jinja_filters)
         return found
 
-    def check(self, ctx: _Context, value: Any, path: str, scope: TemplateScope) -> None:
+    def check(self, ctx: CheckContext, value: Any, path: str, scope: TemplateScope) -> None:
         """Add a problem for everything wrong with the templates inside ``value``."""
         for sub, text in iter_strings(value, path):
             if not self.is_template(text):
                 continue
             analysis = self.analysis(text)
             for line, message in self._messages(analysis, scope):
-                ctx.problems.append(Problem(_where(ctx, sub, line), message))
+                ctx.problems.append(Problem(ctx.template_location(sub, line), message))
             trigger = ctx.trigger_payload if "trigger" in scope.names else None
             if analysis.syntax_error is None and (scope.outputs or scope.item or trigger):
                 for line, severity, message in iter_field_problems(
                     analysis.chains, scope.outputs, scope.item, trigger
                 ):
-                    ctx.problems.append(Problem(_where(ctx, sub, line), message, severity))
+                    ctx.problems.append(
+                        Problem(ctx.template_location(sub, line), message, severity)
+                    )
 
     def _messages(self, a: Analysis, scope: TemplateScope) -> Iterator[tuple[int, str]]:
         if a.syntax_error is not None:
@@ -234,12 +218,3 @@ class TemplateChecker:
 def _steps_of(sid: str) -> str:
     """``steps.contact``, or ``steps['a b']`` for an id that is not a name: one line, always."""
     return f"steps.{sid}" if sid.isidentifier() else f"steps[{sid!r}]"
-
-
-def _where(ctx: _Context, path: str, line: int) -> Location:
-    """The file position of line ``line`` of the template at ``path``."""
-    recipe = ctx.recipe
-    block = recipe.block_starts.get(path)
-    if block is not None:
-        return Location(recipe.path, block[0] + line - 1, block[1], path)
-    return recipe.location(path)

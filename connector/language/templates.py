@@ -101,6 +101,9 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset(["*", "**", "+", "%", "//"])
     compiled: dict[str, CompiledValue]  # template text -> compiled value (see compile_value)
+    # template text -> its syntax tree, parsed by the validator's analysis and not yet compiled
+    # (see keep_tree)
+    parsed: dict[str, nodes.Template]
 
     def _generate(self, source: Any, name: Any, filename: Any, defer_init: bool = False) -> Any:
         if isinstance(source, nodes.Template):
@@ -249,6 +252,7 @@ def _placeholder_test(name: str, test: Callable[..., Any]) -> Callable[..., Any]
 
 _SHARED: dict[tuple[tuple[str, Any], ...], BoundedEnvironment] = {}
 _MAX_COMPILED = 10_000  # compiled templates one environment keeps
+_MAX_PARSED = 1_000  # syntax trees one environment keeps for the compile (see keep_tree)
 
 
 def shared_environment(filters: Mapping[str, Callable[..., Any]]) -> BoundedEnvironment:
@@ -270,6 +274,7 @@ def make_environment(filters: Mapping[str, Callable[..., Any]] | None = None) ->
     """The template environment for recipes: Jinja's filters plus ``filters`` (from plugins)."""
     env = BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
     env.compiled = {}
+    env.parsed = {}
     env.filters.update(filters or {})
     env.filters = {name: guard_filter(name, f) for name, f in env.filters.items()}
     for name in ("default", "d"):
@@ -506,14 +511,30 @@ class _List(CompiledValue):
         return out
 
 
-def _single_expression(env: BoundedEnvironment, source: str) -> str | None:
-    """The inner expression when ``source`` is exactly one ``{{ ... }}``, else None."""
+def keep_tree(env: Any, source: str, tree: nodes.Template) -> None:
+    """Keep the syntax tree ``env`` parsed of ``source`` (the validator's analysis, which leaves it
+    as it was) for the compile of the same text (:func:`compile_value`), so that validating and
+    planning a recipe parse each template once. The compile takes it, and changes it."""
+    parsed = getattr(env, "parsed", None)
+    if parsed is None:
+        return
+    if len(parsed) >= _MAX_PARSED:
+        parsed.clear()
+    parsed[source] = tree
+
+
+def _parse(env: BoundedEnvironment, source: str) -> nodes.Template:
+    """The syntax tree of ``source``: the one the analysis kept (:func:`keep_tree`), else parsed."""
+    parsed = getattr(env, "parsed", None)
+    tree = parsed.pop(source, None) if parsed is not None else None
+    return tree if tree is not None else env.parse(source)
+
+
+def _single_expression(source: str, body: list[nodes.Node]) -> str | None:
+    """The inner expression when ``source`` (whose tree's body is ``body``) is exactly one
+    ``{{ ... }}``, else None."""
     match = _SINGLE_EXPR_RE.match(source)
     if not match:
-        return None
-    try:
-        body = env.parse(source).body
-    except TemplateSyntaxError:
         return None
     if len(body) != 1 or not isinstance(body[0], nodes.Output):
         return None
@@ -538,11 +559,7 @@ class _Join(CompiledValue):
         return self.render(context)
 
 
-def _simple_text(env: BoundedEnvironment, source: str) -> _Join | None:
-    try:
-        body = env.parse(source).body
-    except TemplateSyntaxError:
-        return None
+def _simple_text(env: BoundedEnvironment, body: list[nodes.Node]) -> _Join | None:
     if len(body) != 1 or not isinstance(body[0], nodes.Output):
         return None
     parts: list[str | _Path] = []
@@ -611,13 +628,14 @@ def compile_value(env: BoundedEnvironment, value: Any) -> CompiledValue:
 def _compile_text(env: BoundedEnvironment, value: str) -> CompiledValue:
     """A template text compiled (compiled values hold no state: one serves every plan)."""
     try:
-        expr = _single_expression(env, value)
+        tree = _parse(env, value)
+        expr = _single_expression(value, tree.body)
         if expr is not None:
             expression = _Expression(value, env.compile_expression(expr, undefined_to_none=False))
             parts = _path_parts(expr)
             return expression if parts is None else _Path(parts, expression)
-        simple = _simple_text(env, value)
-        return simple if simple is not None else _Text(value, env.from_string(value))
+        simple = _simple_text(env, tree.body)
+        return simple if simple is not None else _Text(value, env.from_string(tree))
     except TemplateSyntaxError as exc:
         raise TemplateError(_describe(exc)) from None
     except RecursionError:  # ``1 + 1 + ...`` thousands of times: Jinja's compiler recurses

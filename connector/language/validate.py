@@ -1,14 +1,14 @@
 """Validating recipes: the schema, the catalog, the templates and the references, in one pass.
 
 :func:`validate_recipe` returns every problem of a loaded recipe, each pointing at the node it is
-about (the key itself for an unknown key). It checks, beyond the schema (:mod:`.schema`):
+about (the key itself for an unknown key); :func:`check_recipe` does the same for a recipe already
+parsed into nodes (:mod:`.nodes`), the parse the planner then builds its plan from. It checks,
+beyond the schema (:mod:`.schema`):
 
 * the trigger's app and event exist (``manual`` takes any event), a schedule's ``cron``;
 * each step's action exists (with close matches), its required parameters are given (except
-  the app's location parameter, which the engine fills from the environment), every
+  ``locationId`` of ``ghl.*`` operations, which the engine fills from ``GHL_LOCATION_ID``), every
   parameter is known, and literal values fit the parameter's JSON Schema;
-* a step's ``version:`` (or the recipe's ``versions:``) is one its operation (app) has, and the
-  step is checked against that version (:mod:`connector.catalog.versions`);
 * a ``once:`` look-up's action exists and its ``with:`` fits it, as a step's;
 * step ids are unique;
 * templates (``once:``'s too, where ``link`` and ``found`` also see ``output``) parse, use only
@@ -36,64 +36,74 @@ from connector.apps.events import Poll
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
 from connector.catalog.versions import UnknownVersion, preference_problems, preferred_versions
-from connector.errors import ConnectorError, Location, Problem, RecipeLoadError, UsageError
+from connector.errors import Location, Problem, RecipeLoadError, UsageError
+from connector.language.context import CheckContext
 from connector.language.deprecation import deprecation_message
 from connector.language.fields import paged_output, resolve_chain, schema_types, streamed_item
 from connector.language.load import LoadedRecipe, child_path, load_recipe
+from connector.language.nodes import (
+    ActionRef,
+    Once,
+    Recipe,
+    Step,
+    Trigger,
+    Var,
+    parse_recipe,
+    value_of,
+)
 from connector.language.params import ParamChecker
 from connector.language.schema import did_you_mean, schema_problems
 from connector.language.sync_spec import is_sync_file, sync_problems
 from connector.language.template_check import TemplateChecker, TemplateScope
-from connector.sending.paging import paged_streams, pages_problems
 
-__all__ = ["find_recipe_files", "validate_files", "validate_paths", "validate_recipe"]
+__all__ = [
+    "check_recipe",
+    "find_recipe_files",
+    "validate_files",
+    "validate_paths",
+    "validate_recipe",
+]
 
 _TOP_NAMES = ("trigger", "steps", "vars", "env")
 
 
-@dataclass
-class _Context:
-    """The checks' shared state while one recipe is validated."""
-
-    recipe: LoadedRecipe
-    registry: Registry
+@dataclass(frozen=True)
+class _Checkers:
     templates: TemplateChecker
     params: ParamChecker
-    problems: list[Problem] = field(default_factory=list)
+
+
+# the attribute of a registry that holds its checkers
+_CHECKERS = "_connector_language_checkers"
+
+
+def _checkers(registry: Registry) -> _Checkers:
+    """The template and parameter checkers of ``registry``, kept on the registry itself: their
+    caches serve every recipe checked against it, and go when it goes."""
+    found = vars(registry).get(_CHECKERS)
+    if not isinstance(found, _Checkers):
+        found = _Checkers(TemplateChecker(registry), ParamChecker())
+        vars(registry)[_CHECKERS] = found
+    return found
+
+
+@dataclass
+class _Context(CheckContext):
+    """The validator's state while one recipe is checked, beyond what the checks share."""
+
+    templates: TemplateChecker = field(kw_only=True)
+    params: ParamChecker = field(kw_only=True)
     # step id -> (operation, schema of steps.ID.output) of the steps so far (see .fields)
     outputs: dict[str, tuple[str, Any]] = field(default_factory=dict)
-    # (the event, "ghl ContactCreate", and the schema of its payload) when the catalog has one
-    trigger_payload: tuple[str, Any] | None = None
-    # the recipe's `versions:`, app -> the version its operations are sent with
-    versions: dict[str, str] = field(default_factory=dict)
-
-    def add(self, path: str, message: str, *, key: bool = False) -> None:
-        self.problems.append(Problem(self.recipe.location(path, key=key), message))
-
-    def warn(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.recipe.location(path), message, severity="warning"))
 
 
-_CHECKERS: dict[int, tuple[Registry, TemplateChecker, ParamChecker]] = {}
-
-
-def _checkers(registry: Registry) -> tuple[TemplateChecker, ParamChecker]:
-    """One template and parameter checker per registry, so their caches serve many recipes."""
-    entry = _CHECKERS.get(id(registry))
-    if entry is None or entry[0] is not registry:
-        _CHECKERS.clear()
-        entry = (registry, TemplateChecker(registry), ParamChecker())
-        _CHECKERS[id(registry)] = entry
-    return entry[1], entry[2]
-
-
-def _check_trigger(ctx: _Context, trigger: Any) -> None:
-    if not isinstance(trigger, dict):
+def _check_trigger(ctx: _Context, node: Trigger | None) -> None:
+    if node is None:
         return
-    app, event = trigger.get("app"), trigger.get("event")
+    app, event = value_of(node.app), value_of(node.event)
     if isinstance(app, str) and app and isinstance(event, str) and event:
-        triggers = ctx.registry.triggers
-        found = ctx.registry.trigger(app, event)
+        triggers = _registry(ctx).triggers
+        found = _registry(ctx).trigger(app, event)
         if found is not None and found.payload_schema:
             ctx.trigger_payload = (f"{app} {event}", found.payload_schema)
         if found is None:
@@ -107,10 +117,10 @@ def _check_trigger(ctx: _Context, trigger: Any) -> None:
                     "; `connector catalog list --triggers` lists them"
                 )
                 ctx.add("$.trigger.event", f"unknown {app} event {event!r}{hint}")
-    poll = trigger.get("poll")
+    poll = value_of(node.poll)
     # the schema reports an app or event that is not a string
     pair = (app, event) if isinstance(app, str) and isinstance(event, str) else None
-    pollable = _pollable(ctx.registry)
+    pollable = _pollable(_registry(ctx))
     if isinstance(poll, dict) and pair is not None and pair not in pollable:
         known = ", ".join(f"{a} {e}" for a, e in sorted(pollable))
         ctx.add("$.trigger.poll", f"{app} {event} cannot be polled (polling works for: {known})")
@@ -122,11 +132,11 @@ def _check_trigger(ctx: _Context, trigger: Any) -> None:
             if value in (None, ""):
                 what = spec.what or f"{app} {event}"
                 ctx.add("$.trigger.poll", f"a poll of {what} needs with.{need}")
-    condition = trigger.get("if")
+    condition = value_of(node.if_)
     if isinstance(condition, str):
         scope = TemplateScope(names=frozenset({"trigger", "env"}))
         ctx.templates.check(ctx, condition, "$.trigger.if", scope)
-    cron = trigger.get("cron")
+    cron = value_of(node.cron)
     if app == "schedule" and isinstance(cron, str) and cron.strip() and not cron_is_valid(cron):
         ctx.add(
             "$.trigger.cron",
@@ -134,6 +144,11 @@ def _check_trigger(ctx: _Context, trigger: Any) -> None:
             "(minute hour day-of-month month day-of-week), six with seconds first, "
             "or a macro such as '@daily'",
         )
+
+
+def _registry(ctx: CheckContext) -> Registry:
+    assert ctx.registry is not None  # check_recipe gives it
+    return ctx.registry
 
 
 def _pollable(registry: Registry) -> dict[tuple[str, str], Poll]:
@@ -157,14 +172,13 @@ def cron_is_valid(cron: str) -> bool:
 _DICT_METHODS = frozenset(n for n in dir(dict) if not n.startswith("_"))
 
 
-def _check_vars(ctx: _Context, variables: Any) -> list[str]:
-    if not isinstance(variables, dict):
-        return []
-    names = [k for k in variables]
-    for i, (name, value) in enumerate(variables.items()):
+def _check_vars(ctx: _Context, variables: tuple[Var, ...]) -> list[str]:
+    names = [var.name for var in variables]
+    for i, var in enumerate(variables):
+        name = var.name
         if name in _DICT_METHODS:
             ctx.add(
-                child_path("$.vars", name),
+                var.path,
                 f"a var cannot be named {name!r}: `vars.{name}` in a template is the {name}() "
                 "method every mapping has, not this value; rename it",
                 key=True,
@@ -175,94 +189,86 @@ def _check_vars(ctx: _Context, variables: Any) -> list[str]:
             vars_all=frozenset(names),
             current_var=name,
         )
-        ctx.templates.check(ctx, value, child_path("$.vars", name), scope)
+        ctx.templates.check(ctx, var.value.raw, var.path, scope)
     return names
 
 
-def _resolve(
-    ctx: _Context, action: Any, path: str, version: Any = None
-) -> Operation | Action | None:
-    """The operation or action ``action`` (at ``path``) names, at the step's ``version`` or the
-    recipe's ``versions:``; a problem when there is none, a warning when it is deprecated."""
-    if not isinstance(action, str) or not action:
+def _resolve(ctx: _Context, action: ActionRef) -> Operation | Action | None:
+    """The operation or action ``action`` names; a problem when there is none, a warning when
+    it is deprecated."""
+    if not action.named:
         return None  # the schema reports it
-    try:
-        asked = version if isinstance(version, str) else None
-        target = ctx.registry.resolve(action, asked, ctx.versions)
-    except UnknownVersion as exc:
-        ctx.add(path.removesuffix(".action") + ".version", str(exc))
-        return None
-    except ConnectorError as exc:
-        suggestions = getattr(exc, "suggestions", [])
+    if action.target is None:
+        if isinstance(action.error, UnknownVersion):
+            ctx.add(action.path.removesuffix(".action") + ".version", str(action.error))
+            return None
+        suggestions = getattr(action.error, "suggestions", [])
         hint = "; did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
         ctx.add(
-            path,
-            f"unknown action {action!r}"
+            action.path,
+            f"unknown action {action.name!r}"
             + (hint if suggestions else "; `connector catalog list` shows the operations"),
         )
         return None
+    target = action.target
     if isinstance(target, Operation) and target.deprecated:
-        ctx.warn(path, deprecation_message(target, ctx.registry))
+        ctx.warn(action.path, deprecation_message(target, _registry(ctx)))
     return target
 
 
-def _check_action(
-    ctx: _Context, step: dict[str, Any], path: str, scope: TemplateScope
-) -> Operation | Action | None:
-    target = _resolve(ctx, step.get("action"), f"{path}.action", step.get("version"))
+def _check_action(ctx: _Context, step: Step, scope: TemplateScope) -> Operation | Action | None:
+    target = _resolve(ctx, step.action)
     if target is None:
         return None
-    ctx.params.check(ctx, target, step.get("with"), path, scope)
-    for suffix, message in pages_problems(target, step.get("pages")):
-        ctx.add(f"{path}{suffix}", message)
+    ctx.params.check(ctx, target, value_of(step.with_), step.path, scope)
+    for path, message in step.pages.problems if step.pages is not None else ():
+        ctx.add(path, message)
     return target
 
 
-def _check_once(ctx: _Context, once: Any, path: str, scope: TemplateScope) -> None:
+def _check_once(ctx: _Context, once: Once | None, scope: TemplateScope) -> None:
     """A step's ``once:``: ``key`` is rendered in the step's scope; ``link`` and the look-up's
     ``found`` also see ``output`` (the write's, the read's response); the look-up's action is
     resolved and its ``with:`` checked as a step's are."""
-    if not isinstance(once, dict):
-        return  # the schema reports it
+    if once is None:
+        return  # the schema reports one that is not a mapping
     with_output = replace(scope, names=scope.names | {"output"})
-    if "key" in once:
-        ctx.templates.check(ctx, once["key"], f"{path}.key", scope)
-    if "link" in once:
-        ctx.templates.check(ctx, once["link"], f"{path}.link", with_output)
-    lookup = once.get("lookup")
-    if not isinstance(lookup, dict):
+    if once.key is not None:
+        ctx.templates.check(ctx, once.key.raw, once.key.path, scope)
+    if once.link is not None:
+        ctx.templates.check(ctx, once.link.raw, once.link.path, with_output)
+    lookup = once.lookup
+    if lookup is None:
         return
-    target = _resolve(ctx, lookup.get("action"), f"{path}.lookup.action")
+    target = _resolve(ctx, lookup.action)
     if target is not None:
-        ctx.params.check(ctx, target, lookup.get("with"), f"{path}.lookup", scope)
-    if "with" in lookup:
-        ctx.templates.check(ctx, lookup["with"], f"{path}.lookup.with", scope)
-    if "found" in lookup:
-        ctx.templates.check(ctx, lookup["found"], f"{path}.lookup.found", with_output)
+        ctx.params.check(ctx, target, value_of(lookup.with_), lookup.path, scope)
+    if lookup.with_ is not None:
+        ctx.templates.check(ctx, lookup.with_.raw, lookup.with_.path, scope)
+    if lookup.found is not None:
+        ctx.templates.check(ctx, lookup.found.raw, lookup.found.path, with_output)
 
 
-def _output_schema(
-    target: Operation | Action | None, step: dict[str, Any], streamed: bool = False
-) -> Any:
+def _output_schema(target: Operation | Action | None, step: Step, streamed: bool = False) -> Any:
     """The schema of ``steps.ID.output`` after ``step``, when its operation documents it
     (``streamed``: the next step walks its pages)."""
     if not isinstance(target, Operation) or not isinstance(target.response_schema, dict):
         return None
     schema = target.response_schema
-    if "pages" in step:  # the items of all pages, or the summary of a walked step
+    if step.pages is not None:  # the items of all pages, or the summary of a walked step
         items_at = (target.pagination or {}).get("items")
-        if "foreach" in step:  # each item's list (a paged foreach step never streams)
+        if step.foreach is not None:  # each item's list (a paged foreach step never streams)
             each = paged_output(schema, items_at, False)
             return {"type": "array", "items": each} if each is not None else None
         return paged_output(schema, items_at, streamed)
-    if "foreach" not in step:
+    if step.foreach is None:
         return schema
     return {"type": "array", "items": schema, "$defs": schema.get("$defs") or {}}
 
 
-def _foreach_item(ctx: _Context, step: dict[str, Any], scope: TemplateScope) -> Any:
+def _foreach_item(ctx: _Context, step: Step, scope: TemplateScope) -> Any:
     """(operation, schema of ``item``) when ``foreach`` is exactly ``{{ documented list }}``."""
-    value = step.get("foreach")
+    value = value_of(step.foreach)
     if not isinstance(value, str) or not ctx.templates.is_template(value):
         return None
     chain = ctx.templates.analysis(value).value_chain
@@ -278,28 +284,20 @@ def _foreach_item(ctx: _Context, step: dict[str, Any], scope: TemplateScope) -> 
     return scope.outputs[chain.parts[0][1]][0], item.schema
 
 
-def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
-    if not isinstance(steps, list):
-        return []
-    ids: list[str] = []
-    first_seen: dict[str, int] = {}
+def _check_steps(ctx: _Context, recipe: Recipe, var_names: list[str]) -> list[str]:
+    ids = list(recipe.step_ids)
+    first_seen: dict[str, int] = {}  # step id -> the line it is first written on
     outputs = ctx.outputs
-    streams = paged_streams(steps)
+    streams = recipe.streams
     walks = {after: before for before, after in streams.items()}
-    for step in steps:
-        sid = step.get("id") if isinstance(step, dict) else None
-        ids.append(sid if isinstance(sid, str) else "")
-    for i, step in enumerate(steps):
-        if not isinstance(step, dict):
-            continue
-        path = f"$.steps[{i}]"
-        sid = ids[i]
+    for step in recipe.steps:
+        i, path, sid = step.index, step.path, step.id
         if sid:
             if sid in first_seen:
-                line = ctx.recipe.location(f"$.steps[{first_seen[sid]}].id").line
+                line = first_seen[sid]
                 ctx.add(f"{path}.id", f"duplicate step id {sid!r} (first used at line {line})")
-            else:
-                first_seen[sid] = i
+            elif step.id_value is not None:
+                first_seen[sid] = step.id_value.location.line
         outer = TemplateScope(
             names=frozenset(_TOP_NAMES),
             steps_before=frozenset(ids[:i]) - {sid},
@@ -320,58 +318,68 @@ def _check_steps(ctx: _Context, steps: Any, var_names: list[str]) -> list[str]:
                     else _foreach_item(ctx, step, outer)
                 ),
             )
-            if "foreach" in step
+            if step.foreach is not None
             else outer
         )
-        target = _check_action(ctx, step, path, inner)
+        target = _check_action(ctx, step, inner)
         schema = _output_schema(target, step, sid in streams)
         if sid and schema is not None and target is not None:
             outputs[sid] = (getattr(target, "display_name", target.name), schema)
         elif sid:
             outputs.pop(sid, None)
-        for key in ("if", "foreach"):
-            value = step.get(key)
-            if isinstance(value, str) and not ctx.templates.is_template(value):
+        for key, node in (("if", step.if_), ("foreach", step.foreach)):
+            value = value_of(node)
+            if node is not None and isinstance(value, str) and not ctx.templates.is_template(value):
                 need = "true or false" if key == "if" else "a list"
                 ctx.add(
-                    f"{path}.{key}",
+                    node.path,
                     f"{key}: is the plain string {value!r}; write {need} or a template "
                     "such as '{{ ... }}'",
                 )
-        if "if" in step:
-            ctx.templates.check(ctx, step["if"], f"{path}.if", inner)
-        if "foreach" in step:
-            ctx.templates.check(ctx, step["foreach"], f"{path}.foreach", outer)
-        if "with" in step:
-            ctx.templates.check(ctx, step["with"], f"{path}.with", inner)
-        if "once" in step:
-            _check_once(ctx, step["once"], f"{path}.once", inner)
+        if step.if_ is not None:
+            ctx.templates.check(ctx, step.if_.raw, step.if_.path, inner)
+        if step.foreach is not None:
+            ctx.templates.check(ctx, step.foreach.raw, step.foreach.path, outer)
+        if step.with_ is not None:
+            ctx.templates.check(ctx, step.with_.raw, step.with_.path, inner)
+        _check_once(ctx, step.once, inner)
     return ids
 
 
 def validate_recipe(recipe: LoadedRecipe, registry: Registry) -> list[Problem]:
     """Every problem of ``recipe``, sorted by position; ``[]`` when it is valid."""
-    templates, params = _checkers(registry)
-    ctx = _Context(recipe, registry, templates, params)
-    data = recipe.data
-    ctx.problems.extend(schema_problems(recipe))
-    if isinstance(data, dict):
-        ctx.versions = preferred_versions(data)
-        for app, message in preference_problems(ctx.versions, registry.apps):
-            ctx.add(child_path("$.versions", app), message)
-        _check_trigger(ctx, data.get("trigger"))
-        var_names = _check_vars(ctx, data.get("vars"))
-        ids = _check_steps(ctx, data.get("steps"), var_names)
-        if "output" in data:
-            scope = TemplateScope(
-                names=frozenset(_TOP_NAMES),
-                steps_before=frozenset(ids),
-                steps_all=frozenset(ids),
-                vars_before=frozenset(var_names),
-                vars_all=frozenset(var_names),
-                outputs=ctx.outputs,
-            )
-            templates.check(ctx, data["output"], "$.output", scope)
+    return check_recipe(parse_recipe(recipe, registry), registry)
+
+
+def check_recipe(recipe: Recipe, registry: Registry) -> list[Problem]:
+    """Every problem of the parsed ``recipe`` (:func:`~.nodes.parse_recipe` with the same
+    ``registry``), sorted by position; ``[]`` when it is valid."""
+    checkers = _checkers(registry)
+    templates = checkers.templates
+    ctx = _Context(
+        recipe.source,
+        templates.analysis,
+        registry=registry,
+        templates=templates,
+        params=checkers.params,
+    )
+    ctx.problems.extend(schema_problems(recipe.source))
+    data = recipe.source.data if isinstance(recipe.source.data, dict) else {}
+    for app, message in preference_problems(preferred_versions(data), registry.apps):
+        ctx.add(child_path("$.versions", app), message)
+    _check_trigger(ctx, recipe.trigger)
+    var_names = _check_vars(ctx, recipe.vars)
+    ids = _check_steps(ctx, recipe, var_names)
+    if recipe.output is not None:
+        scope = TemplateScope(
+            names=frozenset(_TOP_NAMES),
+            steps_before=frozenset(ids),
+            steps_all=frozenset(ids),
+            vars_before=frozenset(var_names),
+            vars_all=frozenset(var_names),
+            outputs=ctx.outputs,
+        )
+        templates.check(ctx, recipe.output.raw, "$.output", scope)
     seen: set[tuple[Location, str]] = set()
     unique = []
     for p in ctx.problems:

@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from connector.apps.registry import Registry
 from connector.errors import Problem, RecipeInvalid, RecipeLoadError
-from connector.language.load import load_recipe, load_recipe_text
-from connector.language.plan import Plan, plan_recipe
-from connector.language.validate import validate_recipe
+from connector.language.load import LoadedRecipe, load_recipe, load_recipe_text
+from connector.language.nodes import parse_recipe
+from connector.language.plan import Plan, build_plan
+from connector.language.validate import check_recipe
 
 __all__ = ["Prepared", "prepare", "prepare_text"]
 
@@ -48,18 +48,14 @@ def prepare_text(path: str, text: str, registry: Registry) -> Prepared:
     return _plan(path, text, loaded, registry)
 
 
-def _plan(path: str, text: str, loaded: object, registry: Registry) -> Prepared:
-    problems = [p for p in validate_recipe(loaded, registry) if p.severity == "error"]  # type: ignore[arg-type]
+def _plan(path: str, text: str, loaded: LoadedRecipe, registry: Registry) -> Prepared:
+    """Validate and plan one parse of ``loaded``."""
+    recipe = parse_recipe(loaded, registry)
+    problems = [p for p in check_recipe(recipe, registry) if p.severity == "error"]
     if problems:
         return Prepared(path, text, None, tuple(problems))
     try:
-        plan = plan_recipe(
-            loaded.data,  # type: ignore[attr-defined]
-            registry,
-            path=path,
-            recipe_hash=loaded.sha256,  # type: ignore[attr-defined]
-        )
+        plan = build_plan(recipe, registry)
     except RecipeInvalid as exc:
         return Prepared(path, text, None, tuple(exc.problems))
-    plan = dataclasses.replace(plan, positions=dict(loaded.positions))  # type: ignore[attr-defined]
     return Prepared(path, text, plan)
