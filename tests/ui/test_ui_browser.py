@@ -182,14 +182,14 @@ def test_retry_from_the_page_makes_a_new_run_that_succeeds(
     served: Served, page: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runtime = served.service.runtime
-    again = runtime.again
+    again = runtime.rerun
 
     def slow_again(*args: Any) -> Any:  # the new run is seen live before the page is answered
         record = again(*args)
         time.sleep(2.5)
         return record
 
-    monkeypatch.setattr(runtime, "again", slow_again)
+    monkeypatch.setattr(runtime, "rerun", slow_again)
     served.faults(f"500:1,path={TASKS},method=GET")
     try:
         failed = served.ended(served.hook())
