@@ -103,7 +103,8 @@ def list_runs(limit: int, recipe: str | None, status: str | None, as_json: bool)
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as one JSON document.")
 def show_run(run_id: str, as_json: bool) -> None:
-    """One run: its trigger, each step's request and response, its output."""
+    """One run: its trigger, each step's request and response (bodies included, redacted; a
+    refusal's body too), its output."""
     from connector.cli.render import print_run
 
     with _store() as store:
@@ -112,7 +113,7 @@ def show_run(run_id: str, as_json: bool) -> None:
         click.echo(json.dumps(record.to_json(), indent=2, default=str))
         return
     click.echo(f"trigger: {json.dumps(record.trigger, default=str)[:500]}")
-    print_run(record)
+    print_run(record, bodies=True)
 
 
 @runs.command("resume")
