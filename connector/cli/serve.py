@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tempfile
@@ -109,9 +108,31 @@ def _load(paths: tuple[str, ...], registry: Any) -> tuple[list[tuple[Any, str]],
     type=click.FloatRange(0),
     help="On SIGTERM, seconds running steps get to finish; what is left is finished on the next start.",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="The least severe log line written (stderr): INFO tells each run's start, its waits "
+    "and retries (with what the vendor said) and its end.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object a line (time, level, logger, message, run_id) for a log collector.",
+)
 @plugins_dir_option
 def serve(
-    paths: tuple[str, ...], host: str, port: int, sandbox: bool, workers: int, grace: float
+    paths: tuple[str, ...],
+    host: str,
+    port: int,
+    sandbox: bool,
+    workers: int,
+    grace: float,
+    log_level: str,
+    log_format: str,
 ) -> None:
     """Run the recipes in PATH... unattended.
 
@@ -129,10 +150,9 @@ def serve(
         _check_coverage(recipes)
         _check_host(host)
     env = dict(os.environ)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from connector.serve.logs import configure
+
+    configure(log_level, log_format)
     with ExitStack() as stack:
         try:
             sock = bind(host, port)

@@ -120,6 +120,7 @@ class Service:
         config = uvicorn.Config(
             self.app,
             log_level="warning",
+            log_config=None,  # its lines go through the process's handler (connector.serve.logs)
             access_log=False,  # a Connecteam webhook's path holds its secret
             lifespan="off",
             timeout_graceful_shutdown=int(self.grace) or None,
@@ -196,13 +197,17 @@ class Service:
             for wait in _waits(step):
                 self.metrics.waits.labels(str(wait.get("reason", "wait"))).inc()
                 self.metrics.wait_seconds.inc(float(wait.get("seconds") or 0))
-        log.info(
-            "run %s recipe=%s event=%s status=%s duration=%.2fs",
+        failed = record.status == "failed"
+        log.log(
+            logging.WARNING if failed else logging.INFO,
+            "run %s recipe=%s event=%s status=%s duration=%.2fs%s",
             record.id,
             record.recipe,
             str(job.get("key") or "-")[:80],
             record.status,
             seconds,
+            f" error={(record.error or '')[:300]}" if failed else "",
+            extra={"run_id": record.id},
         )
 
 

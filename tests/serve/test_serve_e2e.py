@@ -379,3 +379,54 @@ def test_updates_to_one_contact_run_in_the_order_they_arrived(serve_with: Any) -
     for before, after in itertools.pairwise(synced):
         assert before.finished_at is not None and before.finished_at <= after.started_at
     assert _ct_user(served)["lastName"] == "Version 11"
+
+
+# --- the story in the log -------------------------------------------------------------------------
+
+
+def test_the_json_log_tells_a_failing_runs_story_with_its_id(
+    serve_with: Any, database: dict[str, str]
+) -> None:
+    """`serve --log-format json`: every line parses; the run's start (recipe, event, subject),
+    its wait before the retry (status, what the vendor said, attempt n of m, how long) and its
+    end carry the run's id; no token is written."""
+    import io
+    import logging
+
+    from connector.serve.logs import configure
+
+    root = logging.getLogger()
+    kept = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    configure("INFO", "json", stream)
+    database.update(CONNECTOR_RETRY_ATTEMPTS="2", CONNECTOR_RETRY_BASE_DELAY="0.05")
+    try:
+        served = serve_with()
+        httpx.post(
+            f"{served.sandbox.url}/_sandbox/faults",
+            json={"seed": 1, "specs": [f"503:1,path=/ghl/contacts/{CONTACT}/tasks,method=GET"]},
+        ).raise_for_status()
+        answer = httpx.post(
+            f"{served.url}/hooks/pull-contact-on-select",
+            json={"contactId": CONTACT, "userId": USER},
+            headers={"authorization": f"Bearer {HOOK_TOKEN}"},
+        )
+        run_id = answer.json()["run_id"]
+        wait_for(lambda: "status=failed" in stream.getvalue())
+    finally:
+        root.handlers[:] = kept[0]
+        root.setLevel(kept[1])
+    text = stream.getvalue()
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is JSON
+    mine = [line["message"] for line in lines if line.get("run_id") == run_id]
+    assert any(
+        m.startswith(f"run {run_id} started: recipe=pull-contact-on-select")
+        and f"subject=contactId={CONTACT}" in m
+        for m in mine
+    ), mine
+    waits = [m for m in mine if " waits " in m]
+    assert waits and "HTTP 503 from GoHighLevel: Service Unavailable" in waits[0]
+    assert "attempt 2 of 2" in waits[0]
+    ended = [m for m in mine if "status=failed" in m]
+    assert ended and "HTTP 503 from GoHighLevel: Service Unavailable" in ended[0]
+    assert served.sandbox.env["GHL_TOKEN"] not in text
