@@ -257,3 +257,35 @@ def test_alerts_test_sends_one_to_every_target(
     assert result.exit_code == 1
     monkeypatch.delenv("CONNECTOR_ALERT_URLS")
     assert CliRunner().invoke(cli, ["alerts", "test"]).exit_code == 2
+
+
+def test_a_sync_conflict_left_for_a_person_is_an_alert() -> None:
+    from types import SimpleNamespace
+
+    from connector.persistence.sync import Conflict
+    from connector.serve.server import Service
+
+    mine = Conflict(
+        "people", "contact", "C1", "501", "email", "a@x.org", "b@x.org", "c@x.org", 1.0, 2.0,
+        "manual", None, run_id="run_00000000000000000007", id=3, status="open",
+    )  # fmt: skip
+    other = Conflict(
+        "people", "contact", "C2", "502", "phone", "1", "2", "3", 1.0, 2.0, "manual", None,
+        run_id="run_another", id=4, status="open",
+    )  # fmt: skip
+    sent: list[tuple[str, str, str]] = []
+    alerts = Alerts(["json://one"], send=lambda *m: sent.append(m) or True)
+    alerts.base_url = "http://127.0.0.1:8000"
+    sync = SimpleNamespace(
+        conflicts=lambda status, limit: [mine, other] if status == "open" else []
+    )
+    service = SimpleNamespace(alerts=alerts, runtime=SimpleNamespace(sync=sync))
+    record = RunRecord(mine.run_id, "people", "h", "p.sync.yaml", "ghl", "ContactUpdate", {})
+    record.status = "succeeded"
+    Service._alert(service, record, {"kind": "sync"})  # type: ignore[arg-type]
+    alerts.close()
+    [(_, title, body)] = sent
+    assert "a sync conflict waits for a person" in title
+    assert "contact C1 <-> 501: email changed on both sides" in body
+    assert "connector sync resolve 3" in body
+    assert f"http://127.0.0.1:8000/ui/runs/{mine.run_id}" in body
