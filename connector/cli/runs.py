@@ -31,7 +31,13 @@ def _get(store: RunStore, run_id: str) -> RunRecord:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     if record is None:
-        click.echo(f"error: no run {run_id!r} (see `connector runs list`)", err=True)
+        click.echo(
+            f"error: no run {run_id!r} in {store.engine.url.render_as_string(hide_password=True)}"
+            " (see `connector runs list`; a run of `connector serve --sandbox` or `connector run"
+            " --sandbox` is copied there when it ends, and CONNECTOR_HOME or"
+            " CONNECTOR_DATABASE_URL choose which history is read)",
+            err=True,
+        )
         sys.exit(1)
     return record
 

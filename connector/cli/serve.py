@@ -92,7 +92,8 @@ def _load(paths: tuple[str, ...], registry: Any) -> tuple[list[tuple[Any, str]],
     "--sandbox",
     is_flag=True,
     help="Start the embedded sandbox in this process and wire it both ways: its webhooks come "
-    "here, the recipes act on it. State lives in a scratch database that goes with it.",
+    "here, the recipes act on it. Its state, journal and id links live in a scratch database "
+    "that goes with it; each run is copied into the run history (`connector runs`) as it ends.",
 )
 @click.option(
     "--workers",
@@ -150,6 +151,7 @@ def serve(
         _check_coverage(recipes)
         _check_host(host)
     env = dict(os.environ)
+    home_env = dict(env)  # where the run history is, before --sandbox points at a scratch one
     from connector.serve.logs import configure
 
     configure(log_level, log_format)
@@ -171,6 +173,10 @@ def serve(
                 syncs=syncs, **({"clock": clock} if clock else {}),
             )  # fmt: skip
             service.start()
+            if sandbox:
+                from connector.persistence.runs import RunStore
+
+                service.keep_history(RunStore.for_env(home_env))
         except ConnectorError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
@@ -271,6 +277,11 @@ def _start_sandbox(stack: ExitStack, env: dict[str, str]) -> tuple[Any, Any]:
     env["CONNECTOR_HOME"] = scratch
     env.pop("CONNECTOR_DATABASE_URL", None)
     click.echo(f"sandbox: GoHighLevel and Connecteam fakes at {running.url}", err=True)
+    click.echo(
+        "sandbox: each run is copied into the run history as it ends (marked sandbox), where"
+        " `connector runs show ID` finds it; its journal and id links stay in a scratch database",
+        err=True,
+    )
     return running, running.app.clock
 
 

@@ -25,6 +25,7 @@ from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec
 from connector.persistence.cursors import Cursors
 from connector.persistence.executors import ExecutorLock
+from connector.persistence.runs import RunStore
 from connector.records import RunRecord
 from connector.runtime.recovery import Recovery
 from connector.serve.alerts import Alerts, conflict_incident
@@ -196,6 +197,21 @@ class Service:
             return int(self.runtime.queued())
         except Exception:
             return -1
+
+    def keep_history(self, history: RunStore) -> None:
+        """Copy every run into ``history`` as it ends (and the recipes it ran): the run history
+        under CONNECTOR_HOME, where `connector runs` and a page served from it find the runs of
+        `serve --sandbox`, whose own database is a scratch one (the runs stay marked sandbox)."""
+        for plan, text in self._recipes:
+            history.put_recipe(plan.recipe_hash, plan.name, plan.path, text)
+
+        def copy(record: RunRecord, job: Mapping[str, Any], seconds: float) -> None:
+            try:
+                history.copy_from(self.runtime.store, record.id)
+            except Exception as exc:  # the history is a copy: a run never fails for it
+                log.warning("run %s not copied into the run history: %s", record.id, exc)
+
+        self.runtime.on_finished.append(copy)
 
     def _alert(self, record: RunRecord, job: Mapping[str, Any]) -> None:
         """Queue the alerts a finished run calls for (sent off this thread, never waited for)."""

@@ -430,3 +430,72 @@ def test_the_json_log_tells_a_failing_runs_story_with_its_id(
     ended = [m for m in mine if "status=failed" in m]
     assert ended and "HTTP 503 from GoHighLevel: Service Unavailable" in ended[0]
     assert served.sandbox.env["GHL_TOKEN"] not in text
+
+
+# --- one run history for the sandbox --------------------------------------------------------------
+
+
+def test_a_sandbox_servers_runs_reach_the_run_history(
+    database: dict[str, str], tmp_path: Path, monkeypatch: Any
+) -> None:
+    """`serve --sandbox` keeps its state in a scratch database; each run is copied, as it ends,
+    into the run history under CONNECTOR_HOME, marked sandbox, where `connector runs show ID`
+    in another terminal finds it."""
+    import threading
+
+    from connector.apps.plugins import default_registry
+    from connector.persistence.database import close_all
+    from connector.persistence.runs import RunStore
+    from connector.sandbox.server import start_in_thread
+    from connector.serve.server import Service, bind
+    from connector.serve.wiring import sandbox_env, wire_sandbox
+    from tests.serve.conftest import _healthy, shipped, stop_service
+
+    home = tmp_path / "the-users-home"
+    registry, _ = default_registry([], home=Path("/nonexistent"))
+    sandbox = start_in_thread()
+    env = {**sandbox_env(sandbox), **database, "CONNECTOR_HOOK_TOKEN": HOOK_TOKEN}
+    service = Service(
+        registry, shipped(registry), env, workers=2, clock=sandbox.app.clock, sandbox=True
+    )
+    service.start()
+    service.keep_history(RunStore.open(home))
+    sock = bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    thread = threading.Thread(
+        target=service.serve, args=(sock,), kwargs={"install_signal_handlers": False}, daemon=True
+    )
+    thread.start()
+    try:
+        wait_for(lambda: _healthy(url), 30)
+        wire_sandbox(sandbox, url, env["CONNECTEAM_WEBHOOK_SECRET"])
+        _sandbox_history(url, home, monkeypatch)
+    finally:
+        stop_service(service, thread, sandbox)
+        close_all()
+
+
+def _sandbox_history(url: str, home: Path, monkeypatch: Any) -> None:
+    from click.testing import CliRunner
+
+    from connector.cli import cli
+    from connector.persistence.runs import RunStore
+
+    answer = httpx.post(
+        f"{url}/hooks/pull-contact-on-select",
+        json={"contactId": CONTACT, "userId": USER},
+        headers={"authorization": f"Bearer {HOOK_TOKEN}"},
+    )
+    run_id = answer.json()["run_id"]
+    history = RunStore.open(home)
+    copied = wait_for(lambda: history.get(run_id))
+    assert (copied.status, copied.sandbox) == ("succeeded", True)
+    assert history.get_recipe(copied.recipe_hash) is not None  # the page can show what ran
+    monkeypatch.setenv("CONNECTOR_HOME", str(home))
+    monkeypatch.delenv("CONNECTOR_DATABASE_URL", raising=False)
+    shown = CliRunner().invoke(cli, ["runs", "show", run_id], catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    assert "pull-contact-on-select" in shown.stdout and "succeeded" in shown.stdout
+    missing = CliRunner().invoke(cli, ["runs", "show", "run_nosuchrun"])
+    assert missing.exit_code == 1
+    assert str(home) in missing.stderr and "--sandbox" in missing.stderr
