@@ -266,6 +266,8 @@ def _durable_run(
         run_env.pop("CONNECTOR_DATABASE_URL", None)
     try:
         runtime = stack.enter_context(Runtime(registry, run_env, RuntimeOptions(sandbox=sandbox)))
+        if plan.on_failure:
+            runtime.keep_recipe(*_route_recipe(plan, registry))
         runtime.keep_recipe(plan, text)
         record = runtime.run(plan, event)
         if sandbox:
@@ -278,3 +280,29 @@ def _durable_run(
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     return record
+
+
+def _route_recipe(plan: Any, registry: Any) -> tuple[Any, str]:
+    """The plan and text of the recipe ``plan``'s ``on_failure`` names, found among the recipes
+    in the same folder; exit 2 when none there has that name (or it is not valid)."""
+    from connector.errors import UsageError
+    from connector.language.validate import find_recipe_files
+    from connector.runtime.prepare import prepare
+
+    folder = Path(plan.path).parent
+    try:
+        files = find_recipe_files((str(folder),))
+    except UsageError:
+        files = []
+    for path in files:
+        if Path(path).resolve() == Path(plan.path).resolve():
+            continue
+        prepared = prepare(path, registry)
+        if prepared.plan is not None and prepared.plan.name == plan.on_failure:
+            return prepared.plan, prepared.text
+    click.echo(
+        f"error: {plan.path}: on_failure names the recipe {plan.on_failure!r}, which no valid"
+        f" recipe in {folder} is; nothing was run",
+        err=True,
+    )
+    sys.exit(2)

@@ -76,6 +76,15 @@ def _load(paths: tuple[str, ...], registry: Any) -> tuple[list[tuple[Any, str]],
             continue
         names[name] = path
         recipes.append((prepared.plan, prepared.text))
+    served = {plan.name for plan, _ in recipes}
+    for plan, _ in recipes:
+        if plan.on_failure and plan.on_failure not in served:
+            click.echo(
+                f"{plan.path}: error: on_failure names the recipe {plan.on_failure!r}, which is"
+                " not among the recipes served",
+                err=True,
+            )
+            bad += 1
     if bad:
         click.echo(f"error: {bad} recipe(s) are not valid; nothing is served", err=True)
         sys.exit(2)

@@ -97,6 +97,8 @@ class Plan:
     cron: str | None = None
     # `trigger.poll`: {"every": seconds, "overlap": seconds}
     poll: Mapping[str, Any] | None = None
+    # `on_failure.recipe`: the recipe that runs when a run of this one fails for good
+    on_failure: str | None = None
     # where each JSON path was written in the file (line, column), for run-time errors
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
 
@@ -221,7 +223,14 @@ def plan_recipe(
         trigger_if=trigger_if,
         cron=str(trigger["cron"]) if trigger.get("cron") else None,
         poll=dict(trigger["poll"]) if isinstance(trigger.get("poll"), Mapping) else None,
+        on_failure=_route(data.get("on_failure")),
     )
+
+
+def _route(value: Any) -> str | None:
+    """The recipe ``on_failure:`` names (the schema has checked its shape)."""
+    name = value.get("recipe") if isinstance(value, Mapping) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _once(
