@@ -163,6 +163,14 @@ class Caller:
                 result.waits.append(
                     {"seconds": round(outcome["budget_wait"], 3), "reason": "rate budget"}
                 )
+                if outcome["budget_wait"] >= 1.0:
+                    log.info(
+                        "step %s waited %.1f s for %s's rate budget before attempt %d",
+                        call.step_id,
+                        outcome["budget_wait"],
+                        call.app.title,
+                        attempt,
+                    )
             if outcome.get("request_headers"):
                 result.request_headers = outcome["request_headers"]
             verdict = outcome["verdict"]
