@@ -108,3 +108,15 @@ def test_a_huge_refusal_is_kept_cut_with_the_cut_marked(vendor: type[_Refusing])
     assert isinstance(kept, str) and len(kept) < 20_000
     assert kept.endswith("characters in all]") and "[cut: " in kept
     assert record["steps"][0]["error"] == "HTTP 400 from GoHighLevel: too big"
+
+
+def test_a_write_of_unknown_outcome_says_what_the_vendor_said(vendor: type[_Refusing]) -> None:
+    vendor.status = 503
+    vendor.body = json.dumps({"statusCode": 503, "message": "Service Unavailable"}).encode()
+    code, out = invoke("run", str(HERE / "note_contact.yaml"), "--json")
+    assert code == 1, out
+    step = json.loads(out)["steps"][0]
+    assert step["error"].startswith(
+        "outcome unknown: HTTP 503 from GoHighLevel (Service Unavailable) after the request was sent"
+    )
+    assert step["response"]["body"]["message"] == "Service Unavailable"

@@ -194,9 +194,11 @@ class Caller:
                     continue
                 unknown = True
                 if not _can_tell(call):
-                    raise OutcomeUnknown(
-                        call.step_id, f"{verdict['message']}; {_settle_hint(call)}"
-                    )
+                    text = str(verdict["message"])
+                    if said and outcome.get("status") is not None:  # what the vendor said too
+                        code = f"HTTP {outcome['status']}"
+                        text = text.replace(code, f"{code} from {call.app.title} ({said})", 1)
+                    raise OutcomeUnknown(call.step_id, f"{text}; {_settle_hint(call)}")
                 continue
             # fail
             body = outcome.get("body")
