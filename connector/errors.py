@@ -140,10 +140,18 @@ class StepError(ConnectorError):
 
 
 class HTTPStepError(StepError):
-    def __init__(self, step_id: str, status_code: int, api_message: str) -> None:
+    """``app``: the title of the vendor that answered, named in the message
+    (``HTTP 503 from GoHighLevel: Service Unavailable``)."""
+
+    def __init__(self, step_id: str, status_code: int, api_message: str, app: str = "") -> None:
         self.status_code = status_code
         self.api_message = api_message
-        super().__init__(step_id, f"HTTP {status_code}: {api_message}")
+        self.app = app
+        super().__init__(step_id, self.said())
+
+    def said(self) -> str:
+        source = f" from {self.app}" if self.app else ""
+        return f"HTTP {self.status_code}{source}: {self.api_message}"
 
 
 def step_failure(step_id: str, exc: BaseException) -> str:
@@ -151,7 +159,7 @@ def step_failure(step_id: str, exc: BaseException) -> str:
     ours without its ``step 'ID': `` prefix, anything else (a transport error, a plugin action's
     own bug) as its type and message."""
     if isinstance(exc, HTTPStepError):
-        return f"HTTP {exc.status_code}: {exc.api_message}"
+        return exc.said()
     if isinstance(exc, ConnectorError):
         return str(exc).removeprefix(f"step {step_id!r}: ")
     return f"{type(exc).__name__}: {exc}"

@@ -6,14 +6,32 @@ its shape is part of the user-facing contract. Everything in a record is already
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from connector import clock
 
-__all__ = ["Recorder", "RunRecord", "StepRecord", "ms_since", "new_run_id", "now_iso"]
+__all__ = [
+    "BODY_LIMIT",
+    "Recorder",
+    "RunRecord",
+    "StepRecord",
+    "bounded",
+    "current_run",
+    "ms_since",
+    "new_run_id",
+    "now_iso",
+]
+
+BODY_LIMIT = 16384  # characters of a response body a step's record keeps (as JSON text)
+
+# the run this thread (or task) executes: log lines carry its id (``connector serve --log-format
+# json``); set by the engine for the length of a run
+current_run: ContextVar[str | None] = ContextVar("connector_current_run", default=None)
 
 StepStatus = Literal["succeeded", "failed", "skipped", "planned"]
 
@@ -24,6 +42,16 @@ def new_run_id() -> str:
 
 def now_iso() -> str:
     return clock.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def bounded(value: Any, limit: int = BODY_LIMIT) -> Any:
+    """``value`` (already redacted) as a record keeps it: as it is when its JSON text is at most
+    ``limit`` characters, else the first ``limit`` characters of that text with the cut marked
+    (``… [cut: 18234 characters in all]``)."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    if len(text) <= limit:
+        return value
+    return text[:limit] + f"… [cut: {len(text)} characters in all]"
 
 
 def ms_since(start: float) -> float:
@@ -50,6 +78,7 @@ class StepRecord:
     attempts: int = 0  # requests sent (or tried) for this step
     waits: list[dict[str, Any]] = field(default_factory=list)  # {"seconds", "reason"} per wait
     note: str | None = None  # why it was skipped, or that an earlier run did it
+    response_body: Any = None  # a refusal's body (redacted, bounded): the vendor's own words
     done_before: bool = False  # a once: write an earlier run performed: its recorded result
     raw: Any = field(default=None, repr=False, compare=False)  # unredacted output (never stored)
 
@@ -65,6 +94,8 @@ class StepRecord:
         }
         if self.error is not None:
             data["error"] = self.error
+        if self.response_body is not None:
+            data["response"] = {"body": self.response_body}
         if self.request_headers is not None or self.request_body is not None:
             data["request"] = {"headers": self.request_headers, "body": self.request_body}
         if self.started_at is not None:

@@ -139,7 +139,7 @@ def test_foreach_runs_per_item_and_on_error_continue_goes_on(registry: Registry)
     assert tag.status == "failed"
     assert tag.items is not None
     assert [i.status for i in tag.items] == ["succeeded", "failed", "succeeded"]
-    assert tag.items[1].error == "HTTP 400: Contact not found"
+    assert tag.items[1].error == "HTTP 400 from GoHighLevel: Contact not found"
     assert [json.loads(r.content)["tags"] for r in seen[:3]] == [
         ["batch-0"],
         ["batch-1"],
@@ -163,7 +163,7 @@ def test_a_failed_step_stops_the_run_with_the_api_message(registry: Registry) ->
     assert len(seen) == 1
     assert record.steps[0].status == "failed"
     assert record.steps[0].status_code == 422
-    assert record.error == "HTTP 422: title must be longer"
+    assert record.error == "HTTP 422 from GoHighLevel: title must be longer"
     assert record.steps[1].status == "skipped"
     assert "not run" in (record.steps[1].error or "")
 

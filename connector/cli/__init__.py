@@ -73,6 +73,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sync",
         "Two-way syncs: pairs kept, conflicts, and resolving those that wait for a person.",
     ),
+    "alerts": (
+        "connector.cli.alerts",
+        "alerts",
+        "Alerts (CONNECTOR_ALERT_URLS): send a test one.",
+    ),
     "plugins": (
         "connector.cli.plugins",
         "plugins",

@@ -85,15 +85,42 @@ def _yaml(value: Any) -> str:
     ).rstrip()
 
 
-def print_run(record: RunRecord) -> None:
+SHOWN_BODY_CHARS = 4000  # of one body in `runs show`; the whole (bounded) body is in --json
+
+
+def _body(label: str, value: Any, indent: str) -> None:
+    """A request's or response's body under its step, as JSON, long ones cut with the cut said."""
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
+    if len(text) > SHOWN_BODY_CHARS:
+        text = text[:SHOWN_BODY_CHARS] + f"\n… [{len(text)} characters in all: runs show --json]"
+    pad = indent + "    "
+    _echo(pad + click.style(label, dim=True) + " " + text.replace("\n", "\n" + pad + "  "))
+
+
+def _bodies(step: StepRecord, indent: str) -> None:
+    if step.status in ("skipped", "planned"):
+        return
+    if step.request_body is not None:
+        _body("request:", step.request_body, indent)
+    answer = step.output if step.output is not None else step.response_body
+    if answer is not None and step.items is None:
+        _body("response:", answer, indent)
+
+
+def print_run(record: RunRecord, *, bodies: bool = False) -> None:
+    """A run, step by step; ``bodies``: each step's request and response bodies under it."""
     _echo(f"{record.recipe}  ({record.trigger_app} {record.trigger_event})  run {record.id}")
     if record.parent:
         _echo(f"  made from run {record.parent} (connector runs show {record.parent})")
     widths = _widths(record.steps)
     for step in record.steps:
         _echo(_step_line(step, widths))
+        if bodies:
+            _bodies(step, "  ")
         for item in step.items or ():
             _echo(_step_line(item, (widths[0] - 4, widths[1]), indent="      "))
+            if bodies:
+                _bodies(item, "      ")
     if record.output is not None:
         _echo("output:")
         _echo("  " + _yaml(record.output).replace("\n", "\n  "))
@@ -102,7 +129,7 @@ def print_run(record: RunRecord) -> None:
     _echo(click.style(f"{mark} {record.status}{took}", fg=colour, bold=True), nl=False)
     if record.error and record.status == "failed":
         _echo(click.style(f": {record.error}", fg="red"), nl=False)
-    _echo(f"   (details: connector runs show {record.id})")
+    _echo("" if bodies else f"   (details: connector runs show {record.id})")
 
 
 def print_dry_run(record: RunRecord) -> None:

@@ -99,8 +99,20 @@ def _read_event(source: str) -> Any:
     is_flag=True,
     help="Start the embedded sandbox in this process and point every app at it.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run even when the recipe's trigger.if is false for the event.",
+)
 @plugins_dir_option
-def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, sandbox: bool) -> None:
+def run(
+    recipe: str,
+    event_source: str | None,
+    dry_run: bool,
+    as_json: bool,
+    sandbox: bool,
+    force: bool,
+) -> None:
     """Run RECIPE once for one trigger event.
 
     The recipe is validated first (as `connector validate` does), then planned and executed step by
@@ -108,6 +120,9 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
     (CONNECTOR_DATABASE_URL, default SQLite under CONNECTOR_HOME), failed requests are retried as
     the API allows, and a run that is killed half way is finished by `connector runs resume`
     without repeating a write. Every run is recorded: see `connector runs`.
+
+    An event the recipe's trigger.if is false for is not run, as `connector serve` would not run
+    it: the command says so and why, and exits 0; --force runs it anyway.
 
     With --sandbox, the id links a run makes belong to that sandbox and go away with it.
     """
@@ -132,6 +147,8 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
         sys.exit(2)
     plan = prepared.plan
     event = _read_event(event_source) if event_source else dict(plan.sample or {})
+    if not force:
+        _stop_if_filtered(plan, event, as_json)
     if sandbox:
         _check_coverage(plan, recipe, as_json, dry_run)
 
@@ -158,6 +175,32 @@ def run(recipe: str, event_source: str | None, dry_run: bool, as_json: bool, san
     else:
         print_run(record)
     sys.exit(0 if record.status == "succeeded" else 1)
+
+
+def _stop_if_filtered(plan: Any, event: Any, as_json: bool) -> None:
+    """Exit 0 saying why when the recipe's ``trigger.if`` is false for ``event`` (or cannot be
+    evaluated, which `connector serve` counts as false too)."""
+    from connector.errors import ConnectorError
+    from connector.language.template_env import template_env
+
+    condition = plan.trigger_if
+    if condition is None:
+        return
+    source = getattr(condition, "source", None) or "trigger.if"
+    try:
+        holds = bool(condition.render({"trigger": event, "env": template_env(os.environ)}))
+    except ConnectorError as exc:
+        reason = f"trigger.if {source} could not be evaluated for this event: {exc}"
+    else:
+        if holds:
+            return
+        reason = f"trigger.if {source} is false for this event"
+    if as_json:
+        doc = {"status": "filtered", "recipe": plan.name, "reason": reason}
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(f"{plan.name}: filtered, nothing was run: {reason} (--force runs it anyway)")
+    sys.exit(0)
 
 
 def _check_coverage(plan: Any, recipe: str, as_json: bool, dry_run: bool) -> None:
@@ -223,6 +266,8 @@ def _durable_run(
         run_env.pop("CONNECTOR_DATABASE_URL", None)
     try:
         runtime = stack.enter_context(Runtime(registry, run_env, RuntimeOptions(sandbox=sandbox)))
+        if plan.on_failure:
+            runtime.keep_recipe(*_route_recipe(plan, registry))
         runtime.keep_recipe(plan, text)
         record = runtime.run(plan, event)
         if sandbox:
@@ -235,3 +280,29 @@ def _durable_run(
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     return record
+
+
+def _route_recipe(plan: Any, registry: Any) -> tuple[Any, str]:
+    """The plan and text of the recipe ``plan``'s ``on_failure`` names, found among the recipes
+    in the same folder; exit 2 when none there has that name (or it is not valid)."""
+    from connector.errors import UsageError
+    from connector.language.validate import find_recipe_files
+    from connector.runtime.prepare import prepare
+
+    folder = Path(plan.path).parent
+    try:
+        files = find_recipe_files((str(folder),))
+    except UsageError:
+        files = []
+    for path in files:
+        if Path(path).resolve() == Path(plan.path).resolve():
+            continue
+        prepared = prepare(path, registry)
+        if prepared.plan is not None and prepared.plan.name == plan.on_failure:
+            return prepared.plan, prepared.text
+    click.echo(
+        f"error: {plan.path}: on_failure names the recipe {plan.on_failure!r}, which no valid"
+        f" recipe in {folder} is; nothing was run",
+        err=True,
+    )
+    sys.exit(2)

@@ -31,7 +31,13 @@ def _get(store: RunStore, run_id: str) -> RunRecord:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     if record is None:
-        click.echo(f"error: no run {run_id!r} (see `connector runs list`)", err=True)
+        click.echo(
+            f"error: no run {run_id!r} in {store.engine.url.render_as_string(hide_password=True)}"
+            " (see `connector runs list`; a run of `connector serve --sandbox` or `connector run"
+            " --sandbox` is copied there when it ends, and CONNECTOR_HOME or"
+            " CONNECTOR_DATABASE_URL choose which history is read)",
+            err=True,
+        )
         sys.exit(1)
     return record
 
@@ -103,7 +109,8 @@ def list_runs(limit: int, recipe: str | None, status: str | None, as_json: bool)
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as one JSON document.")
 def show_run(run_id: str, as_json: bool) -> None:
-    """One run: its trigger, each step's request and response, its output."""
+    """One run: its trigger, each step's request and response (bodies included, redacted; a
+    refusal's body too), its output."""
     from connector.cli.render import print_run
 
     with _store() as store:
@@ -112,7 +119,7 @@ def show_run(run_id: str, as_json: bool) -> None:
         click.echo(json.dumps(record.to_json(), indent=2, default=str))
         return
     click.echo(f"trigger: {json.dumps(record.trigger, default=str)[:500]}")
-    print_run(record)
+    print_run(record, bodies=True)
 
 
 @runs.command("resume")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import tempfile
@@ -77,6 +76,15 @@ def _load(paths: tuple[str, ...], registry: Any) -> tuple[list[tuple[Any, str]],
             continue
         names[name] = path
         recipes.append((prepared.plan, prepared.text))
+    served = {plan.name for plan, _ in recipes}
+    for plan, _ in recipes:
+        if plan.on_failure and plan.on_failure not in served:
+            click.echo(
+                f"{plan.path}: error: on_failure names the recipe {plan.on_failure!r}, which is"
+                " not among the recipes served",
+                err=True,
+            )
+            bad += 1
     if bad:
         click.echo(f"error: {bad} recipe(s) are not valid; nothing is served", err=True)
         sys.exit(2)
@@ -93,7 +101,8 @@ def _load(paths: tuple[str, ...], registry: Any) -> tuple[list[tuple[Any, str]],
     "--sandbox",
     is_flag=True,
     help="Start the embedded sandbox in this process and wire it both ways: its webhooks come "
-    "here, the recipes act on it. State lives in a scratch database that goes with it.",
+    "here, the recipes act on it. Its state, journal and id links live in a scratch database "
+    "that goes with it; each run is copied into the run history (`connector runs`) as it ends.",
 )
 @click.option(
     "--workers",
@@ -109,9 +118,31 @@ def _load(paths: tuple[str, ...], registry: Any) -> tuple[list[tuple[Any, str]],
     type=click.FloatRange(0),
     help="On SIGTERM, seconds running steps get to finish; what is left is finished on the next start.",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    help="The least severe log line written (stderr): INFO tells each run's start, its waits "
+    "and retries (with what the vendor said) and its end.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON object a line (time, level, logger, message, run_id) for a log collector.",
+)
 @plugins_dir_option
 def serve(
-    paths: tuple[str, ...], host: str, port: int, sandbox: bool, workers: int, grace: float
+    paths: tuple[str, ...],
+    host: str,
+    port: int,
+    sandbox: bool,
+    workers: int,
+    grace: float,
+    log_level: str,
+    log_format: str,
 ) -> None:
     """Run the recipes in PATH... unattended.
 
@@ -129,10 +160,10 @@ def serve(
         _check_coverage(recipes)
         _check_host(host)
     env = dict(os.environ)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    home_env = dict(env)  # where the run history is, before --sandbox points at a scratch one
+    from connector.serve.logs import configure
+
+    configure(log_level, log_format)
     with ExitStack() as stack:
         try:
             sock = bind(host, port)
@@ -151,6 +182,10 @@ def serve(
                 syncs=syncs, **({"clock": clock} if clock else {}),
             )  # fmt: skip
             service.start()
+            if sandbox:
+                from connector.persistence.runs import RunStore
+
+                service.keep_history(RunStore.for_env(home_env))
         except ConnectorError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
@@ -251,6 +286,11 @@ def _start_sandbox(stack: ExitStack, env: dict[str, str]) -> tuple[Any, Any]:
     env["CONNECTOR_HOME"] = scratch
     env.pop("CONNECTOR_DATABASE_URL", None)
     click.echo(f"sandbox: GoHighLevel and Connecteam fakes at {running.url}", err=True)
+    click.echo(
+        "sandbox: each run is copied into the run history as it ends (marked sandbox), where"
+        " `connector runs show ID` finds it; its journal and id links stay in a scratch database",
+        err=True,
+    )
     return running, running.app.clock
 
 

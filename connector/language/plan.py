@@ -100,6 +100,8 @@ class Plan:
     cron: str | None = None
     # `trigger.poll`: {"every": seconds, "overlap": seconds}
     poll: Mapping[str, Any] | None = None
+    # `on_failure.recipe`: the recipe that runs when a run of this one fails for good
+    on_failure: str | None = None
     # where each JSON path was written in the file (line, column), for run-time errors
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
 
@@ -186,6 +188,7 @@ def build_plan(recipe: Recipe, registry: Registry) -> Plan:
     Raises :class:`~connector.errors.RecipeInvalid` as :func:`plan_recipe` does.
     """
     env = shared_environment(registry.filters)
+    data = recipe.source.data if isinstance(recipe.source.data, Mapping) else {}
     problems = [Problem(where, message) for where, message in recipe.malformed]
     compile_at = _Compiler(env, problems)
     vars_ = tuple((var.name, compile_at(var.value)) for var in recipe.vars)
@@ -245,7 +248,14 @@ def build_plan(recipe: Recipe, registry: Registry) -> Plan:
         cron=str(cron) if cron else None,
         poll=dict(poll) if isinstance(poll, Mapping) else None,
         positions=dict(recipe.source.positions),
+        on_failure=_route(data.get("on_failure")),
     )
+
+
+def _route(value: Any) -> str | None:
+    """The recipe ``on_failure:`` names (the schema has checked its shape)."""
+    name = value.get("recipe") if isinstance(value, Mapping) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _once(once: Once | None, compile_at: _Compiler, problems: list[Problem]) -> OncePlan | None:

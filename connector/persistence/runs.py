@@ -74,6 +74,7 @@ def _step_from_json(data: dict[str, Any]) -> StepRecord:
         waits=data.get("waits") or [],
         note=data.get("note"),
         done_before=bool(data.get("done_before")),
+        response_body=(data.get("response") or {}).get("body"),
     )
 
 

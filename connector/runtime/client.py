@@ -35,6 +35,7 @@ class Client:
         """Store the recipe's text by its hash, so its runs can finish as they began."""
         self.parts.store.put_recipe(plan.recipe_hash, plan.name, plan.path, text)
         self.worker.plans[plan.recipe_hash] = plan
+        self.worker.names[plan.name] = plan.recipe_hash  # what `on_failure:` names find
 
     def start(
         self,
@@ -138,6 +139,8 @@ class Client:
             "env": dict(template_env(self.parts.env if env is None else env)),
             "parent": parent,
             "sandbox": self.parts.options.sandbox,
+            # the error route's recipe (by hash, so any process finishing the run finds it)
+            "on_failure": self.worker.names.get(plan.on_failure) if plan.on_failure else None,
         }
 
     def queued(self) -> int:

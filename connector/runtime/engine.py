@@ -13,6 +13,7 @@ import asyncio
 import functools
 import inspect
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,15 @@ from connector.language.paths import child_path
 from connector.language.placeholder import Placeholder
 from connector.language.plan import OncePlan, Plan, StepPlan
 from connector.language.template_env import template_env
-from connector.records import Recorder, RunRecord, StepRecord, ms_since, new_run_id, now_iso
+from connector.records import (
+    Recorder,
+    RunRecord,
+    StepRecord,
+    current_run,
+    ms_since,
+    new_run_id,
+    now_iso,
+)
 from connector.runtime.paged_steps import fetch_pages, walk_pages
 from connector.runtime.senders import DryRunSender, LiveSender, StepSender, json_value
 from connector.sending.auth import ACCOUNT
@@ -40,6 +49,8 @@ from connector.sending.paging import PageCount
 from connector.sending.retry import RetryPolicy
 
 __all__ = ["Engine", "Placeholder"]
+
+log = logging.getLogger("connector.run")
 
 
 def _plain(value: Any) -> Any:
@@ -116,6 +127,16 @@ class Engine:
             self.recorder.run_started(record)
         sender: StepSender = DryRunSender(self.redactor) if dry_run else LiveSender()
         run = _Run(self, plan, record, event, sender, claims_of or record.id)
+        current = current_run.set(record.id)
+        if not dry_run:
+            log.info(
+                "run %s started: recipe=%s event=%s %s subject=%s",
+                record.id,
+                plan.name,
+                plan.trigger_app,
+                plan.trigger_event,
+                self.redactor.text(_subject(event)),
+            )
         try:
             run.execute()
         finally:
@@ -124,6 +145,7 @@ class Engine:
             record.duration_ms = ms_since(started)
             if self.recorder is not None:
                 self.recorder.run_finished(record)
+            current_run.reset(current)
         return record
 
 
@@ -551,6 +573,22 @@ class _Run:
                 self._loop = asyncio.new_event_loop()
             output = self._loop.run_until_complete(output)
         return output
+
+
+SUBJECT_FIELDS = ("contactId", "userId", "taskId", "id", "appointmentId", "opportunityId")
+
+
+def _subject(event: Any) -> str:
+    """What an event is about, for a log line: its first id field (``contactId=ocQ...``), at the
+    top or under ``data`` (Connecteam's envelope); never the payload itself."""
+    for where in (event, event.get("data") if isinstance(event, Mapping) else None):
+        if not isinstance(where, Mapping):
+            continue
+        for name in SUBJECT_FIELDS:
+            value = where.get(name)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                return f"{name}={str(value)[:64]}"
+    return "-"
 
 
 def _redact_outputs(result: StepRecord, redactor: Redactor) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -29,7 +30,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from dbos import DBOS, DBOSConfig
+from dbos import DBOS, DBOSConfig, SetWorkflowID
 from dbos._serialization import Serializer
 
 from connector.errors import ConnectorError, StepError, StoreError
@@ -143,6 +144,7 @@ class Worker:
         self.parts = parts
         self.checkpoints = DurableCheckpoints(parts.options.sleep)
         self.plans: dict[str, Plan] = {}  # by recipe hash: the plans this process has made
+        self.names: dict[str, str] = {}  # recipe name -> hash of the kept one (error routes)
         self.syncs: dict[str, SyncSpec] = {}  # by text hash: the sync declarations it has loaded
         self.launched = False
         self._system_engine: Any = None  # DBOS's engine on SQLite (connector.persistence.database)
@@ -289,6 +291,8 @@ class Worker:
                 sandbox=bool(job.get("sandbox")),
                 claims_of=self.parts.store.claims_of(job["run_id"]) if job.get("parent") else None,
             )
+        if record.status == "failed" and job.get("on_failure") and not job.get("route_of"):
+            self._route(record, job)
         retrying(lambda: self.parts.effects.release_run(record.id))
         for listener in self.on_finished:
             with contextlib.suppress(
@@ -296,6 +300,32 @@ class Worker:
             ):  # a listener (metrics, a log line) never fails a run
                 listener(record, job, time.perf_counter() - started)
         return record
+
+    def _route(self, record: RunRecord, job: Mapping[str, Any]) -> None:
+        """Run the error route (``on_failure``) of a run that failed for good, with the failure
+        as its event: a child workflow whose id is made from the failed run's, so it runs once,
+        and a resumed run finds it done instead of starting it again."""
+        failed = next((s for s in record.steps if s.status == "failed"), None)
+        route_id = "run_" + hashlib.sha256(f"{record.id}\x00on_failure".encode()).hexdigest()[:20]
+        event = {
+            "run_id": record.id,
+            "recipe": record.recipe,
+            "error": record.error,
+            "step": failed.id if failed is not None else None,
+            "status_code": failed.status_code if failed is not None else None,
+            "event": record.trigger,
+        }
+        route = {
+            "run_id": route_id,
+            "recipe_hash": job["on_failure"],
+            "event": event,
+            "env": dict(job.get("env") or {}),
+            "parent": None,
+            "sandbox": bool(job.get("sandbox")),
+            "route_of": record.id,
+        }
+        with SetWorkflowID(route_id):
+            run_workflow(route)
 
     def _plan(self, recipe_hash: str) -> Plan:
         plan = self.plans.get(recipe_hash)

@@ -20,11 +20,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from http import HTTPStatus
 from typing import Any, Protocol
 
 import httpx
@@ -33,9 +35,16 @@ from connector.apps import App
 from connector.catalog.model import Operation
 from connector.errors import ConnectorError, HTTPStepError, NotConnected, StepError
 from connector.persistence.effects import Claim, EffectJournal
-from connector.records import StepRecord
+from connector.records import StepRecord, bounded
 from connector.sending.checkpoints import Checkpoints, NoCheckpoints
-from connector.sending.http import DirectSender, Redactor, Sender, parse_body, shown_headers
+from connector.sending.http import (
+    DirectSender,
+    Redactor,
+    Sender,
+    api_message,
+    parse_body,
+    shown_headers,
+)
 from connector.sending.retry import (
     RetryPolicy,
     classify_error,
@@ -43,6 +52,8 @@ from connector.sending.retry import (
 )
 
 __all__ = ["Caller", "RateGate"]
+
+log = logging.getLogger("connector.run")
 
 BUSY_POLL_SECONDS = 0.25
 KEPT_HEADERS = ("retry-after", "x-ratelimit", "content-type")
@@ -152,6 +163,14 @@ class Caller:
                 result.waits.append(
                     {"seconds": round(outcome["budget_wait"], 3), "reason": "rate budget"}
                 )
+                if outcome["budget_wait"] >= 1.0:
+                    log.info(
+                        "step %s waited %.1f s for %s's rate budget before attempt %d",
+                        call.step_id,
+                        outcome["budget_wait"],
+                        call.app.title,
+                        attempt,
+                    )
             if outcome.get("request_headers"):
                 result.request_headers = outcome["request_headers"]
             verdict = outcome["verdict"]
@@ -159,9 +178,15 @@ class Caller:
             action = verdict["action"]
             if action == "done":
                 return self._done(call, outcome.get("body"), outcome.get("status"))
+            said = self._keep_refusal(call, outcome, result)
             if action == "retry":
                 delay = float(verdict.get("delay") or 0.0)
-                result.waits.append({"seconds": round(delay, 3), "reason": verdict["reason"]})
+                wait = {"seconds": round(delay, 3), "reason": verdict["reason"]}
+                wait.update(attempt=attempt + 1, of=policy.attempts, app=call.app.title)
+                if said:
+                    wait["message"] = said
+                result.waits.append(wait)
+                note_wait(call.step_id, wait)
                 self.checkpoints.sleep(delay)
                 continue
             if action == "unknown":
@@ -169,9 +194,11 @@ class Caller:
                     continue
                 unknown = True
                 if not _can_tell(call):
-                    raise OutcomeUnknown(
-                        call.step_id, f"{verdict['message']}; {_settle_hint(call)}"
-                    )
+                    text = str(verdict["message"])
+                    if said and outcome.get("status") is not None:  # what the vendor said too
+                        code = f"HTTP {outcome['status']}"
+                        text = text.replace(code, f"{code} from {call.app.title} ({said})", 1)
+                    raise OutcomeUnknown(call.step_id, f"{text}; {_settle_hint(call)}")
                 continue
             # fail
             body = outcome.get("body")
@@ -187,10 +214,20 @@ class Caller:
                     lambda: self.effects.release(call.effect_key, call.owner),  # type: ignore[union-attr,arg-type]
                 )
             message = str(verdict["message"])
-            prefix = f"HTTP {status}"
-            if status is not None and message.startswith(prefix):
-                raise HTTPStepError(call.step_id, status, message[len(prefix) :].lstrip(": "))
+            if status is not None and message.startswith((f"HTTP {status}", "gave up after")):
+                gave_up = message.split(":", 1)[0] if message.startswith("gave up") else ""
+                text = (said or _phrase(status)) + (f" ({gave_up})" if gave_up else "")
+                raise HTTPStepError(call.step_id, status, text, app=call.app.title)
             raise StepError(call.step_id, message)
+
+    def _keep_refusal(self, call: Call, outcome: Mapping[str, Any], result: StepRecord) -> str:
+        """Keep a refusal's body on the step's record (redacted, bounded); what the vendor said
+        in it, redacted, or ""."""
+        if outcome.get("status") is None:
+            return ""
+        body = self.redactor.value(outcome.get("body"))
+        result.response_body = bounded(body)
+        return self.redactor.text(api_message(body))[:300] if body not in (None, "") else ""
 
     # units ---------------------------------------------------------------------------------------
 
@@ -328,6 +365,28 @@ class Caller:
             request_headers=self.redactor.headers(shown_headers(response.request)),
         )
         return out
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "no message"
+
+
+def note_wait(step_id: str, wait: Mapping[str, Any]) -> None:
+    """One log line for a wait before a retry: why, what the vendor said, which attempt is next."""
+    said = f": {wait['message']}" if wait.get("message") else ""
+    log.info(
+        "step %s waits %.1f s (%s from %s%s), then attempt %d of %d",
+        step_id,
+        wait["seconds"],
+        wait["reason"],
+        wait.get("app", "the app"),
+        said,
+        wait["attempt"],
+        wait["of"],
+    )
 
 
 def _run_of(owner: str) -> str:

@@ -25,8 +25,10 @@ from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec
 from connector.persistence.cursors import Cursors
 from connector.persistence.executors import ExecutorLock
+from connector.persistence.runs import RunStore
 from connector.records import RunRecord
 from connector.runtime.recovery import Recovery
+from connector.serve.alerts import Alerts, conflict_incident
 from connector.serve.app import ServeSettings, build_app, mark_ready
 from connector.serve.intake import Intake
 from connector.serve.metrics import Metrics
@@ -98,6 +100,7 @@ class Service:
         self._ticker: threading.Thread | None = None
         self.server: uvicorn.Server | None = None
         self.runtime.on_finished.append(self._finished)
+        self.alerts = Alerts.from_env(self.env)  # CONNECTOR_ALERT_URLS: None when it names none
 
     # lifecycle -----------------------------------------------------------------------------------
 
@@ -120,11 +123,16 @@ class Service:
         config = uvicorn.Config(
             self.app,
             log_level="warning",
+            log_config=None,  # its lines go through the process's handler (connector.serve.logs)
             access_log=False,  # a Connecteam webhook's path holds its secret
             lifespan="off",
             timeout_graceful_shutdown=int(self.grace) or None,
         )
         self.server = uvicorn.Server(config)
+        if self.alerts is not None and not self.alerts.base_url:  # the run pages' address
+            host, port = sock.getsockname()[:2]
+            host = f"[{host}]" if ":" in host else host
+            self.alerts.base_url = f"http://{host}:{port}"
         serving(self.app, str(sock.getsockname()[0]), self.server)  # the page's access rule
         previous = {}
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
@@ -150,6 +158,8 @@ class Service:
         if self._ticker is not None:
             self._ticker.join(timeout=5)
         self.runtime.close(wait=True, grace=self.grace)
+        if self.alerts is not None:  # the digest of what was grouped, and what waits for a retry
+            self.alerts.close(timeout=10.0)
         self.lock.release()
 
     # background ----------------------------------------------------------------------------------
@@ -188,6 +198,32 @@ class Service:
         except Exception:
             return -1
 
+    def keep_history(self, history: RunStore) -> None:
+        """Copy every run into ``history`` as it ends (and the recipes it ran): the run history
+        under CONNECTOR_HOME, where `connector runs` and a page served from it find the runs of
+        `serve --sandbox`, whose own database is a scratch one (the runs stay marked sandbox)."""
+        for plan, text in self._recipes:
+            history.put_recipe(plan.recipe_hash, plan.name, plan.path, text)
+
+        def copy(record: RunRecord, job: Mapping[str, Any], seconds: float) -> None:
+            try:
+                history.copy_from(self.runtime.store, record.id)
+            except Exception as exc:  # the history is a copy: a run never fails for it
+                log.warning("run %s not copied into the run history: %s", record.id, exc)
+
+        self.runtime.on_finished.append(copy)
+
+    def _alert(self, record: RunRecord, job: Mapping[str, Any]) -> None:
+        """Queue the alerts a finished run calls for (sent off this thread, never waited for)."""
+        alerts = self.alerts
+        if alerts is None:
+            return
+        alerts.run_finished(record)
+        if job.get("kind") == "sync":  # the conflicts this run left for a person
+            for conflict in self.runtime.sync.conflicts(status="open", limit=50):
+                if conflict.run_id == record.id:
+                    alerts.notify(conflict_incident(conflict.to_json(), alerts.link(record.id)))
+
     def _finished(self, record: RunRecord, job: Mapping[str, Any], seconds: float) -> None:
         self.metrics.runs.labels(record.recipe, record.status).inc()
         attempts = sum(_attempts(step) for step in record.steps)
@@ -196,14 +232,22 @@ class Service:
             for wait in _waits(step):
                 self.metrics.waits.labels(str(wait.get("reason", "wait"))).inc()
                 self.metrics.wait_seconds.inc(float(wait.get("seconds") or 0))
-        log.info(
-            "run %s recipe=%s event=%s status=%s duration=%.2fs",
+        failed = record.status == "failed"
+        log.log(
+            logging.WARNING if failed else logging.INFO,
+            "run %s recipe=%s event=%s status=%s duration=%.2fs%s",
             record.id,
             record.recipe,
             str(job.get("key") or "-")[:80],
             record.status,
             seconds,
+            f" error={(record.error or '')[:300]}" if failed else "",
+            extra={"run_id": record.id},
         )
+        try:
+            self._alert(record, job)
+        except Exception as exc:  # an alert never fails a run, nor its listeners
+            log.warning("alerts for run %s: %s", record.id, type(exc).__name__)
 
 
 def _attempts(step: Any) -> int:

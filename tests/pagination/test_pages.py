@@ -252,7 +252,10 @@ def test_a_page_refused_mid_walk_fails_the_paged_step_and_stops_the_walk(
     assert len(seen) == 200  # the two pages before the refused one
     assert len(sandbox.requests) == 3  # a 400 is not asked again
     contacts, walked = record.steps
-    assert (contacts.status, contacts.error) == ("failed", "HTTP 400: startAfterId is not valid")
+    assert (contacts.status, contacts.error) == (
+        "failed",
+        "HTTP 400 from GoHighLevel: startAfterId is not valid",
+    )
     assert record.error == contacts.error
     assert walked.status == "failed"
     assert walked.error == "stopped after 200 items: step 'contacts' failed"

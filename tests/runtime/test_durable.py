@@ -5,6 +5,7 @@ after a SIGKILL with `connector runs resume`. Claims are checked by the sandbox'
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -227,3 +228,44 @@ def test_a_contact_without_email_whose_answer_was_lost_is_found_by_its_full_name
     made = [c for c in state["ghl"]["contacts"] if c.get("lastName") == "Hopper"]
     assert len(made) == 1 and made[0]["firstName"] == "Grace Brewster"
     assert record.output["contact_id"] == made[0]["id"]
+
+
+def test_a_wait_for_the_rate_budget_is_logged_with_the_step_and_the_run(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    from connector.records import current_run
+    from connector.sending.caller import Caller
+
+    class SlowBudget:
+        def acquire(self, app: Any, credential: str, location: str) -> float:
+            return 2.5  # as if it had waited: nothing sleeps here
+
+        def observe(self, *args: Any) -> None:
+            pass
+
+    plan = _plan("located.yaml", registry)
+    engine = _engine(
+        registry,
+        plan,
+        lambda request: httpx.Response(200, json={"contacts": []}),
+        {"GHL_TOKEN": "tok-1234"},
+    )
+    engine.caller = Caller(throttle=SlowBudget(), redactor=engine.redactor)
+    seen: list[str | None] = []
+
+    class RunIds(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(current_run.get())
+
+    handler = RunIds()
+    logging.getLogger("connector.run").addHandler(handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="connector.run"):
+            record = engine.run(plan, {}, env={"GHL_LOCATION_ID": "A"})
+    finally:
+        logging.getLogger("connector.run").removeHandler(handler)
+    assert record.status == "succeeded"
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("waited 2.5 s for GoHighLevel's rate budget before attempt 1" in m for m in lines)
+    assert any(m.startswith(f"run {record.id} started: recipe=") for m in lines)
+    assert seen and set(seen) == {record.id}  # every line is told which run it is about

@@ -379,3 +379,123 @@ def test_updates_to_one_contact_run_in_the_order_they_arrived(serve_with: Any) -
     for before, after in itertools.pairwise(synced):
         assert before.finished_at is not None and before.finished_at <= after.started_at
     assert _ct_user(served)["lastName"] == "Version 11"
+
+
+# --- the story in the log -------------------------------------------------------------------------
+
+
+def test_the_json_log_tells_a_failing_runs_story_with_its_id(
+    serve_with: Any, database: dict[str, str]
+) -> None:
+    """`serve --log-format json`: every line parses; the run's start (recipe, event, subject),
+    its wait before the retry (status, what the vendor said, attempt n of m, how long) and its
+    end carry the run's id; no token is written."""
+    import io
+    import logging
+
+    from connector.serve.logs import configure
+
+    root = logging.getLogger()
+    kept = (list(root.handlers), root.level)
+    stream = io.StringIO()
+    configure("INFO", "json", stream)
+    database.update(CONNECTOR_RETRY_ATTEMPTS="2", CONNECTOR_RETRY_BASE_DELAY="0.05")
+    try:
+        served = serve_with()
+        httpx.post(
+            f"{served.sandbox.url}/_sandbox/faults",
+            json={"seed": 1, "specs": [f"503:1,path=/ghl/contacts/{CONTACT}/tasks,method=GET"]},
+        ).raise_for_status()
+        answer = httpx.post(
+            f"{served.url}/hooks/pull-contact-on-select",
+            json={"contactId": CONTACT, "userId": USER},
+            headers={"authorization": f"Bearer {HOOK_TOKEN}"},
+        )
+        run_id = answer.json()["run_id"]
+        wait_for(lambda: "status=failed" in stream.getvalue())
+    finally:
+        root.handlers[:] = kept[0]
+        root.setLevel(kept[1])
+    text = stream.getvalue()
+    lines = [json.loads(line) for line in text.splitlines()]  # every line is JSON
+    mine = [line["message"] for line in lines if line.get("run_id") == run_id]
+    assert any(
+        m.startswith(f"run {run_id} started: recipe=pull-contact-on-select")
+        and f"subject=contactId={CONTACT}" in m
+        for m in mine
+    ), mine
+    waits = [m for m in mine if " waits " in m]
+    assert waits and "HTTP 503 from GoHighLevel: Service Unavailable" in waits[0]
+    assert "attempt 2 of 2" in waits[0]
+    ended = [m for m in mine if "status=failed" in m]
+    assert ended and "HTTP 503 from GoHighLevel: Service Unavailable" in ended[0]
+    assert served.sandbox.env["GHL_TOKEN"] not in text
+
+
+# --- one run history for the sandbox --------------------------------------------------------------
+
+
+def test_a_sandbox_servers_runs_reach_the_run_history(
+    database: dict[str, str], tmp_path: Path, monkeypatch: Any
+) -> None:
+    """`serve --sandbox` keeps its state in a scratch database; each run is copied, as it ends,
+    into the run history under CONNECTOR_HOME, marked sandbox, where `connector runs show ID`
+    in another terminal finds it."""
+    import threading
+
+    from connector.apps.plugins import default_registry
+    from connector.persistence.database import close_all
+    from connector.persistence.runs import RunStore
+    from connector.sandbox.server import start_in_thread
+    from connector.serve.server import Service, bind
+    from connector.serve.wiring import sandbox_env, wire_sandbox
+    from tests.serve.conftest import _healthy, shipped, stop_service
+
+    home = tmp_path / "the-users-home"
+    registry, _ = default_registry([], home=Path("/nonexistent"))
+    sandbox = start_in_thread()
+    env = {**sandbox_env(sandbox), **database, "CONNECTOR_HOOK_TOKEN": HOOK_TOKEN}
+    service = Service(
+        registry, shipped(registry), env, workers=2, clock=sandbox.app.clock, sandbox=True
+    )
+    service.start()
+    service.keep_history(RunStore.open(home))
+    sock = bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    thread = threading.Thread(
+        target=service.serve, args=(sock,), kwargs={"install_signal_handlers": False}, daemon=True
+    )
+    thread.start()
+    try:
+        wait_for(lambda: _healthy(url), 30)
+        wire_sandbox(sandbox, url, env["CONNECTEAM_WEBHOOK_SECRET"])
+        _sandbox_history(url, home, monkeypatch)
+    finally:
+        stop_service(service, thread, sandbox)
+        close_all()
+
+
+def _sandbox_history(url: str, home: Path, monkeypatch: Any) -> None:
+    from click.testing import CliRunner
+
+    from connector.cli import cli
+    from connector.persistence.runs import RunStore
+
+    answer = httpx.post(
+        f"{url}/hooks/pull-contact-on-select",
+        json={"contactId": CONTACT, "userId": USER},
+        headers={"authorization": f"Bearer {HOOK_TOKEN}"},
+    )
+    run_id = answer.json()["run_id"]
+    history = RunStore.open(home)
+    copied = wait_for(lambda: history.get(run_id))
+    assert (copied.status, copied.sandbox) == ("succeeded", True)
+    assert history.get_recipe(copied.recipe_hash) is not None  # the page can show what ran
+    monkeypatch.setenv("CONNECTOR_HOME", str(home))
+    monkeypatch.delenv("CONNECTOR_DATABASE_URL", raising=False)
+    shown = CliRunner().invoke(cli, ["runs", "show", run_id], catch_exceptions=False)
+    assert shown.exit_code == 0, shown.output
+    assert "pull-contact-on-select" in shown.stdout and "succeeded" in shown.stdout
+    missing = CliRunner().invoke(cli, ["runs", "show", "run_nosuchrun"])
+    assert missing.exit_code == 1
+    assert str(home) in missing.stderr and "--sandbox" in missing.stderr

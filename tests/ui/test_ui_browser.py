@@ -243,3 +243,27 @@ def test_connections_links_and_a_phone(served: Served, page: Any, browser: Any) 
         shot(tab, "runs-phone")
     finally:
         phone.close()
+
+
+def test_a_refusal_shows_the_vendors_body_and_words(served: Served, page: Any) -> None:
+    """A 503 and a 400 with bodies: the run's page shows each body in the step's response box,
+    and the error names the vendor and what it said."""
+    served.faults(f"503:1,path={TASKS},method=GET")
+    try:
+        unavailable = served.ended(served.hook())
+    finally:
+        served.faults()
+    missing = served.ended(served.hook(contact="noSuchContact00000000"))
+    for record, status, said in (
+        (unavailable, 503, "Service Unavailable"),
+        (missing, 400, "Contact not found"),
+    ):
+        assert record.status == "failed"
+        page.goto(f"{served.url}/ui/runs/{record.id}")
+        step = page.locator("section.step.st-failed").first
+        assert f"HTTP {status} from GoHighLevel: {said}" in step.locator("p.error").inner_text()
+        response = step.locator("details.response")
+        assert response.get_attribute("open") is not None
+        assert said in response.locator("pre").inner_text()
+        assert f'"statusCode": {status}' in response.locator("pre").inner_text()
+        shot(page, f"refused-{status}")

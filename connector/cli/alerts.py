@@ -1,0 +1,50 @@
+"""``connector alerts``: the alerts `connector serve` sends (CONNECTOR_ALERT_URLS)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+@click.group()
+def alerts() -> None:
+    """Alerts: when a run fails for good, a write's outcome is unknown, a sync conflict waits for
+    a person, or a connection needs a new login, `connector serve` tells every Apprise URL in
+    CONNECTOR_ALERT_URLS (separated by spaces or commas): mailto://, slack://, msteams://,
+    discord://, json:// (a webhook) and the rest Apprise supports.
+
+    \b
+      connector alerts test     send one test alert to every configured URL
+    """
+
+
+@alerts.command("test")
+def test_alert() -> None:
+    """Send one test alert to every URL in CONNECTOR_ALERT_URLS, and say which took it.
+
+    Exit 0 every target took it, 1 one did not, 2 no URL is configured."""
+    from connector.serve.alerts import alert_urls, send_apprise, shown_url
+
+    urls = alert_urls(os.environ.get("CONNECTOR_ALERT_URLS"))
+    if not urls:
+        click.echo(
+            "error: CONNECTOR_ALERT_URLS is not set: give it Apprise URLs (for example"
+            " mailto://user:password@example.com or json://alerts.example.com/hook)",
+            err=True,
+        )
+        sys.exit(2)
+    title = "connector: a test alert"
+    body = (
+        "This is a test alert from `connector alerts test`. Alerts look like this one: what"
+        " failed, what the vendor said, and a link to the run's page."
+    )
+    failed = 0
+    for url in urls:
+        if send_apprise(url, title, body):
+            click.echo(f"sent to {shown_url(url)}")
+        else:
+            failed += 1
+            click.echo(f"error: {shown_url(url)} did not take the alert", err=True)
+    sys.exit(1 if failed else 0)

@@ -1,0 +1,337 @@
+"""Alerts: a person hears when something needs them, through Apprise (email, Slack, Teams,
+Discord, a generic webhook and the rest it supports; nothing per service is written here).
+
+What is an incident (:func:`incident_of`, :func:`conflict_incident`): a run that failed for good,
+a write whose outcome is unknown, a connection that needs a new login, a sync conflict left for a
+person. Each is one message with what failed, what the vendor said and a link to the run's page.
+
+:class:`Alerts` sends them off the runs' threads: :meth:`Alerts.notify` only puts the incident
+on a queue, and one sending thread does the rest, so an alert target that is slow, down or wrong
+never blocks or delays a run. Within a window (a minute), the first incident of a recipe and kind
+goes out alone and its repeats are grouped into one digest sent when the window ends: 50
+failures in a minute are two messages, not 50. A message a target refuses is tried again with
+backoff, a few times, then dropped with a log line.
+
+``CONNECTOR_ALERT_URLS`` names the targets (Apprise URLs, separated by spaces or commas);
+``CONNECTOR_PUBLIC_URL`` is where the run pages are reached from the alert's reader (default: the
+address `connector serve` listens on).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from connector.records import RunRecord, StepRecord
+
+__all__ = [
+    "Alerts",
+    "Incident",
+    "alert_urls",
+    "conflict_incident",
+    "incident_of",
+    "send_apprise",
+    "shown_url",
+]
+
+log = logging.getLogger("connector.alerts")
+
+WINDOW_SECONDS = 60.0  # repeats within it are grouped into one digest
+ATTEMPTS = 5  # tries of one message to one target
+RETRY_BASE_SECONDS = 2.0  # backoff between tries: 2, 4, 8, 16 s
+DIGEST_LINES = 20  # incidents a digest lists one by one
+
+Sender = Callable[[str, str, str], bool]  # (url, title, body) -> sent?
+
+
+def alert_urls(text: str | None) -> list[str]:
+    """The Apprise URLs in ``CONNECTOR_ALERT_URLS``: separated by spaces or commas; a piece with
+    no ``://`` belongs to the URL before it (``mailto://...?to=a@x.org,b@x.org``)."""
+    urls: list[str] = []
+    for piece in re.split(r"[\s,]+", text or ""):
+        if not piece:
+            continue
+        if "://" in piece or not urls:
+            urls.append(piece)
+        else:
+            urls[-1] += "," + piece
+    return urls
+
+
+def shown_url(url: str) -> str:
+    """A target as a log line or a terminal may show it: its scheme and host, never its
+    credentials or tokens (``json://127.0.0.1:8080/...``)."""
+    match = re.match(r"^([A-Za-z0-9+.-]+)://(?:[^@/]*@)?([^/?#]*)", url)
+    if match is None:
+        return "(an alert URL)"
+    return f"{match.group(1)}://{match.group(2)}/..."
+
+
+def send_apprise(url: str, title: str, body: str) -> bool:
+    """Send one message to one Apprise URL; True when the target took it."""
+    import apprise
+
+    target = apprise.Apprise()
+    if not target.add(url):
+        log.warning("alert target %s is not a URL Apprise understands", shown_url(url))
+        return False
+    return bool(target.notify(title=title, body=body))
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One thing a person should hear about."""
+
+    kind: str  # failed | outcome unknown | needs login | conflict
+    recipe: str  # the recipe's (or sync's) name
+    run_id: str
+    what: str  # one line: what failed
+    said: str  # the vendor's message, or the error (redacted, as the record has it)
+    link: str = ""  # the run's page
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Incidents with one key are repeats of each other."""
+        return (self.kind, self.recipe)
+
+    def title(self) -> str:
+        heads = {
+            "failed": "failed",
+            "outcome unknown": "a write's outcome is unknown",
+            "needs login": "a connection needs a new login",
+            "conflict": "a sync conflict waits for a person",
+        }
+        return f"connector: {self.recipe}: {heads.get(self.kind, self.kind)}"
+
+    def body(self) -> str:
+        lines = [self.what]
+        if self.said:
+            lines.append(f"What it said: {self.said}")
+        if self.link:
+            lines.append(f"The run: {self.link}")
+        return "\n".join(lines)
+
+
+def _steps(record: RunRecord) -> Iterable[StepRecord]:
+    for step in record.steps:
+        yield step
+        yield from step.items or ()
+
+
+def incident_of(record: RunRecord, link: str = "") -> Incident | None:
+    """The incident a finished run is, or None (it succeeded, or is still waiting)."""
+    if record.status != "failed":
+        return None
+    failed = [s for s in _steps(record) if s.status == "failed" and s.error]
+    login = [
+        s
+        for s in failed
+        if "needs a new login" in (s.error or "") or "auth login" in (s.error or "")
+    ]
+    unknown = [s for s in failed if "outcome unknown" in (s.error or "")]
+    kind, culprit = "failed", failed[0] if failed else None
+    if login:
+        kind, culprit = "needs login", login[0]
+    elif unknown:
+        kind, culprit = "outcome unknown", unknown[0]
+    said = (culprit.error if culprit is not None else None) or record.error or ""
+    where = f" at step {culprit.id!r}" if culprit is not None else ""
+    event = f"{record.trigger_app} {record.trigger_event}"
+    what = f"Run {record.id} of {record.recipe} ({event}) failed for good{where}."
+    if kind == "outcome unknown":
+        what = f"Run {record.id} of {record.recipe} stopped: a write's outcome is unknown{where}."
+    return Incident(kind, record.recipe, record.id, what, said[:1000], link)
+
+
+def conflict_incident(conflict: Mapping[str, Any], link: str = "") -> Incident:
+    """A sync conflict left for a person (a record of ``connector.persistence.sync``)."""
+    kind, field_ = conflict.get("kind"), conflict.get("field")
+    what = (
+        f"Sync {conflict.get('sync')}: {kind} {conflict.get('ghl_id')} <-> "
+        f"{conflict.get('connecteam_id')}: {field_} changed on both sides; it waits for a person"
+        f" (connector sync conflicts; connector sync resolve {conflict.get('id')} ...)."
+    )
+    return Incident(
+        "conflict", str(conflict.get("sync") or "sync"), str(conflict.get("run_id") or ""), what,
+        "", link,
+    )  # fmt: skip
+
+
+@dataclass(order=True)
+class _Send:
+    due: float
+    seq: int
+    url: str = field(compare=False)
+    title: str = field(compare=False)
+    body: str = field(compare=False)
+    attempt: int = field(default=1, compare=False)
+
+
+_STOP = object()
+
+
+class Alerts:
+    """Sends incidents to ``urls`` from its own thread (see the module's docstring).
+
+    ``send`` sends one message to one URL (default: Apprise); ``clock`` is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        send: Sender = send_apprise,
+        window: float = WINDOW_SECONDS,
+        attempts: int = ATTEMPTS,
+        retry_base: float = RETRY_BASE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.urls = list(urls)
+        self._send = send
+        self.window = window
+        self.attempts = attempts
+        self.retry_base = retry_base
+        self.clock = clock
+        self.base_url = ""  # where run pages are: set by the server once it listens
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._due: list[_Send] = []
+        self._seq = itertools.count()
+        self._window_end: float | None = None
+        self._seen: set[tuple[str, str]] = set()
+        self._repeats: list[Incident] = []
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **options: Any) -> Alerts | None:
+        """Alerts to ``CONNECTOR_ALERT_URLS``; None when it names none."""
+        urls = alert_urls(env.get("CONNECTOR_ALERT_URLS"))
+        if not urls:
+            return None
+        alerts = cls(urls, **options)
+        alerts.base_url = (env.get("CONNECTOR_PUBLIC_URL") or "").rstrip("/")
+        return alerts
+
+    def link(self, run_id: str) -> str:
+        return f"{self.base_url}/ui/runs/{run_id}" if self.base_url and run_id else ""
+
+    # what runs call: never blocks, never raises
+
+    def notify(self, incident: Incident) -> None:
+        """Queue ``incident``; the sending thread takes it from there."""
+        self._start()
+        self._queue.put(incident)
+
+    def run_finished(self, record: RunRecord) -> None:
+        """The incident ``record`` is, if any, queued."""
+        incident = incident_of(record, self.link(record.id))
+        if incident is not None:
+            self.notify(incident)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Send the digest of what is grouped, try once what waits for a retry, and stop (at
+        most ``timeout`` seconds)."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+
+    # the sending thread
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="connector-alerts", daemon=True
+                )
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                item = self._queue.get(timeout=self._wait())
+            except queue.Empty:
+                item = None
+            now = self.clock()
+            if self._window_end is not None and now >= self._window_end:
+                self._digest()
+            if item is _STOP:
+                self._digest()
+                for job in sorted(self._due):
+                    job.attempt = self.attempts  # one last try, no more
+                    self._try(job)
+                return
+            if isinstance(item, Incident):
+                self._take(item, now)
+            self._send_due(self.clock())
+
+    def _wait(self) -> float | None:
+        """Seconds until something is due: a send, or the end of the window."""
+        times = [job.due for job in self._due[:1]]
+        if self._window_end is not None:
+            times.append(self._window_end)
+        return max(0.0, min(times) - self.clock()) if times else None
+
+    def _take(self, incident: Incident, now: float) -> None:
+        if self._window_end is None:
+            self._window_end = now + self.window
+        if incident.key in self._seen:
+            self._repeats.append(incident)
+            return
+        self._seen.add(incident.key)
+        self._queue_message(incident.title(), incident.body())
+
+    def _digest(self) -> None:
+        repeats, self._repeats = self._repeats, []
+        self._seen.clear()
+        self._window_end = None
+        if not repeats:
+            return
+        count = len(repeats)
+        kinds = sorted({i.title().removeprefix("connector: ") for i in repeats})
+        title = f"connector: {count} more incident{'s' if count != 1 else ''} (digest)"
+        lines = [f"{count} more like the last alert within a minute: " + "; ".join(kinds)]
+        for incident in repeats[:DIGEST_LINES]:
+            line = f"- {incident.recipe} {incident.run_id}: {incident.said or incident.kind}"
+            lines.append(line + (f" ({incident.link})" if incident.link else ""))
+        if count > DIGEST_LINES:
+            lines.append(f"... and {count - DIGEST_LINES} more: see the run history page")
+        self._queue_message(title, "\n".join(lines))
+
+    def _queue_message(self, title: str, body: str) -> None:
+        now = self.clock()
+        for url in self.urls:
+            heapq.heappush(self._due, _Send(now, next(self._seq), url, title, body))
+
+    def _send_due(self, now: float) -> None:
+        while self._due and self._due[0].due <= now:
+            self._try(heapq.heappop(self._due))
+
+    def _try(self, job: _Send) -> None:
+        try:
+            sent = self._send(job.url, job.title, job.body)
+        except Exception as exc:  # a target's library error is a failed send, never a crash
+            log.warning("alert to %s: %s", shown_url(job.url), type(exc).__name__)
+            sent = False
+        if sent:
+            return
+        if job.attempt >= self.attempts:
+            log.warning(
+                "alert to %s not sent after %d tries: %s",
+                shown_url(job.url),
+                job.attempt,
+                job.title,
+            )
+            return
+        job.due = self.clock() + self.retry_base * 2 ** (job.attempt - 1)
+        job.attempt += 1
+        heapq.heappush(self._due, job)
