@@ -20,10 +20,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,15 +36,23 @@ from connector.apps import App
 from connector.apps.events import Rejected, Webhook
 from connector.serve.bodies import MAX_BODY_BYTES, read_json
 from connector.serve.events import hook_event
+from connector.serve.guard import BODY_SECONDS, Guard
 from connector.serve.intake import Intake
 from connector.serve.metrics import CONTENT_TYPE
 from connector.ui import mount
 
-__all__ = ["Mounted", "ServeSettings", "build_app", "mark_ready"]
+__all__ = ["MAX_PENDING_BODIES", "Mounted", "ServeSettings", "build_app", "mark_ready", "read_body"]
 
 log = logging.getLogger("connector.serve")
 
-REASONS = {401: "signature", 413: "too_large", 400: "malformed"}
+REASONS = {401: "signature", 413: "too_large", 400: "malformed", 408: "slow", 503: "busy"}
+# Bodies read and checked at once before their sender is known (a webhook's signature, a hook's
+# token): past this a delivery is answered 503 at once (the vendor sends it again), so a flood of
+# forged bodies holds a bounded amount of memory and work.
+MAX_PENDING_BODIES = 64
+# Threads that check signatures and parse bodies (off the event loop, apart from the threads that
+# store events, so a flood of forged bodies cannot hold up legitimate ones being stored).
+CHECKING_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -88,23 +100,37 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _read(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The body, read no further than ``limit`` bytes past which it is refused (413)."""
+async def read_body(
+    request: Request, limit: int = MAX_BODY_BYTES, seconds: float = BODY_SECONDS
+) -> bytes:
+    """The body, read no further than ``limit`` bytes past which it is refused (413), and
+    within ``seconds`` (408: a client sending it slowly is cut off)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Rejected(f"the body is {declared} bytes; at most {limit} are accepted", 413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(f"the body is over {limit} bytes; at most {limit} are accepted", 413)
-        chunks.append(chunk)
+    with anyio.move_on_after(seconds) as deadline:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(f"the body is over {limit} bytes; at most {limit} are accepted", 413)
+            chunks.append(chunk)
+    if deadline.cancelled_caught:
+        raise Rejected(f"the body was not sent within {seconds:.0f} s", 408)
     return b"".join(chunks)
 
 
 def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
     metrics = intake.metrics
     state = {"ready": False}
+    pending = {"bodies": 0}
+    checking = anyio.CapacityLimiter(CHECKING_THREADS)
+
+    def busy(source: str) -> JSONResponse:
+        metrics.refused.labels(source, "busy").inc()
+        answer = _error(503, "too many deliveries are being read; send it again")
+        answer.headers["Retry-After"] = "1"
+        return answer
 
     def refuse(source: str, exc: Rejected) -> JSONResponse:
         metrics.refused.labels(source, exc.kind or REASONS.get(exc.status, "malformed")).inc()
@@ -123,23 +149,38 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
     def receiver(mounted: Mounted) -> Callable[[Request], Any]:
         source, webhook, config = mounted.app, mounted.webhook, mounted.settings
 
+        def check(raw: bytes, headers: Any, now: float) -> Any:
+            if webhook.verify is not None:
+                webhook.verify(config, raw, headers)
+            return webhook.parse(config, read_json(raw), now)
+
         async def receive(request: Request) -> Response:
             started = time.perf_counter()
+            if pending["bodies"] >= MAX_PENDING_BODIES:
+                return busy(source)
+            pending["bodies"] += 1
             try:
                 if webhook.admit is not None:
                     webhook.admit(config, request.path_params, request.headers)
-                raw = await _read(request)
-                if webhook.verify is not None:
-                    webhook.verify(config, raw, request.headers)
-                delivered = webhook.parse(config, read_json(raw), settings.clock())
+                raw = await read_body(request)
+                delivered = await anyio.to_thread.run_sync(
+                    partial(check, raw, request.headers, settings.clock()), limiter=checking
+                )
             except Rejected as exc:
                 return refuse(source, exc)
             except ClientDisconnect:
                 raise
             except Exception as exc:  # the app's code failed: the vendor sends it again
-                log.error("a %s delivery could not be read: %s", source, type(exc).__name__)
+                log.error(
+                    "request %s: a %s delivery could not be read: %s",
+                    getattr(request.state, "request_id", "-"),
+                    source,
+                    type(exc).__name__,
+                )
                 metrics.refused.labels(source, "error").inc()
                 return _error(500, "the delivery could not be read")
+            finally:
+                pending["bodies"] -= 1
             return await store(source, delivered.delivery_id, list(delivered.events), started)
 
         return receive
@@ -162,7 +203,8 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
             metrics.refused.labels("hook", "unknown_recipe").inc()
             return _error(404, f"no recipe named {name!r} is served")
         try:
-            payload = read_json(await _read(request))
+            raw = await read_body(request)
+            payload = await anyio.to_thread.run_sync(read_json, raw, limiter=checking)
         except Rejected as exc:
             return refuse("hook", exc)
         event = hook_event(name, payload, request.headers.get("idempotency-key"))
@@ -190,7 +232,8 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
             Route("/hooks/{recipe}", hook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
-        ]
+        ],
+        middleware=[Middleware(Guard)],
     )
     app.state.readiness = state
     app.state.intake = intake

@@ -11,6 +11,7 @@ it stops taking events (uvicorn finishes the requests it has), lets running step
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 import uvicorn
 
 from connector.apps.registry import Registry
+from connector.errors import ConnectorError
 from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec
 from connector.persistence.cursors import Cursors
@@ -28,6 +30,7 @@ from connector.persistence.executors import ExecutorLock
 from connector.records import RunRecord
 from connector.runtime.recovery import Recovery
 from connector.serve.app import ServeSettings, build_app, mark_ready
+from connector.serve.guard import uvicorn_limits
 from connector.serve.intake import Intake
 from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
@@ -39,6 +42,8 @@ __all__ = ["DEFAULT_EXECUTOR", "Service", "bind"]
 log = logging.getLogger("connector.serve")
 
 DEFAULT_EXECUTOR = "connector-serve"
+# the addresses of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
+FORWARDED_ENV = "CONNECTOR_FORWARDED_ALLOW_IPS"
 TICK_SECONDS = 1.0  # how often schedules are looked at
 PRUNE_SECONDS = 600.0  # how often expired echo expectations are dropped
 RECOVER_SECONDS = 5.0  # how often the runs of dead processes are looked for (PostgreSQL)
@@ -70,6 +75,7 @@ class Service:
         )
         self.runtime = Runtime(registry, self.env, options)
         self.lock = ExecutorLock(self.runtime.db.engine, str(options.executor_id))
+        self.only_server = OnlyServer(self.runtime.db.engine.url.database)
         self.recover_dead = Recovery(self.runtime)
         self.plans = [plan for plan, _ in recipes]
         self.metrics = Metrics()
@@ -104,7 +110,12 @@ class Service:
     def start(self) -> None:
         """Launch the runtime (finishing this executor's interrupted runs) and the schedules."""
         if self.runtime.db.engine.dialect.name != "postgresql":
-            self.lock.acquire()  # on PostgreSQL the runtime takes it (and keeps it) itself
+            self.only_server.acquire()
+            try:
+                self.lock.acquire()  # on PostgreSQL the runtime takes it (and keeps it) itself
+            except Exception:
+                self.only_server.release()
+                raise
         for plan, text in self._recipes:
             self.runtime.keep_recipe(plan, text)
         for spec in self.syncs:
@@ -117,12 +128,17 @@ class Service:
 
     def serve(self, sock: socket.socket, *, install_signal_handlers: bool = True) -> None:
         """Serve on ``sock`` until told to stop (SIGTERM, SIGINT, :meth:`stop`); then close."""
+        forwarded = (self.env.get(FORWARDED_ENV) or "").strip()
         config = uvicorn.Config(
             self.app,
             log_level="warning",
             access_log=False,  # a Connecteam webhook's path holds its secret
             lifespan="off",
             timeout_graceful_shutdown=int(self.grace) or None,
+            # X-Forwarded-For and -Proto only from the proxies named (none unless configured)
+            proxy_headers=bool(forwarded),
+            forwarded_allow_ips=forwarded or None,
+            **uvicorn_limits(),
         )
         self.server = uvicorn.Server(config)
         serving(self.app, str(sock.getsockname()[0]), self.server)  # the page's access rule
@@ -151,6 +167,7 @@ class Service:
             self._ticker.join(timeout=5)
         self.runtime.close(wait=True, grace=self.grace)
         self.lock.release()
+        self.only_server.release()
 
     # background ----------------------------------------------------------------------------------
 
@@ -204,6 +221,40 @@ class Service:
             record.status,
             seconds,
         )
+
+
+class OnlyServer:
+    """One serving process per SQLite file, whatever its executor id: SQLite takes one writer at
+    a time, and its processes cannot tell each other's runs from a dead process's. A file lock
+    beside the database, held while serving, gone with the process however it ends."""
+
+    def __init__(self, database: str | None) -> None:
+        self.database = database or "connector"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        path = f"{self.database}.serving.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ConnectorError(
+                f"another `connector serve` is already serving the SQLite database "
+                f"{self.database}: SQLite serves one process at a time (a second would contend "
+                "for its one writer and could not tell the first one's runs from a dead "
+                "process's). Stop the other process, or run several processes on PostgreSQL: "
+                "set CONNECTOR_DATABASE_URL=postgresql://... for every one of them, each with "
+                "its own CONNECTOR_EXECUTOR_ID"
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
 
 
 def _attempts(step: Any) -> int:
