@@ -27,6 +27,7 @@ from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec
 from connector.persistence.cursors import Cursors
 from connector.persistence.executors import ExecutorLock
+from connector.persistence.sealing import key_warnings, load_key
 from connector.records import RunRecord
 from connector.runtime.recovery import Recovery
 from connector.serve.app import ServeSettings, build_app, mark_ready
@@ -36,6 +37,7 @@ from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler
 from connector.ui import serving
+from connector.ui.access import is_loopback
 
 __all__ = ["DEFAULT_EXECUTOR", "Service", "bind"]
 
@@ -141,7 +143,9 @@ class Service:
             **uvicorn_limits(),
         )
         self.server = uvicorn.Server(config)
-        serving(self.app, str(sock.getsockname()[0]), self.server)  # the page's access rule
+        host = str(sock.getsockname()[0])
+        serving(self.app, host, self.server)  # the page's access rule
+        self.warn_about_key(public=not is_loopback(host))
         previous = {}
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             # uvicorn handles SIGTERM/SIGINT while serving, then raises the signal again to the
@@ -155,6 +159,18 @@ class Service:
             self.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def warn_about_key(self, *, public: bool) -> list[str]:
+        """Log (and return) what is unsafe about where the sealing key is kept."""
+        url = self.runtime.db.url
+        try:
+            _, source = load_key(self.env, url)
+        except ConnectorError:
+            return []  # said when something needs the key
+        found = key_warnings(source, url, public=public)
+        for warning in found:
+            log.warning("%s", warning)
+        return found
 
     def stop(self) -> None:
         if self.server is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -30,6 +31,7 @@ __all__ = ["UI", "Ctx"]
 log = logging.getLogger("connector.ui")
 
 MAX_FORM_BYTES = 64 * 1024
+FORM_SECONDS = 10.0  # a form sent more slowly than this is read as empty (refused)
 EVENTS = "/ui/events"  # the live stream: refused with 401, not sent to the login form
 
 
@@ -104,10 +106,19 @@ class UI:
                 response = await handler(request, ctx)
             except ConnectorError as exc:
                 response = self.problem(ctx, 503, str(exc))
-            except Exception as exc:  # a bug: said plainly, logged by its type, no traceback
-                log.exception("run history page: %s", type(exc).__name__)
+            except Exception as exc:  # a bug: said plainly, one log line by its type
+                request_id = getattr(request.state, "request_id", "-")
+                log.error(
+                    "request %s: the run history page failed: %s: %s",
+                    request_id,
+                    type(exc).__name__,
+                    self.runtime.redactor.text(str(exc))[:200],
+                )
                 response = self.problem(
-                    ctx, 500, f"the page failed ({type(exc).__name__}); the server's log has more"
+                    ctx,
+                    500,
+                    f"the page failed ({type(exc).__name__}); the server's log has a line with"
+                    f" the request id {request_id}",
                 )
             if fresh:
                 response.set_cookie(
@@ -171,10 +182,13 @@ class UI:
 async def _form(request: Request) -> dict[str, str]:
     """The fields of an urlencoded form (at most 64 KiB; the last value of a repeated name)."""
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return {}
+    with anyio.move_on_after(FORM_SECONDS) as deadline:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                return {}
+    if deadline.cancelled_caught:  # sent too slowly
+        return {}
     parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {key: values[-1] for key, values in parsed.items()}
 
