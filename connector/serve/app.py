@@ -8,9 +8,12 @@ it into events, and the intake stores their runs. Beside them: ``POST /hooks/{re
 
 Every refusal is a JSON ``{"error": ...}`` with the status the contract gives, and never a
 traceback: 401 for a bad or missing signature or token, 404 for a wrong secret in the URL or an
-unknown recipe, 413 for a body over 1 MiB, 400 for anything malformed or stale, 503 when the
-event could not be stored (the vendor sends it again). Reading and storing run in a worker
-thread; the answer goes once the event's runs are on the durable queue.
+unknown recipe, 413 for a body over 1 MiB, 400 for anything malformed or stale, 408 for a body
+sent too slowly (:func:`read_body`), 503 when the event could not be stored or too many bodies
+are being read at once (the vendor sends it again). Signature checks and parsing run on a few
+threads of their own (:data:`CHECKING_THREADS`), storing on the thread pool; the answer goes
+once the event's runs are on the durable queue. Whatever else fails is answered by
+:class:`~connector.serve.guard.Guard`: a 500 with a request id, one log line.
 """
 
 from __future__ import annotations
