@@ -260,3 +260,33 @@ def test_a_second_server_on_one_sqlite_file_is_refused(
     assert "already serving the SQLite database" in message
     assert "CONNECTOR_DATABASE_URL=postgresql://" in message
     second.runtime.close(wait=False)
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_forwarded_headers_are_believed_only_from_the_proxies_named(
+    database: dict[str, str], serve_with: Callable[..., Served], trusted: bool
+) -> None:
+    if trusted:
+        database["CONNECTOR_FORWARDED_ALLOW_IPS"] = "127.0.0.1"
+    served = serve_with(wire=False)
+    answer = httpx.get(f"{served.url}/", headers={"X-Forwarded-Proto": "https"})
+    assert answer.status_code == 200
+    cookie = answer.headers["set-cookie"].lower()
+    assert ("secure" in cookie) is trusted  # the proxy said https: only believed when named
+
+
+def test_where_the_sealing_key_is_kept_is_warned_about(
+    database: dict[str, str], serve_with: Callable[..., Served], log: Caught
+) -> None:
+    key = Path(database["CONNECTOR_HOME"]) / "secret.key"
+    key.parent.mkdir(parents=True, exist_ok=True)
+    from connector.persistence.sealing import new_key
+
+    key.write_text(new_key() + "\n")
+    served = serve_with(wire=False)
+    key.chmod(0o644)
+    assert served.service.warn_about_key(public=False) == []  # it is made 0600 as it is read
+    assert key.stat().st_mode & 0o077 == 0
+    found = served.service.warn_about_key(public=True)
+    assert any("beside the database" in w for w in found)
+    assert any("beside the database" in line for line in log.lines)
