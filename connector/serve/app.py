@@ -137,7 +137,10 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
 
     def refuse(source: str, exc: Rejected) -> JSONResponse:
         metrics.refused.labels(source, exc.kind or REASONS.get(exc.status, "malformed")).inc()
-        return _error(exc.status, exc.reason)
+        answer = _error(exc.status, exc.reason)
+        if exc.status in (408, 413):  # the rest of the body is not waited for
+            answer.headers["Connection"] = "close"
+        return answer
 
     async def store(source: str, delivery: str | None, events: Any, started: float) -> Response:
         try:
