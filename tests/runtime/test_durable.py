@@ -227,3 +227,46 @@ def test_a_contact_without_email_whose_answer_was_lost_is_found_by_its_full_name
     made = [c for c in state["ghl"]["contacts"] if c.get("lastName") == "Hopper"]
     assert len(made) == 1 and made[0]["firstName"] == "Grace Brewster"
     assert record.output["contact_id"] == made[0]["id"]
+
+
+def test_a_secret_in_an_answer_is_checkpointed_sealed_and_a_replay_still_gets_it(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """No secret in clear in the database (DBOS's checkpoints included), yet a replay from the
+    second step reads the first step's real answer from its checkpoint, without sending it again."""
+    from connector.persistence.database import close_all
+    from connector.runtime.durable import RuntimeOptions
+
+    token = "tok-echoed-5e6f7a8b9c"
+    prepared = prepare(HERE / "token_then_use.yaml", registry)
+    assert prepared.plan is not None
+    gets: list[str] = []
+    sent: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            gets.append(request.url.path)
+            echoed = request.headers["authorization"].removeprefix("Bearer ")
+            return httpx.Response(
+                200, json={"token": "abc-real-value", "note": f"called with {echoed}"}
+            )
+        sent.append(json.loads(request.content))
+        return httpx.Response(201, json={"tags": ["x"]})
+
+    home = tmp_path / "home"
+    env = {"CONNECTOR_HOME": str(home), "GHL_TOKEN": token, "GHL_LOCATION_ID": "loc1"}
+    runtime = Runtime(registry, env, RuntimeOptions(transport=httpx.MockTransport(handler)))
+    runtime.keep_recipe(prepared.plan, prepared.text)
+    try:
+        with runtime:
+            first = runtime.run(prepared.plan, {"contactId": "c1"})
+            assert first.status == "succeeded", first.error
+            again = runtime.rerun(first, "second")
+            assert again.status == "succeeded", again.error
+            stored = b"".join(p.read_bytes() for p in home.rglob("connector.sqlite3*"))
+    finally:
+        close_all()
+    assert gets == ["/contacts/c1"]  # the first step ran once: the replay read its checkpoint
+    assert sent == [{"tags": ["abc-real-value"]}, {"tags": ["abc-real-value"]}]
+    assert b"__sealed__" in stored
+    assert b"abc-real-value" not in stored and token.encode() not in stored
