@@ -290,3 +290,34 @@ def test_where_the_sealing_key_is_kept_is_warned_about(
     found = served.service.warn_about_key(public=True)
     assert any("beside the database" in w for w in found)
     assert any("beside the database" in line for line in log.lines)
+
+
+def test_past_the_bound_of_bodies_being_read_a_delivery_is_answered_503_at_once(
+    served: Served, log: Caught, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import connector.serve.app as serve_app
+
+    monkeypatch.setattr(serve_app, "MAX_PENDING_BODIES", 2)
+    holding = [_connect(served) for _ in range(2)]
+    for sock in holding:  # two bodies that never come: each holds a place until its deadline
+        sock.sendall(
+            b"POST /webhooks/ghl HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"
+        )
+
+    def refused() -> httpx.Response | None:
+        answer = httpx.post(f"{served.url}/webhooks/ghl", content=b"{}")
+        return answer if answer.status_code == 503 else None
+
+    answer = wait_for(refused, 5)
+    assert answer.headers["retry-after"] == "1" and "send it again" in answer.json()["error"]
+    for sock in holding:
+        sock.close()
+    raw, headers = _ghl(served, served.sandbox.app.webhooks.payload("ContactTag", {"tags": []}))
+    wait_for(
+        lambda: (
+            httpx.post(f"{served.url}/webhooks/ghl", content=raw, headers=headers).status_code
+            == 200
+        ),
+        5,
+    )
+    assert log.tracebacks() == []
