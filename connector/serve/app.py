@@ -43,6 +43,7 @@ from connector.serve.guard import BODY_SECONDS, Guard
 from connector.serve.intake import Intake
 from connector.serve.metrics import CONTENT_TYPE
 from connector.ui import mount
+from connector.ui.access import LoginGuard, client_address
 
 __all__ = ["MAX_PENDING_BODIES", "Mounted", "ServeSettings", "build_app", "mark_ready", "read_body"]
 
@@ -56,6 +57,9 @@ MAX_PENDING_BODIES = 64
 # Threads that check signatures and parse bodies (off the event loop, apart from the threads that
 # store events, so a flood of forged bodies cannot hold up legitimate ones being stored).
 CHECKING_THREADS = 4
+# Wrong CONNECTOR_HOOK_TOKENs from one client address, past which its hooks are refused 429 (no
+# overall bound: guessing from many addresses must not shut out the scripts that know the token)
+HOOK_GUESSES_PER_ADDRESS = "20/15 minutes"
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,7 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
     state = {"ready": False}
     pending = {"bodies": 0}
     checking = anyio.CapacityLimiter(CHECKING_THREADS)
+    guesses = LoginGuard(HOOK_GUESSES_PER_ADDRESS, overall=None)  # wrong hook tokens
 
     def busy(source: str) -> JSONResponse:
         metrics.refused.labels(source, "busy").inc()
@@ -199,9 +204,17 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
         if token is None:
             metrics.refused.labels("hook", "token").inc()
             return _error(401, "hooks are refused: CONNECTOR_HOOK_TOKEN is not set")
+        address = client_address(request)
+        wait = guesses.refused_for(address)
+        if wait:  # too many wrong tokens from there: refused without looking
+            metrics.refused.labels("hook", "token").inc()
+            refused = _error(429, f"too many wrong tokens: try again in {int(wait) + 1} s")
+            refused.headers["Retry-After"] = str(int(wait) + 1)
+            return refused
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             value.strip().encode(), token.encode()
         ):
+            guesses.failed(address)
             metrics.refused.labels("hook", "token").inc()
             return _error(401, "a valid 'Authorization: Bearer <CONNECTOR_HOOK_TOKEN>' is required")
         plan = intake.router.plans.get(name)

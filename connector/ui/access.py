@@ -93,14 +93,20 @@ class LoginGuard:
     """Wrong passwords counted per client address and overall, in a moving window (``limits``),
     and the growing delay before each is answered."""
 
-    def __init__(self, per_address: str = PER_ADDRESS, overall: str = OVERALL) -> None:
+    def __init__(self, per_address: str = PER_ADDRESS, overall: str | None = OVERALL) -> None:
         self.per_address: RateLimitItem = parse(per_address)
-        self.overall: RateLimitItem = parse(overall)
+        self.overall: RateLimitItem | None = parse(overall) if overall else None
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def _bounds(self, address: str) -> list[tuple[RateLimitItem, str]]:
+        bounds = [(self.per_address, address)]
+        if self.overall is not None:
+            bounds.append((self.overall, "*"))
+        return bounds
 
     def refused_for(self, address: str) -> float:
         """Seconds until ``address`` may try a password again (0: it may now)."""
-        for item, key in ((self.per_address, address), (self.overall, "*")):
+        for item, key in self._bounds(address):
             if not self._limiter.test(item, "login", key):
                 reset, _ = self._limiter.get_window_stats(item, "login", key)
                 return max(1.0, reset - time.time())
@@ -108,8 +114,8 @@ class LoginGuard:
 
     def failed(self, address: str) -> float:
         """Count a wrong password from ``address``; the seconds to wait before answering it."""
-        self._limiter.hit(self.per_address, "login", address)
-        self._limiter.hit(self.overall, "login", "*")
+        for item, key in self._bounds(address):
+            self._limiter.hit(item, "login", key)
         _, remaining = self._limiter.get_window_stats(self.per_address, "login", address)
         wrong = max(1, self.per_address.amount - remaining)
         return float(min(MAX_DELAY, FIRST_DELAY * 2 ** (wrong - 1)))

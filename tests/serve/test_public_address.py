@@ -321,3 +321,17 @@ def test_past_the_bound_of_bodies_being_read_a_delivery_is_answered_503_at_once(
         5,
     )
     assert log.tracebacks() == []
+
+
+def test_wrong_hook_tokens_from_one_address_are_refused_after_a_few(served: Served) -> None:
+    url = f"{served.url}/hooks/pull-contact-on-select"
+    codes = [
+        httpx.post(url, json={}, headers={"authorization": f"Bearer guess-{n}"}).status_code
+        for n in range(40)
+    ]
+    wrong = codes.count(401)
+    assert 0 < wrong < 40 and codes[wrong:] == [429] * (40 - wrong)
+    refused = httpx.post(
+        url, json={}, headers={"authorization": f"Bearer {served.env['CONNECTOR_HOOK_TOKEN']}"}
+    )
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0

@@ -101,6 +101,7 @@ def test_wrong_bearer_passwords_are_slowed_then_refused(page: Page, waits: Waits
 
 def test_too_many_wrong_passwords_overall_refuse_every_address(page: Page, waits: Waits) -> None:
     guard = page.ui.access.guard
+    assert guard.overall is not None
     per_address = guard.per_address.amount
     addresses = [f"192.0.2.{n}" for n in range(guard.overall.amount // per_address + 1)]
     for address in addresses:
