@@ -3,6 +3,7 @@ threads (the processes' case is tests/runtime/test_auth.py, over real HTTP)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -142,3 +143,40 @@ def test_no_connection_names_the_location_and_the_command(store: ConnectionStore
         Tokens(store, {}).credential("ghl", "L9")
     with pytest.raises(NotConnected, match="Connecteam is not connected"):
         Tokens(store, {}).credential("connecteam", "")
+
+
+def test_a_value_with_a_secret_is_kept_sealed_and_opened_again(tmp_path: Path) -> None:
+    from connector.persistence.sealing import Vault
+    from connector.sending.http import Redactor
+
+    token = "tok-echoed-9f8e7d6c5b4a"
+    box = SecretBox(new_key().encode(), "a test key")
+    vault = Vault(Redactor([token]).value, lambda: box)
+    answer = {"contact": {"id": "c1", "note": f"sent with {token}"}, "access_token": "at-123456"}
+    kept = vault.seal(answer)
+    assert token not in json.dumps(kept) and "at-123456" not in json.dumps(kept)
+    assert kept["shown"]["contact"]["id"] == "c1"  # readable as the run record shows it
+    assert vault.open(kept) == answer  # the run gets the real value back
+    plain = {"contact": {"id": "c2"}}
+    assert vault.seal(plain) == plain and vault.open(plain) == plain
+    other = Vault(Redactor([token]).value, lambda: SecretBox(new_key().encode(), "another key"))
+    with pytest.raises(SecretKeyError):
+        other.open(kept)
+
+
+def test_where_the_key_is_kept_is_warned_about(tmp_path: Path) -> None:
+    from connector.persistence.sealing import key_warnings
+
+    key = tmp_path / "secret.key"
+    key.write_text("k")
+    key.chmod(0o600)
+    sqlite = f"sqlite:///{tmp_path / 'connector.sqlite3'}"
+    assert key_warnings(str(key), sqlite) == []
+    [beside] = key_warnings(str(key), sqlite, public=True)
+    assert "beside the database" in beside and KEY_ENV in beside
+    [shared] = key_warnings(str(key), "postgresql://db/connector")
+    assert "shared PostgreSQL" in shared and KEY_ENV in shared
+    key.chmod(0o644)
+    [readable] = key_warnings(str(key), sqlite)
+    assert "can be read by other users" in readable
+    assert key_warnings(KEY_ENV, "postgresql://db/connector") == []

@@ -72,6 +72,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "two-way sync: the last synced state of every pair, conflicts",
         _create("sync_state", "sync_conflicts"),
     ),
+    Migration(
+        5,
+        "the run history page: its sealed key and its sessions",
+        _create("page_keys", "page_sessions"),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,16 @@ from cryptography.fernet import Fernet, InvalidToken
 from connector.config import connector_home
 from connector.errors import ConnectorError
 
-__all__ = ["KEY_ENV", "KEY_FILENAME", "SecretBox", "SecretKeyError", "load_key", "new_key"]
+__all__ = [
+    "KEY_ENV",
+    "KEY_FILENAME",
+    "SecretBox",
+    "SecretKeyError",
+    "Vault",
+    "key_warnings",
+    "load_key",
+    "new_key",
+]
 
 KEY_ENV = "CONNECTOR_SECRET_KEY"
 KEY_FILENAME = "secret.key"
@@ -131,3 +140,68 @@ class SecretBox:
         if not isinstance(data, dict):
             raise SecretKeyError(f"the stored credentials of {what} are damaged: log in again")
         return data
+
+
+SEALED = "__sealed__"
+
+
+class Vault:
+    """Values kept at rest (DBOS's checkpoints, the journal of writes) as the run record shows
+    them: a value with a secret in it (a token an API echoed back, an OAuth answer) is kept as
+    ``{"__sealed__": <the value, sealed>, "shown": <the value redacted>}``, and :meth:`open`
+    gives the real value back to the run that needs it. A value without a secret is kept as it
+    is. ``redact`` is the run record's redaction; the box is opened on first need (the key
+    from :func:`load_key`)."""
+
+    def __init__(self, redact: Callable[[Any], Any], box: Callable[[], SecretBox]) -> None:
+        self.redact = redact
+        self._make_box = box
+        self._box: SecretBox | None = None
+
+    @property
+    def box(self) -> SecretBox:
+        if self._box is None:
+            self._box = self._make_box()
+        return self._box
+
+    def seal(self, value: Any) -> Any:
+        shown = self.redact(value)
+        if shown == value:
+            return value
+        return {SEALED: self.box.seal({"value": value}), "shown": shown}
+
+    def open(self, kept: Any) -> Any:
+        if isinstance(kept, dict) and SEALED in kept and set(kept) <= {SEALED, "shown"}:
+            return self.box.open(str(kept[SEALED]), "a run's checkpoint")["value"]
+        return kept
+
+
+def key_warnings(source: str, database_url: str, *, public: bool = False) -> list[str]:
+    """What is unsafe about where the key of ``database_url`` is kept (``source``: where
+    :func:`load_key` found it): a key file others may read, a key file of a process on a shared
+    PostgreSQL database (each process would make its own, and it is not where the database's
+    backups say it is), and, for a server on a public address (``public``), a key file beside
+    the SQLite file it seals (one copy of the folder has both)."""
+    if source == KEY_ENV or source == "the OS keyring":
+        return []
+    path = Path(source)
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            found.append(f"the sealing key {path} can be read by other users: `chmod 600 {path}`")
+    if database_url.startswith("postgresql"):
+        found.append(
+            f"the sealing key is the file {path} of this machine, and the database is a shared"
+            f" PostgreSQL one: give every process the same key in {KEY_ENV} (from a secret"
+            " store), kept apart from the database and its backups"
+        )
+    elif public and database_url.startswith("sqlite:///"):
+        database = Path(database_url.removeprefix("sqlite:///"))
+        with contextlib.suppress(OSError):
+            if database.parent.resolve() == path.parent.resolve():
+                found.append(
+                    f"the sealing key {path} sits beside the database it seals ({database}): a"
+                    f" copy of that folder has both. Set {KEY_ENV} (or keep the key in the OS"
+                    " keyring), and keep it out of the database's backups"
+                )
+    return found

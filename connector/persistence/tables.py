@@ -157,6 +157,26 @@ connections_table = sa.Table(
 )
 
 
+# the tables of connector.persistence.page_sessions: the run history page's key (random, sealed
+# like a connection's secret) and its sessions, so that logging out ends one everywhere
+
+page_keys_table = sa.Table(
+    "page_keys",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("sealed", sa.Text, nullable=False),  # {"key": ..., "password": ...}, sealed
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+page_sessions_table = sa.Table(
+    "page_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the SHA-256 of the session's nonce
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+
 # the tables of connector.persistence.budgets
 
 rate_requests = sa.Table(

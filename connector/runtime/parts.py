@@ -25,6 +25,7 @@ from connector.persistence.echoes import Echoes
 from connector.persistence.effects import EffectJournal
 from connector.persistence.links import LinkStore
 from connector.persistence.runs import RunStore
+from connector.persistence.sealing import SecretBox, Vault, load_key
 from connector.persistence.sync import SyncStore
 from connector.runtime.engine import Engine
 from connector.sending.caller import Caller, fingerprint
@@ -73,6 +74,7 @@ class Parts:
     clients: dict[str, httpx.Client]
     policy: RetryPolicy
     limits: Mapping[str, Mapping[str, tuple[int, float]]]
+    vault: Vault | None = None  # how checkpoints and the journal of writes keep secrets sealed
 
     def caller(self, checkpoints: Checkpoints) -> Caller:
         """A caller whose requests go through ``checkpoints``, the journal of writes, the rate
@@ -90,6 +92,7 @@ class Parts:
             credentials=self.credentials,
             redactor=self.redactor,
             echoes=self.echoes,
+            vault=self.vault,
         )
 
     def engine(self, checkpoints: Checkpoints) -> Engine:
@@ -171,6 +174,7 @@ def build_parts(
         clients=clients,
         policy=policy,
         limits=limits,
+        vault=Vault(redactor.value, lambda: SecretBox(*load_key(env, db.url))),
     )
 
 

@@ -38,6 +38,7 @@ from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec, load_sync_text
 from connector.persistence.database import make_system_engine, pool_size_for, retrying
 from connector.persistence.executors import ExecutorLock, held
+from connector.persistence.sealing import Vault
 from connector.records import RunRecord
 from connector.runtime.parts import Parts
 from connector.runtime.prepare import prepare_text
@@ -83,24 +84,33 @@ class DurableCheckpoints:
     """Each unit a DBOS step; each wait a durable DBOS sleep, or ``sleep`` when one is given
     (:class:`~connector.runtime.parts.RuntimeOptions`)."""
 
-    def __init__(self, sleep: Callable[[float], None] | None = None) -> None:
+    def __init__(
+        self, sleep: Callable[[float], None] | None = None, vault: Vault | None = None
+    ) -> None:
         self._sleep = sleep
+        # a unit's output with a secret in it is checkpointed sealed (as the run record shows it,
+        # the real value sealed beside), and opened again for the run when it is replayed
+        self._vault = vault
 
     def step(self, name: str, func: Callable[[], T]) -> T:
+        vault = self._vault
+
         def unit() -> Any:
             try:
                 # a unit is done again after a crash anyway: so it is while the database is gone
                 # (PostgreSQL restarting), and the run waits instead of failing
-                return {"ok": retrying(func)}
+                value = retrying(func)
+                return {"ok": vault.seal(value) if vault is not None else value}
             except ConnectorError as exc:
-                return {"raised": type(exc).__name__, "message": _message(exc)}
+                return {"raised": type(exc).__name__, "message": _shown(vault, _message(exc))}
             except Exception as exc:  # an action's own bug: recorded, the run decides
-                return {"raised": type(exc).__name__, "message": f"{type(exc).__name__}: {exc}"}
+                message = f"{type(exc).__name__}: {exc}"
+                return {"raised": type(exc).__name__, "message": _shown(vault, message)}
 
         outcome = DBOS.run_step({"name": name}, unit)
         if "raised" in outcome:
             raise _Replayed(outcome["message"])
-        return outcome["ok"]
+        return vault.open(outcome["ok"]) if vault is not None else outcome["ok"]
 
     def sleep(self, seconds: float) -> None:
         if self._sleep is not None:
@@ -111,6 +121,10 @@ class DurableCheckpoints:
 
 class _Replayed(ConnectorError):
     """An error a checkpointed unit raised (now, or in the run's first pass)."""
+
+
+def _shown(vault: Vault | None, message: str) -> str:
+    return str(vault.redact(message)) if vault is not None else message
 
 
 def _message(exc: ConnectorError) -> str:
@@ -142,7 +156,7 @@ class Worker:
 
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
-        self.checkpoints = DurableCheckpoints(parts.options.sleep)
+        self.checkpoints = DurableCheckpoints(parts.options.sleep, parts.vault)
         self.plans: dict[str, Plan] = {}  # by recipe hash: the plans this process has made
         self.names: dict[str, str] = {}  # recipe name -> hash of the kept one (error routes)
         self.syncs: dict[str, SyncSpec] = {}  # by text hash: the sync declarations it has loaded

@@ -35,6 +35,7 @@ from connector.apps import App
 from connector.catalog.model import Operation
 from connector.errors import ConnectorError, HTTPStepError, NotConnected, StepError
 from connector.persistence.effects import Claim, EffectJournal
+from connector.persistence.sealing import Vault
 from connector.records import StepRecord, bounded
 from connector.sending.checkpoints import Checkpoints, NoCheckpoints
 from connector.sending.http import (
@@ -112,6 +113,7 @@ class Caller:
     credentials: Mapping[str, str] = field(default_factory=dict)  # app -> fingerprint
     redactor: Redactor = field(default_factory=lambda: Redactor(()))
     echoes: EchoBook | None = None
+    vault: Vault | None = None  # keeps a written output with a secret in it sealed in the journal
 
     def call(self, call: Call, result: StepRecord, policy: RetryPolicy | None = None) -> Any:
         """Perform ``call``; fill ``result`` (status code, attempts, waits) and return the output.
@@ -127,7 +129,7 @@ class Caller:
                 result.status_code = claim.status_code
                 result.note = "done before: the recorded result, not sent again"
                 result.done_before = True
-                return claim.output
+                return self.vault.open(claim.output) if self.vault else claim.output
             unknown = claim.state == "unknown"
         if self.echoes is not None and call.app.echoes is not None:
             self._expect_echoes(call)
@@ -286,9 +288,10 @@ class Caller:
         if call.effect_key is not None and self.effects is not None:
             link = call.link(output) if call.link is not None else None
             effects = self.effects
+            kept = self.vault.seal(output) if self.vault else output  # no secret kept in clear
             self.checkpoints.step(
                 f"{call.unit}:done",
-                lambda: _jsonable(effects.done(call.effect_key, call.owner, output, status, link)),  # type: ignore[arg-type]
+                lambda: _jsonable(effects.done(call.effect_key, call.owner, kept, status, link)),  # type: ignore[arg-type]
             )
         return output
 

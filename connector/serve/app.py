@@ -8,9 +8,12 @@ it into events, and the intake stores their runs. Beside them: ``POST /hooks/{re
 
 Every refusal is a JSON ``{"error": ...}`` with the status the contract gives, and never a
 traceback: 401 for a bad or missing signature or token, 404 for a wrong secret in the URL or an
-unknown recipe, 413 for a body over 1 MiB, 400 for anything malformed or stale, 503 when the
-event could not be stored (the vendor sends it again). Reading and storing run in a worker
-thread; the answer goes once the event's runs are on the durable queue.
+unknown recipe, 413 for a body over 1 MiB, 400 for anything malformed or stale, 408 for a body
+sent too slowly (:func:`read_body`), 503 when the event could not be stored or too many bodies
+are being read at once (the vendor sends it again). Signature checks and parsing run on a few
+threads of their own (:data:`CHECKING_THREADS`), storing on the thread pool; the answer goes
+once the event's runs are on the durable queue. Whatever else fails is answered by
+:class:`~connector.serve.guard.Guard`: a 500 with a request id, one log line.
 """
 
 from __future__ import annotations
@@ -20,10 +23,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -32,15 +39,27 @@ from connector.apps import App
 from connector.apps.events import Rejected, Webhook
 from connector.serve.bodies import MAX_BODY_BYTES, read_json
 from connector.serve.events import hook_event
+from connector.serve.guard import BODY_SECONDS, Guard
 from connector.serve.intake import Intake
 from connector.serve.metrics import CONTENT_TYPE
 from connector.ui import mount
+from connector.ui.access import LoginGuard, client_address
 
-__all__ = ["Mounted", "ServeSettings", "build_app", "mark_ready"]
+__all__ = ["MAX_PENDING_BODIES", "Mounted", "ServeSettings", "build_app", "mark_ready", "read_body"]
 
 log = logging.getLogger("connector.serve")
 
-REASONS = {401: "signature", 413: "too_large", 400: "malformed"}
+REASONS = {401: "signature", 413: "too_large", 400: "malformed", 408: "slow", 503: "busy"}
+# Bodies read and checked at once before their sender is known (a webhook's signature, a hook's
+# token): past this a delivery is answered 503 at once (the vendor sends it again), so a flood of
+# forged bodies holds a bounded amount of memory and work.
+MAX_PENDING_BODIES = 64
+# Threads that check signatures and parse bodies (off the event loop, apart from the threads that
+# store events, so a flood of forged bodies cannot hold up legitimate ones being stored).
+CHECKING_THREADS = 4
+# Wrong CONNECTOR_HOOK_TOKENs from one client address, past which its hooks are refused 429 (no
+# overall bound: guessing from many addresses must not shut out the scripts that know the token)
+HOOK_GUESSES_PER_ADDRESS = "20/15 minutes"
 
 
 @dataclass(frozen=True)
@@ -88,27 +107,45 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _read(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The body, read no further than ``limit`` bytes past which it is refused (413)."""
+async def read_body(
+    request: Request, limit: int = MAX_BODY_BYTES, seconds: float = BODY_SECONDS
+) -> bytes:
+    """The body, read no further than ``limit`` bytes past which it is refused (413), and
+    within ``seconds`` (408: a client sending it slowly is cut off)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Rejected(f"the body is {declared} bytes; at most {limit} are accepted", 413)
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Rejected(f"the body is over {limit} bytes; at most {limit} are accepted", 413)
-        chunks.append(chunk)
+    with anyio.move_on_after(seconds) as deadline:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Rejected(f"the body is over {limit} bytes; at most {limit} are accepted", 413)
+            chunks.append(chunk)
+    if deadline.cancelled_caught:
+        raise Rejected(f"the body was not sent within {seconds:.0f} s", 408)
     return b"".join(chunks)
 
 
 def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
     metrics = intake.metrics
     state = {"ready": False}
+    pending = {"bodies": 0}
+    checking = anyio.CapacityLimiter(CHECKING_THREADS)
+    guesses = LoginGuard(HOOK_GUESSES_PER_ADDRESS, overall=None)  # wrong hook tokens
+
+    def busy(source: str) -> JSONResponse:
+        metrics.refused.labels(source, "busy").inc()
+        answer = _error(503, "too many deliveries are being read; send it again")
+        answer.headers["Retry-After"] = "1"
+        return answer
 
     def refuse(source: str, exc: Rejected) -> JSONResponse:
         metrics.refused.labels(source, exc.kind or REASONS.get(exc.status, "malformed")).inc()
-        return _error(exc.status, exc.reason)
+        answer = _error(exc.status, exc.reason)
+        if exc.status in (408, 413):  # the rest of the body is not waited for
+            answer.headers["Connection"] = "close"
+        return answer
 
     async def store(source: str, delivery: str | None, events: Any, started: float) -> Response:
         try:
@@ -123,23 +160,38 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
     def receiver(mounted: Mounted) -> Callable[[Request], Any]:
         source, webhook, config = mounted.app, mounted.webhook, mounted.settings
 
+        def check(raw: bytes, headers: Any, now: float) -> Any:
+            if webhook.verify is not None:
+                webhook.verify(config, raw, headers)
+            return webhook.parse(config, read_json(raw), now)
+
         async def receive(request: Request) -> Response:
             started = time.perf_counter()
+            if pending["bodies"] >= MAX_PENDING_BODIES:
+                return busy(source)
+            pending["bodies"] += 1
             try:
                 if webhook.admit is not None:
                     webhook.admit(config, request.path_params, request.headers)
-                raw = await _read(request)
-                if webhook.verify is not None:
-                    webhook.verify(config, raw, request.headers)
-                delivered = webhook.parse(config, read_json(raw), settings.clock())
+                raw = await read_body(request)
+                delivered = await anyio.to_thread.run_sync(
+                    partial(check, raw, request.headers, settings.clock()), limiter=checking
+                )
             except Rejected as exc:
                 return refuse(source, exc)
             except ClientDisconnect:
                 raise
             except Exception as exc:  # the app's code failed: the vendor sends it again
-                log.error("a %s delivery could not be read: %s", source, type(exc).__name__)
+                log.error(
+                    "request %s: a %s delivery could not be read: %s",
+                    getattr(request.state, "request_id", "-"),
+                    source,
+                    type(exc).__name__,
+                )
                 metrics.refused.labels(source, "error").inc()
                 return _error(500, "the delivery could not be read")
+            finally:
+                pending["bodies"] -= 1
             return await store(source, delivered.delivery_id, list(delivered.events), started)
 
         return receive
@@ -152,9 +204,17 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
         if token is None:
             metrics.refused.labels("hook", "token").inc()
             return _error(401, "hooks are refused: CONNECTOR_HOOK_TOKEN is not set")
+        address = client_address(request)
+        wait = guesses.refused_for(address)
+        if wait:  # too many wrong tokens from there: refused without looking
+            metrics.refused.labels("hook", "token").inc()
+            refused = _error(429, f"too many wrong tokens: try again in {int(wait) + 1} s")
+            refused.headers["Retry-After"] = str(int(wait) + 1)
+            return refused
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             value.strip().encode(), token.encode()
         ):
+            guesses.failed(address)
             metrics.refused.labels("hook", "token").inc()
             return _error(401, "a valid 'Authorization: Bearer <CONNECTOR_HOOK_TOKEN>' is required")
         plan = intake.router.plans.get(name)
@@ -162,7 +222,8 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
             metrics.refused.labels("hook", "unknown_recipe").inc()
             return _error(404, f"no recipe named {name!r} is served")
         try:
-            payload = read_json(await _read(request))
+            raw = await read_body(request)
+            payload = await anyio.to_thread.run_sync(read_json, raw, limiter=checking)
         except Rejected as exc:
             return refuse("hook", exc)
         event = hook_event(name, payload, request.headers.get("idempotency-key"))
@@ -190,7 +251,8 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
             Route("/hooks/{recipe}", hook, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics_text, methods=["GET"]),
-        ]
+        ],
+        middleware=[Middleware(Guard)],
     )
     app.state.readiness = state
     app.state.intake = intake

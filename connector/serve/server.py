@@ -11,6 +11,7 @@ it stops taking events (uvicorn finishes the requests it has), lets running step
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import threading
@@ -21,26 +22,32 @@ from typing import Any
 import uvicorn
 
 from connector.apps.registry import Registry
+from connector.errors import ConnectorError
 from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec
 from connector.persistence.cursors import Cursors
 from connector.persistence.executors import ExecutorLock
 from connector.persistence.runs import RunStore
+from connector.persistence.sealing import key_warnings, load_key
 from connector.records import RunRecord
 from connector.runtime.recovery import Recovery
 from connector.serve.alerts import Alerts, conflict_incident
 from connector.serve.app import ServeSettings, build_app, mark_ready
+from connector.serve.guard import uvicorn_limits
 from connector.serve.intake import Intake
 from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler
 from connector.ui import serving
+from connector.ui.access import is_loopback
 
 __all__ = ["DEFAULT_EXECUTOR", "Service", "bind"]
 
 log = logging.getLogger("connector.serve")
 
 DEFAULT_EXECUTOR = "connector-serve"
+# the addresses of the reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
+FORWARDED_ENV = "CONNECTOR_FORWARDED_ALLOW_IPS"
 TICK_SECONDS = 1.0  # how often schedules are looked at
 PRUNE_SECONDS = 600.0  # how often expired echo expectations are dropped
 RECOVER_SECONDS = 5.0  # how often the runs of dead processes are looked for (PostgreSQL)
@@ -72,6 +79,7 @@ class Service:
         )
         self.runtime = Runtime(registry, self.env, options)
         self.lock = ExecutorLock(self.runtime.db.engine, str(options.executor_id))
+        self.only_server = OnlyServer(self.runtime.db.engine.url.database)
         self.recover_dead = Recovery(self.runtime)
         self.plans = [plan for plan, _ in recipes]
         self.metrics = Metrics()
@@ -107,7 +115,12 @@ class Service:
     def start(self) -> None:
         """Launch the runtime (finishing this executor's interrupted runs) and the schedules."""
         if self.runtime.db.engine.dialect.name != "postgresql":
-            self.lock.acquire()  # on PostgreSQL the runtime takes it (and keeps it) itself
+            self.only_server.acquire()
+            try:
+                self.lock.acquire()  # on PostgreSQL the runtime takes it (and keeps it) itself
+            except Exception:
+                self.only_server.release()
+                raise
         for plan, text in self._recipes:
             self.runtime.keep_recipe(plan, text)
         for spec in self.syncs:
@@ -120,6 +133,7 @@ class Service:
 
     def serve(self, sock: socket.socket, *, install_signal_handlers: bool = True) -> None:
         """Serve on ``sock`` until told to stop (SIGTERM, SIGINT, :meth:`stop`); then close."""
+        forwarded = (self.env.get(FORWARDED_ENV) or "").strip()
         config = uvicorn.Config(
             self.app,
             log_level="warning",
@@ -127,13 +141,19 @@ class Service:
             access_log=False,  # a Connecteam webhook's path holds its secret
             lifespan="off",
             timeout_graceful_shutdown=int(self.grace) or None,
+            # X-Forwarded-For and -Proto only from the proxies named (none unless configured)
+            proxy_headers=bool(forwarded),
+            forwarded_allow_ips=forwarded or None,
+            **uvicorn_limits(),
         )
         self.server = uvicorn.Server(config)
         if self.alerts is not None and not self.alerts.base_url:  # the run pages' address
             host, port = sock.getsockname()[:2]
             host = f"[{host}]" if ":" in host else host
             self.alerts.base_url = f"http://{host}:{port}"
-        serving(self.app, str(sock.getsockname()[0]), self.server)  # the page's access rule
+        host = str(sock.getsockname()[0])
+        serving(self.app, host, self.server)  # the page's access rule
+        self.warn_about_key(public=not is_loopback(host))
         previous = {}
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             # uvicorn handles SIGTERM/SIGINT while serving, then raises the signal again to the
@@ -148,6 +168,18 @@ class Service:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def warn_about_key(self, *, public: bool) -> list[str]:
+        """Log (and return) what is unsafe about where the sealing key is kept."""
+        url = self.runtime.db.url
+        try:
+            _, source = load_key(self.env, url)
+        except ConnectorError:
+            return []  # said when something needs the key
+        found = key_warnings(source, url, public=public)
+        for warning in found:
+            log.warning("%s", warning)
+        return found
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.should_exit = True
@@ -161,6 +193,7 @@ class Service:
         if self.alerts is not None:  # the digest of what was grouped, and what waits for a retry
             self.alerts.close(timeout=10.0)
         self.lock.release()
+        self.only_server.release()
 
     # background ----------------------------------------------------------------------------------
 
@@ -248,6 +281,40 @@ class Service:
             self._alert(record, job)
         except Exception as exc:  # an alert never fails a run, nor its listeners
             log.warning("alerts for run %s: %s", record.id, type(exc).__name__)
+
+
+class OnlyServer:
+    """One serving process per SQLite file, whatever its executor id: SQLite takes one writer at
+    a time, and its processes cannot tell each other's runs from a dead process's. A file lock
+    beside the database, held while serving, gone with the process however it ends."""
+
+    def __init__(self, database: str | None) -> None:
+        self.database = database or "connector"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        path = f"{self.database}.serving.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise ConnectorError(
+                f"another `connector serve` is already serving the SQLite database "
+                f"{self.database}: SQLite serves one process at a time (a second would contend "
+                "for its one writer and could not tell the first one's runs from a dead "
+                "process's). Stop the other process, or run several processes on PostgreSQL: "
+                "set CONNECTOR_DATABASE_URL=postgresql://... for every one of them, each with "
+                "its own CONNECTOR_EXECUTOR_ID"
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None
 
 
 def _attempts(step: Any) -> int:

@@ -10,18 +10,29 @@ routes are not touched by any of this.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+import anyio
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from connector.errors import ConnectorError
+from connector.persistence.page_sessions import PageSessions
+from connector.persistence.sealing import SecretBox, load_key
 from connector.runtime.api import RunClient
-from connector.ui.access import CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Access
+from connector.ui.access import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    Access,
+    client_address,
+)
 from connector.ui.present import Shown, environment
 from connector.ui.queries import History, RunRow
 
@@ -30,6 +41,7 @@ __all__ = ["UI", "Ctx"]
 log = logging.getLogger("connector.ui")
 
 MAX_FORM_BYTES = 64 * 1024
+FORM_SECONDS = 10.0  # a form sent more slowly than this is read as empty (refused)
 EVENTS = "/ui/events"  # the live stream: refused with 401, not sent to the login form
 
 
@@ -53,7 +65,12 @@ class UI:
         self.runtime = runtime
         self.plans = plans
         self.history = History(runtime.db.engine)
-        self.access = Access(password=runtime.env.get("CONNECTOR_UI_PASSWORD") or None)
+        env, db = runtime.env, runtime.db
+        self.access = Access(
+            password=env.get("CONNECTOR_UI_PASSWORD") or None,
+            sessions=PageSessions(db.engine, lambda: SecretBox(*load_key(env, db.url))),
+        )
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # a wrong password's wait
         self.templates = environment(Shown(runtime.redactor))
         self.stopping: Callable[[], bool] = lambda: False
 
@@ -79,8 +96,14 @@ class UI:
         """``handler`` behind the access rules, the CSRF check, and the error page."""
 
         async def endpoint(request: Request) -> Response:
-            decision = self.access.decide(request)
+            decision = await run_in_threadpool(self.access.decide, request)
             if not decision.allowed:
+                if decision.delay:
+                    await self.sleep(decision.delay)  # a wrong password costs time
+                if decision.retry_after:
+                    refused = self.problem(None, decision.status, decision.message)
+                    refused.headers["Retry-After"] = str(int(decision.retry_after) + 1)
+                    return refused
                 if decision.login and request.method == "GET" and request.url.path != EVENTS:
                     target = request.url.path + (
                         f"?{request.url.query}" if request.url.query else ""
@@ -104,10 +127,19 @@ class UI:
                 response = await handler(request, ctx)
             except ConnectorError as exc:
                 response = self.problem(ctx, 503, str(exc))
-            except Exception as exc:  # a bug: said plainly, logged by its type, no traceback
-                log.exception("run history page: %s", type(exc).__name__)
+            except Exception as exc:  # a bug: said plainly, one log line by its type
+                request_id = getattr(request.state, "request_id", "-")
+                log.error(
+                    "request %s: the run history page failed: %s: %s",
+                    request_id,
+                    type(exc).__name__,
+                    self.runtime.redactor.text(str(exc))[:200],
+                )
                 response = self.problem(
-                    ctx, 500, f"the page failed ({type(exc).__name__}); the server's log has more"
+                    ctx,
+                    500,
+                    f"the page failed ({type(exc).__name__}); the server's log has a line with"
+                    f" the request id {request_id}",
                 )
             if fresh:
                 response.set_cookie(
@@ -135,16 +167,23 @@ class UI:
         if not self.access.password:
             return self.problem(ctx, 403, self.access.decide(request).message)
         status, error = 200, ""
+        retry_after = 0.0
         if request.method == "POST":
             ctx.form = await _form(request)
             target = _local(ctx.form.get("next", "/"))
+            address = client_address(request)
+            guard = self.access.guard
             if not self.access.csrf_ok(request, ctx.form.get("csrf", "")):
                 status, error = 403, "the form expired: try again"
+            elif retry_after := guard.refused_for(address):
+                status, error = 429, self.access.too_many(retry_after).message
             elif self.access.password_ok(ctx.form.get("password", "")):
+                guard.succeeded(address)
+                session = await run_in_threadpool(self.access.session_cookie)
                 done = RedirectResponse(target, status_code=303)
                 done.set_cookie(
                     SESSION_COOKIE,
-                    self.access.session_cookie(),
+                    session,
                     max_age=SESSION_SECONDS,
                     httponly=True,
                     samesite="lax",
@@ -152,29 +191,38 @@ class UI:
                 )
                 return done
             else:
-                import asyncio
-
-                await asyncio.sleep(1.0)  # a guess costs a second
+                await self.sleep(guard.failed(address))  # each wrong guess waits longer
                 status, error = 401, "wrong password"
         response = self.render("login.html", ctx, status, next=target, error=error)
-        response.set_cookie(CSRF_COOKIE, cookie, httponly=True, samesite="strict")
+        if retry_after:
+            response.headers["Retry-After"] = str(int(retry_after) + 1)
+        response.set_cookie(
+            CSRF_COOKIE, cookie, httponly=True, samesite="strict", secure=_https(request)
+        )
         return response
 
     async def logout(self, request: Request, ctx: Ctx) -> Response:
         response: Response = RedirectResponse(
             "/ui/login" if not self.access.open else "/", status_code=303
         )
-        response.delete_cookie(SESSION_COOKIE)
+        # ended here for every process: a copy of the cookie is refused from now on
+        await run_in_threadpool(self.access.end_session, request.cookies.get(SESSION_COOKIE, ""))
+        response.delete_cookie(
+            SESSION_COOKIE, httponly=True, samesite="lax", secure=_https(request)
+        )
         return response
 
 
 async def _form(request: Request) -> dict[str, str]:
     """The fields of an urlencoded form (at most 64 KiB; the last value of a repeated name)."""
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return {}
+    with anyio.move_on_after(FORM_SECONDS) as deadline:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                return {}
+    if deadline.cancelled_caught:  # sent too slowly
+        return {}
     parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {key: values[-1] for key, values in parsed.items()}
 

@@ -269,3 +269,46 @@ def test_a_wait_for_the_rate_budget_is_logged_with_the_step_and_the_run(
     assert any("waited 2.5 s for GoHighLevel's rate budget before attempt 1" in m for m in lines)
     assert any(m.startswith(f"run {record.id} started: recipe=") for m in lines)
     assert seen and set(seen) == {record.id}  # every line is told which run it is about
+
+
+def test_a_secret_in_an_answer_is_checkpointed_sealed_and_a_replay_still_gets_it(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """No secret in clear in the database (DBOS's checkpoints included), yet a replay from the
+    second step reads the first step's real answer from its checkpoint, without sending it again."""
+    from connector.persistence.database import close_all
+    from connector.runtime.durable import RuntimeOptions
+
+    token = "tok-echoed-5e6f7a8b9c"
+    prepared = prepare(HERE / "token_then_use.yaml", registry)
+    assert prepared.plan is not None
+    gets: list[str] = []
+    sent: list[Any] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            gets.append(request.url.path)
+            echoed = request.headers["authorization"].removeprefix("Bearer ")
+            return httpx.Response(
+                200, json={"token": "abc-real-value", "note": f"called with {echoed}"}
+            )
+        sent.append(json.loads(request.content))
+        return httpx.Response(201, json={"tags": ["x"]})
+
+    home = tmp_path / "home"
+    env = {"CONNECTOR_HOME": str(home), "GHL_TOKEN": token, "GHL_LOCATION_ID": "loc1"}
+    runtime = Runtime(registry, env, RuntimeOptions(transport=httpx.MockTransport(handler)))
+    runtime.keep_recipe(prepared.plan, prepared.text)
+    try:
+        with runtime:
+            first = runtime.run(prepared.plan, {"contactId": "c1"})
+            assert first.status == "succeeded", first.error
+            again = runtime.rerun(first, "second")
+            assert again.status == "succeeded", again.error
+            stored = b"".join(p.read_bytes() for p in home.rglob("connector.sqlite3*"))
+    finally:
+        close_all()
+    assert gets == ["/contacts/c1"]  # the first step ran once: the replay read its checkpoint
+    assert sent == [{"tags": ["abc-real-value"]}, {"tags": ["abc-real-value"]}]
+    assert b"__sealed__" in stored
+    assert b"abc-real-value" not in stored and token.encode() not in stored

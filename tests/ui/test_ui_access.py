@@ -110,3 +110,26 @@ def test_the_webhook_routes_are_not_behind_the_page(page: Page) -> None:
         assert client.post("/webhooks/connecteam/wrong", json={}).status_code == 404
         assert client.get("/healthz").status_code == 503  # not started: but answered
         assert client.get("/metrics").status_code == 200
+
+
+def test_a_failing_page_is_a_500_with_a_request_id_and_one_log_line(
+    page: Page, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    intake = Intake(page.runtime, [], metrics=Metrics())
+    app = build_app(intake, ServeSettings.from_env(page.runtime.registry.apps.values(), {}))
+    ui = app.state.ui
+    ui.access.host = "127.0.0.1"
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError(f"a bug near {page.runtime.env['GHL_TOKEN']}")
+
+    monkeypatch.setattr(ui.history, "page", broken)
+    with caplog.at_level("DEBUG"), TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        answer = client.get("/")
+    assert answer.status_code == 500
+    request_id = answer.headers["x-request-id"]
+    assert request_id in unescape(answer.text) and "RuntimeError" in answer.text
+    mine = [r for r in caplog.records if request_id in r.getMessage()]
+    assert len(mine) == 1 and mine[0].exc_info is None and "\n" not in mine[0].getMessage()
+    assert page.runtime.env["GHL_TOKEN"] not in caplog.text  # the message is redacted
+    assert "Traceback" not in caplog.text
