@@ -98,7 +98,7 @@ def main() -> int:
             record_id = pair.record(side).event_id(record) or ""
             job = sync_job(
                 spec, pair, side, record_id, event, record,
-                run_id=new_run_id(), env=template_env(env),
+                run_id=new_run_id(), env=template_env(env, registry.template_variables),
             )  # fmt: skip
             done = runtime.run_job(job)
             assert done.status == "succeeded", done.error

@@ -83,6 +83,12 @@ class Registry:
     # plugin -> why its registration hooks were rejected (nothing of it is in the registry)
     failures: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def template_variables(self) -> tuple[str, ...]:
+        """The environment variables the apps name their location by (``App.location_env``):
+        templates see them as ``env``, beside ``CONNECTOR_VAR_*``."""
+        return tuple(sorted({a.location_env for a in self.apps.values() if a.location_env}))
+
     def operation(self, name: str) -> Operation | None:
         """The catalog operation ``<app>.<operation>``, or ``None``."""
         app_name, _, _ = name.partition(".")

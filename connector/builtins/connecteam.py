@@ -185,7 +185,7 @@ class TaskPoller(Poller):
 
         super().__init__(setup)
         raw = (self.plan.poll.get("with") or {}).get("taskBoardId")
-        env = {"env": template_env(self.runtime.env)}
+        env = {"env": template_env(self.runtime.env, self.runtime.registry.template_variables)}
         self.board = str(compile_value(self.plan.jinja, raw).render(env))
 
     def poll(self) -> list[str]:

@@ -148,7 +148,7 @@ def run(
     plan = prepared.plan
     event = _read_event(event_source) if event_source else dict(plan.sample or {})
     if not force:
-        _stop_if_filtered(plan, event, as_json)
+        _stop_if_filtered(plan, event, as_json, registry.template_variables)
     if sandbox:
         _check_coverage(plan, recipe, as_json, dry_run)
 
@@ -177,7 +177,7 @@ def run(
     sys.exit(0 if record.status == "succeeded" else 1)
 
 
-def _stop_if_filtered(plan: Any, event: Any, as_json: bool) -> None:
+def _stop_if_filtered(plan: Any, event: Any, as_json: bool, names: tuple[str, ...]) -> None:
     """Exit 0 saying why when the recipe's ``trigger.if`` is false for ``event`` (or cannot be
     evaluated, which `connector serve` counts as false too)."""
     from connector.errors import ConnectorError
@@ -188,7 +188,7 @@ def _stop_if_filtered(plan: Any, event: Any, as_json: bool) -> None:
         return
     source = getattr(condition, "source", None) or "trigger.if"
     try:
-        holds = bool(condition.render({"trigger": event, "env": template_env(os.environ)}))
+        holds = bool(condition.render({"trigger": event, "env": template_env(os.environ, names)}))
     except ConnectorError as exc:
         reason = f"trigger.if {source} could not be evaluated for this event: {exc}"
     else:

@@ -206,7 +206,7 @@ def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: boo
                     spec,
                     Walker(),
                     run,
-                    template_env(env),
+                    template_env(env, registry.template_variables),
                     dry_run=dry_run,
                     keep_changes=as_json,
                     progress=progress,

@@ -52,16 +52,18 @@ class TemplateScope:
     item: tuple[str, Any] | None = None
 
 
-def _env_read(chain: Chain) -> Iterator[tuple[int, str]]:
-    """``env.NAME`` of a variable templates never see (connector.language.template_env)."""
+def _env_read(chain: Chain, names: tuple[str, ...]) -> Iterator[tuple[int, str]]:
+    """``env.NAME`` of a variable templates never see (connector.language.template_env);
+    ``names``: the apps' location variables, which they do."""
     if not chain.parts or chain.parts[0][0] not in ("field", "get"):
         return
     name = chain.parts[0][1]
-    if not isinstance(name, str) or visible(name):
+    if not isinstance(name, str) or visible(name, names):
         return
+    seen = " and ".join([*names, "CONNECTOR_VAR_*"])
     yield (
         chain.lineno,
-        f"env.{name} is never set for templates: they see GHL_LOCATION_ID and CONNECTOR_VAR_* "
+        f"env.{name} is never set for templates: they see {seen} "
         "only (credentials stay with the connections); pass a value of your own as "
         "CONNECTOR_VAR_SOMETHING",
     )
@@ -87,6 +89,7 @@ class TemplateChecker:
 
     def __init__(self, registry: Registry) -> None:
         self.env = shared_environment(registry.filters)
+        self.variables = registry.template_variables  # the apps' location variables
         self.filters = {f for f in self.env.filters if not f.startswith(_ENGINE_FILTERS)}
         self.tests = set(self.env.tests)
         self.globals = set(self.env.globals)
@@ -157,7 +160,7 @@ class TemplateChecker:
                 yield from self._var_ref(ref.member, ref.lineno, scope)
         for chain in a.chains:
             if chain.root == "env" and "env" in scope.names:
-                yield from _env_read(chain)
+                yield from _env_read(chain, self.variables)
             if chain.root == "steps" and chain.parts and chain.parts[0][0] == "stop":
                 sid = chain.parts[0][1]
                 if sid in scope.steps_all and "steps" in scope.names:

@@ -7,7 +7,7 @@ beyond the schema (:mod:`.schema`):
 
 * the trigger's app and event exist (``manual`` takes any event), a schedule's ``cron``;
 * each step's action exists (with close matches), its required parameters are given (except
-  ``locationId`` of ``ghl.*`` operations, which the engine fills from ``GHL_LOCATION_ID``), every
+  the app's location parameter, which the engine fills from the app's location variable), every
   parameter is known, and literal values fit the parameter's JSON Schema;
 * a ``once:`` look-up's action exists and its ``with:`` fits it, as a step's;
 * step ids are unique;

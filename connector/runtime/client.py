@@ -136,7 +136,12 @@ class Client:
             "run_id": run_id,
             "recipe_hash": plan.recipe_hash,
             "event": event,
-            "env": dict(template_env(self.parts.env if env is None else env)),
+            "env": dict(
+                template_env(
+                    self.parts.env if env is None else env,
+                    self.parts.registry.template_variables,
+                )
+            ),
             "parent": parent,
             "sandbox": self.parts.options.sandbox,
             # the error route's recipe (by hash, so any process finishing the run finds it)

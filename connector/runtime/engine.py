@@ -120,12 +120,18 @@ class Engine:
             dry_run=dry_run,
             parent=parent,
             sandbox=sandbox,
-            env=dict(template_env(self.env if env is None else env)),
+            env=dict(
+                template_env(self.env if env is None else env, self.registry.template_variables)
+            ),
         )
         started = time.perf_counter()
         if self.recorder is not None:
             self.recorder.run_started(record)
-        sender: StepSender = DryRunSender(self.redactor) if dry_run else LiveSender()
+        sender: StepSender = (
+            DryRunSender(self.redactor, self.registry.template_variables)
+            if dry_run
+            else LiveSender()
+        )
         run = _Run(self, plan, record, event, sender, claims_of or record.id)
         current = current_run.set(record.id)
         if not dry_run:

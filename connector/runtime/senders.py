@@ -190,11 +190,12 @@ class DryRunSender:
 
     dry_run = True
 
-    def __init__(self, redactor: Redactor) -> None:
+    def __init__(self, redactor: Redactor, names: tuple[str, ...] = ()) -> None:
         self.redactor = redactor
+        self.names = names  # the apps' location variables, which templates may read
 
     def template_env(self, env: Mapping[str, str]) -> TemplateEnv:
-        return DryRunEnv(env)
+        return DryRunEnv(env, self.names)
 
     def no_location(
         self,

@@ -62,9 +62,11 @@ class Router:
     """Which recipes an event starts: those whose trigger names its app and type, and whose
     ``trigger.if`` is true of it."""
 
-    def __init__(self, plans: Sequence[Plan], env: Mapping[str, str]) -> None:
+    def __init__(
+        self, plans: Sequence[Plan], env: Mapping[str, str], names: tuple[str, ...] = ()
+    ) -> None:
         self.plans = {p.name: p for p in plans}
-        self.env = template_env(env)  # what templates see: never a secret
+        self.env = template_env(env, names)  # what templates see: never a secret
         self._by_type: dict[tuple[str, str], list[Plan]] = {}
         for plan in plans:
             self._by_type.setdefault((plan.trigger_app, plan.trigger_event), []).append(plan)
@@ -102,7 +104,7 @@ class Intake:
         sandbox: bool = False,
     ) -> None:
         self.runtime = runtime
-        self.router = Router(plans, runtime.env)
+        self.router = Router(plans, runtime.env, runtime.registry.template_variables)
         self.syncs = SyncRouter(syncs, runtime.db.engine)
         self.sandbox = sandbox
         self.metrics = metrics or Metrics()
@@ -189,7 +191,12 @@ class Intake:
 
     def _env(self, event: Event) -> dict[str, str]:
         """What a sync run for ``event`` sees of the environment (its location included)."""
-        return dict(template_env({**self.runtime.env, **self.run_env_of(event)}))
+        return dict(
+            template_env(
+                {**self.runtime.env, **self.run_env_of(event)},
+                self.runtime.registry.template_variables,
+            )
+        )
 
     def run_env_of(self, event: Event) -> Mapping[str, str]:
         """What a run for ``event`` adds to the process's environment, as its app declares

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from connector.apps.registry import Registry
 from connector.errors import ConnectorError
 from connector.language.sync_spec import SyncSpec
 from connector.language.template_env import template_env
@@ -21,6 +22,8 @@ class Runs(Protocol):
 
     @property
     def env(self) -> dict[str, str]: ...
+    @property
+    def registry(self) -> Registry: ...
     @property
     def store(self) -> RunStore: ...
     @property
@@ -73,6 +76,6 @@ def resolve_conflict(
         "resolve",
         None,
         run_id=new_run_id(),
-        env=template_env(runs.env),
+        env=template_env(runs.env, runs.registry.template_variables),
     )
     return runs.run_job(job)

@@ -241,7 +241,9 @@ def _record_in(
     _runs(case, prepared, registry, env, transport)
     # the environment a replay needs to send the same requests (the location), less what the
     # test gives itself
-    kept = {k: v for k, v in template_env(env).items() if k not in case.env}
+    kept = {
+        k: v for k, v in template_env(env, registry.template_variables).items() if k not in case.env
+    }
     return write_cassette(
         case.cassette,
         transport.exchanges,

@@ -182,7 +182,7 @@ def test_a_trigger_if_sees_the_template_environment_not_the_secrets(registry: An
         plan("location", "{{ env.GHL_LOCATION_ID == 'loc1' and env.CONNECTOR_VAR_X == 'x' }}"),
     ]
     env = {"GHL_TOKEN": "pit-secret", "GHL_LOCATION_ID": "loc1", "CONNECTOR_VAR_X": "x"}
-    router = Router(plans, env)
+    router = Router(plans, env, registry.template_variables)
     event = Event("ghl", "ContactCreate", {"type": "ContactCreate", "id": "c1"}, "ghl:1")
     matched, filtered = router.match(event)
     assert [p.name for p in matched] == ["location"]

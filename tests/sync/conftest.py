@@ -149,7 +149,7 @@ class Syncer:
             event,
             record,
             run_id=new_run_id(),
-            env=template_env(self.env),
+            env=template_env(self.env, self.runtime.registry.template_variables),
         )
         return self.runtime.run_job(job)
 
