@@ -16,6 +16,7 @@ from connector.errors import ConnectorError, StoreError
 from connector.language.plan import Plan
 from connector.language.template_env import template_env
 from connector.persistence.database import make_system_engine
+from connector.persistence.runs import run_from_json
 from connector.records import RunRecord, new_run_id
 from connector.runtime.parts import Parts
 from connector.runtime.worker import RESULT_POLL_SECONDS, RUN_QUEUE, Worker, run_workflow
@@ -68,14 +69,13 @@ class Client:
         The workflow is called directly (DBOS runs it here, under its id), not handed to DBOS's
         executor threads: a one-shot run waits for it anyway, and the hand-over cost more than
         a step's checkpoint. A run id that exists already is that run: its recorded result.
+        The record is what the workflow returns, not read back from the store.
         """
         self.worker.launch()
         job = self._job(plan, event, run_id or new_run_id(), env, parent)
         with SetWorkflowID(job["run_id"]):
-            run_workflow(job)
-        record = self.parts.store.get(job["run_id"])
-        assert record is not None
-        return record
+            result = run_workflow(job)
+        return run_from_json(result, job["env"])
 
     def enqueue(
         self,

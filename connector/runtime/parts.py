@@ -23,6 +23,7 @@ from connector.persistence.database import Database, open_database
 from connector.persistence.echoes import Echoes
 from connector.persistence.effects import EffectJournal
 from connector.persistence.links import LinkStore
+from connector.persistence.recorder import RunRecorder
 from connector.persistence.runs import RunStore
 from connector.runtime.engine import Engine
 from connector.sending.caller import Caller, fingerprint
@@ -60,6 +61,7 @@ class Parts:
     options: RuntimeOptions
     db: Database
     store: RunStore
+    recorder: RunRecorder  # how runs reach the store: a transaction per run, mostly
     links: LinkStore
     effects: EffectJournal
     budget: Budget
@@ -86,13 +88,15 @@ class Parts:
             credentials=self.credentials,
             redactor=self.redactor,
             echoes=self.echoes,
+            defer=self.recorder.defer,
+            flush=self.recorder.flush,
         )
         return Engine(
             registry=self.registry,
             clients=self.clients,
             env=self.env,
             caller=caller,
-            recorder=self.store,
+            recorder=self.recorder,
             redactor=self.redactor,
             links=self.links,
             services={"links": self.links},
@@ -128,6 +132,7 @@ def build_parts(
         options=options,
         db=db,
         store=RunStore(db.engine),
+        recorder=RunRecorder(db.engine),
         links=LinkStore(db.engine),
         effects=EffectJournal(db.engine),
         budget=Budget(db.engine),

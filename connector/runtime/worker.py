@@ -42,7 +42,9 @@ from connector.runtime.prepare import prepare_text
 
 __all__ = ["RUN_QUEUE", "DurableCheckpoints", "JSONSerializer", "Worker", "run_workflow"]
 
-APPLICATION_VERSION = "connector-runs-1"
+# the units a run checkpoints, by name and order: a run is resumed by the version that began it
+# (2: a write's claim and its done are in its attempt's unit, no longer units of their own)
+APPLICATION_VERSION = "connector-runs-2"
 # how often a resumed or forked run's result is looked for (DBOS's default, 1 s, made every
 # `connector runs resume|retry|replay` wait up to a second after the run had ended)
 RESULT_POLL_SECONDS = 0.1
@@ -221,6 +223,8 @@ class Worker:
         global _current
         if wait:
             self.wait()
+        with contextlib.suppress(Exception):  # what runs still going recorded (resumed anyway)
+            self.parts.recorder.flush_all()
         if self.launched:
             # Nothing of ours is running now, so DBOS is not asked to wait for workflows (it would
             # poll for them in whole seconds); it stops its threads, each woken by an event but
@@ -282,7 +286,8 @@ class Worker:
             sandbox=bool(job.get("sandbox")),
             claims_of=self.parts.store.claims_of(job["run_id"]) if job.get("parent") else None,
         )
-        retrying(lambda: self.parts.effects.release_run(record.id))
+        if engine.caller.unsettled or job.get("parent"):  # claims that may be left to release
+            retrying(lambda: self.parts.effects.release_run(record.id))
         for listener in self.on_finished:
             with contextlib.suppress(
                 Exception
@@ -320,6 +325,13 @@ class Worker:
             for status in DBOS.list_workflows(
                 workflow_ids=ids, load_input=False, load_output=False
             ):
+                owners[status.workflow_id] = str(status.executor_id or "")
+        # a run whose record had not reached the store yet (connector.persistence.recorder)
+        for status in DBOS.list_workflows(
+            status="PENDING", name="connector.run", load_input=False, load_output=False
+        ):
+            if status.workflow_id not in owners:
+                ids.append(status.workflow_id)
                 owners[status.workflow_id] = str(status.executor_id or "")
         live: dict[str, bool] = {}
         handles = []
