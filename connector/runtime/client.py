@@ -96,6 +96,8 @@ class Client:
         job["key"] = key  # the event's own id (connector.serve.events), for the run's log line
         with SetWorkflowID(run_id), SetEnqueueOptions(queue_partition_key=partition or run_id):
             DBOS.enqueue_workflow(RUN_QUEUE, run_workflow, job)
+        if self.worker.pace is not None:
+            self.worker.pace.wake()
         return run_id
 
     def _job(
