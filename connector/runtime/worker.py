@@ -56,8 +56,10 @@ LISTENER_POLL_SECONDS = 0.01
 # runs from it (a one-shot command listens to no queue, so it never takes a served run).
 RUN_QUEUE = "connector-runs"
 # How often a serving process looks for queued runs while runs are queued or going (DBOS's
-# default, 1 s, would be the latency from a webhook's answer to its run's start)...
-QUEUE_POLL_SECONDS = 0.02
+# default, 1 s, would be the latency from a webhook's answer to its run's start); a look takes
+# every run it has room for at once, and costs about 3 ms of CPU: at 20 ms, a quarter of what a
+# busy server spent...
+QUEUE_POLL_SECONDS = 0.1
 # ... and when none has been for IDLE_AFTER_SECONDS: an idle server sleeps (at 20 ms, polling
 # cost a seventh of a core). DBOS's queue thread cannot be woken, so the first run after a quiet
 # spell starts within this; the interval is the queue's (in the database), so the process that
