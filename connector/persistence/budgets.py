@@ -360,6 +360,7 @@ class _Batch:
     until: float = 0.0  # handed out until this time, the row's (epoch seconds)
     row: int | None = None
     size: int = 1  # how many the next reservation asks for
+    reserved: float = float("-inf")  # when the last reservation was made (epoch seconds)
 
 
 def _batch_cap(split: _Split) -> int:
@@ -418,7 +419,7 @@ class Budget:
                 return 0.0, batch.row, batch.until
             if batch.left > 0:  # the last batch outlived its time: ask for fewer
                 batch.size = max(1, batch.size // 2)
-            elif batch.row is not None:  # it ran out in time: ask for more
+            elif self._clock() - batch.reserved < lead / 2:  # it ran out at once: ask for more
                 batch.size = min(cap, batch.size * 2)
             batch.left = 0
             size = batch.size
@@ -439,7 +440,7 @@ class Budget:
             if split.daily:
                 _upsert_day(conn, key, now, n, add=True)
         with self._batches_lock:
-            batch.left, batch.until, batch.row = n - 1, at, row
+            batch.left, batch.until, batch.row, batch.reserved = n - 1, at, row, now
         self._maybe_prune()
         return 0.0, row, at
 
