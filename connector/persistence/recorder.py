@@ -71,6 +71,7 @@ class RunRecorder:
         self._pending: dict[str, _Pending] = {}
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     # Recorder ----------------------------------------------------------------------------------
 
@@ -78,7 +79,8 @@ class RunRecorder:
         pending = _Pending(run, time.monotonic(), terms=set(touched(run.trigger)))
         with self._changed:
             self._pending[run.id] = pending
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
+                self._closed = False
                 self._thread = threading.Thread(
                     target=self._flush_late, name="connector-recorder", daemon=True
                 )
@@ -136,6 +138,15 @@ class RunRecorder:
         for pending in list(self._pending.values()):
             with contextlib.suppress(StoreError):
                 self._flush(pending, final=False)
+
+    def close(self) -> None:
+        """Write what is held and stop the thread that writes late."""
+        self.flush_all()
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     # writing -----------------------------------------------------------------------------------
 
@@ -203,8 +214,10 @@ class RunRecorder:
         """The thread that writes what has waited :attr:`flush_seconds` (a long run's steps)."""
         while True:
             with self._changed:
-                while not self._pending:
+                while not self._pending and not self._closed:
                     self._changed.wait()
+                if self._closed:
+                    return
                 due = [
                     p
                     for p in self._pending.values()

@@ -103,6 +103,7 @@ class Parts:
         )
 
     def close(self) -> None:
+        self.recorder.close()
         for client in self.clients.values():
             client.close()
 
