@@ -112,9 +112,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # a read (``reading``) takes no writer lock: in WAL mode it sees one snapshot either way
+    # a read (``reading``) takes no writer lock: in WAL mode it sees one snapshot either way;
+    # sent to sqlite3 directly: through SQLAlchemy, this statement cost more than the writes
     read = conn.get_execution_options().get(READ_OPTION)
-    conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+    conn.connection.driver_connection.execute("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
 READ_OPTION = "connector_read"
