@@ -76,8 +76,12 @@ _claims: dict[str, Any] = {}
 def _insert_claim(dialect: str) -> Any:
     statement = _claims.get(dialect)
     if statement is None:
-        statement = _claims[dialect] = insert(dialect, effects_table).on_conflict_do_nothing(
-            index_elements=["key"]
+        # RETURNING says whether the row was made (a bound INSERT's rowcount does not, on
+        # psycopg)
+        statement = _claims[dialect] = (
+            insert(dialect, effects_table)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(effects_table.c.key)
         )
     return statement
 
@@ -161,7 +165,7 @@ class EffectJournal:
                     "updated_at": now,
                 },
             )
-            if inserted.rowcount == 1:
+            if inserted.first() is not None:
                 return Claim("claimed", owner=owner)
             row = self._row(conn, key)
             assert row is not None

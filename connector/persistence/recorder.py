@@ -185,12 +185,14 @@ class RunRecorder:
         dialect = conn.dialect.name
         statement = _insert_run.get(dialect)
         if statement is None:
-            statement = _insert_run[dialect] = insert(dialect, runs_table).on_conflict_do_nothing(
-                index_elements=["id"]
+            statement = _insert_run[dialect] = (
+                insert(dialect, runs_table)
+                .on_conflict_do_nothing(index_elements=["id"])
+                .returning(runs_table.c.id)  # whether it was made (rowcount does not say)
             )
         values = {"id": run.id, "started_at": run.started_at, **_start_values(run)}
         values.update(_finish_values(run))
-        if conn.execute(statement, values).rowcount == 1:
+        if conn.execute(statement, values).first() is not None:
             return
         started = conn.execute(_started_at, {"b_id": run.id}).scalar()
         if started is not None:
