@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
 import subprocess
 import sys
 import threading
@@ -141,3 +143,102 @@ def processes(cmd: list[str], runs: int, env: dict[str, str]) -> list[float]:
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.decode()}")
     return times
+
+
+# A GoHighLevel of contacts and tasks that answers every request after a delay, in a process of
+# its own (uvicorn: each request waits on the event loop, so the target is never the limit);
+# argv: port, delay in seconds, and a file that gets "CONTACT TIME" for each PUT (or "").
+DELAYED_TARGET = """
+import asyncio, sys, time
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+DELAY = float(sys.argv[2])
+LOG = open(sys.argv[3], "a", buffering=1) if sys.argv[3] else None
+CONTACT = {"contact": {"id": "c", "firstName": "Ada", "email": "ada@example.com"}}
+
+async def contact(request):
+    await asyncio.sleep(DELAY)
+    return JSONResponse(CONTACT)
+
+async def tasks(request):
+    if request.method == "POST":
+        await request.body()
+        await asyncio.sleep(DELAY)
+        return JSONResponse({"task": {"id": "task123"}}, status_code=201)
+    await asyncio.sleep(DELAY)
+    return JSONResponse({"tasks": []})
+
+async def task(request):
+    await request.body()
+    await asyncio.sleep(DELAY)
+    if LOG is not None:
+        LOG.write(f"{request.path_params['cid']} {time.time()}\\n")
+    return JSONResponse({"task": {"id": request.path_params["tid"], "completed": True}})
+
+app = Starlette(routes=[
+    Route("/ghl/contacts/{cid}", contact),
+    Route("/ghl/contacts/{cid}/tasks", tasks, methods=["GET", "POST"]),
+    Route("/ghl/contacts/{cid}/tasks/{tid}", task, methods=["PUT"]),
+])
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="error",
+            access_log=False, backlog=4096, timeout_keep_alive=60)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_target(delay: float, log: str = "") -> tuple[subprocess.Popen[bytes], str]:
+    """:data:`DELAYED_TARGET` on a free port; returns the process and its GoHighLevel base URL
+    once it answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DELAYED_TARGET, str(port), str(delay), log],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/ghl"
+    wait_http(base + "/contacts/x", proc, "the target")
+    return proc, base
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], what: str, seconds: float = 120) -> None:
+    """Wait until ``url`` answers at all (``proc`` still running)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not start (exit {proc.poll()})")
+        time.sleep(0.2)
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (every thread) so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The peak resident memory of ``pid`` (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0

@@ -14,13 +14,13 @@ same process and run, interleaved round by round so both see the same machine:
   the way ``Runtime.run`` starts a run: the floor of any runtime that checkpoints each request as a
   DBOS step, and so the best ratio such a runtime can reach against this server.
 
-The GoHighLevel budget keeps its shape (a sliding window and a day counter, both reserved per
-request) but gets room enough never to wait; its window is 1 s so the rows a reservation sums stay
-near what the real 100-per-10-s limit sums. Prints runs per second of each and their ratio (target:
-at least 0.5x), ``Runtime.launch()`` / ``close()`` in this process, then the wall time of whole
+The GoHighLevel budget keeps its shape (a sliding window of 10 s and a day counter, reserved as
+the runtime reserves them, a few requests at a time) but gets room enough never to wait. Prints runs per second and CPU per run (the running
+thread's CPU time, median) of each, and their ratios (target: DBOS alone's CPU per run at least
+0.6x ours), ``Runtime.launch()`` / ``close()`` in this process, then the wall time of whole
 ``connector run recipes/pull-contact-on-select.yaml --sandbox`` processes (median of
 ``--cli-runs``) beside ``python -c pass`` and the import of the durable runtime. ``--check`` exits 1
-when the ratio misses the target. Not a test: timings depend on the machine.
+when the ratio to DBOS alone misses the target. Not a test: timings depend on the machine.
 """
 
 from __future__ import annotations
@@ -44,16 +44,20 @@ import httpx
 from benchlib import TOKEN, ContactTasksHandler, connector_cmd, processes, serve
 
 HERE = Path(__file__).parent
-TARGET = 0.5  # durable runs per second / plain runs per second, at least
-ROOMY_LIMITS = ((10**9, 1.0, "burst"), (10**9, 86_400.0, "day"))
+TARGET = 0.6  # CPU per run of DBOS alone (3 no-op steps) / CPU per run of ours, at least
+ROOMY_LIMITS = ((10**9, 10.0, "burst"), (10**9, 86_400.0, "day"))
 
 
-def timed(func: Callable[[], None], n: int) -> list[float]:
+def timed(func: Callable[[], None], n: int, cpu: list[float] | None = None) -> list[float]:
+    """Wall seconds of each of ``n`` calls; their CPU seconds (this thread's) go to ``cpu``."""
     times = []
     for _ in range(n):
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         func()
         times.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append(time.thread_time() - c0)
     return times
 
 
@@ -69,7 +73,9 @@ def main() -> int:
         action="store_true",
         help="cProfile one more round inside the workflow thread (Runtime.execute and below)",
     )
-    parser.add_argument("--check", action="store_true", help=f"exit 1 if the ratio < {TARGET}")
+    parser.add_argument(
+        "--check", action="store_true", help=f"exit 1 if ours is under {TARGET}x DBOS's floor"
+    )
     args = parser.parse_args()
     runs, rounds = max(args.runs, 1), max(args.rounds, 1)
 
@@ -137,10 +143,13 @@ def main() -> int:
     plain_times: list[float] = []
     durable_times: list[float] = []
     floor_times: list[float] = []
+    plain_cpu: list[float] = []
+    durable_cpu: list[float] = []
+    floor_cpu: list[float] = []
     for _ in range(rounds):
-        plain_times += timed(baseline, runs)
-        durable_times += timed(durable, runs)
-        floor_times += timed(floor, runs)
+        plain_times += timed(baseline, runs, plain_cpu)
+        durable_times += timed(durable, runs, durable_cpu)
+        floor_times += timed(floor, runs, floor_cpu)
     if args.profile:  # the run executes on a DBOS executor thread: profile it there
         profile = cProfile.Profile()
         execute = runtime.execute
@@ -183,9 +192,25 @@ def main() -> int:
         f"median {statistics.median(floor_times) * 1000:7.3f} ms/run  "
         f"(no request, nothing of ours: {floor_rate / plain_rate:.3f}x the baseline)"
     )
-    verdict = "ok" if ratio >= TARGET else "UNDER"
-    print(f"ratio durable/plain: {ratio:.3f}x  (target >= {TARGET}x)  {verdict}")
-    print(f"ratio durable/DBOS alone: {durable_rate / floor_rate:.3f}x")
+    cpu = {
+        "plain httpx": statistics.median(plain_cpu) * 1000,
+        "durable (Runtime.run)": statistics.median(durable_cpu) * 1000,
+        "DBOS alone, 3 no-op steps": statistics.median(floor_cpu) * 1000,
+    }
+    print("CPU per run (this thread's, median):")
+    for label, ms in cpu.items():
+        print(f"  {label:<26} {ms:7.3f} ms")
+    floor_ratio = cpu["DBOS alone, 3 no-op steps"] / cpu["durable (Runtime.run)"]
+    verdict = "ok" if floor_ratio >= TARGET else "UNDER"
+    print(
+        f"ratio durable/DBOS alone, by CPU per run: {floor_ratio:.3f}x"
+        f"  (target >= {TARGET}x)  {verdict}"
+    )
+    print(
+        f"ratio durable/plain: {ratio:.3f}x by runs/s,"
+        f" {cpu['plain httpx'] / cpu['durable (Runtime.run)']:.3f}x by CPU per run"
+    )
+    print(f"ratio durable/DBOS alone, by runs/s: {durable_rate / floor_rate:.3f}x")
     print(
         f"in this process: import {imported:.3f} s, Runtime.launch() {launched:.3f} s, "
         f"Runtime.close() {closed:.3f} s"
@@ -217,7 +242,7 @@ def main() -> int:
                     f"min {min(times):.3f} max {max(times):.3f}"
                 )
     home.cleanup()
-    return 1 if args.check and ratio < TARGET else 0
+    return 1 if args.check and floor_ratio < TARGET else 0
 
 
 if __name__ == "__main__":

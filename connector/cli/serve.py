@@ -106,10 +106,11 @@ def _load(paths: tuple[str, ...], registry: Any) -> tuple[list[tuple[Any, str]],
 )
 @click.option(
     "--workers",
-    default=8,
+    default=64,
     show_default=True,
     type=click.IntRange(1, 256),
-    help="How many runs this process executes at once.",
+    help="How many runs this process executes at once: a run mostly waits for its API, so "
+    "this, not the CPU, bounds the runs per second (and the memory they hold).",
 )
 @click.option(
     "--grace",

@@ -37,6 +37,11 @@ A full limit answers the exact wait: for a sliding window, until the oldest coun
 must leave has left it, plus :data:`MARGIN`; for a day counter, until the next UTC midnight, plus
 :data:`MARGIN`. The longest wait of the full limits wins.
 
+:meth:`Budget.take` is what the runtime asks: the same reservation for up to :data:`MAX_BATCH`
+requests at once (a tenth of the smallest capacity at most), counted in one row a little ahead
+of now and handed out by this process one by one, so that a busy process reserves once for
+several requests; the limit still holds across processes (see its docstring).
+
 Pruning is opportunistic: each :class:`Budget` prunes after every :data:`PRUNE_EVERY` reserves,
 counting from a random start so that many short-lived processes prune too. Day counters older
 than yesterday go with it.
@@ -79,6 +84,12 @@ DAY = 86_400.0
 MAX_SLIDING_WINDOW = 3_600.0  # the longest window counted as one row per request
 MARGIN = 0.001  # added to every wait, so that the request that must leave has left
 PRUNE_EVERY = 500
+# Batches (Budget.take): a process reserves up to this many requests of one key per transaction,
+# never more than a tenth of the smallest sliding capacity (GoHighLevel's 100 per 10 s: 10), so
+# a key whose limits are small is reserved one request at a time, as before
+MAX_BATCH = 16
+BATCH_SHARE = 10
+BATCH_LEAD = 1.0  # seconds ahead a batch's row is counted at, at most (a tenth of the window)
 _DIALECTS = ("sqlite", "postgresql")
 
 
@@ -332,6 +343,31 @@ def _plain_error(exc: BaseException) -> str:
     return str(orig if orig is not None else exc).splitlines()[0]
 
 
+@dataclass
+class _Batch:
+    """The requests of one key this process reserved at once and hands out one at a time."""
+
+    left: int = 0  # not handed out yet
+    until: float = 0.0  # handed out until this time, the row's (epoch seconds)
+    row: int | None = None
+    size: int = 1  # how many the next reservation asks for
+    reserved: float = float("-inf")  # when the last reservation was made (epoch seconds)
+
+
+def _batch_cap(split: _Split) -> int:
+    """The most requests of one key a reservation takes at once (1: no batches)."""
+    caps = [limit.capacity // BATCH_SHARE for limit in split.short]
+    caps += [limit.capacity // (BATCH_SHARE * 100) for limit in split.daily]
+    return max(1, min([MAX_BATCH, *caps]))
+
+
+def _lead(split: _Split) -> float:
+    """How far ahead a batch's row is counted: every request of the batch reaches the API before
+    then (they are handed out in the first half of it)."""
+    shortest = min((limit.window for limit in split.short), default=DAY)
+    return min(BATCH_LEAD, shortest / BATCH_SHARE)
+
+
 class Budget:
     """The rate budgets in ``engine``'s database; ``clock`` gives epoch seconds."""
 
@@ -342,6 +378,66 @@ class Budget:
         self._clock = clock
         self._prune_lock = threading.Lock()
         self._until_prune = random.randint(1, PRUNE_EVERY)
+        self._batches: dict[str, _Batch] = {}
+        self._batches_lock = threading.Lock()
+
+    def take(self, key: str, limits: Sequence[Limit]) -> tuple[float, int | None, float]:
+        """One request's place, from a batch this process reserved: ``(wait, row, at)``.
+
+        ``wait`` is as :meth:`reserve` answers; when it is ``0.0`` the request may go now, and
+        ``row`` counts it in the sliding windows at ``at``. A reservation takes up to
+        :func:`_batch_cap` requests in one transaction, checked against every limit as one
+        request is, and counts them together in one row at ``at``, ahead of now by
+        :func:`_lead`: the requests are handed out in the first half of that time, so each
+        reaches the API before the time it is counted at, and the limit holds across every
+        process as it does one request at a time. A request answered after ``at`` is moved to
+        its answer (``observe(answered=row)``). The batch size doubles while batches run out
+        before their time and halves when one is left unused, so a key spent slowly reserves one
+        request at a time (at now, as :meth:`reserve_row` does) and wastes nothing of its day.
+        """
+        split = _split(limits)
+        if not limits:
+            return 0.0, None, 0.0
+        cap = _batch_cap(split)
+        if cap == 1:  # one at a time, its row moved to its answer whenever that comes
+            wait, row = self.reserve_row(key, limits)
+            return wait, row, 0.0
+        with self._batches_lock:
+            batch = self._batches.setdefault(key, _Batch())
+            lead = _lead(split)
+            if batch.left > 0 and self._clock() < batch.until - lead / 2:
+                batch.left -= 1
+                return 0.0, batch.row, batch.until
+            if batch.left > 0:  # the last batch outlived its time: ask for fewer
+                batch.size = max(1, batch.size // 2)
+            elif self._clock() - batch.reserved < lead / 2:  # it ran out at once: ask for more
+                batch.size = min(cap, batch.size * 2)
+            batch.left = 0
+            size = batch.size
+        with self._transaction(key) as (conn, now):
+            usage = _read_usage(conn, key, split, now)
+            room = min(
+                [limit.capacity - usage.used[limit.name] for limit in split.short]
+                + [limit.capacity - usage.today for limit in split.daily]
+            )
+            if room < 1:
+                wait = self._wait(conn, key, split, now)
+                return wait, None, now
+            n = min(size, room)
+            at = now + (lead if n > 1 else 0.0)
+            row = None
+            if split.short:
+                row = _add_requests(conn, key, split, at, n)
+            if split.daily:
+                _upsert_day(conn, key, now, n, add=True)
+        with self._batches_lock:
+            batch.left, batch.until, batch.row, batch.reserved = n - 1, at, row, now
+        self._maybe_prune()
+        return 0.0, row, at
+
+    def now(self) -> float:
+        """The budget's clock (epoch seconds)."""
+        return self._clock()
 
     def reserve(self, key: str, limits: Sequence[Limit]) -> float:
         """``0.0``: one request may go now, and it is counted in every limit. More: the seconds

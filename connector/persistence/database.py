@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ __all__ = [
     "make_system_engine",
     "open_database",
     "pool_size_for",
+    "reading",
     "retrying",
     "sqlite_path",
     "unavailable",
@@ -111,7 +112,21 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # a read (``reading``) takes no writer lock: in WAL mode it sees one snapshot either way;
+    # sent to sqlite3 directly: through SQLAlchemy, this statement cost more than the writes
+    read = conn.get_execution_options().get(READ_OPTION)
+    conn.connection.driver_connection.execute("BEGIN" if read else "BEGIN IMMEDIATE")
+
+
+READ_OPTION = "connector_read"
+
+
+@contextlib.contextmanager
+def reading(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection for reads only: on SQLite its transaction begins deferred (``BEGIN``), so a
+    read never waits for, nor holds, the writer lock the transactions of writes take."""
+    with engine.connect() as conn:
+        yield conn.execution_options(**{READ_OPTION: True})
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from connector.persistence.database import reading
 from connector.persistence.dialects import insert
 from connector.persistence.tables import effects_table
 
@@ -67,6 +68,27 @@ class Claim:
 
 
 LinkWriter = Callable[[sa.Connection], Any]
+
+# the statements of every write, built once
+_claims: dict[str, Any] = {}
+
+
+def _insert_claim(dialect: str) -> Any:
+    statement = _claims.get(dialect)
+    if statement is None:
+        # RETURNING says whether the row was made (a bound INSERT's rowcount does not, on
+        # psycopg)
+        statement = _claims[dialect] = (
+            insert(dialect, effects_table)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(effects_table.c.key)
+        )
+    return statement
+
+
+_by_key = effects_table.c.key == sa.bindparam("b_key")
+_take_claim = sa.update(effects_table).where(_by_key)
+_mark_done = sa.update(effects_table).where(_by_key)
 
 
 class EffectJournal:
@@ -121,6 +143,67 @@ class EffectJournal:
                 )
             )
             return Claim("unknown" if was_sending else "claimed", owner=owner)
+
+    def begin(self, key: str, owner: str, run_id: str, *, sending: bool = True) -> Claim:
+        """:meth:`claim` and :meth:`sending` in one transaction, for the attempt that is about to
+        send: ``claimed`` means the write is ours and (``sending``) marked as on its way, so it
+        may go now; ``done``, ``busy`` as :meth:`claim` says; ``unknown`` when the row was left
+        ``sending`` (by an earlier attempt of this same step when ``owner`` is ours, else by an
+        earlier run whose claim is taken over), so nothing may be sent before the outcome is
+        known."""
+        now = self.clock()
+        state = "sending" if sending else "claimed"
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                _insert_claim(conn.dialect.name),
+                {
+                    "key": key,
+                    "state": state,
+                    "owner": owner,
+                    "run_id": run_id,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            if inserted.first() is not None:
+                return Claim("claimed", owner=owner)
+            row = self._row(conn, key)
+            assert row is not None
+            if row.state == "done":
+                return Claim("done", _loads(row.output_json), row.status_code, row.owner)
+            if row.owner != owner and now - row.updated_at < LEASE_SECONDS:
+                return Claim("busy", owner=row.owner)
+            was_sending = row.state == "sending"
+            conn.execute(
+                _take_claim,
+                {
+                    "b_key": key,
+                    "owner": owner,
+                    "run_id": run_id,
+                    "state": "sending" if was_sending else state,
+                    "updated_at": now,
+                },
+            )
+            return Claim("unknown" if was_sending else "claimed", owner=str(row.owner))
+
+    def done_write(
+        self, key: str, owner: str, output: Any, status_code: int | None
+    ) -> Callable[[sa.Connection], None]:
+        """:meth:`done` without an id pairing, as a write to make in someone else's transaction
+        (the run's own, :class:`~connector.persistence.recorder.RunRecorder`)."""
+        values = {
+            "b_key": key,
+            "state": "done",
+            "owner": owner,
+            "output_json": json.dumps(output, default=str, separators=(",", ":")),
+            "status_code": status_code,
+            "updated_at": self.clock(),
+        }
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(_mark_done, values)
+
+        return write
 
     def sending(self, key: str, owner: str) -> bool:
         """Mark the request as on its way. False when it already was: an earlier attempt of this
@@ -184,7 +267,7 @@ class EffectJournal:
             )
 
     def get(self, key: str) -> Claim | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(sa.select(effects_table).where(effects_table.c.key == key)).first()
         if row is None:
             return None

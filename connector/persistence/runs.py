@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.errors import StoreError
-from connector.persistence.database import retrying
+from connector.persistence.database import reading, retrying
 from connector.persistence.history import marks_table, step_terms, terms_table, touched, write_terms
 from connector.persistence.tables import (
     forks_table,
@@ -30,7 +30,7 @@ from connector.persistence.tables import (
 )
 from connector.records import RunRecord, StepRecord
 
-__all__ = ["AmbiguousRunId", "RunStore"]
+__all__ = ["AmbiguousRunId", "RunStore", "run_from_json"]
 
 
 class AmbiguousRunId(StoreError):
@@ -78,6 +78,33 @@ def _step_from_json(data: dict[str, Any]) -> StepRecord:
     )
 
 
+def run_from_json(data: Mapping[str, Any], env: Mapping[str, str] | None = None) -> RunRecord:
+    """The record :meth:`~connector.records.RunRecord.to_json` gave (what a run's workflow
+    returns), with the ``env`` it ran with (not in that JSON)."""
+    trigger = data.get("trigger") or {}
+    record = RunRecord(
+        id=data["id"],
+        recipe=data["recipe"],
+        recipe_hash=data["recipe_hash"],
+        recipe_path=data["recipe_path"],
+        trigger_app=trigger.get("app", ""),
+        trigger_event=trigger.get("event", ""),
+        trigger=trigger.get("payload"),
+        status=data["status"],
+        output=data.get("output"),
+        error=data.get("error"),
+        dry_run=bool(data.get("dry_run")),
+        started_at=data["started_at"],
+        finished_at=data.get("finished_at"),
+        duration_ms=data.get("duration_ms"),
+        sandbox=bool(data.get("sandbox")),
+        parent=data.get("parent"),
+        env=dict(env or {}),
+    )
+    record.steps = [_step_from_json(step) for step in data.get("steps") or ()]
+    return record
+
+
 class RunStore:
     """The run records in the one database; also a :class:`~connector.records.Recorder`."""
 
@@ -104,8 +131,11 @@ class RunStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _do(self, func: Any) -> Any:
+    def _do(self, func: Any, *, read: bool = False) -> Any:
         def once() -> Any:
+            if read:
+                with reading(self.engine) as conn:
+                    return func(conn)
             with self.engine.begin() as conn:
                 return func(conn)
 
@@ -139,7 +169,8 @@ class RunStore:
                 sa.select(recipes_table.c.path, recipes_table.c.text).where(
                     recipes_table.c.hash == recipe_hash
                 )
-            ).first()
+            ).first(),
+            read=True,
         )
         return None if row is None else (row[0], row[1])
 
@@ -221,7 +252,7 @@ class RunStore:
         if status:
             query = query.where(runs_table.c.status == status)
         query = query.order_by(runs_table.c.started_at.desc(), runs_table.c.id.desc()).limit(limit)
-        rows = self._do(lambda c: c.execute(query).mappings().all())
+        rows = self._do(lambda c: c.execute(query).mappings().all(), read=True)
         return [self._run(dict(row), None) for row in rows]
 
     def failed_steps(self, run_ids: Sequence[str]) -> dict[str, str]:
@@ -233,7 +264,7 @@ class RunStore:
             .where(steps_table.c.run_id.in_(list(run_ids)), steps_table.c.status == "failed")
             .order_by(steps_table.c.run_id, steps_table.c.seq)
         )
-        rows = self._do(lambda c: c.execute(query).all())
+        rows = self._do(lambda c: c.execute(query).all(), read=True)
         found: dict[str, str] = {}
         for run_id, step_id in rows:
             found.setdefault(run_id, step_id)
@@ -243,7 +274,8 @@ class RunStore:
         rows = self._do(
             lambda c: c.execute(
                 sa.select(runs_table.c.id).where(runs_table.c.status == status)
-            ).all()
+            ).all(),
+            read=True,
         )
         return [r[0] for r in rows]
 
@@ -263,7 +295,8 @@ class RunStore:
                 sa.select(forks_table.c.claims_of).where(
                     forks_table.c.run_id == run_id, forks_table.c.kind == "retry"
                 )
-            ).first()
+            ).first(),
+            read=True,
         )
         return None if row is None else str(row[0])
 
@@ -280,7 +313,7 @@ class RunStore:
                 found.extend(frontier)
             return found
 
-        return self._do(walk)
+        return self._do(walk, read=True)
 
     def get(self, run_id: str) -> RunRecord | None:
         """A run by id, or by a unique prefix of its id (:class:`AmbiguousRunId` if not unique)."""
@@ -319,7 +352,7 @@ class RunStore:
             return self._run(dict(row), [s[0] for s in steps])
 
         try:
-            with self.engine.connect() as conn:
+            with reading(self.engine) as conn:
                 return find(conn)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"run store: {exc}") from None

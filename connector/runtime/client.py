@@ -17,6 +17,7 @@ from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec
 from connector.language.template_env import template_env
 from connector.persistence.database import make_system_engine
+from connector.persistence.runs import run_from_json
 from connector.records import RunRecord, new_run_id
 from connector.runtime.parts import Parts
 from connector.runtime.worker import RESULT_POLL_SECONDS, RUN_QUEUE, Worker, run_workflow
@@ -70,14 +71,13 @@ class Client:
         The workflow is called directly (DBOS runs it here, under its id), not handed to DBOS's
         executor threads: a one-shot run waits for it anyway, and the hand-over cost more than
         a step's checkpoint. A run id that exists already is that run: its recorded result.
+        The record is what the workflow returns, not read back from the store.
         """
         self.worker.launch()
         job = self._job(plan, event, run_id or new_run_id(), env, parent)
         with SetWorkflowID(job["run_id"]):
-            run_workflow(job)
-        record = self.parts.store.get(job["run_id"])
-        assert record is not None
-        return record
+            result = run_workflow(job)
+        return run_from_json(result, job["env"])
 
     def enqueue(
         self,
@@ -98,6 +98,8 @@ class Client:
         job["key"] = key  # the event's own id (connector.serve.events), for the run's log line
         with SetWorkflowID(run_id), SetEnqueueOptions(queue_partition_key=partition or run_id):
             DBOS.enqueue_workflow(RUN_QUEUE, run_workflow, job)
+        if self.worker.pace is not None:
+            self.worker.pace.wake()
         return run_id
 
     def keep_sync(self, spec: SyncSpec) -> None:
@@ -112,16 +114,16 @@ class Client:
         run_id = str(job["run_id"])
         with SetWorkflowID(run_id), SetEnqueueOptions(queue_partition_key=partition or run_id):
             DBOS.enqueue_workflow(RUN_QUEUE, run_workflow, dict(job))
+        if self.worker.pace is not None:
+            self.worker.pace.wake()
         return run_id
 
     def run_job(self, job: Mapping[str, Any]) -> RunRecord:
         """Run a prepared job to its end in this thread; returns its record."""
         self.worker.launch()
         with SetWorkflowID(str(job["run_id"])):
-            run_workflow(dict(job))
-        record = self.parts.store.get(str(job["run_id"]))
-        assert record is not None
-        return record
+            result = run_workflow(dict(job))
+        return run_from_json(result, dict(job.get("env") or {}))
 
     def _job(
         self,

@@ -24,6 +24,7 @@ from connector.persistence.database import Database, open_database
 from connector.persistence.echoes import Echoes
 from connector.persistence.effects import EffectJournal
 from connector.persistence.links import LinkStore
+from connector.persistence.recorder import RunRecorder
 from connector.persistence.runs import RunStore
 from connector.persistence.sealing import SecretBox, Vault, load_key
 from connector.persistence.sync import SyncStore
@@ -64,6 +65,7 @@ class Parts:
     options: RuntimeOptions
     db: Database
     store: RunStore
+    recorder: RunRecorder  # how runs reach the store: a transaction per run, mostly
     links: LinkStore
     effects: EffectJournal
     budget: Budget
@@ -93,6 +95,8 @@ class Parts:
             redactor=self.redactor,
             echoes=self.echoes,
             vault=self.vault,
+            defer=self.recorder.defer,
+            flush=self.recorder.flush,
         )
 
     def engine(self, checkpoints: Checkpoints) -> Engine:
@@ -102,7 +106,7 @@ class Parts:
             clients=self.clients,
             env=self.env,
             caller=self.caller(checkpoints),
-            recorder=self.store,
+            recorder=self.recorder,
             redactor=self.redactor,
             links=self.links,
             services={"links": self.links},
@@ -126,12 +130,13 @@ class Parts:
             caller=self.caller(checkpoints),
             store=self.sync,
             links=self.links,
-            recorder=None if dry_run else self.store,
+            recorder=None if dry_run else self.recorder,
             redactor=self.redactor,
             dry_run=dry_run,
         )
 
     def close(self) -> None:
+        self.recorder.close()
         for client in self.clients.values():
             client.close()
 
@@ -161,6 +166,7 @@ def build_parts(
         options=options,
         db=db,
         store=RunStore(db.engine),
+        recorder=RunRecorder(db.engine),
         links=LinkStore(db.engine),
         effects=EffectJournal(db.engine),
         budget=Budget(db.engine),

@@ -45,7 +45,9 @@ from connector.runtime.prepare import prepare_text
 
 __all__ = ["RUN_QUEUE", "DurableCheckpoints", "JSONSerializer", "Worker", "run_workflow"]
 
-APPLICATION_VERSION = "connector-runs-1"
+# the units a run checkpoints, by name and order: a run is resumed by the version that began it
+# (2: a write's claim and its done are in its attempt's unit, no longer units of their own)
+APPLICATION_VERSION = "connector-runs-2"
 # how often a resumed or forked run's result is looked for (DBOS's default, 1 s, made every
 # `connector runs resume|retry|replay` wait up to a second after the run had ended)
 RESULT_POLL_SECONDS = 0.1
@@ -56,9 +58,21 @@ LISTENER_POLL_SECONDS = 0.01
 # The queue `connector serve` puts the runs of received events on; every serving process takes
 # runs from it (a one-shot command listens to no queue, so it never takes a served run).
 RUN_QUEUE = "connector-runs"
-# How often a serving process looks for queued runs (DBOS's default, 1 s, would be the latency
-# from a webhook's answer to its run's start).
-QUEUE_POLL_SECONDS = 0.02
+# How often a serving process looks for queued runs while runs are queued or going (DBOS's
+# default, 1 s, would be the latency from a webhook's answer to its run's start); a look takes
+# every run it has room for at once, and costs about 3 ms of CPU: at 20 ms, a quarter of what a
+# busy server spent...
+QUEUE_POLL_SECONDS = 0.1
+# ... and when none has been for IDLE_AFTER_SECONDS: an idle server sleeps (at 20 ms, polling
+# cost a seventh of a core). DBOS's queue thread cannot be woken, so the first run after a quiet
+# spell starts within this; the interval is the queue's (in the database), so the process that
+# queues a run makes every serving process poll often again (Pace).
+IDLE_POLL_SECONDS = 0.5
+IDLE_AFTER_SECONDS = 2.0
+PACE_SECONDS = 0.5  # how often the pace is looked at
+# A serving process's notification listener (on SQLite it polls): nothing of ours waits on
+# notifications, and at LISTENER_POLL_SECONDS it woke a hundred times a second for nothing.
+SERVE_LISTENER_POLL_SECONDS = 0.25
 T = TypeVar("T")
 
 
@@ -150,6 +164,78 @@ def run_workflow(job: dict[str, Any]) -> dict[str, Any]:
     return worker.execute(job).to_json()
 
 
+class Pace:
+    """How often this process's DBOS polls the run queue: every :data:`QUEUE_POLL_SECONDS` while
+    runs are queued or going anywhere, every :data:`IDLE_POLL_SECONDS` once none has been for
+    :data:`IDLE_AFTER_SECONDS`.
+
+    The interval is the queue's, in the database, read by every serving process's queue thread
+    before each poll: :meth:`wake` (a run was queued here) and a run executing here set it short
+    at once; a thread of its own sets it long when this process has been quiet and nothing is
+    queued or going on the queue. While quiet it reads nothing from the database.
+    """
+
+    def __init__(self, queue: Any, worker: Worker) -> None:
+        self.queue = queue
+        self.worker = worker
+        self.fast = True  # the interval this process last set (or registered the queue with)
+        self._woken = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="connector-pace", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    def wake(self) -> None:
+        """A run was queued: poll often, from the queue thread's next look on."""
+        self._woken.set()
+        if not self.fast:
+            self._set(fast=True)
+
+    def _set(self, *, fast: bool) -> None:
+        with self._lock, contextlib.suppress(Exception):  # the next look tries again
+            self.queue.set_polling_interval_sec(QUEUE_POLL_SECONDS if fast else IDLE_POLL_SECONDS)
+            self.fast = fast
+
+    def _run(self) -> None:
+        quiet_since = time.monotonic()
+        while not self._stopping.wait(PACE_SECONDS):
+            now = time.monotonic()
+            busy = self.worker.active > 0 or self._woken.is_set()
+            self._woken.clear()
+            if busy:
+                quiet_since = now
+                # another process may have set it long in the meantime
+                if not self.fast or self._interval() > QUEUE_POLL_SECONDS:
+                    self._set(fast=True)
+            elif self.fast and now - quiet_since >= IDLE_AFTER_SECONDS and self._queue_empty():
+                self._set(fast=False)
+
+    def _interval(self) -> float:
+        try:
+            return float(self.queue.polling_interval_sec)
+        except Exception:
+            return QUEUE_POLL_SECONDS
+
+    def _queue_empty(self) -> bool:
+        try:
+            going = DBOS.list_workflows(
+                status=["ENQUEUED", "PENDING"],
+                queue_name=RUN_QUEUE,
+                limit=1,
+                load_input=False,
+                load_output=False,
+            )
+        except Exception:
+            return False
+        return not going
+
+
 class Worker:
     """Executes runs: starts and stops DBOS on the one database, runs a job's plan inside its
     workflow, and finishes interrupted runs."""
@@ -166,6 +252,8 @@ class Worker:
         self._running: set[concurrent.futures.Future[Any]] = set()  # runs started here
         self._running_lock = threading.Lock()
         self.left_to_servers = 0  # runs `resume` left to a live serving process
+        self.active = 0  # runs executing in this process now
+        self.pace: Pace | None = None  # how often the run queue is polled (serving processes)
         # called with each run's record, its job and its duration (seconds) when it ends here
         self.on_finished: list[Callable[[RunRecord, Mapping[str, Any], float], None]] = []
 
@@ -188,7 +276,12 @@ class Worker:
                 "executor_id": options.executor_id or f"connector-{uuid.uuid4().hex[:12]}",
                 "serializer": JSONSerializer(),
                 "log_level": "WARNING",
-                "notification_listener_polling_interval_sec": LISTENER_POLL_SECONDS,
+                "notification_listener_polling_interval_sec": (
+                    SERVE_LISTENER_POLL_SECONDS if options.workers else LISTENER_POLL_SECONDS
+                ),
+                # a thread per run going: DBOS's default (the CPUs + 4) would run six of a
+                # serving process's runs at once however many its queue hands it
+                "max_executor_threads": options.workers + 8 if options.workers else None,
                 "run_migrations": True,
                 # DBOS's own pool on PostgreSQL: each running run checkpoints through it
                 "sys_db_pool_size": 2 * pool_size_for(options.workers),
@@ -201,7 +294,7 @@ class Worker:
                 lock = ExecutorLock(self.parts.db.engine, str(config["executor_id"]))
                 lock.acquire()
                 self._lock = lock
-            system_engine = make_system_engine(url)
+            system_engine = make_system_engine(url, pool_size=2 * pool_size_for(options.workers))
             if system_engine is not None:
                 config["system_database_engine"] = system_engine
             try:
@@ -211,12 +304,14 @@ class Worker:
                 if options.workers:
                     # partitioned by the record an event is about: one run at a time per record,
                     # across every process, oldest first (updates to one contact in order)
-                    DBOS.register_queue(
+                    queue = DBOS.register_queue(
                         RUN_QUEUE,
                         worker_concurrency=options.workers,
                         partition_concurrency=1,
                         polling_interval_sec=QUEUE_POLL_SECONDS,
                     )
+                    self.pace = Pace(queue, self)
+                    self.pace.start()
             except Exception as exc:
                 if system_engine is not None:
                     system_engine.dispose()
@@ -239,6 +334,11 @@ class Worker:
         global _current
         if wait:
             self.wait()
+        with contextlib.suppress(Exception):  # what runs still going recorded (resumed anyway)
+            self.parts.recorder.flush_all()
+        if self.pace is not None:
+            self.pace.stop()
+            self.pace = None
         if self.launched:
             # Nothing of ours is running now, so DBOS is not asked to wait for workflows (it would
             # poll for them in whole seconds); it stops its threads, each woken by an event but
@@ -289,10 +389,21 @@ class Worker:
     def execute(self, job: Mapping[str, Any]) -> RunRecord:
         """Inside the workflow: run the job, a recipe's (planned from its stored text) or a
         sync's (:func:`connector.sync.engine.sync_job`)."""
+        with self._running_lock:
+            self.active += 1
+        try:
+            return self._execute(job)
+        finally:
+            with self._running_lock:
+                self.active -= 1
+
+    def _execute(self, job: Mapping[str, Any]) -> RunRecord:
         started = time.perf_counter()
         if job.get("kind") == "sync":
             spec = self._sync_spec(job["recipe_hash"])
-            record = self.parts.sync_run(spec, job, self.checkpoints).execute()
+            sync = self.parts.sync_run(spec, job, self.checkpoints)
+            record = sync.execute()
+            caller = sync.caller
         else:
             plan = self._plan(job["recipe_hash"])
             engine = self.parts.engine(self.checkpoints)
@@ -305,9 +416,11 @@ class Worker:
                 sandbox=bool(job.get("sandbox")),
                 claims_of=self.parts.store.claims_of(job["run_id"]) if job.get("parent") else None,
             )
+            caller = engine.caller
         if record.status == "failed" and job.get("on_failure") and not job.get("route_of"):
             self._route(record, job)
-        retrying(lambda: self.parts.effects.release_run(record.id))
+        if caller.unsettled or job.get("parent"):  # claims that may be left to release
+            retrying(lambda: self.parts.effects.release_run(record.id))
         for listener in self.on_finished:
             with contextlib.suppress(
                 Exception
@@ -388,6 +501,13 @@ class Worker:
             for status in DBOS.list_workflows(
                 workflow_ids=ids, load_input=False, load_output=False
             ):
+                owners[status.workflow_id] = str(status.executor_id or "")
+        # a run whose record had not reached the store yet (connector.persistence.recorder)
+        for status in DBOS.list_workflows(
+            status="PENDING", name="connector.run", load_input=False, load_output=False
+        ):
+            if status.workflow_id not in owners:
+                ids.append(status.workflow_id)
                 owners[status.workflow_id] = str(status.executor_id or "")
         live: dict[str, bool] = {}
         handles = []

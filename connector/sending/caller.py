@@ -34,7 +34,7 @@ import httpx
 from connector.apps import App
 from connector.catalog.model import Operation
 from connector.errors import ConnectorError, HTTPStepError, NotConnected, StepError
-from connector.persistence.effects import Claim, EffectJournal
+from connector.persistence.effects import EffectJournal
 from connector.persistence.sealing import Vault
 from connector.records import StepRecord, bounded
 from connector.sending.checkpoints import Checkpoints, NoCheckpoints
@@ -114,6 +114,14 @@ class Caller:
     redactor: Redactor = field(default_factory=lambda: Redactor(()))
     echoes: EchoBook | None = None
     vault: Vault | None = None  # keeps a written output with a secret in it sealed in the journal
+    # makes a write (given a transaction's connection) with the run's next transaction (the run
+    # store's, connector.persistence.recorder), and writes what a run holds at once
+    defer: Callable[[str, Callable[[Any], Any]], None] | None = None
+    flush: Callable[[str], None] | None = None
+    # the journal keys of writes this caller began and did not see done: their claims are
+    # released when the run ends (EffectJournal.release_run)
+    unsettled: set[str] = field(default_factory=set)
+    _deferred: set[str] = field(default_factory=set)
 
     def call(self, call: Call, result: StepRecord, policy: RetryPolicy | None = None) -> Any:
         """Perform ``call``; fill ``result`` (status code, attempts, waits) and return the output.
@@ -122,44 +130,57 @@ class Caller:
         """
         policy = policy or self.policy
         safe = call.app.repeatable(call.op)
-        unknown = False
-        if call.effect_key is not None and self.effects is not None:
-            claim = self._claim(call)
-            if claim.state == "done":
-                result.status_code = claim.status_code
-                result.note = "done before: the recorded result, not sent again"
-                result.done_before = True
-                return self.vault.open(claim.output) if self.vault else claim.output
-            unknown = claim.state == "unknown"
-        if self.echoes is not None and call.app.echoes is not None:
-            self._expect_echoes(call)
+        key = call.effect_key if self.effects is not None else None
+        if key is not None:
+            self.unsettled.add(key)
+            if key in self._deferred and self.flush is not None:  # this run wrote it before
+                self.flush(_run_of(call.owner))
+                self._deferred.clear()
         attempt = 0
+        waited = 0.0
+        unknown: str | None = None  # why the outcome of an earlier send is unknown
         resent_after_unknown = False
         while True:
-            if unknown and not safe:
+            if unknown is not None and not safe:
+                if not _can_tell(call):
+                    raise OutcomeUnknown(call.step_id, f"{unknown}; {_settle_hint(call)}")
                 if attempt >= policy.attempts:
                     raise OutcomeUnknown(
                         call.step_id,
                         f"outcome unknown after {attempt} attempts; {_settle_hint(call)}",
                     )
-                if not _can_tell(call):
-                    # an earlier run left it sent and unanswered (this run took its claim over):
-                    # nothing can tell, so it is not sent blindly again
-                    raise OutcomeUnknown(
-                        call.step_id,
-                        "outcome unknown: an earlier run sent it and its answer was lost; "
-                        + _settle_hint(call),
-                    )
                 written, output = self._resolve(call, attempt)
                 if written:
                     result.note = "the answer was lost; the lookup found the write"
                     return self._done(call, output, None)
-                unknown = False
+                unknown = None
                 resent_after_unknown = True
             attempt += 1
             outcome: dict[str, Any] = self.checkpoints.step(
-                f"{call.unit}#{attempt}", partial(self._attempt, call, attempt, policy, safe)
+                f"{call.unit}#{attempt}" + (f"@{waited:.2f}" if waited else ""),
+                partial(self._attempt, call, attempt, policy, safe),
             )
+            claim = outcome.get("claim")
+            if claim == "busy":  # another live run is making this write: wait for it
+                attempt -= 1
+                self.checkpoints.sleep(BUSY_POLL_SECONDS)
+                waited += BUSY_POLL_SECONDS
+                continue
+            if claim == "unknown":
+                if outcome.get("earlier"):  # an earlier run's claim, taken over: not an attempt
+                    attempt -= 1
+                    unknown = "outcome unknown: an earlier run sent it and its answer was lost"
+                else:
+                    result.attempts = attempt
+                    unknown = "outcome unknown: the run stopped after the request was sent"
+                continue
+            if claim == "done":
+                result.status_code = outcome.get("status")
+                result.note = "done before: the recorded result, not sent again"
+                result.done_before = True
+                self.unsettled.discard(key)
+                output = outcome.get("output")
+                return self.vault.open(output) if self.vault else output
             result.attempts = attempt
             if outcome.get("budget_wait"):
                 result.waits.append(
@@ -194,15 +215,13 @@ class Caller:
             if action == "unknown":
                 if safe:  # cannot happen by the policy, but repeating a safe write is harmless
                     continue
-                unknown = True
-                if not _can_tell(call):
-                    text = str(verdict["message"])
-                    if said and outcome.get("status") is not None:  # what the vendor said too
-                        code = f"HTTP {outcome['status']}"
-                        text = text.replace(code, f"{code} from {call.app.title} ({said})", 1)
-                    raise OutcomeUnknown(call.step_id, f"{text}; {_settle_hint(call)}")
+                text = str(verdict["message"])
+                if said and outcome.get("status") is not None:  # what the vendor said too
+                    code = f"HTTP {outcome['status']}"
+                    text = text.replace(code, f"{code} from {call.app.title} ({said})", 1)
+                unknown = text
                 continue
-            # fail
+            # fail: the claim (nothing sent) is released when the run ends
             body = outcome.get("body")
             status = outcome.get("status")
             if resent_after_unknown and status is not None and call.app.existing_record:
@@ -210,11 +229,6 @@ class Caller:
                 if existing is not None:
                     result.note = "the answer was lost; the API named the record it made"
                     return self._done(call, existing, None)
-            if call.effect_key is not None and self.effects is not None:
-                self.checkpoints.step(
-                    f"{call.unit}:release",
-                    lambda: self.effects.release(call.effect_key, call.owner),  # type: ignore[union-attr,arg-type]
-                )
             message = str(verdict["message"])
             if status is not None and message.startswith((f"HTTP {status}", "gave up after")):
                 gave_up = message.split(":", 1)[0] if message.startswith("gave up") else ""
@@ -246,21 +260,6 @@ class Caller:
         if expected:
             self.echoes.expect(expected)
 
-    def _claim(self, call: Call) -> Claim:
-        effects = self.effects
-        assert effects is not None and call.effect_key is not None
-        waited = 0.0
-        while True:
-            data = self.checkpoints.step(
-                f"{call.unit}:once" + (f"@{waited:.2f}" if waited else ""),
-                lambda: effects.claim(call.effect_key, call.owner, _run_of(call.owner)).to_json(),  # type: ignore[arg-type]
-            )
-            claim = Claim.from_json(data)
-            if claim.state != "busy":
-                return claim
-            self.checkpoints.sleep(BUSY_POLL_SECONDS)
-            waited += BUSY_POLL_SECONDS
-
     def _resolve(self, call: Call, attempt: int) -> tuple[bool, Any]:
         """Whether the write whose answer was lost happened (and its output). When it did not,
         the claim is marked as not sent, so the next attempt may send it."""
@@ -285,27 +284,40 @@ class Caller:
         return written, output
 
     def _done(self, call: Call, output: Any, status: int | None) -> Any:
-        if call.effect_key is not None and self.effects is not None:
+        """Record in the journal that the write happened: with the run's next transaction
+        (:attr:`defer`), or, when the step pairs ids (later steps may read the pair), as a unit
+        of its own, the pair in the same transaction."""
+        key, effects = call.effect_key, self.effects
+        if key is not None and effects is not None:
+            self.unsettled.discard(key)
             link = call.link(output) if call.link is not None else None
-            effects = self.effects
             kept = self.vault.seal(output) if self.vault else output  # no secret kept in clear
-            self.checkpoints.step(
-                f"{call.unit}:done",
-                lambda: _jsonable(effects.done(call.effect_key, call.owner, kept, status, link)),  # type: ignore[arg-type]
-            )
+            if link is None and self.defer is not None:
+                self.defer(_run_of(call.owner), effects.done_write(key, call.owner, kept, status))
+                self._deferred.add(key)
+            else:
+                self.checkpoints.step(
+                    f"{call.unit}:done",
+                    lambda: _jsonable(effects.done(key, call.owner, kept, status, link)),
+                )
         return output
 
     def _attempt(self, call: Call, attempt: int, policy: RetryPolicy, safe: bool) -> dict[str, Any]:
+        """One attempt, a checkpointed unit: for a write, its claim in the journal (taken, and
+        marked as on its way unless it is safe to repeat); the rate budget; the request; the
+        answer and the retry policy's verdict on it."""
         effects, key = self.effects, call.effect_key
         guarded = effects is not None and key is not None and not safe
-        if guarded and not effects.sending(key, call.owner):  # type: ignore[union-attr,arg-type]
-            return {
-                "verdict": {
-                    "action": "unknown",
-                    "reason": "interrupted",
-                    "message": "outcome unknown: the run stopped after the request was sent",
-                }
-            }
+        if effects is not None and key is not None:
+            claim = effects.begin(key, call.owner, _run_of(call.owner), sending=not safe)
+            if claim.state == "done":
+                return {"claim": "done", "output": claim.output, "status": claim.status_code}
+            if claim.state == "busy":
+                return {"claim": "busy"}
+            if claim.state == "unknown" and not safe:
+                return {"claim": "unknown", "earlier": claim.owner != call.owner}
+        if self.echoes is not None and call.app.echoes is not None:
+            self._expect_echoes(call)
         out: dict[str, Any] = {}
         credential = self.credentials.get(call.app.name, "")
         if self.throttle is not None:

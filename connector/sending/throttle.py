@@ -23,7 +23,7 @@ class Throttle:
         self.budget = budget
         self.sleep = sleep
         self.overrides = overrides or {}
-        self._granted = threading.local()  # (key, row) of this thread's request on its way
+        self._granted = threading.local()  # (key, row, at) of this thread's request on its way
 
     def _limits(self, app: Any) -> list[Limit]:
         reported_by = app.rate_limit_headers.reported_by()
@@ -36,9 +36,9 @@ class Throttle:
         key = budget_key(app.name, credential, location)
         waited = 0.0
         while True:
-            wait, row = self.budget.reserve_row(key, limits)
+            wait, row, at = self.budget.take(key, limits)
             if wait <= 0:
-                self._granted.request = (key, row)
+                self._granted.request = (key, row, at)
                 return waited
             wait = min(wait, 30.0)
             self.sleep(wait)
@@ -49,5 +49,8 @@ class Throttle:
         if limits:
             key = budget_key(app.name, credential, location)
             granted, self._granted.request = getattr(self._granted, "request", None), None
-            row = granted[1] if granted is not None and granted[0] == key else None
+            row = None
+            # answered after the time its row counts it at: the row moves to now (see Budget)
+            if granted is not None and granted[0] == key and self.budget.now() > granted[2]:
+                row = granted[1]
             self.budget.observe(key, limits, headers, answered=row)

@@ -60,7 +60,7 @@ class Service:
         recipes: Sequence[tuple[Plan, str]],
         env: Mapping[str, str],
         *,
-        workers: int = 8,
+        workers: int = 64,
         grace: float = 10.0,
         sandbox: bool = False,
         clock: Callable[[], float] = time.time,
