@@ -180,10 +180,7 @@ def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: boo
                     return fetch(registry, parts.clients, reads, env, request, unit)
 
                 def paired(self, kind: str, side: str, record_id: str) -> bool:
-                    store = runtime.sync
-                    return bool(
-                        store.state(kind, side, record_id) or store.linked(kind, side, record_id)
-                    )
+                    return runtime.sync.pair(kind, side, record_id) is not None
 
                 def cursor(self, name: str) -> str | None:
                     return cursors.get(name)

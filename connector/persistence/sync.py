@@ -139,12 +139,7 @@ class SyncStore:
         ``conn``'s transaction when given."""
         t = sync_state_table
         column = t.c.ghl_id if side == "ghl" else t.c.connecteam_id
-        query = sa.select(t).where(t.c.kind == kind, column == str(record_id))
-        if conn is not None:
-            row = conn.execute(query).first()
-        else:
-            with self.engine.connect() as own:
-                row = own.execute(query).first()
+        row = self._first(sa.select(t).where(t.c.kind == kind, column == str(record_id)), conn)
         if row is None:
             return None
         return PairState(
@@ -157,6 +152,20 @@ class SyncStore:
             address=json.loads(row.address_json) if row.address_json else {},
             version=row.version,
         )
+
+    def pair(
+        self, kind: str, side: str, record_id: str, conn: sa.Connection | None = None
+    ) -> PairState | None:
+        """The pair ``side``'s record ``record_id`` is in: its synced state, else the id link a
+        recipe or a person made (with no state yet); None when it is not paired."""
+        return self.state(kind, side, record_id, conn) or self.linked(kind, side, record_id, conn)
+
+    def _first(self, query: Any, conn: sa.Connection | None) -> Any:
+        """The first row of ``query``, in ``conn``'s transaction when given."""
+        if conn is not None:
+            return conn.execute(query).first()
+        with self.engine.connect() as own:
+            return own.execute(query).first()
 
     def put_in(self, conn: sa.Connection, state: PairState) -> None:
         """Write ``state`` (a new pair, or the next version of one) in ``conn``'s transaction."""
@@ -197,14 +206,12 @@ class SyncStore:
         state yet: its base is empty."""
         t = links_table
         column = t.c.ghl_id if side == "ghl" else t.c.connecteam_id
-        query = sa.select(t.c.ghl_id, t.c.connecteam_id).where(
-            t.c.kind == kind, column == str(record_id)
+        row = self._first(
+            sa.select(t.c.ghl_id, t.c.connecteam_id).where(
+                t.c.kind == kind, column == str(record_id)
+            ),
+            conn,
         )
-        if conn is not None:
-            row = conn.execute(query).first()
-        else:
-            with self.engine.connect() as own:
-                row = own.execute(query).first()
         if row is None:
             return None
         return PairState(kind=kind, ghl_id=str(row.ghl_id), connecteam_id=str(row.connecteam_id))

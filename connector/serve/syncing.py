@@ -74,9 +74,7 @@ class SyncRouter:
         """The run queue partition of a pair's events: one at a time per pair."""
         if side == "ghl":
             return f"sync:{pair.kind}:{record_id}"
-        state = self.store.state(pair.kind, side, record_id, conn) or self.store.linked(
-            pair.kind, side, record_id, conn
-        )
+        state = self.store.pair(pair.kind, side, record_id, conn)
         if state is not None:
             return f"sync:{pair.kind}:{state.ghl_id}"
         return f"sync:{pair.kind}:{side}:{record_id}"

@@ -252,62 +252,51 @@ class SyncRun:
     _matched_by = ""
 
     def _match(self, values: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
-        """The unpaired records of the other side that match by the first match key that finds
-        any: [] for none, None when two or more do (ambiguous; nothing is done)."""
-        record = self.pair.record(self.other)
-        if record.find is None or record.found is None:
-            return []
+        """The unpaired record of the other side that matches by the first match key that finds
+        any: [] for none, None when the match is ambiguous (two candidates there, or two records
+        on this side with that value: nothing is done)."""
         for key in self.pair.match:
-            spec = self.pair.field(key)
             value = values.get(key)
             if value is None:
                 continue
-            request = record.find(spec.on(self.other), value, self.env)
-            if request is None:
+            found = self._with_value(self.other, key, value)
+            if found is None:
+                continue  # the other side cannot be looked up by this key
+            free = [r for r in found if not self._paired(self.other, self._id(self.other, r))]
+            if not free:
                 continue
-            answer = self._request(f"find_by_{key}", request, "find_" + key)
-            found = [
-                r
-                for r in record.found(answer)
-                if _same(values_of(self.pair, self.other, r).get(key), value)
-            ]
-            free = [r for r in found if not self._paired(self.other, record.id_of(r))]
-            if len(free) > 1:
-                ids = ", ".join(record.id_of(r) for r in free)
-                self.notes.append(
-                    f"ambiguous: {len(free)} {self._title(self.other)}s have {key} {value!r}"
-                    f" ({ids}); nothing was paired or created"
-                )
-                self.output["ambiguous"] = {
-                    "key": key,
-                    "candidates": [record.id_of(r) for r in free],
-                }
-                return None
-            if free:
-                # one candidate: unless this side has two records with that value too
-                mine = self.pair.record(self.side)
-                back = mine.find(spec.on(self.side), value, self.env) if mine.find else None
-                if back is not None and mine.found is not None:
-                    answer = self._request(f"find_back_by_{key}", back, "find_back_" + key)
-                    twins = [
-                        r
-                        for r in mine.found(answer)
-                        if _same(values_of(self.pair, self.side, r).get(key), value)
-                    ]
-                    if len(twins) > 1:
-                        ids = ", ".join(mine.id_of(r) for r in twins)
-                        self.notes.append(
-                            f"ambiguous: {len(twins)} {self._title(self.side)}s have {key}"
-                            f" {value!r} ({ids}); nothing was paired or created"
-                        )
-                        self.output["ambiguous"] = {
-                            "key": key,
-                            "candidates": [mine.id_of(r) for r in twins],
-                        }
-                        return None
-                self._matched_by = key
-                return free
+            twins = self._with_value(self.side, key, value, back=True) or []
+            for side, records in ((self.other, free), (self.side, twins)):
+                if len(records) > 1:
+                    ids = [self._id(side, r) for r in records]
+                    self.notes.append(
+                        f"ambiguous: {len(records)} {self._title(side)}s have {key} {value!r}"
+                        f" ({', '.join(ids)}); nothing was paired or created"
+                    )
+                    self.output["ambiguous"] = {"key": key, "candidates": ids}
+                    return None
+            self._matched_by = key
+            return free
         return []
+
+    def _with_value(
+        self, side: str, key: str, value: Any, *, back: bool = False
+    ) -> list[Mapping[str, Any]] | None:
+        """The records of ``side`` whose mapped field ``key`` has ``value`` (after its
+        transform); None when that side's records cannot be looked up by it."""
+        record = self.pair.record(side)
+        field = self.pair.field(key).on(side)
+        request = record.find(field, value, self.env) if record.find else None
+        if request is None or record.found is None:
+            return None
+        name = f"find_back_by_{key}" if back else f"find_by_{key}"
+        answer = self._request(name, request, name.replace("_by_", "_"))
+        return [
+            r for r in record.found(answer) if _same(values_of(self.pair, side, r).get(key), value)
+        ]
+
+    def _id(self, side: str, record: Mapping[str, Any]) -> str:
+        return self.pair.record(side).id_of(record)
 
     def _parent_counterpart(self, mine: Mapping[str, Any]) -> str | None:
         """For a pair whose records belong to another pair's (a task to its contact): the
@@ -324,9 +313,7 @@ class SyncRun:
         kind = self.pair.parent
 
         def look() -> Any:
-            found = self.store.state(kind, self.side, parent) or self.store.linked(
-                kind, self.side, parent
-            )
+            found = self.store.pair(kind, self.side, parent)
             return found.to_json() if found is not None else None
 
         data = self.caller.checkpoints.step(f"parent:{self.side}:{parent}", look)
@@ -343,10 +330,7 @@ class SyncRun:
             return True
 
         def look() -> bool:
-            return (
-                self.store.state(self.pair.kind, side, record_id) is not None
-                or self.store.linked(self.pair.kind, side, record_id) is not None
-            )
+            return self.store.pair(self.pair.kind, side, record_id) is not None
 
         return bool(self.caller.checkpoints.step(f"paired:{side}:{record_id}", look))
 
@@ -604,9 +588,7 @@ class SyncRun:
 
     def _state(self) -> PairState | None:
         def read() -> Any:
-            found = self.store.state(
-                self.pair.kind, self.side, self.record_id
-            ) or self.store.linked(self.pair.kind, self.side, self.record_id)
+            found = self.store.pair(self.pair.kind, self.side, self.record_id)
             return found.to_json() if found is not None else None
 
         data = self.caller.checkpoints.step("state", read)
