@@ -87,6 +87,7 @@ async def run_page(
         recipe = ui.runtime.store.get_recipe(record.recipe_hash)
         return {
             "kind": history.fork_kind(record.id),
+            "run_person": history.person(record.id),
             "children": history.children(record.id),
             "mark": history.mark(record.id),
             "terms": terms,
