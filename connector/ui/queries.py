@@ -224,6 +224,30 @@ class History:
             rows.extend(RunRow(*row) for row in self._rows(more))
         return rows
 
+    def recipe_runs(self, recipe: str, limit: int = 5) -> list[RunRow]:
+        """The newest runs of ``recipe`` (a recipe's or a sync's name), newest first."""
+        r = runs_table.c
+        query = (
+            sa.select(*_ROW_COLUMNS)
+            .where(r.recipe == recipe)
+            .order_by(r.started_at.desc(), r.id.desc())
+            .limit(limit)
+        )
+        return [RunRow(*row) for row in self._rows(query)]
+
+    def newest_of(self, recipes: Sequence[str], limit: int = 20) -> list[RunRow]:
+        """The newest runs of any of ``recipes``."""
+        if not recipes:
+            return []
+        r = runs_table.c
+        query = (
+            sa.select(*_ROW_COLUMNS)
+            .where(r.recipe.in_(list(recipes)))
+            .order_by(r.started_at.desc(), r.id.desc())
+            .limit(limit)
+        )
+        return self._with_marks([RunRow(*row) for row in self._rows(query)])
+
     def recipes(self) -> list[str]:
         """The names of every recipe a run was started with (for the recipe filter)."""
         query = sa.select(recipes_table.c.name).distinct().order_by(recipes_table.c.name)
