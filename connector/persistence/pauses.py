@@ -48,8 +48,10 @@ class Pauses:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
-    def _do(self, func: Any, *, write: bool = False) -> Any:
+    def _do(self, func: Any, *, write: bool = False, conn: sa.Connection | None = None) -> Any:
         try:
+            if conn is not None:  # inside the caller's transaction
+                return func(conn)
             if write:
                 with self.engine.begin() as conn:
                     return func(conn)
@@ -63,10 +65,21 @@ class Pauses:
     # pauses --------------------------------------------------------------------------------------
 
     def paused(self, recipe: str) -> bool:
+        """Whether ``recipe`` is paused."""
         p = pauses_table.c
         return bool(
             self._do(lambda c: c.execute(sa.select(p.recipe).where(p.recipe == recipe)).first())
         )
+
+    def paused_among(self, recipes: Iterable[str], conn: sa.Connection | None = None) -> set[str]:
+        """Those of ``recipes`` that are paused (one query; inside ``conn``'s transaction when
+        given)."""
+        names = sorted(set(recipes))
+        if not names:
+            return set()
+        p = pauses_table.c
+        query = sa.select(p.recipe).where(p.recipe.in_(names))
+        return {str(r[0]) for r in self._do(lambda c: c.execute(query).all(), conn=conn)}
 
     def all_paused(self) -> dict[str, str]:
         """Every paused recipe, with when it was paused."""
@@ -110,9 +123,10 @@ class Pauses:
         key: str,
         subject: str | None,
         payload: Mapping[str, Any],
+        conn: sa.Connection | None = None,
     ) -> None:
         """Hold an event of a paused recipe as the run ``run_id`` (held once: the same event
-        delivered again is the same run)."""
+        delivered again is the same run); inside ``conn``'s transaction when given."""
         values = {
             "run_id": run_id,
             "recipe": recipe,
@@ -124,10 +138,10 @@ class Pauses:
             "held_at": now_iso(),
         }
 
-        def put(conn: sa.Connection) -> None:
-            conn.execute(insert(conn.dialect.name, held_table).on_conflict_do_nothing(), values)
+        def put(c: sa.Connection) -> None:
+            c.execute(insert(c.dialect.name, held_table).on_conflict_do_nothing(), values)
 
-        self._do(put, write=True)
+        self._do(put, write=True, conn=conn)
 
     def counts(self) -> dict[str, int]:
         """How many events each recipe holds."""

@@ -176,11 +176,17 @@ class Intake:
                         )
                 if reason is not None:
                     self._count(accepted, source, reason)
+            # the runs of paused recipes are held with their events, in this transaction
+            paused = self.pauses.paused_among({p.name for p, _, _ in todo}, conn)
+            for plan, event, run_id in todo:
+                if plan.name in paused:
+                    self._hold(plan, event, run_id, conn)
         for plan, event, run_id in todo:
-            queued, held = self.place(plan, event, run_id)
-            accepted.runs.append(queued)
-            if held:
-                accepted.held.append(queued)
+            if plan.name in paused:
+                accepted.runs.append(run_id)
+                accepted.held.append(run_id)
+            else:
+                accepted.runs.append(self._queue(plan, event, run_id))
         for job, partition in synced:
             accepted.runs.append(self.runtime.enqueue_job(job, partition=partition))
             self.metrics.runs_started.labels(job["pair"]).inc()
@@ -202,14 +208,17 @@ class Intake:
         """:meth:`enqueue`, and whether the event was held (its recipe is paused)."""
         if run_id is None:
             run_id = run_id_for(event, plan.name) if event.key else new_run_id()
-        if paused and self.pauses.paused(plan.name):
-            self.pauses.hold(
-                run_id, plan.name, event.app, event.type, event.key, event.subject, event.payload
-            )
-            self.metrics.refused.labels(event.app, "held").inc()
-            log.info("recipe %s is paused: run %s held until it is resumed", plan.name, run_id)
+        if paused and self.pauses.paused_among([plan.name]):
+            self._hold(plan, event, run_id)
             return run_id, True
         return self._queue(plan, event, run_id), False
+
+    def _hold(self, plan: Plan, event: Event, run_id: str, conn: Any = None) -> None:
+        self.pauses.hold(
+            run_id, plan.name, event.app, event.type, event.key, event.subject, event.payload, conn
+        )
+        self.metrics.refused.labels(event.app, "held").inc()
+        log.info("recipe %s is paused: run %s held until it is resumed", plan.name, run_id)
 
     def _queue(self, plan: Plan, event: Event, run_id: str) -> str:
         added = self.run_env_of(event)
