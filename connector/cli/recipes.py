@@ -32,7 +32,9 @@ def recipes() -> None:
     them (the webhook is answered as usual) without running them. Resuming it
     runs each held event once, in the serving processes, in the order they
     came. The pause is stored in the database, so every serving process on it
-    sees it, and so does the run history page (its Recipes tab).
+    sees it, and so does the run history page (its Recipes tab). `connector
+    serve --sandbox` keeps its state in a scratch database of its own: pause
+    its recipes on its page.
 
     \b
       connector recipes list
