@@ -47,6 +47,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "test",
         "Run the tests declared with recipes, against recorded responses.",
     ),
+    "recipes": (
+        "connector.cli.recipes",
+        "recipes",
+        "The recipes on this database: list, pause, resume.",
+    ),
     "runs": (
         "connector.cli.runs",
         "runs",
