@@ -91,7 +91,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _create("page_keys", "page_sessions"),
     ),
     Migration(
-        7,
+        6,
         "the run history page: who each run was about, the people by id; paused recipes and"
         " the events they hold",
         _people,
