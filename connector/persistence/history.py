@@ -379,7 +379,7 @@ def settle_person(conn: sa.Connection, run_id: str, trigger: Any) -> str | None:
 
 
 def backfill_people(conn: sa.Connection) -> None:
-    """Who the runs stored before migration 7 were about, from their triggers (inside the
+    """Who the runs stored before migration 6 were about, from their triggers (inside the
     migration's transaction)."""
     runs = metadata.tables["runs"]
     updates: list[dict[str, str]] = []

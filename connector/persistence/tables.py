@@ -37,7 +37,7 @@ runs_table = sa.Table(
     sa.Column("started_at", sa.String(32), nullable=False),
     sa.Column("finished_at", sa.String(32), nullable=True),
     sa.Column("duration_ms", sa.Float, nullable=True),
-    # migration 7: who the run was about (a person's name, else their email), for the page's
+    # migration 6: who the run was about (a person's name, else their email), for the page's
     # list; from the trigger, else from the people its ids name (connector.persistence.history)
     sa.Column("person", sa.String(MAX_PERSON_LENGTH), nullable=True),
 )
@@ -119,7 +119,7 @@ marks_table = sa.Table(
 )
 
 
-# migration 7: the people the runs met, by id (a contact's, a user's; lower-cased as a term):
+# migration 6: the people the runs met, by id (a contact's, a user's; lower-cased as a term):
 # the name (else the email) last seen with that id in a trigger, a request or a response
 people_table = sa.Table(
     "people",
@@ -130,7 +130,7 @@ people_table = sa.Table(
 )
 
 
-# the tables of connector.persistence.pauses (migration 7): the recipes paused, by name, and the
+# the tables of connector.persistence.pauses (migration 6): the recipes paused, by name, and the
 # events they were given while paused, held until they are resumed
 
 pauses_table = sa.Table(
