@@ -46,10 +46,11 @@ def _summary(registered: dict[str, list[str]], limit: int = 6) -> str:
 
 
 def _print_table(report: LoadReport) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(soft_wrap=False)
+    from connector.cli.common import stdout_console
+
+    console = stdout_console(soft_wrap=False)
     table = Table(title="Loaded plugins", title_justify="left", show_lines=True)
     for column in ("name", "version", "origin", "hooks", "registered"):
         table.add_column(column, overflow="fold")
