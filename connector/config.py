@@ -145,6 +145,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CONNECTOR_SANDBOX_FAULTS", "faults the embedded sandbox injects (docs/sandbox.md)"),
     Setting("CONNECTOR_SANDBOX_FAULT_SEED", "the seed of the sandbox's random faults", "0"),
     Setting(
+        "CONNECTOR_SANDBOX_URL",
+        "the running sandbox `connector sandbox show` reads",
+        "http://127.0.0.1:8765",
+    ),
+    Setting(
         "CONNECTOR_SPECS_DIR",
         "where `catalog generate` finds the vendors' documents",
         "../shared beside the checkout",
