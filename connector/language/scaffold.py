@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from connector.catalog.examples import LOREM, example_value
+from connector.errors import UsageError
 
 if TYPE_CHECKING:
     from connector.apps.model import Action
@@ -38,7 +39,7 @@ NAME_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 DOCS = "docs"
 
 
-class ScaffoldError(ValueError):
+class ScaffoldError(UsageError):
     """A name, trigger or action that cannot be scaffolded; the message says what to give."""
 
 
