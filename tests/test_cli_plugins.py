@@ -312,5 +312,6 @@ def test_piped_list_wraps_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if "builtin:triggers" in line]
     assert len(rows) == 1 and "ghl.ContactTagUpdate, ghl.ContactDndUpdate" in rows[0]
+    assert "…" not in result.stdout and " more (--json lists them)" in rows[0]
     narrow = invoke("plugins", "list", env={"COLUMNS": "80"}).stdout
     assert "ghl.ContactTagUpdate, ghl.ContactDndUpdate" not in narrow  # a terminal's width

@@ -39,7 +39,7 @@ def _summary(registered: dict[str, list[str]], limit: int = 6) -> str:
     parts = []
     for kind, names in registered.items():
         shown = ", ".join(names[:limit]) + (
-            f", … (+{len(names) - limit})" if len(names) > limit else ""
+            f" and {len(names) - limit} more (--json lists them)" if len(names) > limit else ""
         )
         parts.append(f"{kind}: {shown}")
     return "\n".join(parts) or "-"
