@@ -140,8 +140,6 @@ class RunningSandbox:
             "CONNECTEAM_BASE_URL": f"{url}/connecteam",
             "CONNECTEAM_API_KEY": state.default_api_key,
         }
-        if state.ct.task_boards:  # where a sync puts the tasks it makes in Connecteam
-            self.env["CONNECTOR_VAR_TASK_BOARD_ID"] = str(min(state.ct.task_boards))
 
     @property
     def state(self) -> SandboxState:

@@ -460,6 +460,7 @@ def run_sync_test(tests: SyncTestFile, case: SyncCase, registry: Registry) -> Ou
             with start_in_thread() as sandbox:
                 env = {
                     **sandbox.env,
+                    "CONNECTOR_VAR_TASK_BOARD_ID": sandbox.state.default_task_board_id,
                     "CONNECTOR_HOME": home,
                     "CONNECTOR_RETRY_BASE_DELAY": "0",
                     "CONNECTOR_RETRY_MAX_DELAY": "0",
