@@ -246,7 +246,9 @@ def test_runs_list_on_a_fresh_home_says_how_to_start(home: Path) -> None:
 
 
 def test_sandbox_runs_keep_their_id_links_with_the_sandbox(home: Path) -> None:
-    recipe = str(Path(__file__).parent.parent / "tests" / "workloads" / "create-contact-from-connecteam.yaml")
+    recipe = str(
+        Path(__file__).parent.parent / "tests" / "workloads" / "create-contact-from-connecteam.yaml"
+    )
     first = json.loads(invoke("run", recipe, "--sandbox", "--json")[1])
     second = json.loads(invoke("run", recipe, "--sandbox", "--json")[1])
     assert first["status"] == second["status"] == "succeeded"

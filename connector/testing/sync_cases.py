@@ -133,9 +133,7 @@ def default_sync(path: Path) -> Path:
 
 def _record(raw: Mapping[str, Any], name: str, at: str) -> NewRecord:
     side = "ghl" if "ghl" in raw else "connecteam"
-    return NewRecord(
-        at, name, side, str(raw[side]), raw.get("parent"), dict(raw.get("set") or {})
-    )
+    return NewRecord(at, name, side, str(raw[side]), raw.get("parent"), dict(raw.get("set") or {}))
 
 
 def _action(raw: Mapping[str, Any], at: str) -> Action:
@@ -179,13 +177,20 @@ def _names(case: SyncCase, loaded: LoadedRecipe) -> list[Problem]:
     def use(name: str | None, at: str, what: str) -> None:
         if name and name not in made:
             known = ", ".join(sorted(made)) or "none yet"
-            problems.append(Problem(loaded.location(at), f"no record named {name!r} {what} (known: {known})"))
+            problems.append(
+                Problem(loaded.location(at), f"no record named {name!r} {what} (known: {known})")
+            )
 
     def make(record: NewRecord) -> None:
         use(record.parent, record.at, "as parent")
         if record.name in made:
             first = loaded.location(made[record.name])
-            problems.append(Problem(loaded.location(record.at), f"a second record named {record.name!r} (the first is at {first})"))
+            problems.append(
+                Problem(
+                    loaded.location(record.at),
+                    f"a second record named {record.name!r} (the first is at {first})",
+                )
+            )
         made[record.name] = record.at
 
     for record in case.given:
@@ -234,7 +239,9 @@ def load_sync_test_file(path: str | Path) -> SyncTestFile:
         at = f"$.tests[{index}]"
         name = raw["name"]
         if name in seen:
-            message = f"a second test named {name!r} (the first is at {loaded.location(seen[name])})"
+            message = (
+                f"a second test named {name!r} (the first is at {loaded.location(seen[name])})"
+            )
             problems.append(Problem(loaded.location(f"{at}.name"), message))
         seen[name] = f"{at}.name"
         given = tuple(

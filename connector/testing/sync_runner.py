@@ -112,7 +112,7 @@ class _World:
 
     # requests
     def send(self, at: str, request: tuple[str, dict[str, Any]]) -> tuple[int, Any]:
-        op, app, client, built, _ = prepare(self.registry, self.clients, self.env, at, request)
+        _, _, client, built, _ = prepare(self.registry, self.clients, self.env, at, request)
         answer = client.send(built)
         return answer.status_code, parse_body(answer)
 
@@ -138,9 +138,7 @@ class _World:
         if record.parent:
             parent = self.named[record.parent]
             if parent.side != record.side:
-                raise TestError(
-                    record.at, f"{record.parent!r} is not in {APP_TITLES[record.side]}"
-                )
+                raise TestError(record.at, f"{record.parent!r} is not in {APP_TITLES[record.side]}")
             parent_id = parent.id
         request = rt.create(rt.encode(record.fields), self.env, parent_id)
         made = rt.created(self._ok(record.at, request, f"making {record.name!r} failed"))
@@ -181,7 +179,9 @@ class _World:
         how = rt.archive if action.verb == "archive" else rt.remove
         if how is None:
             raise TestError(action.at, f"a {rt.title} cannot be {action.verb}d through the API")
-        self._ok(action.at, how(named.id, named.address), f"{action.verb} of {action.name!r} failed")
+        self._ok(
+            action.at, how(named.id, named.address), f"{action.verb} of {action.name!r} failed"
+        )
 
     def every(self, at: str, side: str, type_name: str) -> list[Mapping[str, Any]]:
         rt = self.record_type(at, side, type_name)
@@ -285,7 +285,7 @@ def _deliver(how: str, held: list[tuple[str, dict[str, Any]]]) -> list[tuple[str
     return held
 
 
-def _do(case: SyncCase, world: _World, sync: _Sync, where: Any) -> None:
+def _do(case: SyncCase, world: _World, sync: _Sync) -> None:
     for record in case.given:
         world.create(record)
     world.take()  # what existed before the sync started: nothing to deliver
@@ -348,7 +348,9 @@ def _check(tests: SyncTestFile, case: SyncCase, world: _World, sync: _Sync) -> l
     for record in sync.records:
         if record.status != "succeeded":
             failures.append(
-                Failure(at(f"{case.at}.name"), f"sync run {record.id} {record.status}: {record.error}")
+                Failure(
+                    at(f"{case.at}.name"), f"sync run {record.id} {record.status}: {record.error}"
+                )
             )
     for name, wanted in expect.records.items():
         here = f"{expect.at}.records.{name}"
@@ -366,7 +368,8 @@ def _check(tests: SyncTestFile, case: SyncCase, world: _World, sync: _Sync) -> l
                 Failure(
                     at(here),
                     f"{name!r} is not as expected",
-                    tuple(f"{d.where or '(the record)'}: {d.message}" for d in found) + diff_lines(wanted, _only(wanted, got)),
+                    tuple(f"{d.where or '(the record)'}: {d.message}" for d in found)
+                    + diff_lines(wanted, _only(wanted, got)),
                 )
             )
     for name, wanted in expect.counterparts.items():
@@ -374,7 +377,9 @@ def _check(tests: SyncTestFile, case: SyncCase, world: _World, sync: _Sync) -> l
         got = sync.counterpart(here, name)
         if wanted == "gone":
             if got is not None:
-                failures.append(Failure(at(here), f"{name!r}'s counterpart still exists", (shown(dict(got)),)))
+                failures.append(
+                    Failure(at(here), f"{name!r}'s counterpart still exists", (shown(dict(got)),))
+                )
             continue
         if got is None:
             failures.append(Failure(at(here), f"{name!r} has no counterpart"))
@@ -385,7 +390,8 @@ def _check(tests: SyncTestFile, case: SyncCase, world: _World, sync: _Sync) -> l
                 Failure(
                     at(here),
                     f"{name!r}'s counterpart is not as expected",
-                    tuple(f"{d.where or '(the record)'}: {d.message}" for d in found) + diff_lines(wanted, _only(wanted, got)),
+                    tuple(f"{d.where or '(the record)'}: {d.message}" for d in found)
+                    + diff_lines(wanted, _only(wanted, got)),
                 )
             )
     for (side, type_name), items in expect.lists.items():
@@ -456,29 +462,31 @@ def run_sync_test(tests: SyncTestFile, case: SyncCase, registry: Registry) -> Ou
                 if p.severity == "error"
             ]
             return outcome
-        with tempfile.TemporaryDirectory(prefix="connector-sync-test-") as home:
-            with start_in_thread() as sandbox:
-                env = {
-                    **sandbox.env,
-                    "CONNECTOR_VAR_TASK_BOARD_ID": sandbox.state.default_task_board_id,
-                    "CONNECTOR_HOME": home,
-                    "CONNECTOR_RETRY_BASE_DELAY": "0",
-                    "CONNECTOR_RETRY_MAX_DELAY": "0",
-                    **case.env,
-                }
-                world = _World(sandbox, registry, env)
-                try:
-                    with Runtime(registry, env, RuntimeOptions(budgets=False)) as runtime:
-                        sync = _Sync(runtime, spec, world)
-                        _do(case, world, sync, tests.where)
-                        outcome.failures = _check(tests, case, world, sync)
-                        outcome.actual = {
-                            "runs": [r.id for r in sync.records],
-                            "conflicts": [c.to_json() for c in runtime.sync.conflicts()],
-                        }
-                finally:
-                    world.close()
-                    close_all()
+        with (
+            tempfile.TemporaryDirectory(prefix="connector-sync-test-") as home,
+            start_in_thread() as sandbox,
+        ):
+            env = {
+                **sandbox.env,
+                "CONNECTOR_VAR_TASK_BOARD_ID": sandbox.state.default_task_board_id,
+                "CONNECTOR_HOME": home,
+                "CONNECTOR_RETRY_BASE_DELAY": "0",
+                "CONNECTOR_RETRY_MAX_DELAY": "0",
+                **case.env,
+            }
+            world = _World(sandbox, registry, env)
+            try:
+                with Runtime(registry, env, RuntimeOptions(budgets=False)) as runtime:
+                    sync = _Sync(runtime, spec, world)
+                    _do(case, world, sync)
+                    outcome.failures = _check(tests, case, world, sync)
+                    outcome.actual = {
+                        "runs": [r.id for r in sync.records],
+                        "conflicts": [c.to_json() for c in runtime.sync.conflicts()],
+                    }
+            finally:
+                world.close()
+                close_all()
     except TestError as exc:
         outcome.failures = [Failure(tests.where(exc.at), str(exc))]
     except SpecError as exc:
