@@ -38,8 +38,8 @@ def recipes() -> None:
 
     \b
       connector recipes list
-      connector recipes pause create-contact-from-connecteam
-      connector recipes resume create-contact-from-connecteam
+      connector recipes pause tag-contact-on-activity
+      connector recipes resume tag-contact-on-activity
     """
 
 

@@ -73,5 +73,5 @@ def test_an_unknown_recipe_is_refused_with_the_known_ones(home: Path) -> None:
 
 def test_help_teaches_pause_and_resume() -> None:
     text = invoke("recipes", "--help").output
-    assert "connector recipes pause create-contact-from-connecteam" in text
+    assert "connector recipes pause tag-contact-on-activity" in text
     assert "held" in text
