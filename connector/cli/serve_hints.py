@@ -22,7 +22,13 @@ NEW_USER = {
     "phoneNumber": "+15555550177",
     "userType": "user",
 }
-NEW_CONTACT = {"firstName": "Grace", "lastName": "Hopper", "email": "grace@example.com"}
+# a phone number too: Connecteam makes no user without one
+NEW_CONTACT = {
+    "firstName": "Grace",
+    "lastName": "Hopper",
+    "email": "grace@example.com",
+    "phone": "+15555550178",
+}
 # the seed's sample user and contact (connector/sandbox/seed.yaml)
 SEED_USER, SEED_CONTACT, SEED_BOARD = 9001, "ocQHyuzHvysMo5N5VsXc", "7001"
 NEW_TASK = {
