@@ -371,6 +371,7 @@ def test_the_shipped_recipes_and_sync_validate_clean() -> None:
     result = CliRunner().invoke(cli, ["validate", str(SHIPPED)])
     assert result.exit_code == 0, result.output
     assert [p.name for p in SHIPPED_RECIPES] == [
+        "copy-note-to-connecteam.yaml",
         "pull-contact-on-select.yaml",
         "tag-contact-on-activity.yaml",
     ]
