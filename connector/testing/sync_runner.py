@@ -14,10 +14,8 @@ the order sent, until none is left. Then the expectations are read back from the
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,8 +31,7 @@ from connector.sending.http import api_message, make_clients, parse_body
 from connector.sync.engine import prepare, sync_job
 from connector.testing.checks import Failure, diff_lines
 from connector.testing.compare import differences, shown
-from connector.testing.runner import Outcome
-from connector.testing.spec import SpecError
+from connector.testing.runner import Outcome, guarded
 from connector.testing.sync_cases import Action, NewRecord, SyncCase, SyncTestFile
 
 __all__ = ["run_sync_test"]
@@ -314,6 +311,21 @@ def _do(case: SyncCase, world: _World, sync: _Sync) -> None:
     raise TestError(case.at, f"the sync still caused events after {MAX_ROUNDS} rounds (a loop)")
 
 
+def _compared(
+    what: str, wanted: Any, got: Mapping[str, Any] | None, missing: str
+) -> list[tuple[str, tuple[str, ...]]]:
+    """How a record read back differs from what a test expects of it (``"gone"``, or fields)."""
+    if wanted == "gone":
+        return [] if got is None else [(f"{what} still exists", (shown(dict(got)),))]
+    if got is None:
+        return [(f"{what} {missing}", ())]
+    found = differences(wanted, dict(got))
+    if not found:
+        return []
+    detail = tuple(f"{d.where or '(the record)'}: {d.message}" for d in found)
+    return [(f"{what} is not as expected", detail + diff_lines(wanted, _only(wanted, got)))]
+
+
 def _only(wanted: Mapping[str, Any], got: Mapping[str, Any]) -> dict[str, Any]:
     """The fields of ``got`` a test compared (the rest would only hide the difference)."""
     return {k: got[k] for k in wanted if k in got}
@@ -354,46 +366,13 @@ def _check(tests: SyncTestFile, case: SyncCase, world: _World, sync: _Sync) -> l
             )
     for name, wanted in expect.records.items():
         here = f"{expect.at}.records.{name}"
-        got = world.read(here, name)
-        if wanted == "gone":
-            if got is not None:
-                failures.append(Failure(at(here), f"{name!r} still exists", (shown(dict(got)),)))
-            continue
-        if got is None:
-            failures.append(Failure(at(here), f"{name!r} is gone"))
-            continue
-        found = differences(wanted, dict(got))
-        if found:
-            failures.append(
-                Failure(
-                    at(here),
-                    f"{name!r} is not as expected",
-                    tuple(f"{d.where or '(the record)'}: {d.message}" for d in found)
-                    + diff_lines(wanted, _only(wanted, got)),
-                )
-            )
+        found = _compared(f"{name!r}", wanted, world.read(here, name), "is gone")
+        failures.extend(Failure(at(here), message, detail) for message, detail in found)
     for name, wanted in expect.counterparts.items():
         here = f"{expect.at}.counterparts.{name}"
         got = sync.counterpart(here, name)
-        if wanted == "gone":
-            if got is not None:
-                failures.append(
-                    Failure(at(here), f"{name!r}'s counterpart still exists", (shown(dict(got)),))
-                )
-            continue
-        if got is None:
-            failures.append(Failure(at(here), f"{name!r} has no counterpart"))
-            continue
-        found = differences(wanted, dict(got))
-        if found:
-            failures.append(
-                Failure(
-                    at(here),
-                    f"{name!r}'s counterpart is not as expected",
-                    tuple(f"{d.where or '(the record)'}: {d.message}" for d in found)
-                    + diff_lines(wanted, _only(wanted, got)),
-                )
-            )
+        found = _compared(f"{name!r}'s counterpart", wanted, got, "does not exist")
+        failures.extend(Failure(at(here), message, detail) for message, detail in found)
     for (side, type_name), items in expect.lists.items():
         here = f"{expect.at}.{side}.{type_name}"
         records = [dict(r) for r in world.every(here, side, type_name)]
@@ -447,57 +426,50 @@ def _check(tests: SyncTestFile, case: SyncCase, world: _World, sync: _Sync) -> l
 
 def run_sync_test(tests: SyncTestFile, case: SyncCase, registry: Registry) -> Outcome:
     """Run ``case`` of ``tests`` on a fresh sandbox and database."""
+    outcome = Outcome(tests.path, case.name, tests.where(f"{case.at}.name"))
+    with guarded(outcome, "the sync run"):
+        try:
+            _run(tests, case, registry, outcome)
+        except TestError as exc:
+            outcome.failures = [Failure(tests.where(exc.at), str(exc))]
+    return outcome
+
+
+def _run(tests: SyncTestFile, case: SyncCase, registry: Registry, outcome: Outcome) -> None:
     from connector.persistence.database import close_all
     from connector.runtime.durable import Runtime, RuntimeOptions
     from connector.sandbox.server import start_in_thread
 
-    started = time.perf_counter()
-    outcome = Outcome(tests.path, case.name, tests.where(f"{case.at}.name"))
-    try:
-        spec, problems = load_sync(tests.sync, registry)
-        if spec is None:
-            outcome.failures = [
-                Failure(str(p.location), f"the declaration is not valid: {p.message}")
-                for p in problems
-                if p.severity == "error"
-            ]
-            return outcome
-        with (
-            tempfile.TemporaryDirectory(prefix="connector-sync-test-") as home,
-            start_in_thread() as sandbox,
-        ):
-            env = {
-                **sandbox.env,
-                "CONNECTOR_VAR_TASK_BOARD_ID": sandbox.state.default_task_board_id,
-                "CONNECTOR_HOME": home,
-                "CONNECTOR_RETRY_BASE_DELAY": "0",
-                "CONNECTOR_RETRY_MAX_DELAY": "0",
-                **case.env,
-            }
-            world = _World(sandbox, registry, env)
-            try:
-                with Runtime(registry, env, RuntimeOptions(budgets=False)) as runtime:
-                    sync = _Sync(runtime, spec, world)
-                    _do(case, world, sync)
-                    outcome.failures = _check(tests, case, world, sync)
-                    outcome.actual = {
-                        "runs": [r.id for r in sync.records],
-                        "conflicts": [c.to_json() for c in runtime.sync.conflicts()],
-                    }
-            finally:
-                world.close()
-                close_all()
-    except TestError as exc:
-        outcome.failures = [Failure(tests.where(exc.at), str(exc))]
-    except SpecError as exc:
-        outcome.failures = [Failure(str(p.location), p.message) for p in exc.problems]
-    except ConnectorError as exc:
-        outcome.failures = [Failure(outcome.where, f"the sync could not be run: {exc}")]
-    except Exception as exc:  # a bug (ours or a plugin's) fails this test, not the whole suite
-        if os.environ.get("CONNECTOR_DEBUG"):
-            raise
-        message = f"internal error: {type(exc).__name__}: {exc} (set CONNECTOR_DEBUG=1 for details)"
-        outcome.failures = [Failure(outcome.where, message)]
-    finally:
-        outcome.duration_ms = (time.perf_counter() - started) * 1000.0
-    return outcome
+    spec, problems = load_sync(tests.sync, registry)
+    if spec is None:
+        outcome.failures = [
+            Failure(str(p.location), f"the declaration is not valid: {p.message}")
+            for p in problems
+            if p.severity == "error"
+        ]
+        return
+    with (
+        tempfile.TemporaryDirectory(prefix="connector-sync-test-") as home,
+        start_in_thread() as sandbox,
+    ):
+        env = {
+            **sandbox.env,
+            "CONNECTOR_VAR_TASK_BOARD_ID": sandbox.state.default_task_board_id,
+            "CONNECTOR_HOME": home,
+            "CONNECTOR_RETRY_BASE_DELAY": "0",
+            "CONNECTOR_RETRY_MAX_DELAY": "0",
+            **case.env,
+        }
+        world = _World(sandbox, registry, env)
+        try:
+            with Runtime(registry, env, RuntimeOptions(budgets=False)) as runtime:
+                sync = _Sync(runtime, spec, world)
+                _do(case, world, sync)
+                outcome.failures = _check(tests, case, world, sync)
+                outcome.actual = {
+                    "runs": [r.id for r in sync.records],
+                    "conflicts": [c.to_json() for c in runtime.sync.conflicts()],
+                }
+        finally:
+            world.close()
+            close_all()
