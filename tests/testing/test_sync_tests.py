@@ -99,6 +99,7 @@ def test_a_declaration_changed_under_its_tests_is_caught(tmp_path: Path) -> None
     assert failed == [
         "the same field changed on both sides goes to the newer change, and the conflict is kept once",
         "the same field changed on both sides within one second goes to GoHighLevel",
+        "an event that arrives after newer edits of its own side does not revert them",
     ]
 
 
