@@ -111,13 +111,13 @@ def test_times_are_time_elements_that_read_in_utc_without_script(
     assert '<script src="/ui/static/times.js" defer></script>' in page.client.get("/").text
 
 
-def test_migration_7_names_the_runs_stored_before_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_migration_6_names_the_runs_stored_before_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.sqlite3'}")
     migrate(engine)
-    with engine.begin() as conn:  # as a database of schema 6 was: no person, no people
+    with engine.begin() as conn:  # as a database of schema 5 was: no person, no people
         conn.execute(sa.text("DROP TABLE people"))
         conn.execute(sa.text("ALTER TABLE runs DROP COLUMN person"))
-        conn.execute(sa.text("UPDATE connector_schema SET version = 6"))
+        conn.execute(sa.text("UPDATE connector_schema SET version = 5"))
         conn.execute(
             sa.text(
                 "INSERT INTO runs (id, recipe, recipe_hash, recipe_path, trigger_app,"
