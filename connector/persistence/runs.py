@@ -33,6 +33,7 @@ from connector.persistence.history import (
     write_people,
     write_terms,
 )
+from connector.persistence.incidents import close_fixed
 from connector.persistence.tables import (
     forks_table,
     recipes_table,
@@ -257,7 +258,13 @@ class RunStore:
             "finished_at": run.finished_at,
             "duration_ms": run.duration_ms,
         }
-        self._do(lambda c: c.execute(_update_status, values))
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(_update_status, values)
+            if run.status == "succeeded" and run.parent:
+                close_fixed(conn, run.id, run.parent)  # the incident this run fixed
+
+        self._do(write)
 
     # Queries -----------------------------------------------------------------------------------
 

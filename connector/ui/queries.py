@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.persistence.history import marks_table, names_of, normalize, terms_table
+from connector.persistence.incidents import close_run, fixed_by, fixes
 from connector.persistence.links import links_table
 from connector.persistence.runs import forks_table, recipes_table, runs_table
 from connector.records import now_iso
@@ -292,6 +293,7 @@ class History:
             conn.execute(
                 sa.insert(marks_table).values(run_id=run_id, resolved_at=now_iso(), note=note)
             )
+            close_run(conn, run_id, note)  # its incident: the "resolved" message goes out
 
     def reopen(self, run_id: str) -> None:
         with self.engine.begin() as conn:
@@ -326,6 +328,12 @@ class History:
             .order_by(runs_table.c.started_at, runs_table.c.id)
         )
         return [(RunRow(*row[:-1]), row[-1]) for row in self._rows(query)]
+
+    def fixed(self, run_id: str) -> tuple[str | None, list[str]]:
+        """The run that fixed the failed ``run_id`` (a later retry or replay that succeeded),
+        and the failed runs the succeeded ``run_id`` fixed."""
+        with self.engine.connect() as conn:
+            return fixed_by(conn, run_id), fixes(conn, run_id)
 
     def terms(self, run_id: str, limit: int = 300) -> list[str]:
         """The ids and emails the run touched (for search links), in order."""

@@ -289,3 +289,51 @@ def test_a_sync_conflict_left_for_a_person_is_an_alert() -> None:
     assert "contact C1 <-> 501: email changed on both sides" in body
     assert "connector sync resolve 3" in body
     assert f"http://127.0.0.1:8000/ui/runs/{mine.run_id}" in body
+
+
+def _incidents(served: Served) -> list[Any]:
+    from connector.persistence.incidents import IncidentStore
+
+    return IncidentStore(served.service.runtime.db.engine).find()
+
+
+def test_a_retry_that_succeeds_closes_the_incident_and_says_so_once(
+    serve_with: Any, database: dict[str, str], mailbox: Mailbox, receiver: Any
+) -> None:
+    hook = receiver()
+    database.update(
+        CONNECTOR_RETRY_ATTEMPTS="2",
+        CONNECTOR_RETRY_BASE_DELAY="0.05",
+        CONNECTOR_ALERT_URLS=f"{mailbox.url}, {hook.url}",
+    )
+    served = serve_with()
+    failed = _ended(served, _failing_run(served))
+    assert failed.status == "failed"
+    wait_for(lambda: mailbox.messages and hook.bodies)
+    [incident] = _incidents(served)
+    assert (incident.status, incident.run_id, incident.kind) == ("open", failed.id, "failed")
+
+    # a retry that fails again is the same incident: counted, no second alert
+    again = served.service.runtime.rerun(failed, None)
+    assert again.status == "failed" and again.parent == failed.id
+    [incident] = _incidents(served)
+    assert (incident.status, incident.repeats, incident.last_run_id) == ("open", 1, again.id)
+
+    httpx.delete(f"{served.sandbox.url}/_sandbox/faults").raise_for_status()
+    fixed = served.service.runtime.rerun(again, None)  # the retry of the retry succeeds
+    assert fixed.status == "succeeded"
+    [incident] = _incidents(served)  # closed in the transaction that recorded the retry's end
+    assert incident.status in ("closed", "announced") and incident.fixed_by == fixed.id
+
+    wait_for(lambda: len(mailbox.messages) >= 2 and len(hook.bodies) >= 2)
+    for _ in range(3):  # whoever looks again finds nothing more to announce
+        assert served.service.alerts.announce() == 0
+    served.service.alerts.close()
+    assert (len(mailbox.messages), len(hook.bodies)) == (2, 2)
+    mail, posted = mailbox.messages[1], hook.bodies[1]
+    for text in (mail, posted["title"] + "\n" + posted["message"]):
+        assert "pull-contact-on-select: resolved" in text
+        assert f"run {fixed.id} succeeded" in text
+        assert f"{served.url}/ui/runs/{fixed.id}" in text
+        assert "1 more time" in text
+    assert _incidents(served)[0].status == "announced"
