@@ -138,15 +138,12 @@ class Incident:
 
 def resolved_incident(opened: Opened, link: str = "") -> Incident:
     """The short message that says the incident ``opened`` is over, and why."""
-    if opened.kind == "level":
-        return Incident(
-            "resolved",
-            "",
-            "",
-            f"{opened.closed_by}.",
-            "",
-            head=f"{opened.key.removeprefix('level:')} back to normal",
-        )
+    if opened.key.startswith("level:"):
+        head = f"{opened.key.removeprefix('level:')} back to normal"
+        return Incident("resolved", "", "", f"{opened.closed_by}.", "", head=head)
+    if opened.key.startswith("login:"):
+        head = f"connection {opened.key.removeprefix('login:')} logged in again"
+        return Incident("resolved", "", "", f"Resolved: {opened.what}", "", head=head)
     what = f"Resolved ({opened.closed_by}): {opened.what}"
     if opened.repeats:
         what += f" It failed {opened.repeats} more time{'s' if opened.repeats != 1 else ''} first."
@@ -247,6 +244,7 @@ class Alerts:
         self._window_end: float | None = None
         self._seen: set[tuple[str, str]] = set()
         self._repeats: dict[tuple[str, ...], list[Incident]] = {}
+        self._logins: set[str] = set()  # the connections' incidents known open
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -330,6 +328,29 @@ class Alerts:
         incident = Incident("level", "", "", what, "", head=f"{name} over its threshold")
         if self._opened(incident, key=key):
             self.notify(incident)
+
+    def logins(self, needing: Mapping[str, tuple[str, str]]) -> None:
+        """The connections that need a new login now (by id: their app, and why): each opens an
+        incident (one alert, whatever needed it: a run, a poll, a schedule); one that no longer
+        needs it (logged in again) closes its incident."""
+        if self.store is None:
+            return
+        for conn_id, (app, reason) in needing.items():
+            key = f"login:{conn_id}"
+            if key in self._logins:
+                continue
+            what = (
+                f"The connection {conn_id} needs a new login ({reason}); until then its runs"
+                f" and polls fail. Log in again: connector auth login {app}"
+            )
+            head = f"connection {conn_id} needs a new login"
+            if self._opened(Incident("needs login", "", "", what, "", head=head), key=key):
+                self.notify(Incident("needs login", "", "", what, "", head=head))
+            self._logins.add(key)
+        for opened in self.store.find(status="open", limit=1000):
+            if opened.key.startswith("login:") and opened.key[6:] not in needing:
+                self.store.close(opened.key, "logged in again")
+                self._logins.discard(opened.key)
 
     def announce(self, limit: int = 100) -> int:
         """Send the "resolved" message of every incident closed since (each once, whichever

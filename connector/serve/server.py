@@ -25,6 +25,7 @@ from connector.apps.registry import Registry
 from connector.errors import ConnectorError
 from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec
+from connector.persistence.connections import ConnectionStore
 from connector.persistence.cursors import Cursors
 from connector.persistence.executors import ExecutorLock
 from connector.persistence.incidents import IncidentStore
@@ -54,6 +55,7 @@ TICK_SECONDS = 1.0  # how often schedules are looked at
 PRUNE_SECONDS = 600.0  # how often expired echo expectations are dropped
 RECOVER_SECONDS = 5.0  # how often the runs of dead processes are looked for (PostgreSQL)
 ANNOUNCE_SECONDS = 2.0  # how often closed incidents are looked for (their "resolved" message)
+LOGINS_SECONDS = 15.0  # how often the connections that need a new login are looked for
 
 
 class Service:
@@ -117,6 +119,7 @@ class Service:
             alert_routes(self.plans, self.syncs, self.env),
             store=IncidentStore(self.runtime.db.engine),
         )
+        self._logins_seen = 0.0
         self.levels = Levels.from_env(self.env, self.runtime) if self.alerts is not None else None
 
     # lifecycle -----------------------------------------------------------------------------------
@@ -236,11 +239,17 @@ class Service:
                 self._watch(self.alerts)
 
     def _watch(self, alerts: Alerts) -> None:
-        """Announce the incidents closed since (once each), and measure the levels."""
+        """Announce the incidents closed since (once each), measure the levels, look at the
+        connections that need a new login."""
         try:
             alerts.announce()
             if self.levels is not None:
                 self.levels.check(alerts)
+            if time.monotonic() - self._logins_seen > LOGINS_SECONDS:
+                self._logins_seen = time.monotonic()
+                store = ConnectionStore(self.runtime.db.engine, None)  # plain facts only
+                needing = {c.id: (c.app, c.needs_login) for c in store.find() if c.needs_login}
+                alerts.logins(needing)
         except Exception as exc:  # the database is away: the next tick tries again
             log.warning("alerts: %s", type(exc).__name__)
 
