@@ -25,7 +25,7 @@ def test_alert() -> None:
     """Send one test alert to every URL in CONNECTOR_ALERT_URLS, and say which took it.
 
     Exit 0 every target took it, 1 one did not, 2 no URL is configured."""
-    from connector.serve.alerts import alert_urls, send_apprise, shown_url
+    from connector.serve.alerts import alert_urls, hide_in_logs, send_apprise, shown_url
 
     urls = alert_urls(os.environ.get("CONNECTOR_ALERT_URLS"))
     if not urls:
@@ -35,6 +35,7 @@ def test_alert() -> None:
             err=True,
         )
         sys.exit(2)
+    hide_in_logs(urls)
     title = "connector: a test alert"
     body = (
         "This is a test alert from `connector alerts test`. Alerts look like this one: what"

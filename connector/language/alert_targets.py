@@ -15,6 +15,7 @@ separated by spaces or commas, as ``CONNECTOR_ALERT_URLS``). A URL that carries 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -121,4 +122,10 @@ def _apprise_knows(url: str) -> bool:
     """Whether Apprise has a service for ``url`` (nothing is sent)."""
     import apprise
 
-    return bool(apprise.Apprise().add(url))
+    logger = logging.getLogger("apprise")  # it logs the URL it cannot parse: said here instead
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return bool(apprise.Apprise().add(url))
+    finally:
+        logger.setLevel(level)

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from connector.persistence.incidents import Incident as Opened
 from connector.persistence.incidents import IncidentStore
@@ -48,6 +49,7 @@ __all__ = [
     "Route",
     "alert_urls",
     "conflict_incident",
+    "hide_in_logs",
     "incident_of",
     "resolved_incident",
     "send_apprise",
@@ -80,11 +82,80 @@ def alert_urls(text: str | None) -> list[str]:
 
 def shown_url(url: str) -> str:
     """A target as a log line or a terminal may show it: its scheme and host, never its
-    credentials or tokens (``json://127.0.0.1:8080/...``)."""
+    credentials or tokens (``json://127.0.0.1:8080/...``, ``slack://***/...``)."""
     match = re.match(r"^([A-Za-z0-9+.-]+)://(?:[^@/]*@)?([^/?#]*)", url)
     if match is None:
         return "(an alert URL)"
-    return f"{match.group(1)}://{match.group(2)}/..."
+    host = match.group(2)
+    if host and "." not in host and ":" not in host and host != "localhost":
+        host = "***"  # slack://TOKEN/..., discord://ID/TOKEN: a token where the host would be
+    return f"{match.group(1)}://{host}/..."
+
+
+# the libraries that send alerts log the URLs they send to at DEBUG (a Slack webhook's path is
+# its token; a webhook's path or query may be one): their lines are cleaned of every secret part
+# of the configured URLs before any handler sees them
+SENDING_LOGGERS = ("apprise", "urllib3.connectionpool", "requests")
+
+
+def secret_parts(url: str) -> set[str]:
+    """The parts of an Apprise URL that may be secrets: its user and password, its path
+    segments and query values (6 characters or more), a host name without a dot (Slack's and
+    Discord's URLs put a token there), and the URL itself."""
+    found = {url}
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        names = [parts.username or "", parts.password or ""]
+    except ValueError:
+        return found
+    pieces = [*names, *parts.path.split("/"), *(v for _, v in parse_qsl(parts.query))]
+    if host and "." not in host and host != "localhost" and not host.startswith("["):
+        pieces.append(host)
+    for piece in pieces:
+        if len(piece) >= 6 or (len(piece) >= 3 and piece in names[1:]):
+            found.update({piece, unquote(piece)})
+    return found
+
+
+class _Secretless(logging.Filter):
+    """Takes the secret parts of the alert URLs out of a log record's text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+
+    def add(self, urls: Iterable[str]) -> None:
+        found = set(self.secrets)
+        for url in urls:
+            found.update(secret_parts(url))
+        self.secrets = sorted(found, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        clean = text
+        for secret in self.secrets:
+            clean = clean.replace(secret, "***")
+        if clean != text:
+            record.msg, record.args = clean, ()
+        return True
+
+
+_SECRETLESS = _Secretless()
+
+
+def hide_in_logs(urls: Iterable[str]) -> None:
+    """Keep the secret parts of ``urls`` out of the sending libraries' log lines."""
+    _SECRETLESS.add(urls)
+    for name in SENDING_LOGGERS:
+        logger = logging.getLogger(name)
+        if _SECRETLESS not in logger.filters:
+            logger.addFilter(_SECRETLESS)
 
 
 def send_apprise(url: str, title: str, body: str) -> bool:
@@ -237,6 +308,7 @@ class Alerts:
         self.clock = clock
         self.store = store
         self.routes = dict(routes or {})
+        hide_in_logs([*self.urls, *(u for own, _ in self.routes.values() for u in own)])
         self.base_url = ""  # where run pages are: set by the server once it listens
         self._queue: queue.Queue[Any] = queue.Queue()
         self._due: list[_Send] = []

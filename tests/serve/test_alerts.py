@@ -5,6 +5,7 @@ target that does not answer never holds a run up; a refused message is tried aga
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -169,6 +170,8 @@ def test_alert_urls_split_on_spaces_and_commas_and_are_shown_without_secrets() -
         "slack://T/B/C",
     ]
     assert shown_url("mailto://u:pw@mail.example?to=a@x.org") == "mailto://mail.example/..."
+    assert shown_url("slack://T0KEN1/B0KEN2/C0KEN3") == "slack://***/..."
+    assert shown_url("json://127.0.0.1:8080/hook") == "json://127.0.0.1:8080/..."
 
 
 def test_alerts_test_sends_one_to_every_target(
@@ -265,3 +268,60 @@ def test_a_retry_that_succeeds_closes_the_incident_and_says_so_once(
         assert f"{served.url}/ui/runs/{fixed.id}" in text
         assert "1 more time" in text
     assert _incidents(served)[0].status == "announced"
+
+
+def test_the_secrets_of_alert_urls_stay_out_of_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    urls = [
+        "json://alerter:pa55-w0rd-9@127.0.0.1:1/hooks/T0KEN-in-the-path-77?token=qu3ry-t0ken",
+        "mailto://ops:mail-pa55word@127.0.0.1:1?from=a@example.com&to=b@example.com&mode=insecure",
+    ]
+    secrets = ["pa55-w0rd-9", "T0KEN-in-the-path-77", "qu3ry-t0ken", "mail-pa55word"]
+    caplog.set_level(logging.DEBUG)
+    alerts = Alerts(urls, attempts=1)  # Apprise for real, to targets where nothing listens
+    alerts.run_finished(_failed(1))
+    alerts.close()
+    sending = [r for r in caplog.records if r.name in ("apprise", "urllib3.connectionpool")]
+    assert sending, "the sending libraries logged nothing: the test would prove nothing"
+    assert "127.0.0.1" in caplog.text  # their lines are there, cleaned
+    for secret in secrets:
+        assert secret not in caplog.text
+    assert "json://127.0.0.1:1/..." in caplog.text  # our own line names the target safely
+
+
+def test_a_recipe_with_its_own_targets_alerts_them_and_not_the_deployments(
+    serve_with: Any, database: dict[str, str], receiver: Any
+) -> None:
+    deployment, team = receiver(), receiver()
+    database.update(
+        CONNECTOR_RETRY_ATTEMPTS="2",
+        CONNECTOR_RETRY_BASE_DELAY="0.05",
+        CONNECTOR_ALERT_URLS=deployment.url,
+        TEAM_ALERTS_URL=team.url,  # the recipe names the variable: `to: [TEAM_ALERTS_URL]`
+    )
+    own = Path(__file__).parents[1] / "recipe" / "alerts" / "only-own.yaml"
+    served = serve_with(own)
+    httpx.post(
+        f"{served.sandbox.url}/_sandbox/faults",
+        json={"seed": 1, "specs": [f"503:1,path=/ghl/contacts/{CONTACT},method=GET"]},
+    ).raise_for_status()
+    runs = []
+    for recipe, event in (
+        ("contact-with-own-alerts", {"contactId": CONTACT}),
+        ("pull-contact-on-select", {"contactId": CONTACT, "userId": USER}),
+    ):
+        answer = httpx.post(
+            f"{served.url}/hooks/{recipe}",
+            json=event,
+            headers={"authorization": f"Bearer {HOOK_TOKEN}"},
+        )
+        runs.append(_ended(served, str(answer.json()["run_id"])))
+    assert [r.status for r in runs] == ["failed", "failed"]
+    wait_for(lambda: team.bodies and deployment.bodies)
+    served.service.alerts.close()
+    [to_team] = team.bodies
+    [to_deployment] = deployment.bodies
+    assert "contact-with-own-alerts" in to_team["title"] and runs[0].id in to_team["message"]
+    assert "pull-contact-on-select" in to_deployment["title"]
+    assert runs[1].id in to_deployment["message"]
