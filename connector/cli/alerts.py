@@ -15,6 +15,14 @@ def alerts() -> None:
     CONNECTOR_ALERT_URLS (separated by spaces or commas): mailto://, slack://, msteams://,
     discord://, json:// (a webhook) and the rest Apprise supports.
 
+    Each alert opens an incident; a retry or replay that succeeds, "Mark resolved" on the run's
+    page, a decided conflict or a new login closes it, and the same targets get one short
+    "resolved" message. A recipe or sync adds its own targets with `alerts: [URL or VARIABLE]`
+    (or sends only there with `alerts: {to: [...], deployment: false}`). Thresholds, off unless
+    set: CONNECTOR_ALERT_BACKLOG=500 (runs queued), CONNECTOR_ALERT_FAILURE_RATE=0.2 (share of
+    the runs of the last CONNECTOR_ALERT_FAILURE_WINDOW=300 seconds that failed): one alert when
+    crossed, one "back to normal" after.
+
     \b
       connector alerts test     send one test alert to every configured URL
     """

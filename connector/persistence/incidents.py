@@ -36,6 +36,7 @@ __all__ = [
     "close_run",
     "fixed_by",
     "fixes",
+    "forget_incidents",
     "incidents_table",
     "root_of",
 ]
@@ -106,6 +107,14 @@ def close_run(conn: sa.Connection, run_id: str, note: str | None) -> int:
     """A person marked ``run_id`` resolved: the incident of its lineage closes."""
     by = "marked resolved on the page" + (f": {note}" if note else "")
     return _close(conn, run_key(root_of(conn, run_id)), by, None)
+
+
+def forget_incidents(conn: sa.Connection, before_iso: str) -> int:
+    """Delete the incidents closed (and announced) before ``before_iso``."""
+    i = incidents_table.c
+    return conn.execute(
+        sa.delete(incidents_table).where(i.status == "announced", i.closed_at < before_iso)
+    ).rowcount
 
 
 def close_conflict(conn: sa.Connection, conflict_id: int, winner: str) -> int:

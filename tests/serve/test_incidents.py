@@ -208,3 +208,19 @@ def receiver() -> Any:
     yield make
     for one in made:
         one.close()
+
+
+def test_pruning_runs_forgets_the_incidents_announced_resolved_before(
+    database: dict[str, str],
+) -> None:
+    db = open_database(database)
+    incidents = IncidentStore(db.engine)
+    for key in ("level:backlog", "level:failure rate", "conflict:7"):
+        assert incidents.open(kind="level", recipe="", run_id="", what=key, said="", key=key)
+    incidents.close("level:backlog", "back to normal")
+    [closed] = incidents.find(status="closed")
+    assert incidents.claim(closed.id) and not incidents.claim(closed.id)
+    incidents.close("level:failure rate", "back to normal")  # closed, its message not sent yet
+    RunStore(db.engine).prune("9999-01-01T00:00:00.000Z")
+    left = {i.key: i.status for i in incidents.find()}
+    assert left == {"level:failure rate": "closed", "conflict:7": "open"}
