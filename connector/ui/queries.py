@@ -262,10 +262,22 @@ class History:
         r = runs_table.c
         child = runs_table.alias("child")
         # the runs made from others are few: found once through runs_parent (a correlated
-        # lookup per run would be planned on runs_status, most runs having no parent)
-        superseded = sa.select(child.c.parent).where(
-            child.c.parent.is_not(None), child.c.status == "succeeded"
+        # lookup per run would be planned on runs_status, most runs having no parent); a retry
+        # of a retry that succeeded supersedes the failed runs it was made from, up the chain
+        fixed = (
+            sa.select(child.c.parent.label("id"))
+            .where(child.c.parent.is_not(None), child.c.status == "succeeded")
+            .cte("fixed", recursive=True)
         )
+        up = runs_table.alias("up")
+        fixed = fixed.union(
+            sa.select(up.c.parent).where(
+                up.c.id == fixed.c.id,
+                up.c.parent.is_not(None),
+                up.c.status.in_(("failed", "waiting")),
+            )
+        )
+        superseded = sa.select(fixed.c.id)
         query = sa.select(*_ROW_COLUMNS).where(
             r.status.in_(("failed", "waiting")),
             r.id.not_in(superseded),
