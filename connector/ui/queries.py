@@ -98,6 +98,7 @@ class RunRow:
     parent: str | None
     person: str | None = None  # who the run was about: a name, else an email
     resolved: bool = False
+    fixed: bool = False  # a failed run a retry or replay of it fixed (it succeeded)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -210,7 +211,19 @@ class History:
             return rows
         m = marks_table.c
         marked = {r[0] for r in self._rows(sa.select(m.run_id).where(m.run_id.in_(failed)))}
-        return [replace(r, resolved=True) if r.id in marked else r for r in rows]
+        c = runs_table.c
+        fixed = {
+            r[0]
+            for r in self._rows(
+                sa.select(c.parent).where(c.parent.in_(failed), c.status == "succeeded")
+            )
+        }
+        return [
+            replace(r, resolved=r.id in marked, fixed=r.id in fixed)
+            if r.id in marked or r.id in fixed
+            else r
+            for r in rows
+        ]
 
     def newest(self, limit: int = 100, watch: Sequence[str] = ()) -> list[RunRow]:
         """The newest runs (and the runs ``watch`` names): what the live updates compare."""

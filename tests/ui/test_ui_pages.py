@@ -304,6 +304,11 @@ def test_a_retry_of_a_retry_that_succeeds_takes_both_failed_runs_out_of_the_queu
     assert set(run_ids(html)) == {first.id, second.id, waiting.id}
     third = record(status="succeeded", parent=second.id)  # the retry of the retry succeeded
     assert run_ids(page.client.get("/ui/queue").text) == [waiting.id]
+    listed = page.client.get("/?status=failed").text  # the list tags the run it fixed
+    row = listed[listed.index(f'data-run-id="{second.id}"') :].split("</tr>")[0]
+    assert '<span class="tag">fixed</span>' in row
+    row = listed[listed.index(f'data-run-id="{waiting.id}"') :].split("</tr>")[0]
+    assert "fixed" not in row
     first_html = page.client.get(f"/ui/runs/{first.id}").text
     assert f'id="fixed-by">fixed by <a href="/ui/runs/{third.id}"' in first_html
     third_html = page.client.get(f"/ui/runs/{third.id}").text
