@@ -316,7 +316,7 @@ class Alerts:
         self._window_end: float | None = None
         self._seen: set[tuple[str, str]] = set()
         self._repeats: dict[tuple[str, ...], list[Incident]] = {}
-        self._logins: set[str] = set()  # the connections' incidents known open
+        self._known: set[str] = set()  # the incidents of conflicts and logins known open
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -382,9 +382,11 @@ class Alerts:
     def conflict(self, conflict: Mapping[str, Any], run_id: str) -> None:
         """A sync conflict left for a person: opened (once per conflict) and alerted."""
         incident = conflict_incident(conflict, self.link(run_id))
-        if not self.urls_for(incident.recipe):
+        key = f"conflict:{conflict.get('id')}"
+        if key in self._known or not self.urls_for(incident.recipe):
             return
-        if self._opened(incident, key=f"conflict:{conflict.get('id')}"):
+        self._known.add(key)
+        if self._opened(incident, key=key):
             self.notify(incident)
 
     def level(self, name: str, crossed: bool, what: str) -> None:
@@ -409,7 +411,7 @@ class Alerts:
             return
         for conn_id, (app, reason) in needing.items():
             key = f"login:{conn_id}"
-            if key in self._logins:
+            if key in self._known:
                 continue
             what = (
                 f"The connection {conn_id} needs a new login ({reason}); until then its runs"
@@ -418,11 +420,11 @@ class Alerts:
             head = f"connection {conn_id} needs a new login"
             if self._opened(Incident("needs login", "", "", what, "", head=head), key=key):
                 self.notify(Incident("needs login", "", "", what, "", head=head))
-            self._logins.add(key)
+            self._known.add(key)
         for opened in self.store.find(status="open", limit=1000):
             if opened.key.startswith("login:") and opened.key[6:] not in needing:
                 self.store.close(opened.key, "logged in again")
-                self._logins.discard(opened.key)
+                self._known.discard(opened.key)
 
     def announce(self, limit: int = 100) -> int:
         """Send the "resolved" message of every incident closed since (each once, whichever

@@ -240,7 +240,7 @@ class Service:
 
     def _watch(self, alerts: Alerts) -> None:
         """Announce the incidents closed since (once each), measure the levels, look at the
-        connections that need a new login."""
+        connections that need a new login and the conflicts that wait for a person."""
         try:
             alerts.announce()
             if self.levels is not None:
@@ -250,6 +250,9 @@ class Service:
                 store = ConnectionStore(self.runtime.db.engine, None)  # plain facts only
                 needing = {c.id: (c.app, c.needs_login) for c in store.find() if c.needs_login}
                 alerts.logins(needing)
+                # the conflicts left for a person by any process (a sync run, a reconcile)
+                for conflict in self.runtime.sync.conflicts(status="open", limit=200):
+                    alerts.conflict(conflict.to_json(), conflict.run_id)
         except Exception as exc:  # the database is away: the next tick tries again
             log.warning("alerts: %s", type(exc).__name__)
 

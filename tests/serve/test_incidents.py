@@ -18,6 +18,7 @@ from connector.persistence.database import open_database
 from connector.persistence.incidents import IncidentStore
 from connector.persistence.runs import RunStore
 from connector.persistence.sealing import SecretBox
+from connector.persistence.sync import Conflict, SyncStore
 from connector.records import RunRecord, new_run_id
 from connector.serve.alerts import Alerts
 from connector.serve.levels import Levels
@@ -82,8 +83,41 @@ def test_a_write_of_unknown_outcome_is_an_alert_and_its_settled_retry_resolves_i
 
 def _watch(alerts: Alerts, db: Any) -> None:
     """What a serving process's tick does, its clock of the connections' look wound back."""
-    service = SimpleNamespace(levels=None, _logins_seen=0.0, runtime=SimpleNamespace(db=db))
+    runtime = SimpleNamespace(db=db, sync=SyncStore(db.engine))
+    service = SimpleNamespace(levels=None, _logins_seen=0.0, runtime=runtime)
     Service._watch(service, alerts)  # type: ignore[arg-type]
+
+
+def test_a_conflict_left_for_a_person_by_any_process_is_one_alert_until_it_is_decided(
+    database: dict[str, str],
+) -> None:
+    db = open_database(database)
+    sync = SyncStore(db.engine)
+    left = Conflict(
+        "people", "contact", "C1", "501", "email", "a@x.org", "b@x.org", "c@x.org", 1.0, 2.0,
+        "manual", None, run_id="run_reconcile0000000001",
+    )  # fmt: skip
+    with db.engine.begin() as conn:  # as a reconcile in another process records it
+        assert sync.conflict_in(conn, left)
+    sent: Sent = []
+    alerts = _collecting(IncidentStore(db.engine), sent)
+    for _ in range(3):
+        _watch(alerts, db)
+    alerts.close()
+    [(_, title, body)] = sent
+    assert title == "connector: people: a sync conflict waits for a person"
+    [stored] = sync.conflicts(status="open")
+    assert f"connector sync resolve {stored.id}" in body
+    assert "http://127.0.0.1:8000/ui/runs/run_reconcile0000000001" in body
+
+    with db.engine.begin() as conn:  # a person decides it
+        sync.resolve_in(conn, int(stored.id or 0), "ghl")
+    for _ in range(3):
+        _watch(alerts, db)
+    alerts.close()
+    assert [t for _, t, _ in sent[1:]] == ["connector: people: resolved"]
+    assert "decided: the ghl side's value won" in sent[1][2]
+    assert sync.conflicts(status="resolved")[0].id == stored.id
 
 
 def test_a_connection_that_needs_a_new_login_is_one_alert_until_it_is_logged_in_again(
