@@ -186,12 +186,15 @@ class IncidentStore:
         with self.engine.begin() as conn:
             if key is None:
                 key = run_key(root_of(conn, run_id))
-            repeat = conn.execute(
+            # a repeat by another run is counted; the same run told twice (finished again after
+            # a restart) is not
+            other = sa.and_(i.run_id != run_id, i.last_run_id != run_id) if run_id else sa.true()
+            conn.execute(
                 sa.update(incidents_table)
-                .where(i.open_key == key)
+                .where(i.open_key == key, other)
                 .values(repeats=i.repeats + 1, last_run_id=run_id or i.last_run_id)
-            ).rowcount
-            if repeat:
+            )
+            if conn.execute(sa.select(i.id).where(i.open_key == key)).first() is not None:
                 return False
             made = conn.execute(
                 insert(conn.dialect.name, incidents_table)

@@ -258,3 +258,13 @@ def test_pruning_runs_forgets_the_incidents_announced_resolved_before(
     RunStore(db.engine).prune("9999-01-01T00:00:00.000Z")
     left = {i.key: i.status for i in incidents.find()}
     assert left == {"level:failure rate": "closed", "conflict:7": "open"}
+
+
+def test_a_run_told_twice_is_one_incident_and_no_repeat(database: dict[str, str]) -> None:
+    db = open_database(database)
+    incidents = IncidentStore(db.engine)
+    said = {"kind": "failed", "recipe": "r", "what": "w", "said": "s"}
+    assert incidents.open(run_id="run_a", **said)
+    assert not incidents.open(run_id="run_a", **said)  # finished again after a restart
+    [one] = incidents.find()
+    assert (one.repeats, one.last_run_id) == (0, "run_a")
