@@ -33,7 +33,7 @@ def test_alert() -> None:
     """Send one test alert to every URL in CONNECTOR_ALERT_URLS, and say which took it.
 
     Exit 0 every target took it, 1 one did not, 2 no URL is configured."""
-    from connector.serve.alerts import alert_urls, hide_in_logs, send_apprise, shown_url
+    from connector.serve.targets import alert_urls, hide_in_logs, send_apprise, shown_url
 
     urls = alert_urls(os.environ.get("CONNECTOR_ALERT_URLS"))
     if not urls:

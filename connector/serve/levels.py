@@ -13,16 +13,13 @@ serving process looks, the first to see it opens it and sends the one alert. It 
 when it falls below 80% of its threshold (so a level that hovers at the threshold is not an alert
 a minute); the incident then closes, and its "back to normal" message goes out once
 (:meth:`connector.serve.alerts.Alerts.announce`).
-
-:func:`alert_routes` reads the recipes' and syncs' own ``alerts:`` into the targets
-:class:`~connector.serve.alerts.Alerts` sends their incidents to.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -31,11 +28,10 @@ import sqlalchemy as sa
 
 from connector import clock as wall
 from connector.errors import ConnectorError
-from connector.language.alert_targets import AlertTargets
 from connector.persistence.tables import runs_table
-from connector.serve.alerts import Alerts, Route, alert_urls, shown_url
+from connector.serve.alerts import Alerts
 
-__all__ = ["BACK_TO_NORMAL", "CHECK_SECONDS", "Levels", "alert_routes", "outcomes"]
+__all__ = ["BACK_TO_NORMAL", "CHECK_SECONDS", "Levels", "outcomes"]
 
 log = logging.getLogger("connector.alerts")
 
@@ -156,33 +152,3 @@ class Levels:
         elif normal and was is not False:
             self._over[name] = False  # closes an incident a process before this one left open
             alerts.level(name, False, f"back to normal: {what}")
-
-
-def alert_routes(
-    plans: Sequence[Any], syncs: Sequence[Any], env: Mapping[str, str]
-) -> dict[str, Route]:
-    """Each recipe's and sync's own targets (its ``alerts:``, names of environment variables
-    read from ``env``), and whether the deployment's get its alerts too. A variable that is not
-    set is a warning in the log, naming the recipe and the variable."""
-    routes: dict[str, Route] = {}
-    for item in [*plans, *syncs]:
-        targets: AlertTargets | None = getattr(item, "alerts", None)
-        if targets is None:
-            continue
-        urls: list[str] = []
-        for entry in targets.to:
-            if "://" in entry:
-                urls.append(entry)
-                continue
-            found = alert_urls(env.get(entry))
-            if not found:
-                log.warning(
-                    "%s: alerts: the environment variable %s is not set; its alerts go to the"
-                    " other targets",
-                    item.name,
-                    entry,
-                )
-            urls.extend(found)
-        routes[item.name] = (tuple(dict.fromkeys(urls)), targets.deployment)
-        log.debug("%s alerts to %s", item.name, ", ".join(shown_url(u) for u in urls) or "-")
-    return routes

@@ -37,10 +37,11 @@ from connector.serve.alerts import Alerts
 from connector.serve.app import ServeSettings, build_app, mark_ready
 from connector.serve.guard import uvicorn_limits
 from connector.serve.intake import Intake
-from connector.serve.levels import Levels, alert_routes
+from connector.serve.levels import Levels
 from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler
+from connector.serve.targets import alert_routes
 from connector.ui import serving
 from connector.ui.access import is_loopback
 

@@ -15,7 +15,7 @@ from connector.cli import cli
 from connector.language.alert_targets import AlertTargets
 from connector.language.sync_spec import load_sync
 from connector.runtime.prepare import prepare
-from connector.serve.levels import alert_routes
+from connector.serve.targets import alert_routes
 
 HERE = Path(__file__).parent / "alerts"
 

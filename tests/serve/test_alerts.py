@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from connector.cli import cli
 from connector.records import RunRecord, StepRecord
-from connector.serve.alerts import Alerts, alert_urls, incident_of, shown_url
+from connector.serve.alerts import Alerts, incident_of
+from connector.serve.targets import alert_urls, shown_url
 from tests.serve.conftest import HOOK_TOKEN, Served, wait_for
 from tests.serve.receivers import Mailbox, Receiver
 
