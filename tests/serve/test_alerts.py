@@ -229,7 +229,7 @@ def _incidents(served: Served) -> list[Any]:
     return IncidentStore(served.service.runtime.db.engine).find()
 
 
-def test_a_retry_that_succeeds_closes_the_incident_and_says_so_once(
+def test_a_replay_that_succeeds_closes_the_incident_and_says_so_once(
     serve_with: Any, database: dict[str, str], mailbox: Mailbox, receiver: Any
 ) -> None:
     hook = receiver()
@@ -252,7 +252,7 @@ def test_a_retry_that_succeeds_closes_the_incident_and_says_so_once(
     assert (incident.status, incident.repeats, incident.last_run_id) == ("open", 1, again.id)
 
     httpx.delete(f"{served.sandbox.url}/_sandbox/faults").raise_for_status()
-    fixed = served.service.runtime.rerun(again, None)  # the retry of the retry succeeds
+    fixed = served.service.runtime.rerun(again, "")  # a replay of the retry succeeds
     assert fixed.status == "succeeded"
     [incident] = _incidents(served)  # closed in the transaction that recorded the retry's end
     assert incident.status in ("closed", "announced") and incident.fixed_by == fixed.id
