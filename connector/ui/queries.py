@@ -274,19 +274,20 @@ class History:
         a run that succeeded."""
         r = runs_table.c
         child = runs_table.alias("child")
-        # the runs made from others are few: found once through runs_parent (a correlated
-        # lookup per run would be planned on runs_status, most runs having no parent); a retry
-        # of a retry that succeeded supersedes the failed runs it was made from, up the chain
+        # the runs made from others are few: found once through runs_parent (`parent > ''`
+        # walks that index; the status is compared through coalesce so that the planner does
+        # not take runs_status instead and read every succeeded run); a retry of a retry that
+        # succeeded supersedes every failed run of the chain it was made from
         fixed = (
             sa.select(child.c.parent.label("id"))
-            .where(child.c.parent.is_not(None), child.c.status == "succeeded")
+            .where(child.c.parent > "", sa.func.coalesce(child.c.status, "") == "succeeded")
             .cte("fixed", recursive=True)
         )
         up = runs_table.alias("up")
-        fixed = fixed.union(
+        fixed = fixed.union_all(  # a chain of forks has no circle
             sa.select(up.c.parent).where(
                 up.c.id == fixed.c.id,
-                up.c.parent.is_not(None),
+                up.c.parent > "",
                 up.c.status.in_(("failed", "waiting")),
             )
         )
