@@ -131,6 +131,12 @@ SETTINGS: tuple[Setting, ...] = (
         "CONNECTOR_EXECUTOR_ID", "this serving process's name among several", "connector-serve"
     ),
     Setting("CONNECTOR_ALERT_URLS", "Apprise URLs that get alerts", secret=True),
+    Setting("CONNECTOR_ALERT_BACKLOG", "runs queued that make an alert", "off"),
+    Setting(
+        "CONNECTOR_ALERT_FAILURE_RATE", "share of failed runs (0-1) that makes an alert", "off"
+    ),
+    Setting("CONNECTOR_ALERT_FAILURE_WINDOW", "seconds the failure rate is counted over", "300"),
+    Setting("CONNECTOR_ALERT_FAILURE_MIN_RUNS", "runs ended before the rate counts", "10"),
     Setting(
         "CONNECTOR_RATE_LIMITS",
         "rate limits instead of the apps' own (APP=N/SECONDS,...)",

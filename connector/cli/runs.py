@@ -120,16 +120,21 @@ def list_runs(limit: int, recipe: str | None, status: str | None, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as one JSON document.")
 def show_run(run_id: str, as_json: bool) -> None:
     """One run: its trigger, each step's request and response (bodies included, redacted; a
-    refusal's body too), its output."""
+    refusal's body too), its output; for a failed run, the later retry or replay that fixed it
+    ("fixed by RUN"), and for that one, the failed runs it fixed ("fixes RUN")."""
     from connector.cli.render import print_run
+    from connector.persistence.incidents import IncidentStore
 
     with _store() as store:
         record = _get(store, run_id)
+        fixes = IncidentStore(store.engine)
+        fixed_by, fixed = fixes.fixed_by(record.id), fixes.fixes(record.id)
     if as_json:
-        click.echo(json.dumps(record.to_json(), indent=2, default=str))
+        doc = {**record.to_json(), "fixed_by": fixed_by, "fixes": fixed}
+        click.echo(json.dumps(doc, indent=2, default=str))
         return
     click.echo(f"trigger: {json.dumps(record.trigger, default=str)[:500]}")
-    print_run(record, bodies=True)
+    print_run(record, bodies=True, fixed_by=fixed_by, fixes=fixed)
 
 
 @runs.command("resume")

@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 from connector.apps.records import RecordType
 from connector.apps.registry import Registry
 from connector.errors import Problem, RecipeLoadError
+from connector.language.alert_targets import AlertTargets, alert_problems, alert_targets
 from connector.language.load import Document, LoadedRecipe, load_recipe, load_recipe_text
 from connector.language.paths import child_path
 from connector.language.schema import did_you_mean, error_problems, read_schema
@@ -124,6 +125,7 @@ class SyncSpec:
     path: str
     text: str
     pairs: tuple[PairSpec, ...]
+    alerts: AlertTargets | None = None  # its own alert targets (`alerts:`)
 
     @property
     def text_hash(self) -> str:
@@ -212,6 +214,7 @@ def _check(
     if problems:
         return None, _sorted(problems)
     data: Mapping[str, Any] = loaded.data
+    problems.extend(alert_problems(data.get("alerts"), loaded.location))
     pairs: list[PairSpec] = []
     kinds: set[str] = set()
     for index, raw in enumerate(data["pairs"]):
@@ -227,7 +230,9 @@ def _check(
         pairs.append(pair)
     if any(p.severity == "error" for p in problems):
         return None, _sorted(problems)
-    return SyncSpec(str(data["sync"]), loaded.path, text, tuple(pairs)), _sorted(problems)
+    alerts = alert_targets(data.get("alerts"))
+    spec = SyncSpec(str(data["sync"]), loaded.path, text, tuple(pairs), alerts)
+    return spec, _sorted(problems)
 
 
 def _record(

@@ -96,6 +96,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         " the events they hold",
         _people,
     ),
+    Migration(7, "incidents: what alerts told, until each is resolved", _create("incidents")),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -38,6 +38,7 @@ from connector.persistence.history import (
     write_people,
     write_terms,
 )
+from connector.persistence.incidents import close_fixed
 from connector.persistence.tables import runs_table, steps_table
 from connector.records import RunRecord, StepRecord, now_iso
 
@@ -189,6 +190,8 @@ class RunRecorder:
                     settle_person(conn, run.id, run.trigger)
                 for deferred in writes:
                     deferred(conn)
+                if final and run.status == "succeeded" and run.parent:
+                    close_fixed(conn, run.id, run.parent)  # the incident this run fixed
 
             self._transaction(write)
             pending.written = True

@@ -33,6 +33,7 @@ from connector.persistence.history import (
     write_people,
     write_terms,
 )
+from connector.persistence.incidents import close_fixed, forget_incidents
 from connector.persistence.tables import (
     forks_table,
     recipes_table,
@@ -257,7 +258,13 @@ class RunStore:
             "finished_at": run.finished_at,
             "duration_ms": run.duration_ms,
         }
-        self._do(lambda c: c.execute(_update_status, values))
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(_update_status, values)
+            if run.status == "succeeded" and run.parent:
+                close_fixed(conn, run.id, run.parent)  # the incident this run fixed
+
+        self._do(write)
 
     # Queries -----------------------------------------------------------------------------------
 
@@ -404,8 +411,9 @@ class RunStore:
         self._do(copy)
 
     def prune(self, before_iso: str) -> Sequence[str]:
-        """Delete finished runs that started before ``before_iso`` (and their steps); returns
-        their ids, so their checkpoints and effect claims can go too."""
+        """Delete finished runs that started before ``before_iso`` (and their steps, and the
+        incidents announced resolved before it); returns their ids, so their checkpoints and
+        effect claims can go too."""
 
         def prune(conn: sa.Connection) -> Sequence[str]:
             finished = (
@@ -420,6 +428,7 @@ class RunStore:
                 conn.execute(sa.delete(forks_table).where(forks_table.c.run_id.in_(chunk)))
                 conn.execute(sa.delete(terms_table).where(terms_table.c.run_id.in_(chunk)))
                 conn.execute(sa.delete(marks_table).where(marks_table.c.run_id.in_(chunk)))
+            forget_incidents(conn, before_iso)  # those over and announced by then
             return ids
 
         ids: Sequence[str] = self._do(prune)

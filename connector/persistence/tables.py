@@ -373,3 +373,31 @@ sync_conflicts_table = sa.Table(
     sa.Column("resolved_at", sa.Text, nullable=True),
 )
 sa.Index("sync_conflicts_status", sync_conflicts_table.c.status, sync_conflicts_table.c.id)
+
+# the tables of connector.persistence.incidents (migration 7)
+
+# what an alert told a person about, from the alert until it is closed: by a retry or replay that
+# succeeded, by a person on the page, by the conflict being decided, by a level back to normal;
+# a closed incident's "resolved" message is sent once (the process that moves it to announced)
+incidents_table = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False),  # run:ROOT | conflict:ID | level:NAME
+    # the key while the incident is open, NULL once closed: one open incident per key
+    sa.Column("open_key", sa.String(300), nullable=True, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # failed | outcome unknown | needs login ...
+    sa.Column("recipe", sa.String(200), nullable=False),  # the recipe or sync ("" for a level)
+    sa.Column("run_id", sa.String(64), nullable=False),  # the run it opened with ("" for a level)
+    sa.Column("last_run_id", sa.String(64), nullable=False),  # the newest repeat's run
+    sa.Column("repeats", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("what", sa.Text, nullable=False),  # the alert's first line
+    sa.Column("said", sa.Text, nullable=False),  # what the vendor said (redacted, as recorded)
+    sa.Column("opened_at", sa.String(32), nullable=False),
+    sa.Column("closed_at", sa.String(32), nullable=True),
+    sa.Column("closed_by", sa.Text, nullable=True),  # why: "run RUN succeeded", "marked ..."
+    sa.Column("fixed_by", sa.String(64), nullable=True),  # the run that fixed it, if one did
+    sa.Column("status", sa.String(16), nullable=False),  # open | closed | announced
+)
+sa.Index("incidents_status", incidents_table.c.status, incidents_table.c.id)
+sa.Index("incidents_key", incidents_table.c.key)

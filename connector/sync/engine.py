@@ -40,7 +40,7 @@ from connector.errors import ConnectorError, HTTPStepError, StepError, step_fail
 from connector.language.sync_spec import PairSpec, SyncSpec
 from connector.persistence.links import LinkStore
 from connector.persistence.sync import Conflict, PairState, SyncStore
-from connector.records import Recorder, RunRecord, StepRecord, ms_since, now_iso
+from connector.records import Recorder, RunRecord, StepRecord, bounded, ms_since, now_iso
 from connector.sending.auth import ACCOUNT
 from connector.sending.caller import Call, Caller
 from connector.sending.http import ParameterError, Redactor, build_request
@@ -721,7 +721,7 @@ class SyncRun:
             raise
         finally:
             step.duration_ms = ms_since(started)
-            step.output = self.redactor.value(step.raw)
+            step.output = bounded(self.redactor.value(step.raw))  # cut, the cut marked
             self._finish(step)
 
     def _finish(self, step: StepRecord) -> None:

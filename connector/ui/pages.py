@@ -97,7 +97,10 @@ async def run_page(
         history = ui.history
         terms = history.terms(record.id)
         recipe = ui.runtime.store.get_recipe(record.recipe_hash)
+        fixed_by, fixes = history.fixed(record.id)
         return {
+            "fixed_by": fixed_by,  # the later retry or replay that succeeded
+            "fixes": fixes,  # the failed runs this one fixed
             "kind": history.fork_kind(record.id),
             "run_person": history.person(record.id),
             "children": history.children(record.id),

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.persistence.history import marks_table, names_of, normalize, terms_table
+from connector.persistence.incidents import close_run, fixed_by, fixes
 from connector.persistence.links import links_table
 from connector.persistence.runs import forks_table, recipes_table, runs_table
 from connector.records import now_iso
@@ -97,6 +98,7 @@ class RunRow:
     parent: str | None
     person: str | None = None  # who the run was about: a name, else an email
     resolved: bool = False
+    fixed: bool = False  # a failed run a retry or replay of it fixed (it succeeded)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -209,7 +211,19 @@ class History:
             return rows
         m = marks_table.c
         marked = {r[0] for r in self._rows(sa.select(m.run_id).where(m.run_id.in_(failed)))}
-        return [replace(r, resolved=True) if r.id in marked else r for r in rows]
+        c = runs_table.c
+        fixed = {
+            r[0]
+            for r in self._rows(
+                sa.select(c.parent).where(c.parent.in_(failed), c.status == "succeeded")
+            )
+        }
+        return [
+            replace(r, resolved=r.id in marked, fixed=r.id in fixed)
+            if r.id in marked or r.id in fixed
+            else r
+            for r in rows
+        ]
 
     def newest(self, limit: int = 100, watch: Sequence[str] = ()) -> list[RunRow]:
         """The newest runs (and the runs ``watch`` names): what the live updates compare."""
@@ -260,11 +274,24 @@ class History:
         a run that succeeded."""
         r = runs_table.c
         child = runs_table.alias("child")
-        # the runs made from others are few: found once through runs_parent (a correlated
-        # lookup per run would be planned on runs_status, most runs having no parent)
-        superseded = sa.select(child.c.parent).where(
-            child.c.parent.is_not(None), child.c.status == "succeeded"
+        # the runs made from others are few: found once through runs_parent (`parent > ''`
+        # walks that index; the status is compared through coalesce so that the planner does
+        # not take runs_status instead and read every succeeded run); a retry of a retry that
+        # succeeded supersedes every failed run of the chain it was made from
+        fixed = (
+            sa.select(child.c.parent.label("id"))
+            .where(child.c.parent > "", sa.func.coalesce(child.c.status, "") == "succeeded")
+            .cte("fixed", recursive=True)
         )
+        up = runs_table.alias("up")
+        fixed = fixed.union_all(  # a chain of forks has no circle
+            sa.select(up.c.parent).where(
+                up.c.id == fixed.c.id,
+                up.c.parent > "",
+                up.c.status.in_(("failed", "waiting")),
+            )
+        )
+        superseded = sa.select(fixed.c.id)
         query = sa.select(*_ROW_COLUMNS).where(
             r.status.in_(("failed", "waiting")),
             r.id.not_in(superseded),
@@ -292,6 +319,7 @@ class History:
             conn.execute(
                 sa.insert(marks_table).values(run_id=run_id, resolved_at=now_iso(), note=note)
             )
+            close_run(conn, run_id, note)  # its incident: the "resolved" message goes out
 
     def reopen(self, run_id: str) -> None:
         with self.engine.begin() as conn:
@@ -326,6 +354,12 @@ class History:
             .order_by(runs_table.c.started_at, runs_table.c.id)
         )
         return [(RunRow(*row[:-1]), row[-1]) for row in self._rows(query)]
+
+    def fixed(self, run_id: str) -> tuple[str | None, list[str]]:
+        """The run that fixed the failed ``run_id`` (a later retry or replay that succeeded),
+        and the failed runs the succeeded ``run_id`` fixed."""
+        with self.engine.connect() as conn:
+            return fixed_by(conn, run_id), fixes(conn, run_id)
 
     def terms(self, run_id: str, limit: int = 300) -> list[str]:
         """The ids and emails the run touched (for search links), in order."""
