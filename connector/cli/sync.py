@@ -146,13 +146,10 @@ def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: boo
     """
     from connector.errors import ConnectorError
     from connector.language.sync_spec import is_sync_file, load_sync
-    from connector.language.template_env import template_env
     from connector.language.validate import find_recipe_files
-    from connector.persistence.cursors import Cursors
     from connector.runtime.durable import Runtime
-    from connector.sending.checkpoints import NoCheckpoints
-    from connector.sync.engine import fetch
-    from connector.sync.reconcile import Reconcile, Tally
+    from connector.runtime.reconciling import reconcile as reconcile_sync
+    from connector.sync.reconcile import Tally
 
     registry, _ = get_registry()
     specs = []
@@ -171,43 +168,16 @@ def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: boo
     progress = _progress(as_json)
     try:
         with Runtime(registry, env) as runtime:
-            parts = runtime.parts
-            cursors = Cursors(runtime.db.engine)
-            reads = parts.caller(NoCheckpoints())
-
-            class Walker:
-                def read(self, request: tuple[str, dict[str, Any]], unit: str) -> Any:
-                    return fetch(registry, parts.clients, reads, env, request, unit)
-
-                def paired(self, kind: str, side: str, record_id: str) -> bool:
-                    return runtime.sync.pair(kind, side, record_id) is not None
-
-                def cursor(self, name: str) -> str | None:
-                    return cursors.get(name)
-
-                def keep_cursor(self, name: str, value: str) -> None:
-                    cursors.put(name, value)
-
-            def run(job: Any, dry: bool, planned: set[tuple[str, str, str]]) -> Any:
-                if dry:
-                    declared = runtime.worker.syncs[job["recipe_hash"]]
-                    dry_run = parts.sync_run(declared, job, NoCheckpoints(), dry_run=True)
-                    dry_run.also_paired = lambda kind, side, rid: (kind, side, rid) in planned
-                    return dry_run.execute()
-                return runtime.run_job(job)
-
             tallies: dict[str, Tally] = {}
             for spec in specs:
-                runtime.keep_sync(spec)
-                tallies[spec.name] = Reconcile(
+                tallies[spec.name] = reconcile_sync(
+                    runtime,
                     spec,
-                    Walker(),
-                    run,
-                    template_env(env, registry.template_variables),
                     dry_run=dry_run,
                     keep_changes=as_json,
                     progress=progress,
-                )(restart=restart)
+                    restart=restart,
+                )
     except ConnectorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -23,8 +23,35 @@ from typing import Any, Protocol
 from connector.language.sync_spec import PairSpec, SyncSpec
 from connector.records import RunRecord, new_run_id
 from connector.sync.engine import sync_job
+from connector.sync.merge import values_of
 
-__all__ = ["Reconcile", "Tally", "Walker"]
+__all__ = ["REPORTED", "Reconcile", "Tally", "Walker", "in_sync", "last_summary"]
+
+REPORTED = 1_000  # ambiguous and unmatched records named in a reconcile's report, at most
+
+
+def in_sync(pair: PairSpec, side: str, record: Mapping[str, Any], base: Mapping[str, Any]) -> bool:
+    """Whether ``record`` (of ``side``) holds what its pair last agreed on, as a sync run would
+    judge it: no mapped field that flows from ``side`` has another value (an emptied one is not
+    a change)."""
+    values = values_of(pair, side, record)
+    return not any(
+        f.flows_from(side) and values[f.name] is not None and values[f.name] != base.get(f.name)
+        for f in pair.fields
+    )
+
+
+def last_summary(cursor: Callable[[str], str | None], sync: str) -> dict[str, Any] | None:
+    """What the last completed reconcile of the sync ``sync`` found and did, with ``at`` (epoch
+    seconds), from the cursors (``cursor(name)``); None when none ever completed."""
+    stored = cursor(f"reconcile:{sync}:last")
+    if not stored:
+        return None
+    try:
+        found = json.loads(stored)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 class Walker(Protocol):
@@ -32,7 +59,9 @@ class Walker(Protocol):
 
     def read(self, request: tuple[str, dict[str, Any]], unit: str) -> Any: ...
 
-    def paired(self, kind: str, side: str, record_id: str) -> bool: ...
+    def bases(self, kind: str, side: str, record_ids: list[str]) -> Mapping[str, Mapping[str, Any]]:
+        """Of ``record_ids``, the paired ones and what their pair last agreed on."""
+        ...
 
     def cursor(self, name: str) -> str | None: ...
 
@@ -53,6 +82,9 @@ class Tally:
     unmatched: int = 0
     failed: int = 0
     changes: list[dict[str, Any]] = field(default_factory=list)  # with --json: every change
+    # the records a person must look at (the first REPORTED of each): side, id, and why
+    ambiguous_records: list[dict[str, Any]] = field(default_factory=list)
+    unmatched_records: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,6 +110,7 @@ class Reconcile:
         dry_run: bool = False,
         keep_changes: bool = False,
         progress: Callable[[int, Tally], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.spec = spec
         self.walker = walker
@@ -86,6 +119,8 @@ class Reconcile:
         self.dry_run = dry_run
         self.keep_changes = keep_changes
         self.progress = progress
+        self.stop = stop or (lambda: False)  # asked between records: stop there (resumable)
+        self.stopped = False
         self.tally = Tally()
         # the records paired so far by this run's own (dry) sync runs: a dry run writes no pair,
         # and the second side's walk must not meet them again
@@ -97,11 +132,15 @@ class Reconcile:
                 continue  # records reached through another (tasks): synced with their events
             for side in ("ghl", "connecteam"):
                 self._walk(pair, side, restart=restart)
+                if self.stopped:
+                    return self.tally  # the walk goes on from here next time
         if not self.dry_run:
             self.walker.keep_cursor(self._name("last"), json.dumps(self._summary()))
         return self.tally
 
     def _summary(self) -> dict[str, Any]:
+        """The report kept under ``reconcile:<sync>:last``: the counts, the records a person
+        must look at, and ``at``."""
         data = self.tally.to_json()
         data.pop("changes", None)
         data["at"] = time.time()
@@ -120,15 +159,26 @@ class Reconcile:
         if stored == json.dumps("done"):
             return
         for records, after in self._pages(pair, side, cursor):
-            for record in records:
-                record_id = record_type.id_of(record)
+            ids = [record_type.id_of(r) for r in records]
+            bases = self.walker.bases(pair.kind, side, [i for i in ids if i])
+            for record_id, record in zip(ids, records, strict=True):
+                if self.stop():
+                    self.stopped = True  # this page is walked again from its start
+                    return
                 if not record_id:
                     continue
-                # the second side's walk only meets what the first did not pair
-                if side == "connecteam" and (
-                    (pair.kind, side, record_id) in self.planned
-                    or self.walker.paired(pair.kind, side, record_id)
+                base = bases.get(record_id)
+                # a record as its pair last agreed (or, dry, that this run has paired): in sync,
+                # with no sync run; any other is brought together with its counterpart by one
+                if (pair.kind, side, record_id) in self.planned or (
+                    base and in_sync(pair, side, record, base)
                 ):
+                    # counted once, by the first side's walk: the second meets the pairs and
+                    # counterparts the first has just made (a dry run remembers them instead)
+                    if side == "ghl":
+                        self.tally.records += 1
+                        self.tally.in_sync += 1
+                    self._tell()
                     continue
                 self._one(pair, side, record_id, dict(record))
             if not self.dry_run:
@@ -166,6 +216,9 @@ class Reconcile:
         )
         done = self.run(job, self.dry_run, self.planned)
         self._count(pair, side, record_id, done)
+        self._tell()
+
+    def _tell(self) -> None:
         if self.progress is not None:
             self.progress(self.tally.records, self.tally)
 
@@ -184,19 +237,32 @@ class Reconcile:
         paired = output.get("paired")
         if isinstance(paired, Mapping):
             tally.paired += 1
-            for paired_side, paired_id in paired.items():
-                self.planned.add((pair.kind, str(paired_side), str(paired_id)))
-        if "ambiguous" in output:
+            if self.dry_run:  # a dry run pairs nothing in the store: its walk remembers them
+                for paired_side, paired_id in paired.items():
+                    self.planned.add((pair.kind, str(paired_side), str(paired_id)))
+        ambiguous = output.get("ambiguous")
+        if ambiguous is not None:
             tally.ambiguous += 1
+            if len(tally.ambiguous_records) < REPORTED:
+                found = ambiguous if isinstance(ambiguous, Mapping) else {}
+                tally.ambiguous_records.append(
+                    {"pair": pair.kind, "side": side, "id": record_id, **found}
+                )
         notes = " ".join(str(n) for n in output.get("notes") or [])
         unmatched = "creates none" in notes or "cannot_create" in output
         if unmatched:
             tally.unmatched += 1
+            if len(tally.unmatched_records) < REPORTED:
+                why = next((str(n) for n in output.get("notes") or []), "")
+                tally.unmatched_records.append(
+                    {"pair": pair.kind, "side": side, "id": record_id, "why": why}
+                )
         for step in writes:
             target = step.id.split("_")[1]  # write_ghl, create_connecteam, write_ghl_2
             if step.id.startswith("create_"):
                 tally.created[target] += 1
-                self.planned.add((pair.kind, side, record_id))
+                if self.dry_run:
+                    self.planned.add((pair.kind, side, record_id))
             else:
                 tally.updated[target] += 1
             if self.keep_changes:
@@ -214,5 +280,5 @@ class Reconcile:
             merged = output.get(key)
             if isinstance(merged, Mapping):
                 tally.conflicts += len(merged.get("conflicts") or [])
-        if not writes and "ambiguous" not in output and not unmatched:
+        if not writes and ambiguous is None and not unmatched:
             tally.in_sync += 1
