@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -10,6 +11,7 @@ from typing import Any
 import click
 
 from connector.cli.common import get_registry, plugins_dir_option
+from connector.sync.progress import duration
 
 __all__ = ["sync"]
 
@@ -165,9 +167,9 @@ def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: boo
     if not specs:
         raise click.UsageError("no sync declaration (NAME.sync.yaml) in " + ", ".join(paths))
     env = dict(os.environ)
-    progress = _progress(as_json)
+    progress, bar = _progress(as_json)
     try:
-        with Runtime(registry, env) as runtime:
+        with Runtime(registry, env) as runtime, bar or contextlib.nullcontext():
             tallies: dict[str, Tally] = {}
             for spec in specs:
                 tallies[spec.name] = reconcile_sync(
@@ -192,19 +194,48 @@ def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: boo
 
 
 def _progress(quiet: bool) -> Any:
-    """A line per 1,000 records on stderr (a log collects them; a terminal shows them)."""
+    """How far a reconcile is, with the time left at the rate budgets: a progress bar when
+    stdout is a terminal, else a line per 1,000 records on stderr (where a log collects them)."""
     if quiet:
-        return None
+        return None, None
+    if sys.stdout.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+        from rich.progress import Progress as Bar
 
-    def tell(done: int, tally: Any) -> None:
-        if done % 1000 == 0:
-            click.echo(
-                f"reconcile: {done} records; {tally.paired} paired, "
-                f"{sum(tally.created.values())} created, {sum(tally.updated.values())} updated",
-                err=True,
-            )
+        bar = Bar(
+            TextColumn("reconcile"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[left]}"),
+            transient=True,
+        )
+        task = bar.add_task("reconcile", total=None, left="")
 
-    return tell
+        def show(at: Any, tally: Any) -> None:
+            left = ""
+            if at.seconds_left is not None:
+                left = f"about {duration(at.seconds_left)} left at the rate budgets"
+            bar.update(task, completed=at.done, total=at.total, left=left)
+
+        return show, bar
+
+    def tell(at: Any, tally: Any) -> None:
+        if at.done % 1000 == 0:
+            click.echo(progress_line(at, tally), err=True)
+
+    return tell, None
+
+
+def progress_line(at: Any, tally: Any) -> str:
+    """``reconcile: 3,000 of 8,000 records; 200 paired, 400 created, 68 updated; about 12 min
+    left at the rate budgets``: the line a log gets per 1,000 records."""
+    said = at.said()
+    head, _, left = said.partition("; ")
+    counts = (
+        f"{tally.paired} paired, {sum(tally.created.values())} created, "
+        f"{sum(tally.updated.values())} updated"
+    )
+    return f"reconcile: {head}; {counts}" + (f"; {left}" if left else "")
 
 
 def _say(name: str, tally: Any, dry_run: bool) -> None:

@@ -16,11 +16,13 @@ from typing import Any
 
 from connector.language.sync_spec import SyncSpec
 from connector.language.template_env import template_env
+from connector.persistence.budgets import app_limits
 from connector.persistence.cursors import Cursors
 from connector.records import RunRecord
 from connector.runtime.durable import Runtime
 from connector.sending.checkpoints import NoCheckpoints
 from connector.sync.engine import fetch
+from connector.sync.progress import Progress
 from connector.sync.reconcile import Reconcile, Tally
 
 __all__ = ["reconcile"]
@@ -53,7 +55,7 @@ def reconcile(
     *,
     dry_run: bool = False,
     keep_changes: bool = False,
-    progress: Callable[[int, Tally], None] | None = None,
+    progress: Callable[[Progress, Tally], None] | None = None,
     restart: bool = False,
     stop: Callable[[], bool] | None = None,
     env: Mapping[str, str] | None = None,
@@ -68,6 +70,13 @@ def reconcile(
             one.also_paired = lambda kind, side, rid: (kind, side, rid) in planned
         return one.execute()
 
+    limits = {
+        app.name: [
+            (limit.capacity, limit.window)
+            for limit in app_limits(app.rate_limits, parts.limits.get(app.name))
+        ]
+        for app in parts.registry.apps.values()
+    }
     walk = Reconcile(
         spec,
         _Walker(runtime),
@@ -77,5 +86,6 @@ def reconcile(
         keep_changes=keep_changes,
         progress=progress,
         stop=stop,
+        limits=limits,
     )
     return walk(restart=restart)

@@ -24,6 +24,7 @@ from connector.language.sync_spec import PairSpec, SyncSpec
 from connector.records import RunRecord, new_run_id
 from connector.sync.engine import sync_job
 from connector.sync.merge import values_of
+from connector.sync.progress import Limits, Progress, estimate
 
 __all__ = ["REPORTED", "Reconcile", "Tally", "Walker", "in_sync", "last_summary"]
 
@@ -109,8 +110,9 @@ class Reconcile:
         *,
         dry_run: bool = False,
         keep_changes: bool = False,
-        progress: Callable[[int, Tally], None] | None = None,
+        progress: Callable[[Progress, Tally], None] | None = None,
         stop: Callable[[], bool] | None = None,
+        limits: Mapping[str, Limits] | None = None,
     ) -> None:
         self.spec = spec
         self.walker = walker
@@ -121,12 +123,20 @@ class Reconcile:
         self.progress = progress
         self.stop = stop or (lambda: False)  # asked between records: stop there (resumable)
         self.stopped = False
+        # how far the walk is: records walked and in all (per side), requests sent per app, and
+        # the apps' rate limits the time left is estimated from
+        self.limits = dict(limits or {})
+        self.at = Progress()
+        self.totals: dict[tuple[str, str], int | None] = {}
+        self.walked: dict[tuple[str, str], int] = {}
         self.tally = Tally()
         # the records paired so far by this run's own (dry) sync runs: a dry run writes no pair,
         # and the second side's walk must not meet them again
         self.planned: set[tuple[str, str, str]] = set()
 
     def __call__(self, *, restart: bool = False) -> Tally:
+        if self.progress is not None:
+            self._count_all()
         for pair in self.spec.pairs:
             if pair.parent is not None:
                 continue  # records reached through another (tasks): synced with their events
@@ -186,6 +196,24 @@ class Reconcile:
         if not self.dry_run:
             self.walker.keep_cursor(name, json.dumps(None))  # the next reconcile starts over
 
+    def _count_all(self) -> None:
+        """How many records every walk has (one first page each, for the progress)."""
+        for pair in self.spec.pairs:
+            for side in ("ghl", "connecteam"):
+                record_type = pair.record(side)
+                if pair.parent is not None or record_type.walk is None:
+                    continue
+                answer = self.walker.read(
+                    record_type.walk(None, self.env), f"walk:{pair.kind}:{side}:count"
+                )
+                self._sent(record_type.app)
+                self._expect(pair, side, record_type.total(answer))
+
+    def _expect(self, pair: PairSpec, side: str, total: int | None) -> None:
+        """Note how many records a walk has in all (its first page says, when the app does)."""
+        if (pair.kind, side) not in self.totals:
+            self.totals[(pair.kind, side)] = total
+
     def _pages(
         self, pair: PairSpec, side: str, cursor: Any
     ) -> Iterator[tuple[list[Mapping[str, Any]], Any]]:
@@ -197,6 +225,9 @@ class Reconcile:
             answer = self.walker.read(
                 record_type.walk(cursor, self.env), f"walk:{pair.kind}:{side}:{number}"
             )
+            self._sent(record_type.app)
+            if number == 1:
+                self._expect(pair, side, record_type.total(answer))
             records, after = record_type.page(answer, cursor)
             yield records, after
             if after is None:
@@ -215,12 +246,24 @@ class Reconcile:
             env=self.env,
         )
         done = self.run(job, self.dry_run, self.planned)
+        for step in done.steps:
+            if step.method:  # a request (a dry run's planned ones would be sent)
+                self._sent(step.action.split(".", 1)[0], max(1, step.attempts))
         self._count(pair, side, record_id, done)
         self._tell()
 
     def _tell(self) -> None:
-        if self.progress is not None:
-            self.progress(self.tally.records, self.tally)
+        at = self.at
+        at.done += 1
+        if self.progress is None:
+            return
+        known = list(self.totals.values())
+        at.total = sum(t or 0 for t in known) if known and None not in known else None
+        at.seconds_left = estimate(at.left(), self.limits) if at.total is not None else None
+        self.progress(at, self.tally)
+
+    def _sent(self, app: str, requests: int = 1) -> None:
+        self.at.requests[app] = self.at.requests.get(app, 0) + requests
 
     def _count(self, pair: PairSpec, side: str, record_id: str, done: RunRecord) -> None:
         tally = self.tally
