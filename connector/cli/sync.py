@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from connector.cli.common import get_registry, plugins_dir_option
-from connector.sync.progress import duration
 
 __all__ = ["sync"]
 
@@ -47,15 +46,19 @@ def _store() -> Any:
 @sync.command("status")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 def status(as_json: bool) -> None:
-    """How many pairs each kind keeps, and its conflicts by status."""
+    """How many pairs each kind keeps and its conflicts by status; when each sync's last
+    reconcile ran, what it found and did, and the ambiguous and unmatched records it met."""
+    from connector.persistence.cursors import Cursors
+    from connector.sync.reconcile import about, last_summaries, said
+
     store = _store()
     summary = store.summary()
+    reconciles = last_summaries(Cursors(store.engine).named("reconcile:"))
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps({**summary, "reconciles": reconciles}, indent=2))
         return
     if not summary["kinds"]:
         click.echo("no pairs yet: serve a sync declaration (connector serve PATH...)")
-        return
     for kind, counts in sorted(summary["kinds"].items()):
         conflicts = counts["conflicts"]
         shown = ", ".join(f"{n} {s}" for s, n in sorted(conflicts.items())) or "none"
@@ -63,6 +66,30 @@ def status(as_json: bool) -> None:
     waiting = sum(c["conflicts"].get("open", 0) for c in summary["kinds"].values())
     if waiting:
         click.echo(f"{waiting} conflict(s) wait for a person: connector sync conflicts --open")
+    if not reconciles:
+        click.echo("no reconcile yet: connector sync reconcile PATH --dry-run")
+    for name, last in reconciles.items():
+        click.echo(f"last reconcile of {name}: {_when(last.get('at'))}")
+        click.echo(f"  {said(last)}")
+        for key, what in (("ambiguous_records", "ambiguous"), ("unmatched_records", "unmatched")):
+            records = last.get(key) or []
+            for record in records:
+                click.echo(f"  {what}: {about(record)}")
+            count = int(last.get(what) or 0)
+            if count > len(records):
+                click.echo(f"  ... and {count - len(records)} more {what}")
+
+
+def _when(at: Any) -> str:
+    """``2026-12-07 02:00 UTC (12 min ago)``."""
+    import time
+
+    from connector.sync.progress import duration
+
+    if not isinstance(at, int | float):
+        return "at an unknown time"
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
+    return f"{stamp} ({duration(max(0.0, time.time() - at))} ago)"
 
 
 @sync.command("conflicts")
@@ -214,6 +241,8 @@ def _progress(quiet: bool) -> Any:
         def show(at: Any, tally: Any) -> None:
             left = ""
             if at.seconds_left is not None:
+                from connector.sync.progress import duration
+
                 left = f"about {duration(at.seconds_left)} left at the rate budgets"
             bar.update(task, completed=at.done, total=at.total, left=left)
 

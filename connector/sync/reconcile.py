@@ -26,7 +26,17 @@ from connector.sync.engine import sync_job
 from connector.sync.merge import values_of
 from connector.sync.progress import Limits, Progress, estimate
 
-__all__ = ["REPORTED", "Reconcile", "Tally", "Walker", "in_sync", "last_summary"]
+__all__ = [
+    "REPORTED",
+    "Reconcile",
+    "Tally",
+    "Walker",
+    "about",
+    "in_sync",
+    "last_summaries",
+    "last_summary",
+    "said",
+]
 
 REPORTED = 1_000  # ambiguous and unmatched records named in a reconcile's report, at most
 
@@ -53,6 +63,48 @@ def last_summary(cursor: Callable[[str], str | None], sync: str) -> dict[str, An
     except ValueError:
         return None
     return found if isinstance(found, dict) else None
+
+
+def last_summaries(named: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The last completed reconcile of every sync, by its name, from the cursors named
+    ``reconcile:...`` (``named``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in named:
+        head, _, rest = name.partition(":")
+        sync, _, last = rest.rpartition(":")
+        if head == "reconcile" and last == "last" and sync and ":" not in sync:
+            found = last_summary(named.get, sync)
+            if found is not None:
+                out[sync] = found
+    return dict(sorted(out.items()))
+
+
+def said(summary: Mapping[str, Any]) -> str:
+    """One line of what a reconcile found and did: ``8,000 records: 5,980 in sync, ...``."""
+    created = summary.get("created") or {}
+    updated = summary.get("updated") or {}
+    return (
+        f"{summary.get('records', 0):,} records: {summary.get('in_sync', 0):,} in sync, "
+        f"{summary.get('paired', 0):,} paired, created {created.get('ghl', 0):,} in GoHighLevel "
+        f"and {created.get('connecteam', 0):,} in Connecteam, updated {updated.get('ghl', 0):,} "
+        f"in GoHighLevel and {updated.get('connecteam', 0):,} in Connecteam, "
+        f"{summary.get('conflicts', 0):,} conflicts, {summary.get('ambiguous', 0):,} ambiguous, "
+        f"{summary.get('unmatched', 0):,} unmatched, {summary.get('failed', 0):,} failed"
+    )
+
+
+def about(record: Mapping[str, Any]) -> str:
+    """An ambiguous or unmatched record of a report, in words."""
+    title = record.get("title") or f"{record.get('side')} {record.get('pair')}"
+    text = f"{title} {record.get('id')}"
+    if record.get("candidates"):
+        text += (
+            f": {len(record['candidates'])} candidates by {record.get('key')} "
+            f"({', '.join(str(c) for c in record['candidates'])})"
+        )
+    elif record.get("why"):
+        text += f": {record['why']}"
+    return text
 
 
 class Walker(Protocol):
@@ -289,7 +341,13 @@ class Reconcile:
             if len(tally.ambiguous_records) < REPORTED:
                 found = ambiguous if isinstance(ambiguous, Mapping) else {}
                 tally.ambiguous_records.append(
-                    {"pair": pair.kind, "side": side, "id": record_id, **found}
+                    {
+                        "pair": pair.kind,
+                        "side": side,
+                        "title": pair.record(side).title,
+                        "id": record_id,
+                        **found,
+                    }
                 )
         notes = " ".join(str(n) for n in output.get("notes") or [])
         unmatched = "creates none" in notes or "cannot_create" in output
@@ -298,7 +356,13 @@ class Reconcile:
             if len(tally.unmatched_records) < REPORTED:
                 why = next((str(n) for n in output.get("notes") or []), "")
                 tally.unmatched_records.append(
-                    {"pair": pair.kind, "side": side, "id": record_id, "why": why}
+                    {
+                        "pair": pair.kind,
+                        "side": side,
+                        "title": pair.record(side).title,
+                        "id": record_id,
+                        "why": why,
+                    }
                 )
         for step in writes:
             target = step.id.split("_")[1]  # write_ghl, create_connecteam, write_ghl_2
