@@ -230,6 +230,25 @@ def _in_order(state: SandboxState) -> list[dict[str, Any]]:
     return ordered
 
 
+# the users of one status in id order, kept while no user is added, removed, archived or restored
+_FLIPS: weakref.WeakKeyDictionary[SandboxState, int] = weakref.WeakKeyDictionary()
+_BY_STATUS: weakref.WeakKeyDictionary[
+    SandboxState, dict[str, tuple[tuple[int, int, int, int], list[dict[str, Any]]]]
+] = weakref.WeakKeyDictionary()
+
+
+def _with_status(state: SandboxState, status: str) -> list[dict[str, Any]]:
+    users = state.ct.users
+    version = (id(users), len(users), state.ct.next_id, _FLIPS.get(state, 0))
+    kept = _BY_STATUS.setdefault(state, {}).get(status)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    archived = status == "archived"
+    found = [u for u in _in_order(state) if bool(u["isArchived"]) == archived]
+    _BY_STATUS[state][status] = (version, found)
+    return found
+
+
 @routes("GET", "/users/v1/users")
 def list_users(call: Call) -> Reply:
     q = call.query
@@ -238,9 +257,11 @@ def list_users(call: Call) -> Reply:
         wanted = {int(x) for x in q["userIds"]}
         users = call.state.ct.users
         people = [users[i] for i in sorted(wanted) if i in users]
+    elif status != "all":
+        people = _with_status(call.state, status)
     else:
         people = _in_order(call.state)
-    if status != "all":
+    if status != "all" and q.get("userIds"):
         people = [u for u in people if u["isArchived"] == (status == "archived")]
     if q.get("userIds"):
         people = [u for u in people if u["userId"] in q["userIds"]]
@@ -342,6 +363,7 @@ def _changed(before: dict[str, Any], after: dict[str, Any], ignore: tuple[str, .
 
 def _archive(state: SandboxState, user: dict[str, Any], archived: bool) -> None:
     user["isArchived"] = archived
+    _FLIPS[state] = _FLIPS.get(state, 0) + 1  # the lists by status are made again
     if archived:
         user["archivedAt"] = int(state.now())
     else:
