@@ -10,7 +10,7 @@ The sandbox gets PAIRS contacts and PAIRS users, the same people, put straight i
 and the sync's database gets their pairs as a sync that ran before would have left them (the
 setup, not measured). DRIFT of the pairs then changed in one app with no webhook: GoHighLevel for
 half, Connecteam for the other half. `connector sync reconcile` runs in a process of its own
-(peak RSS is its own, read from the kernel by wait4); the sandbox counts every request it gets,
+(peak RSS is its own: VmHWM, read while it runs); the sandbox counts every request it gets,
 so the figures are the vendors' view. The least a reconcile can send is every page of both
 walks plus one write per drifted pair. The plain walk is an httpx loop that reads the same pages
 and does nothing with them. Not a test: timings depend on the machine.
@@ -36,6 +36,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.benchlib import peak_rss_mb  # noqa: E402
 from connector.builtins import connecteam as ct_app  # noqa: E402
 from connector.builtins import ghl as ghl_app  # noqa: E402
 from connector.builtins.records import WALK_PAGE  # noqa: E402
@@ -261,7 +262,21 @@ def main() -> None:
 
         reader = threading.Thread(target=read)
         reader.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak = [0.0]
+        ended = threading.Event()
+
+        def watch() -> None:  # VmHWM is the process's own (ru_maxrss counts the fork's parent)
+            while not ended.wait(0.1):
+                try:
+                    peak[0] = max(peak[0], peak_rss_mb(proc.pid))
+                except (OSError, ValueError):
+                    return
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        _, status, _usage = os.wait4(proc.pid, 0)
+        ended.set()
+        watcher.join()
         wall = time.perf_counter() - started
         reader.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -270,7 +285,7 @@ def main() -> None:
         tally = json.loads(out)["syncs"]["people"]
         sent = counted.take()
 
-    rss_mb = usage.ru_maxrss / 1024  # KiB on Linux
+    rss_mb = peak[0]
     pages = 2 * (args.pairs // WALK_PAGE + 1)  # the last page of each walk is a short one
     writes = sent["ghl:write"] + sent["connecteam:write"]
     least = pages + drifted
