@@ -169,8 +169,17 @@ def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: boo
     the live sync uses: paired by the match keys when it is not yet (two
     candidates: left alone and reported), its counterpart created when the
     pair creates from that side, drift repaired, conflicts decided or left
-    for a person. The first reconcile of a new install is the initial sync;
-    run again, it changes nothing. Stopped, it goes on where it stopped.
+    for a person. The first reconcile of a new install is the initial sync
+    (`initial:` in the declaration says which side wins a field paired
+    records differ on); run again, it changes nothing. Stopped, even by
+    SIGKILL, it goes on from the page where it stopped.
+
+    
+    In a terminal a progress bar shows how far it is; otherwise a line per
+    1,000 records goes to stderr; both with the time left at the rate
+    budgets (CONNECTOR_RATE_LIMITS sets your plan's). `connector sync status`
+    shows the last reconcile; `reconcile: {every: 6h}` in a declaration has
+    `connector serve` run it on a schedule once a first one was run here.
     Exit 0 done, 1 something needs a person (ambiguous matches, failures).
     """
     from connector.errors import ConnectorError

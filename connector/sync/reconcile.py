@@ -262,9 +262,9 @@ class Reconcile:
                 self._expect(pair, side, record_type.total(answer))
 
     def _expect(self, pair: PairSpec, side: str, total: int | None) -> None:
-        """Note how many records a walk has in all (its first page says, when the app does)."""
-        if (pair.kind, side) not in self.totals:
-            self.totals[(pair.kind, side)] = total
+        """Note how many records a walk has in all (its first page says, when the app does; a
+        side's walk starting says it again, with the counterparts the other's has made)."""
+        self.totals[(pair.kind, side)] = total
 
     def _pages(
         self, pair: PairSpec, side: str, cursor: Any
