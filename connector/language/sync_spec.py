@@ -144,6 +144,39 @@ class SyncSpec:
         """The pairs whose record type on ``app`` has the webhook event ``event``."""
         return [p for p in self.pairs if event in p.record(app).events and app in SIDES]
 
+    def operations(self) -> list[str]:
+        """The catalog operations this sync may call (reads, writes, searches, walks), in order:
+        what the credentials it runs with must be allowed to do."""
+        out: list[str] = []
+        for pair in self.pairs:
+            for side in SIDES:
+                out.extend(_operations(pair.record(side), side, pair))
+        return list(dict.fromkeys(out))
+
+
+def _operations(rt: RecordType, side: str, pair: PairSpec) -> list[str]:
+    """The operations of ``rt``'s requests, each made with placeholder ids (a request's
+    operation does not depend on the values it carries)."""
+    fields = [getattr(f, side) for f in pair.fields]
+    makers: list[Callable[[], Any]] = [
+        lambda: rt.read("0", {"contactId": "0", "taskBoardId": "0"}),
+        lambda: rt.update("0", {}, {}, {"contactId": "0", "taskBoardId": "0"}),
+        lambda: rt.walk(None, {}) if rt.walk else None,
+        lambda: rt.remove("0", {"contactId": "0", "taskBoardId": "0"}) if rt.remove else None,
+        lambda: rt.archive("0", {"contactId": "0", "taskBoardId": "0"}) if rt.archive else None,
+        lambda: rt.create({f: "x" for f in fields}, {}, "0") if rt.create else None,
+        *((lambda f=f: rt.find(f, "x", {}) if rt.find else None) for f in fields),
+    ]
+    out = []
+    for make in makers:
+        try:
+            request = make()
+        except Exception:  # a request that needs more than placeholders: not one this can name
+            continue
+        if request is not None:
+            out.append(str(request[0]))
+    return out
+
 
 @cache
 def _validator() -> Draft202012Validator:

@@ -13,6 +13,7 @@ metadata = sa.MetaData()
 
 MAX_TERM_LENGTH = 200  # a search term of the run history (connector.persistence.history)
 MAX_KEY_LENGTH = 200  # a rate budget's key (connector.persistence.budgets)
+MAX_PERSON_LENGTH = 200  # a person's name or email, as the page shows who a run was about
 
 # the tables of connector.persistence.runs
 
@@ -36,6 +37,9 @@ runs_table = sa.Table(
     sa.Column("started_at", sa.String(32), nullable=False),
     sa.Column("finished_at", sa.String(32), nullable=True),
     sa.Column("duration_ms", sa.Float, nullable=True),
+    # migration 6: who the run was about (a person's name, else their email), for the page's
+    # list; from the trigger, else from the people its ids name (connector.persistence.history)
+    sa.Column("person", sa.String(MAX_PERSON_LENGTH), nullable=True),
 )
 
 
@@ -113,6 +117,43 @@ marks_table = sa.Table(
     sa.Column("resolved_at", sa.String(32), nullable=False),
     sa.Column("note", sa.Text, nullable=True),
 )
+
+
+# migration 6: the people the runs met, by id (a contact's, a user's; lower-cased as a term):
+# the name (else the email) last seen with that id in a trigger, a request or a response
+people_table = sa.Table(
+    "people",
+    metadata,
+    sa.Column("term", sa.String(MAX_TERM_LENGTH), primary_key=True),
+    sa.Column("name", sa.String(MAX_PERSON_LENGTH), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+
+# the tables of connector.persistence.pauses (migration 6): the recipes paused, by name, and the
+# events they were given while paused, held until they are resumed
+
+pauses_table = sa.Table(
+    "recipe_pauses",
+    metadata,
+    sa.Column("recipe", sa.String(200), primary_key=True),
+    sa.Column("paused_at", sa.String(32), nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),  # "page", "cli"
+)
+
+held_table = sa.Table(
+    "held_events",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),  # the run the event becomes
+    sa.Column("recipe", sa.String(200), nullable=False),
+    sa.Column("app", sa.String(100), nullable=False),
+    sa.Column("type", sa.String(200), nullable=False),
+    sa.Column("key", sa.String(300), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=True),
+    sa.Column("payload_json", sa.Text, nullable=False),
+    sa.Column("held_at", sa.String(32), nullable=False),
+)
+sa.Index("held_events_recipe", held_table.c.recipe, held_table.c.held_at)
 
 
 # the tables of connector.persistence.links

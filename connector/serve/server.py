@@ -207,6 +207,7 @@ class Service:
                 for run_id in self.scheduler.tick():
                     self.metrics.received.labels("schedule").inc()
                     log.info("schedule fired run %s", run_id)
+                self.intake.release()  # the events held by recipes resumed since
                 self.reconciles.tick()
                 now = time.time()
                 for poller in self.pollers:

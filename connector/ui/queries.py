@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.persistence.history import marks_table, normalize, terms_table
+from connector.persistence.history import marks_table, names_of, normalize, terms_table
 from connector.persistence.links import links_table
 from connector.persistence.runs import forks_table, recipes_table, runs_table
 from connector.records import now_iso
@@ -38,6 +38,7 @@ _ROW_COLUMNS = (
     runs_table.c.duration_ms,
     runs_table.c.error,
     runs_table.c.parent,
+    runs_table.c.person,
 )
 
 
@@ -94,6 +95,7 @@ class RunRow:
     duration_ms: float | None
     error: str | None
     parent: str | None
+    person: str | None = None  # who the run was about: a name, else an email
     resolved: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -222,6 +224,30 @@ class History:
             rows.extend(RunRow(*row) for row in self._rows(more))
         return rows
 
+    def recipe_runs(self, recipe: str, limit: int = 5) -> list[RunRow]:
+        """The newest runs of ``recipe`` (a recipe's or a sync's name), newest first."""
+        r = runs_table.c
+        query = (
+            sa.select(*_ROW_COLUMNS)
+            .where(r.recipe == recipe)
+            .order_by(r.started_at.desc(), r.id.desc())
+            .limit(limit)
+        )
+        return [RunRow(*row) for row in self._rows(query)]
+
+    def newest_of(self, recipes: Sequence[str], limit: int = 20) -> list[RunRow]:
+        """The newest runs of any of ``recipes``."""
+        if not recipes:
+            return []
+        r = runs_table.c
+        query = (
+            sa.select(*_ROW_COLUMNS)
+            .where(r.recipe.in_(list(recipes)))
+            .order_by(r.started_at.desc(), r.id.desc())
+            .limit(limit)
+        )
+        return self._with_marks([RunRow(*row) for row in self._rows(query)])
+
     def recipes(self) -> list[str]:
         """The names of every recipe a run was started with (for the recipe filter)."""
         query = sa.select(recipes_table.c.name).distinct().order_by(recipes_table.c.name)
@@ -279,6 +305,11 @@ class History:
         rows = self._rows(sa.select(m.resolved_at, m.note).where(m.run_id == run_id))
         return (str(rows[0][0]), rows[0][1]) if rows else None
 
+    def person(self, run_id: str) -> str | None:
+        """Who the run was about (a name, else an email), when known."""
+        rows = self._rows(sa.select(runs_table.c.person).where(runs_table.c.id == run_id))
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
     def fork_kind(self, run_id: str) -> str | None:
         """ "retry" or "replay" when the run was made from another one."""
         f = forks_table.c
@@ -314,10 +345,26 @@ class History:
             .order_by(lk.updated_at.desc())
             .limit(limit)
         )
-        return [
-            {"kind": k, "ghl_id": g, "connecteam_id": c, "updated_at": u}
-            for k, g, c, u in self._rows(query)
-        ]
+        return self._named(
+            [
+                {"kind": k, "ghl_id": g, "connecteam_id": c, "updated_at": u}
+                for k, g, c, u in self._rows(query)
+            ]
+        )
+
+    def _named(self, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``links`` with the ``name`` of the person either side is (None when unknown), from
+        the people the runs met (:func:`~connector.persistence.history.names_of`)."""
+        if not links:
+            return links
+        ids = [str(link[side]) for link in links for side in ("ghl_id", "connecteam_id")]
+        with self.engine.connect() as conn:
+            names = names_of(conn, ids)
+        for link in links:
+            link["name"] = names.get(normalize(str(link["ghl_id"]))) or names.get(
+                normalize(str(link["connecteam_id"]))
+            )
+        return links
 
     def links(
         self, kind: str | None, q: str | None, before: str | None = None, limit: int = 200
@@ -339,9 +386,11 @@ class History:
         keys = ("kind", "ghl_id", "connecteam_id", "created_at", "updated_at")
         rows = [dict(zip(keys, row, strict=True)) for row in self._rows(query)]
         if len(rows) <= limit:
-            return rows, None
+            return self._named(rows), None
         last = rows[limit - 1]
-        return rows[:limit], _LINK_CURSOR.join((last["updated_at"], last["kind"], last["ghl_id"]))
+        return self._named(rows[:limit]), _LINK_CURSOR.join(
+            (last["updated_at"], last["kind"], last["ghl_id"])
+        )
 
     def link_kinds(self) -> list[str]:
         query = sa.select(links_table.c.kind).distinct().order_by(links_table.c.kind)
