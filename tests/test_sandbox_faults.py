@@ -240,3 +240,47 @@ def test_cli_refuses_a_bad_fault_spec() -> None:
         and "unknown fault kind" in proc.stderr
         and "Traceback" not in proc.stderr
     )
+
+
+def test_lose_webhook_loses_a_share_of_one_vendors_deliveries_and_logs_them() -> None:
+    received: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    hook = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    faults = FaultConfig.from_specs(["lose-webhook:0.5,path=/ghl"], seed=3)
+    try:
+        with start_in_thread(
+            faults=faults, webhook_url=f"http://127.0.0.1:{hook.server_port}/"
+        ) as sb:
+            location = sb.state.default_location_id
+            headers = {"Authorization": f"Bearer {sb.state.default_token}", "Version": "2021-07-28"}
+            with httpx.Client(base_url=f"{sb.url}/ghl", headers=headers) as ghl:
+                for n in range(40):
+                    made = ghl.post(
+                        "/contacts/", json={"locationId": location, "firstName": f"L{n}"}
+                    )
+                    assert made.status_code in (200, 201), made.text
+                # a request is never touched by the rule: only deliveries are lost
+                assert ghl.get("/contacts/", params={"locationId": location}).status_code == 200
+            assert sb.app.flush(30)
+            log = httpx.get(f"{sb.url}/_sandbox/webhooks").json()["sent"]
+            fired = httpx.get(f"{sb.url}/_sandbox/faults").json()["fired"]
+    finally:
+        hook.shutdown()
+    lost = [e for e in log if e.get("lost")]
+    sent = [e for e in log if not e.get("lost")]
+    assert len(lost) + len(sent) == 40 and 8 <= len(lost) <= 32  # about half of 40 events
+    assert fired == {"lose-webhook": len(lost)}
+    assert all(e["attempt"] == 0 and e["vendor"] == "ghl" for e in lost)
+    assert len(received) == len(sent)  # the lost ones never arrived, and none was retried
+    assert parse_fault("lose-webhook:0.3,path=/connecteam").path == "/connecteam"

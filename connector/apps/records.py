@@ -72,6 +72,8 @@ class RecordType:
     # (None: it was the last)
     walk: Callable[[Any, Mapping[str, str]], Request] | None = None
     page: Callable[[Any, Any], tuple[list[Mapping[str, Any]], Any]] | None = None
+    # how many records the walk has in all, by a page's answer (None: the app does not say)
+    total: Callable[[Any], int | None] = lambda answer: None
     # whether a read refused with this status and message says the record is not there
     missing: Callable[[int, str], bool] = lambda status, message: status in (404, 410)
     # the vendor's record made comparable, and the comparable fields made the vendor's

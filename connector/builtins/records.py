@@ -34,6 +34,11 @@ def _epoch(value: Any) -> float | None:
     return float(value)
 
 
+def _count(answer: Any, key: str) -> int | None:
+    value = answer.get(key) if isinstance(answer, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 # GoHighLevel contacts ---------------------------------------------------------------------------
 
 GHL_CONTACT_FIELDS = (
@@ -120,6 +125,7 @@ GHL_CONTACT = RecordType(
     found=_ghl_found,
     walk=_ghl_walk,
     page=_ghl_page,
+    total=lambda answer: _count(answer, "total"),
     remove=lambda rid, address: ("ghl.delete-contact", {"contactId": rid}),
     events={"ContactCreate": "upsert", "ContactUpdate": "upsert", "ContactDelete": "delete"},
     event_id=lambda payload: str(payload.get("id") or "") or None,
@@ -221,6 +227,9 @@ CONNECTEAM_USER = RecordType(
     found=_ct_found,
     walk=_ct_walk,
     page=_ct_page,
+    total=lambda answer: _count(
+        answer.get("paging") if isinstance(answer, Mapping) else None, "total"
+    ),
     remove=lambda rid, address: (
         "connecteam.archive-users",
         {"deletionType": "delete", "body": [int(rid)]},

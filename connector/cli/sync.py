@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -45,15 +46,19 @@ def _store() -> Any:
 @sync.command("status")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 def status(as_json: bool) -> None:
-    """How many pairs each kind keeps, and its conflicts by status."""
+    """How many pairs each kind keeps and its conflicts by status; when each sync's last
+    reconcile ran, what it found and did, and the ambiguous and unmatched records it met."""
+    from connector.persistence.cursors import Cursors
+    from connector.sync.reconcile import about, last_summaries, said
+
     store = _store()
     summary = store.summary()
+    reconciles = last_summaries(Cursors(store.engine).named("reconcile:"))
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps({**summary, "reconciles": reconciles}, indent=2))
         return
     if not summary["kinds"]:
         click.echo("no pairs yet: serve a sync declaration (connector serve PATH...)")
-        return
     for kind, counts in sorted(summary["kinds"].items()):
         conflicts = counts["conflicts"]
         shown = ", ".join(f"{n} {s}" for s, n in sorted(conflicts.items())) or "none"
@@ -61,6 +66,30 @@ def status(as_json: bool) -> None:
     waiting = sum(c["conflicts"].get("open", 0) for c in summary["kinds"].values())
     if waiting:
         click.echo(f"{waiting} conflict(s) wait for a person: connector sync conflicts --open")
+    if not reconciles:
+        click.echo("no reconcile yet: connector sync reconcile PATH --dry-run")
+    for name, last in reconciles.items():
+        click.echo(f"last reconcile of {name}: {_when(last.get('at'))}")
+        click.echo(f"  {said(last)}")
+        for key, what in (("ambiguous_records", "ambiguous"), ("unmatched_records", "unmatched")):
+            records = last.get(key) or []
+            for record in records:
+                click.echo(f"  {what}: {about(record)}")
+            count = int(last.get(what) or 0)
+            if count > len(records):
+                click.echo(f"  ... and {count - len(records)} more {what}")
+
+
+def _when(at: Any) -> str:
+    """``2026-12-07 02:00 UTC (12 min ago)``."""
+    import time
+
+    from connector.sync.progress import duration
+
+    if not isinstance(at, int | float):
+        return "at an unknown time"
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at))
+    return f"{stamp} ({duration(max(0.0, time.time() - at))} ago)"
 
 
 @sync.command("conflicts")
@@ -140,19 +169,25 @@ def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: boo
     the live sync uses: paired by the match keys when it is not yet (two
     candidates: left alone and reported), its counterpart created when the
     pair creates from that side, drift repaired, conflicts decided or left
-    for a person. The first reconcile of a new install is the initial sync;
-    run again, it changes nothing. Stopped, it goes on where it stopped.
+    for a person. The first reconcile of a new install is the initial sync
+    (`initial:` in the declaration says which side wins a field paired
+    records differ on); run again, it changes nothing. Stopped, even by
+    SIGKILL, it goes on from the page where it stopped.
+
+    
+    In a terminal a progress bar shows how far it is; otherwise a line per
+    1,000 records goes to stderr; both with the time left at the rate
+    budgets (CONNECTOR_RATE_LIMITS sets your plan's). `connector sync status`
+    shows the last reconcile; `reconcile: {every: 6h}` in a declaration has
+    `connector serve` run it on a schedule once a first one was run here.
     Exit 0 done, 1 something needs a person (ambiguous matches, failures).
     """
     from connector.errors import ConnectorError
     from connector.language.sync_spec import is_sync_file, load_sync
-    from connector.language.template_env import template_env
     from connector.language.validate import find_recipe_files
-    from connector.persistence.cursors import Cursors
     from connector.runtime.durable import Runtime
-    from connector.sending.checkpoints import NoCheckpoints
-    from connector.sync.engine import fetch
-    from connector.sync.reconcile import Reconcile, Tally
+    from connector.runtime.reconciling import reconcile as reconcile_sync
+    from connector.sync.reconcile import Tally
 
     registry, _ = get_registry()
     specs = []
@@ -168,46 +203,19 @@ def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: boo
     if not specs:
         raise click.UsageError("no sync declaration (NAME.sync.yaml) in " + ", ".join(paths))
     env = dict(os.environ)
-    progress = _progress(as_json)
+    progress, bar = _progress(as_json)
     try:
-        with Runtime(registry, env) as runtime:
-            parts = runtime.parts
-            cursors = Cursors(runtime.db.engine)
-            reads = parts.caller(NoCheckpoints())
-
-            class Walker:
-                def read(self, request: tuple[str, dict[str, Any]], unit: str) -> Any:
-                    return fetch(registry, parts.clients, reads, env, request, unit)
-
-                def paired(self, kind: str, side: str, record_id: str) -> bool:
-                    return runtime.sync.pair(kind, side, record_id) is not None
-
-                def cursor(self, name: str) -> str | None:
-                    return cursors.get(name)
-
-                def keep_cursor(self, name: str, value: str) -> None:
-                    cursors.put(name, value)
-
-            def run(job: Any, dry: bool, planned: set[tuple[str, str, str]]) -> Any:
-                if dry:
-                    declared = runtime.worker.syncs[job["recipe_hash"]]
-                    dry_run = parts.sync_run(declared, job, NoCheckpoints(), dry_run=True)
-                    dry_run.also_paired = lambda kind, side, rid: (kind, side, rid) in planned
-                    return dry_run.execute()
-                return runtime.run_job(job)
-
+        with Runtime(registry, env) as runtime, bar or contextlib.nullcontext():
             tallies: dict[str, Tally] = {}
             for spec in specs:
-                runtime.keep_sync(spec)
-                tallies[spec.name] = Reconcile(
+                tallies[spec.name] = reconcile_sync(
+                    runtime,
                     spec,
-                    Walker(),
-                    run,
-                    template_env(env, registry.template_variables),
                     dry_run=dry_run,
                     keep_changes=as_json,
                     progress=progress,
-                )(restart=restart)
+                    restart=restart,
+                )
     except ConnectorError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
@@ -222,19 +230,50 @@ def reconcile(paths: tuple[str, ...], dry_run: bool, as_json: bool, restart: boo
 
 
 def _progress(quiet: bool) -> Any:
-    """A line per 1,000 records on stderr (a log collects them; a terminal shows them)."""
+    """How far a reconcile is, with the time left at the rate budgets: a progress bar when
+    stdout is a terminal, else a line per 1,000 records on stderr (where a log collects them)."""
     if quiet:
-        return None
+        return None, None
+    if sys.stdout.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+        from rich.progress import Progress as Bar
 
-    def tell(done: int, tally: Any) -> None:
-        if done % 1000 == 0:
-            click.echo(
-                f"reconcile: {done} records; {tally.paired} paired, "
-                f"{sum(tally.created.values())} created, {sum(tally.updated.values())} updated",
-                err=True,
-            )
+        bar = Bar(
+            TextColumn("reconcile"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[left]}"),
+            transient=True,
+        )
+        task = bar.add_task("reconcile", total=None, left="")
 
-    return tell
+        def show(at: Any, tally: Any) -> None:
+            left = ""
+            if at.seconds_left is not None:
+                from connector.sync.progress import duration
+
+                left = f"about {duration(at.seconds_left)} left at the rate budgets"
+            bar.update(task, completed=at.done, total=at.total, left=left)
+
+        return show, bar
+
+    def tell(at: Any, tally: Any) -> None:
+        if at.done % 1000 == 0:
+            click.echo(progress_line(at, tally), err=True)
+
+    return tell, None
+
+
+def progress_line(at: Any, tally: Any) -> str:
+    """``reconcile: 3,000 of 8,000 records; 200 paired, 400 created, 68 updated; about 12 min
+    left at the rate budgets``: the line a log gets per 1,000 records."""
+    said = at.said()
+    head, _, left = said.partition("; ")
+    counts = (
+        f"{tally.paired} paired, {sum(tally.created.values())} created, "
+        f"{sum(tally.updated.values())} updated"
+    )
+    return f"reconcile: {head}; {counts}" + (f"; {left}" if left else "")
 
 
 def _say(name: str, tally: Any, dry_run: bool) -> None:

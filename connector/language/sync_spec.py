@@ -98,6 +98,9 @@ class PairSpec:
     create: Mapping[str, bool] | None = None
     delete: Mapping[str, str] | None = None
     parent: str | None = None  # the kind of the pair these records belong to (a task's contact)
+    # who wins a field two records paired by a match key differ on (the first sync); None: the
+    # field's conflict rule
+    initial: Rule | None = None
 
     def record(self, side: str) -> RecordType:
         return self.ghl if side == "ghl" else self.connecteam
@@ -113,6 +116,10 @@ class PairSpec:
     def rule(self, field: FieldSpec) -> Rule:
         return field.conflict or self.conflict
 
+    def first_rule(self, field: FieldSpec) -> Rule:
+        """The rule that decides ``field`` when a pair is made of two records that differ."""
+        return self.initial or self.rule(field)
+
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)
 
@@ -126,6 +133,7 @@ class SyncSpec:
     text: str
     pairs: tuple[PairSpec, ...]
     alerts: AlertTargets | None = None  # its own alert targets (`alerts:`)
+    reconcile_every: float | None = None  # seconds between scheduled reconciles (None: never)
 
     @property
     def text_hash(self) -> str:
@@ -228,11 +236,27 @@ def _check(
             )
         kinds.add(pair.kind)
         pairs.append(pair)
+    every = None
+    if isinstance(data.get("reconcile"), Mapping):
+        text_every = str(data["reconcile"]["every"])
+        every = float(text_every[:-1]) * _UNITS[text_every[-1]]
+        if every < 60:
+            problems.append(
+                Problem(
+                    loaded.location("$.reconcile.every"),
+                    f"a reconcile every {text_every} would never rest: at least 1m",
+                )
+            )
     if any(p.severity == "error" for p in problems):
         return None, _sorted(problems)
     alerts = alert_targets(data.get("alerts"))
-    spec = SyncSpec(str(data["sync"]), loaded.path, text, tuple(pairs), alerts)
+    spec = SyncSpec(
+        str(data["sync"]), loaded.path, text, tuple(pairs), alerts, reconcile_every=every
+    )
     return spec, _sorted(problems)
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def _record(
@@ -354,6 +378,7 @@ def _pair(
         create=raw.get("create"),
         delete=delete,
         parent=str(raw["parent"]) if raw.get("parent") else None,
+        initial=raw.get("initial"),
     )
 
 

@@ -30,3 +30,13 @@ class Cursors:
         with self.engine.begin() as conn:
             statement = insert(conn.dialect.name, cursors_table).values(name=name, **values)
             conn.execute(statement.on_conflict_do_update(index_elements=["name"], set_=values))
+
+    def named(self, prefix: str) -> dict[str, str]:
+        """Every cursor whose name starts with ``prefix``, by name."""
+        t = cursors_table
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.name, t.c.value).where(t.c.name.like(escaped + "%", escape="\\"))
+            )
+            return {str(name): str(value) for name, value in rows}

@@ -217,6 +217,26 @@ class SyncStore:
             return None
         return PairState(kind=kind, ghl_id=str(row.ghl_id), connecteam_id=str(row.connecteam_id))
 
+    def bases(self, kind: str, side: str, record_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """For the ``side`` records among ``record_ids`` that are paired: the values their pair
+        last agreed on (``{}`` for a pair the id-link store knows with no synced state yet). One
+        query for a page of records (a reconcile's)."""
+        if not record_ids:
+            return {}
+        ids = [str(r) for r in record_ids]
+        t, links = sync_state_table, links_table
+        column = t.c.ghl_id if side == "ghl" else t.c.connecteam_id
+        linked = links.c.ghl_id if side == "ghl" else links.c.connecteam_id
+        out: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(sa.select(linked).where(links.c.kind == kind, linked.in_(ids))):
+                out[str(row[0])] = {}
+            for row in conn.execute(
+                sa.select(column, t.c.base_json).where(t.c.kind == kind, column.in_(ids))
+            ):
+                out[str(row[0])] = json.loads(row[1])
+        return out
+
     def put(self, state: PairState) -> None:
         with self.engine.begin() as conn:
             self.put_in(conn, state)

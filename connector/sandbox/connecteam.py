@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+import weakref
 from typing import Any
 
 from starlette.requests import Request
@@ -211,12 +212,56 @@ def _merge_fields(
     return list(by_id.values())
 
 
+# the users in id order, kept while no user is added or removed: paging through 100,000 users
+# does not sort them again for every page
+_ORDER: weakref.WeakKeyDictionary[
+    SandboxState, tuple[tuple[int, int, int], list[dict[str, Any]]]
+] = weakref.WeakKeyDictionary()
+
+
+def _in_order(state: SandboxState) -> list[dict[str, Any]]:
+    users = state.ct.users
+    version = (id(users), len(users), state.ct.next_id)
+    cached = _ORDER.get(state)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    ordered = sorted(users.values(), key=lambda u: u["userId"])
+    _ORDER[state] = (version, ordered)
+    return ordered
+
+
+# the users of one status in id order, kept while no user is added, removed, archived or restored
+_FLIPS: weakref.WeakKeyDictionary[SandboxState, int] = weakref.WeakKeyDictionary()
+_BY_STATUS: weakref.WeakKeyDictionary[
+    SandboxState, dict[str, tuple[tuple[int, int, int, int], list[dict[str, Any]]]]
+] = weakref.WeakKeyDictionary()
+
+
+def _with_status(state: SandboxState, status: str) -> list[dict[str, Any]]:
+    users = state.ct.users
+    version = (id(users), len(users), state.ct.next_id, _FLIPS.get(state, 0))
+    kept = _BY_STATUS.setdefault(state, {}).get(status)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    archived = status == "archived"
+    found = [u for u in _in_order(state) if bool(u["isArchived"]) == archived]
+    _BY_STATUS[state][status] = (version, found)
+    return found
+
+
 @routes("GET", "/users/v1/users")
 def list_users(call: Call) -> Reply:
     q = call.query
     status = q.get("userStatus", "active")
-    people = sorted(call.state.ct.users.values(), key=lambda u: u["userId"])
-    if status != "all":
+    if q.get("userIds"):  # by id: no need to order every user
+        wanted = {int(x) for x in q["userIds"]}
+        users = call.state.ct.users
+        people = [users[i] for i in sorted(wanted) if i in users]
+    elif status != "all":
+        people = _with_status(call.state, status)
+    else:
+        people = _in_order(call.state)
+    if status != "all" and q.get("userIds"):
         people = [u for u in people if u["isArchived"] == (status == "archived")]
     if q.get("userIds"):
         people = [u for u in people if u["userId"] in q["userIds"]]
@@ -318,6 +363,7 @@ def _changed(before: dict[str, Any], after: dict[str, Any], ignore: tuple[str, .
 
 def _archive(state: SandboxState, user: dict[str, Any], archived: bool) -> None:
     user["isArchived"] = archived
+    _FLIPS[state] = _FLIPS.get(state, 0) + 1  # the lists by status are made again
     if archived:
         user["archivedAt"] = int(state.now())
     else:

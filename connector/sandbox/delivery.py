@@ -115,11 +115,28 @@ class Dispatcher:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._log: deque[dict[str, Any]] = deque(maxlen=log_size)
+        # whether a delivery is lost before its first attempt (the ``lose-webhook`` fault)
+        self.loses: Callable[[Delivery], bool] | None = None
 
     def submit(self, delivery: Delivery) -> None:
-        """Schedule the first attempt, due now (dropped once the dispatcher is closed)."""
+        """Schedule the first attempt, due now (dropped once the dispatcher is closed, or lost
+        when a ``lose-webhook`` fault says so: logged with ``lost: true`` and never sent)."""
+        lost = self.loses is not None and self.loses(delivery)
         with self._cond:
             if self._closed:
+                return
+            if lost:
+                self._log.append(
+                    {
+                        "vendor": delivery.vendor,
+                        "url": delivery.url,
+                        "event": delivery.event,
+                        "deliveryId": delivery.delivery_id,
+                        "attempt": 0,
+                        "time": self.clock(),
+                        "lost": True,
+                    }
+                )
                 return
             delivery.due = self.clock()
             heapq.heappush(self._heap, (delivery.due, next(self._order), delivery))

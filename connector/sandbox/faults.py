@@ -14,6 +14,9 @@ kind           what the client sees
 ``slow``       the response, ``delay=S`` seconds late (default 1)
 ``drop-before`` the connection closed with no response, before the request reaches the fake
 ``drop-after`` the connection closed with no response, after the fake applied the request
+``lose-webhook`` not a request: a webhook delivery the vendor never sends (no attempt, no retry),
+               as deliveries are lost in the real world; ``path=/ghl`` or ``path=/connecteam``
+               names the vendor whose webhooks are lost (default: both)
 =============  ==================================================================================
 
 Keys: ``path=/ghl/contacts`` (a path prefix), ``method=POST``. RATE is a probability (0 to 1,
@@ -42,7 +45,7 @@ from connector.sandbox.state import Clock
 
 __all__ = ["KINDS", "FaultConfig", "FaultInjector", "FaultRule", "parse_fault"]
 
-KINDS = ("429", "500", "502", "503", "slow", "drop-before", "drop-after")
+KINDS = ("429", "500", "502", "503", "slow", "drop-before", "drop-after", "lose-webhook")
 _REASONS = {
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -147,7 +150,7 @@ class FaultInjector:
         delay, chosen = 0.0, None
         with self._lock:
             for rule in self.config.rules:
-                if not rule.matches(method, path):
+                if rule.kind == "lose-webhook" or not rule.matches(method, path):
                     continue
                 fires = self._rng.random() < rule.rate
                 if not fires or chosen is not None:
@@ -158,6 +161,19 @@ class FaultInjector:
                 else:
                     chosen = rule
         return delay, chosen
+
+    def loses_webhook(self, vendor: str) -> bool:
+        """Whether a ``lose-webhook`` rule loses this delivery of ``vendor``'s (``ghl`` or
+        ``connecteam``): one draw per matching rule, from the same reproducible sequence."""
+        lost = False
+        with self._lock:
+            for rule in self.config.rules:
+                if rule.kind != "lose-webhook" or not f"/{vendor}".startswith(rule.path or "/"):
+                    continue
+                if self._rng.random() < rule.rate and not lost:
+                    lost = True
+                    self.counts[rule.kind] = self.counts.get(rule.kind, 0) + 1
+        return lost
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")

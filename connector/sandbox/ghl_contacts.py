@@ -299,14 +299,20 @@ def search_contacts(call: Call) -> Reply:
         problems.append("page and pageLimit can fetch at most 10000 records; use searchAfter")
     if problems:
         raise ApiError(422, problems[0], messages=problems)
+    after = body.get("searchAfter")
     with call.state.lock:
-        found = _text_match(_in_location(call.state, call.location_id), body.get("query"))
-        found = [c for c in found if matches_filters(c, body.get("filters") or [])]
-        ordered = sort_contacts(found, body.get("sort") or [])
-        after = body.get("searchAfter")
+        if _in_list_order(body):  # every contact in list order: paged from the kept order
+            ordered, keys = _ordered(call.state, call.location_id)
+        else:
+            found = _filtered(call.state, call.location_id, body)
+            ordered = sort_contacts(found, body.get("sort") or [])
+            keys = []
         if isinstance(after, list) and len(after) == 2:
-            ids = [c["id"] for c in ordered]
-            start = ids.index(after[1]) + 1 if after[1] in ids else 0
+            if keys:
+                start = bisect.bisect_right(keys, (int(after[0]), str(after[1])))
+            else:
+                ids = [c["id"] for c in ordered]
+                start = ids.index(after[1]) + 1 if after[1] in ids else 0
         else:
             start = (int(body.get("page", 1)) - 1) * limit
         shown = []
@@ -315,6 +321,39 @@ def search_contacts(call: Call) -> Reply:
             item["searchAfter"] = list(_cursor(c))
             shown.append(item)
     return 200, {"contacts": shown, "total": len(ordered)}
+
+
+def _in_list_order(body: dict[str, Any]) -> bool:
+    """Whether a search asks for every contact in the list's own order (dateAdded, then id)."""
+    sort = body.get("sort") or []
+    return (
+        not body.get("query")
+        and not body.get("filters")
+        and (sort == [] or sort == [{"field": "dateAdded", "direction": "asc"}])
+        and all(isinstance(x, int | float) for x in (body.get("searchAfter") or [0])[:1])
+    )
+
+
+def _filtered(state: SandboxState, location_id: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The location's contacts that a search's query and filters keep."""
+    filters = body.get("filters") or []
+    one = filters[0] if isinstance(filters, list) and len(filters) == 1 else None
+    if (
+        not body.get("query")
+        and isinstance(one, dict)
+        and one.get("operator") == "eq"
+        and one.get("field") in ("email", "phone")
+        and isinstance(one.get("value"), str)
+    ):
+        # a look-up by email or phone, as a sync's match makes one: a plain comparison
+        field, wanted = str(one["field"]), str(one["value"]).lower()
+        return [
+            c
+            for c in state.ghl.contacts.values()
+            if c["locationId"] == location_id and str(c.get(field) or "").lower() == wanted
+        ]
+    found = _text_match(_in_location(state, location_id), body.get("query"))
+    return [c for c in found if matches_filters(c, filters)]
 
 
 @routes("GET", "/contacts/search/duplicate")

@@ -8,6 +8,7 @@ contact into the response shape of the contacts document (``GetContectByIdSchema
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -52,8 +53,10 @@ CONTACT_FIELDS = (
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_phone(phone: str) -> str:
-    """E.164 the way GoHighLevel stores it: ``+1 888-888-8888`` becomes ``+18888888888``."""
+    """E.164 the way GoHighLevel stores it: ``+1 888-888-8888`` becomes ``+18888888888``
+    (remembered: the fakes compare every stored number with a wanted one)."""
     digits = re.sub(r"\D", "", phone)
     if not digits:
         return ""

@@ -11,7 +11,7 @@ from connector.sandbox.state import SeedError, TokenInfo, iso, parse_iso
 if TYPE_CHECKING:
     from connector.sandbox.state import SandboxState
 
-__all__ = ["apply_seed", "seed_contacts", "seed_users"]
+__all__ = ["add_contact", "add_user", "apply_seed", "seed_contacts", "seed_users"]
 
 
 def apply_seed(state: SandboxState, seed: Mapping[str, Any]) -> None:
@@ -273,3 +273,60 @@ def seed_users(state: SandboxState, count: int, *, first_id: int = 5_000_000) ->
             c.notes[uid] = []
             ids.append(uid)
     return ids
+
+
+def add_contact(
+    state: SandboxState, location_id: str, fields: Mapping[str, Any], *, at: float
+) -> str:
+    """Put one contact with ``fields`` (firstName, lastName, email, phone: as GoHighLevel keeps
+    them) straight into a location, added and last changed at ``at`` (epoch seconds), with no
+    request and no webhook: a test's or a benchmark's world of thousands, in moments. Returns
+    its id (``fields["id"]`` when given)."""
+    g = state.ghl
+    if location_id not in g.locations:
+        raise SeedError(f"unknown location {location_id}")
+    with state.lock:
+        cid = str(fields.get("id") or state.ghl_id())
+        moment = iso(at)
+        contact: dict[str, Any] = {
+            "type": "lead",
+            **{k: v for k, v in fields.items() if v is not None},
+            "id": cid,
+            "locationId": location_id,
+            "dateAdded": moment,
+            "dateUpdated": moment,
+            "tags": [],
+            "followers": [],
+            "campaigns": [],
+            "workflows": [],
+            "_sort": parse_iso(moment),
+            "_seq": state.seq(),
+        }
+        g.contacts[cid] = contact
+        g.tasks[cid] = {}
+        g.notes[cid] = {}
+    return cid
+
+
+def add_user(state: SandboxState, fields: Mapping[str, Any], *, at: float) -> int:
+    """Put one Connecteam user with ``fields`` (firstName, lastName, phoneNumber in E.164,
+    email) straight into the state, made and last changed at ``at`` (whole epoch seconds), with
+    no request and no webhook. Returns its id."""
+    with state.lock:
+        uid = state.ct_id()
+        state.ct.users[uid] = {
+            "userId": uid,
+            "firstName": fields["firstName"],
+            "lastName": fields["lastName"],
+            "phoneNumber": str(fields["phoneNumber"]),
+            "userType": "user",
+            "email": fields.get("email"),
+            "customFields": [],
+            "isArchived": False,
+            "createdAt": int(at),
+            "modifiedAt": int(at),
+            "lastLogin": 0,
+            "smartGroupsIds": [],
+        }
+        state.ct.notes[uid] = []
+    return uid

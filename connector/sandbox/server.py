@@ -101,6 +101,7 @@ def create_app(
     connecteam_webhooks = ConnecteamWebhooks(state, dispatcher, connecteam_retry)
     app = SandboxApp()
     injector = FaultInjector(app._inner, faults, clock=now)
+    dispatcher.loses = lambda delivery: injector.loses_webhook(delivery.vendor)
     control = build_control_app(
         state, limiter, injector, webhooks, clock=now, connecteam_webhooks=connecteam_webhooks
     )

@@ -40,6 +40,7 @@ from connector.serve.intake import Intake
 from connector.serve.levels import Levels
 from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
+from connector.serve.reconciles import ReconcileSchedule
 from connector.serve.schedules import Scheduler
 from connector.serve.targets import alert_routes
 from connector.ui import serving
@@ -103,6 +104,7 @@ class Service:
             self.plans, Cursors(self.runtime.db.engine), self.intake.enqueue, clock=time.time
         )
         cursors = Cursors(self.runtime.db.engine)
+        self.reconciles = ReconcileSchedule(self.syncs, cursors, self._reconcile, clock=time.time)
         self.pollers = [
             poller_for(plan, self.runtime, self._accept_polled, cursors)
             for plan in self.plans
@@ -202,6 +204,7 @@ class Service:
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
+        self.reconciles.close(timeout=self.grace)
         self.runtime.close(wait=True, grace=self.grace)
         if self.alerts is not None:  # the digest of what was grouped, and what waits for a retry
             self.alerts.close(timeout=10.0)
@@ -218,6 +221,7 @@ class Service:
                     self.metrics.received.labels("schedule").inc()
                     log.info("schedule fired run %s", run_id)
                 self.intake.release()  # the events held by recipes resumed since
+                self.reconciles.tick()
                 now = time.time()
                 for poller in self.pollers:
                     if poller.due(now):
@@ -256,6 +260,11 @@ class Service:
                     alerts.conflict(conflict.to_json(), conflict.run_id)
         except Exception as exc:  # the database is away: the next tick tries again
             log.warning("alerts: %s", type(exc).__name__)
+
+    def _reconcile(self, spec: SyncSpec, stop: Callable[[], bool]) -> Any:
+        from connector.runtime.reconciling import reconcile
+
+        return reconcile(self.runtime, spec, stop=stop)
 
     def _accept_polled(self, source: str, events: list[Any], plan: Plan) -> list[str]:
         return self.intake.accept(source, None, events, only=plan).runs

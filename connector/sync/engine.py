@@ -217,16 +217,18 @@ class SyncRun:
         if candidates is None:
             return  # ambiguous: said in a note
         if candidates:
-            theirs_id = self.pair.record(self.other).id_of(candidates[0])
-            theirs = (
-                self._read(
-                    self.other,
-                    theirs_id,
-                    "read_" + self.other,
-                    self.pair.record(self.other).address_of(candidates[0]),
+            other = self.pair.record(self.other)
+            theirs_id = other.id_of(candidates[0])
+            # the look-up answered the record as its app lists it, change time and all: no need
+            # to read it again
+            theirs = candidates[0]
+            if other.changed_at(theirs) is None:
+                theirs = (
+                    self._read(
+                        self.other, theirs_id, "read_" + self.other, other.address_of(theirs)
+                    )
+                    or theirs
                 )
-                or candidates[0]
-            )
             ids = {self.side: self.record_id, self.other: theirs_id}
             state = PairState(
                 self.pair.kind,

@@ -100,7 +100,7 @@ def merge(pair: PairSpec, base: Mapping[str, Any], ghl: SideState, connecteam: S
         if c_changed:
             out.changed["connecteam"].append(name)
         if g_changed and c_changed and g != c:
-            rule = pair.rule(spec)
+            rule = pair.first_rule(spec) if b is MISSING else pair.rule(spec)
             if rule == "manual":
                 winner = None
             elif rule == "newest":

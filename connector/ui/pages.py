@@ -289,6 +289,33 @@ def conflicts(ui: UI) -> Handler:
     return handler
 
 
+def _reconciles(ui: UI) -> list[dict[str, Any]]:
+    """Each sync's last reconcile as the sync view shows it: when, what it found and did, and
+    the ambiguous and unmatched records it met, in words."""
+    from connector.persistence.cursors import Cursors
+    from connector.sync.reconcile import about, last_summaries, said
+
+    shown = []
+    for name, last in last_summaries(Cursors(ui.runtime.db.engine).named("reconcile:")).items():
+        at = last.get("at")
+        shown.append(
+            {
+                "sync": name,
+                "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+                if isinstance(at, int | float)
+                else "",
+                "said": said(last),
+                "ambiguous": [about(r) for r in last.get("ambiguous_records") or []],
+                "unmatched": [about(r) for r in last.get("unmatched_records") or []],
+                "more_ambiguous": int(last.get("ambiguous") or 0)
+                - len(last.get("ambiguous_records") or []),
+                "more_unmatched": int(last.get("unmatched") or 0)
+                - len(last.get("unmatched_records") or []),
+            }
+        )
+    return shown
+
+
 async def conflicts_page(
     ui: UI,
     ctx: Ctx,
@@ -304,11 +331,13 @@ async def conflicts_page(
         status = None
     store = SyncStore(ui.runtime.db.engine)
     rows = await run_in_threadpool(lambda: store.conflicts(status=status, limit=500))
+    reconciles = await run_in_threadpool(lambda: _reconciles(ui))
     return ui.render(
         "conflicts.html",
         ctx,
         code,
         rows=rows,
+        reconciles=reconciles,
         shown=status or "",
         titles=TITLES,
         notice=notice,
