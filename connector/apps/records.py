@@ -56,6 +56,12 @@ class RecordType:
     create: Callable[[Mapping[str, Any], Mapping[str, str], str | None], Request] | None = None
     created: Callable[[Any], Mapping[str, Any] | None] | None = None
     create_needs: tuple[str, ...] = ()  # fields a new record must have (the API refuses it else)
+    # finding a record whose address neither its event nor the pair gives (GoHighLevel #332: a
+    # TaskCreate names no contact): the request for page ``page`` (0, 1, ...) of a search that
+    # holds it, given its id, what its event showed of it and the run's environment (None: no
+    # such page), and the records of an answer
+    locate: Callable[[str, Mapping[str, Any], Mapping[str, str], int], Request | None] | None = None
+    located: Callable[[Any], list[Mapping[str, Any]]] | None = None
     # the requests that find records whose field equals a value (match keys), and the records
     find: Callable[[str, Any, Mapping[str, str]], Request | None] | None = None
     found: Callable[[Any], list[Mapping[str, Any]]] | None = None

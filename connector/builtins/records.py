@@ -274,6 +274,38 @@ def _ghl_task_read(rid: str, address: Mapping[str, Any]) -> Request | None:
     return "ghl.get-task", {"contactId": contact, "taskId": rid}
 
 
+TASK_SEARCH_PAGE = 100
+TASK_SEARCH_PAGES = 50  # 5,000 tasks of a location looked through, at most
+
+
+def _ghl_task_locate(
+    rid: str, hint: Mapping[str, Any], env: Mapping[str, str], page: int
+) -> Request | None:
+    """The location's task search (GoHighLevel #332: ``TaskCreate`` names no contact; the search
+    shows it): first by the event's title, then every task, a page at a time."""
+    location = str(hint.get("locationId") or env.get("GHL_LOCATION_ID") or "")
+    title = hint.get("title")
+    if not location or page > TASK_SEARCH_PAGES:
+        return None
+    body: dict[str, Any] = {"locationId": location, "limit": TASK_SEARCH_PAGE}
+    if page == 0 and title:
+        body["query"] = str(title)
+    else:  # after the title's page (when there is a title), every task
+        body["skip"] = (page - 1 if title else page) * TASK_SEARCH_PAGE
+    return "ghl.task-search", body
+
+
+def _ghl_tasks_found(answer: Any) -> list[Mapping[str, Any]]:
+    found = answer.get("tasks") if isinstance(answer, Mapping) else None
+    out = []
+    for task in found or []:
+        if isinstance(task, Mapping):
+            if not task.get("id") and task.get("_id"):
+                task = {**task, "id": task["_id"]}
+            out.append(task)
+    return out
+
+
 def _ghl_task_create(
     fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None
 ) -> Request:
@@ -286,6 +318,8 @@ GHL_TASK = RecordType(
     title="GoHighLevel task",
     fields=GHL_TASK_FIELDS,
     read=_ghl_task_read,
+    locate=_ghl_task_locate,
+    located=_ghl_tasks_found,
     record_of=_ghl_task,
     id_of=lambda record: str(record.get("id") or ""),
     changed_at=lambda record: iso_seconds(record.get("dateUpdated")),

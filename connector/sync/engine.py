@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from connector.apps import App
+from connector.apps.records import RecordType
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
 from connector.errors import ConnectorError, HTTPStepError, StepError, step_failure
@@ -628,7 +629,25 @@ class SyncRun:
         address = dict(state.address.get(self.side, {})) if state is not None else {}
         if isinstance(payload, Mapping):
             address.update(record.address_of(payload))
+        if record.read(self.record_id, address) is None and record.locate is not None:
+            return self._locate(record, payload if isinstance(payload, Mapping) else {})
         return self._read(self.side, self.record_id, "read_" + self.side, address)
+
+    def _locate(self, record: RecordType, hint: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The record whose address nothing gives, found by its app's search (GoHighLevel
+        #332: a ``TaskCreate`` names no contact), page by page; None when no page has it."""
+        assert record.locate is not None and record.located is not None
+        page = 0
+        while (request := record.locate(self.record_id, hint, self.env, page)) is not None:
+            found = record.located(self._request(f"locate_{self.side}_{page}", request, "read"))
+            for candidate in found:
+                if record.id_of(candidate) == self.record_id:
+                    return candidate
+            if not found and page > 0:
+                break
+            page += 1
+        self.notes.append(f"the {record.title} {self.record_id} was not found by its search")
+        return None
 
     def _read(
         self, side: str, record_id: str, step_id: str, address: Mapping[str, Any]
