@@ -56,6 +56,13 @@ class RecordType:
     create: Callable[[Mapping[str, Any], Mapping[str, str], str | None], Request] | None = None
     created: Callable[[Any], Mapping[str, Any] | None] | None = None
     create_needs: tuple[str, ...] = ()  # fields a new record must have (the API refuses it else)
+    # after a create whose answer was lost: the request that lists the records it may have made
+    # (given the fields it sent, encoded, the run's environment and the parent's id on this
+    # side), the records in that answer, and the answer the create would have given for one of
+    # them (None: a lost create cannot be looked for, and waits for a person)
+    made: Callable[[Mapping[str, Any], Mapping[str, str], str | None], Request | None] | None = None
+    made_found: Callable[[Any], list[Mapping[str, Any]]] | None = None
+    as_created: Callable[[Mapping[str, Any]], Any] | None = None
     # finding a record whose address neither its event nor the pair gives (GoHighLevel #332: a
     # TaskCreate names no contact): the request for page ``page`` (0, 1, ...) of a search that
     # holds it, given its id, what its event showed of it and the run's environment (None: no

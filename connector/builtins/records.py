@@ -101,6 +101,15 @@ def _ghl_page(answer: Any, cursor: Any) -> tuple[list[Mapping[str, Any]], Any]:
     return found, (last if len(found) == WALK_PAGE and last else None)
 
 
+def _ghl_made(
+    fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None
+) -> Request | None:
+    for field in ("email", "phone"):
+        if fields.get(field):
+            return _ghl_find(field, fields[field], env)
+    return None
+
+
 GHL_CONTACT = RecordType(
     app="ghl",
     name="contact",
@@ -116,6 +125,9 @@ GHL_CONTACT = RecordType(
     ),
     create=_ghl_create,
     created=_ghl_contact,
+    made=_ghl_made,
+    made_found=_ghl_found,
+    as_created=lambda record: {"contact": record},
     find=_ghl_find,
     found=_ghl_found,
     walk=_ghl_walk,
@@ -201,6 +213,15 @@ def _ct_page(answer: Any, cursor: Any) -> tuple[list[Mapping[str, Any]], Any]:
     return found, (start + len(found) if len(found) == WALK_PAGE else None)
 
 
+def _ct_made(
+    fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None
+) -> Request | None:
+    for field in ("email", "phoneNumber"):
+        if fields.get(field):
+            return _ct_find(field, fields[field], env)
+    return None
+
+
 CONNECTEAM_USER = RecordType(
     app="connecteam",
     name="user",
@@ -216,6 +237,9 @@ CONNECTEAM_USER = RecordType(
     update=_ct_update,
     create=_ct_create,
     created=_ct_created,
+    made=_ct_made,
+    made_found=_ct_found,
+    as_created=lambda record: {"data": {"results": [record]}},
     create_needs=("firstName", "lastName", "phoneNumber"),
     find=_ct_find,
     found=_ct_found,
@@ -329,6 +353,11 @@ GHL_TASK = RecordType(
     ),
     create=_ghl_task_create,
     created=_ghl_task,
+    made=lambda fields, env, parent: (
+        ("ghl.get-all-tasks", {"contactId": parent}) if parent else None
+    ),
+    made_found=_ghl_tasks_found,
+    as_created=lambda record: {"task": record},
     remove=lambda rid, address: (
         "ghl.delete-task",
         {"contactId": address.get("contactId"), "taskId": rid},
@@ -429,6 +458,26 @@ def _ct_task_create(
     }
 
 
+def _ct_task_made(
+    fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None
+) -> Request | None:
+    board = env.get(TASK_BOARD_VAR, "")
+    if not board or not parent:
+        return None
+    return "connecteam.get-tasks", {
+        "taskBoardId": board,
+        "userIds": [int(parent)],
+        "status": "all",
+        "limit": 100,
+    }
+
+
+def _ct_tasks_found(answer: Any) -> list[Mapping[str, Any]]:
+    data = answer.get("data") if isinstance(answer, Mapping) else None
+    tasks = data.get("tasks") if isinstance(data, Mapping) else None
+    return [t for t in tasks or [] if isinstance(t, Mapping)]
+
+
 def _ct_task_parent(record: Mapping[str, Any]) -> str | None:
     users = record.get("userIds")
     return str(users[0]) if isinstance(users, list) and users else None
@@ -446,6 +495,9 @@ CONNECTEAM_TASK = RecordType(
     update=_ct_task_update,
     create=_ct_task_create,
     created=_ct_task,
+    made=_ct_task_made,
+    made_found=_ct_tasks_found,
+    as_created=lambda record: {"data": record},
     remove=lambda rid, address: (
         "connecteam.delete-task",
         {"taskBoardId": _ct_board(address), "taskId": rid},

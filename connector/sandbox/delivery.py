@@ -14,6 +14,10 @@ Every attempt is logged (``GET /_sandbox/webhooks``): vendor, URL, event, delive
 number, status or error name, sandbox time, and when the next attempt is due; never the body.
 :meth:`Dispatcher.flush` waits until nothing is due or in flight (retries scheduled later do not
 count), for tests.
+
+For tests of what receives them, deliveries can be disordered (:meth:`Dispatcher.disorder`: a
+share of them sent twice, a share of them late by up to a spread of seconds, so later ones
+overtake them) and held back (:meth:`Dispatcher.hold`: nothing is sent until released).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -115,6 +119,27 @@ class Dispatcher:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._log: deque[dict[str, Any]] = deque(maxlen=log_size)
+        self._held = False
+        self._twice = self._late = self._spread = 0.0
+        self._disorder_rng = random.Random(0)
+
+    def disorder(
+        self, twice: float = 0.0, late: float = 0.0, spread: float = 0.0, seed: int = 0
+    ) -> None:
+        """From now on, send each new delivery a second time with probability ``twice`` (the
+        copy due up to ``spread`` seconds later), and make it late by up to ``spread`` seconds
+        with probability ``late`` (0, 0, 0: as it came)."""
+        if not (0.0 <= twice <= 1.0 and 0.0 <= late <= 1.0) or spread < 0:
+            raise ValueError("twice and late must be between 0 and 1, spread at least 0")
+        with self._cond:
+            self._twice, self._late, self._spread = twice, late, spread
+            self._disorder_rng = random.Random(seed)
+
+    def hold(self, held: bool = True) -> None:
+        """Send nothing while held (deliveries wait, due); ``hold(False)`` lets them go."""
+        with self._cond:
+            self._held = held
+            self._cond.notify_all()
 
     def submit(self, delivery: Delivery) -> None:
         """Schedule the first attempt, due now (dropped once the dispatcher is closed)."""
@@ -122,7 +147,13 @@ class Dispatcher:
             if self._closed:
                 return
             delivery.due = self.clock()
+            rng = self._disorder_rng
+            if self._late and rng.random() < self._late:
+                delivery.due += rng.uniform(0, self._spread)
             heapq.heappush(self._heap, (delivery.due, next(self._order), delivery))
+            if self._twice and rng.random() < self._twice:
+                copy = replace(delivery, due=self.clock() + rng.uniform(0, self._spread))
+                heapq.heappush(self._heap, (copy.due, next(self._order), copy))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="sandbox-webhooks", daemon=True
@@ -136,7 +167,7 @@ class Dispatcher:
             self._cond.notify_all()
 
     def _take_due(self) -> Delivery | None:
-        if self._heap and self._heap[0][0] <= self.clock():
+        if self._heap and not self._held and self._heap[0][0] <= self.clock():
             self._busy += 1
             return heapq.heappop(self._heap)[2]
         return None

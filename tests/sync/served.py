@@ -51,7 +51,9 @@ def served(tmp_path: Path, registry: Registry, spec: SyncSpec) -> Iterator[Serve
     }
     svc, url, thread = start_service(registry, [], env, sandbox, syncs=[spec])
     wire_sandbox(sandbox, url, env["CONNECTEAM_WEBHOOK_SECRET"])
-    yield Served(sandbox, svc, url, env, thread)
+    served = Served(sandbox, svc, url, env, thread)
+    pollers_of(served)  # the server's first polls (which only look) are made
+    yield served
     stop_service(svc, thread, sandbox)
     close_all()
 
