@@ -656,13 +656,24 @@ class SyncRun:
             )
             return
         key = f"sync:{self.pair.kind}:{state.ghl_id}:{rule}-{self.other}"
-        self._request(
-            f"{rule}_{self.other}",
-            action(other_id, address),
-            rule,
-            effect_key=key,
-            link=lambda _out: forget,
-        )
+        try:
+            self._request(
+                f"{rule}_{self.other}",
+                action(other_id, address),
+                rule,
+                effect_key=key,
+                link=lambda _out: forget,
+            )
+        except HTTPStepError as exc:
+            # already gone (a person removed it, or an earlier attempt whose answer was lost)
+            if rule != "propagate" or not target.missing(exc.status_code, exc.api_message):
+                raise
+            if not self.dry_run:
+                self.caller.checkpoints.step("forget", lambda: self._in_transaction(forget))
+            self.notes.append(
+                f"{meaning}: the {self._title(self.other)} {other_id} was gone already"
+            )
+            return
         self.notes.append(f"{meaning}: {rule} of {self._title(self.other)} {other_id}")
 
     # the database --------------------------------------------------------------------------------

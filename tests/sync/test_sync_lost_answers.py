@@ -1,13 +1,22 @@
 """What the served convergence test found, each on its own: a Connecteam task's board kept from
 its event (a read of the task does not show it), a create whose answer was lost settled by
-reading the other app (not left for a person, not made twice), and a task the sync
+reading the other app (not left for a person, not made twice), a delete sent again after its
+answer was lost finding the record gone, and a task the sync
 made reported by its app before the sync kept the pair (paired as its twin, not copied back).
 What each test asserts is read back from both apps and the sandbox's request log."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from connector.apps.registry import Registry
+from connector.language.sync_spec import load_sync
+from connector.persistence.sync import SyncStore
+from connector.runtime.durable import Runtime, RuntimeOptions
 from tests.runtime.e2e_support import set_faults
 from tests.sync.conftest import Apps, Syncer
 from tests.sync.test_sync_tasks import BOARD, _ct_item, _ct_tasks, _ghl_tasks, _person, tasks_syncer
@@ -84,3 +93,67 @@ def test_a_task_reported_before_its_pair_was_kept_is_paired_with_its_twin(
     late = tasks_syncer.event("connecteam", "task_published", _ct_item(task), kind="task")
     assert late.status == "succeeded", late.error
     assert len(_ghl_tasks(apps, contact["id"])) == 1
+
+
+PROPAGATING = """\
+sync: tasks-propagated
+description: Tasks whose deletes in GoHighLevel delete them in Connecteam.
+pairs:
+  - kind: contact
+    ghl: contact
+    connecteam: user
+    match: [email, phone]
+    fields:
+      firstName: {ghl: firstName, connecteam: firstName}
+      lastName: {ghl: lastName, connecteam: lastName}
+      email: {ghl: email, connecteam: email, transform: email}
+      phone: {ghl: phone, connecteam: phoneNumber, transform: phone}
+  - kind: task
+    ghl: task
+    connecteam: task
+    parent: contact
+    delete: {ghl: propagate}
+    fields:
+      title: {ghl: title, connecteam: title}
+      due: {ghl: dueDate, connecteam: dueDate}
+"""
+
+
+@pytest.fixture()
+def propagating(registry: Registry, env: dict[str, str], tmp_path: Path) -> Iterator[Syncer]:
+    path = tmp_path / "tasks-propagated.sync.yaml"
+    path.write_text(PROPAGATING)
+    spec, problems = load_sync(path, registry)
+    assert spec is not None, problems
+    env = {**env, "CONNECTOR_VAR_TASK_BOARD_ID": str(BOARD)}
+    with Runtime(registry, env, RuntimeOptions(budgets=False)) as runtime:
+        yield Syncer(runtime, spec, env)
+
+
+def test_a_delete_whose_answer_was_lost_is_done_when_sent_again(
+    apps: Apps, propagating: Syncer
+) -> None:
+    contact, user = _person(apps, propagating)
+    task = apps.ghl.post(
+        f"/contacts/{contact['id']}/tasks",
+        json={"title": "Throw away", "dueDate": "2026-12-24T17:00:00Z", "completed": False},
+    ).json()["task"]
+    made = propagating.event("ghl", "TaskCreate", {"type": "TaskCreate", **task}, kind="task")
+    assert made.status == "succeeded", made.error
+    (copy,) = _ct_tasks(apps, user["userId"])
+    apps.ghl.delete(f"/contacts/{contact['id']}/tasks/{task['id']}").raise_for_status()
+    # the first DELETE is done and its answer lost; the one sent again finds the task gone
+    set_faults(
+        apps.sandbox,
+        f"drop-after:0.5,path=/connecteam/tasks/v1/taskboards/{BOARD}/tasks/",
+        seed=1,
+    )
+    try:
+        gone = propagating.event("ghl", "TaskDelete", {"type": "TaskDelete", **task}, kind="task")
+    finally:
+        set_faults(apps.sandbox)
+    assert gone.status == "succeeded", gone.error
+    assert "gone already" in " ".join(gone.output["notes"])
+    assert _ct_tasks(apps, user["userId"]) == []
+    assert SyncStore(propagating.runtime.db.engine).pair("task", "ghl", task["id"]) is None
+    assert copy["id"]

@@ -35,6 +35,7 @@ import httpx
 import pytest
 
 from connector.persistence.database import close_all, open_database
+from connector.persistence.runs import RunStore
 from connector.persistence.sync import SyncStore
 from connector.sandbox.delivery import RetryPolicy
 from connector.sandbox.server import RunningSandbox, start_in_thread
@@ -45,7 +46,7 @@ from tests.serve.served_events import SCALED, Server, free_port
 PEOPLE = int(os.environ.get("SYNC_SERVED_PEOPLE", "100"))
 ROUNDS = 3
 KILLS = 2  # SIGKILLs of `connector serve`, in the first rounds' propagation
-POLL = 4  # CONNECTOR_SYNC_POLL_SECONDS
+POLL = 3  # CONNECTOR_SYNC_POLL_SECONDS
 QUIET = 3 * POLL + 2  # both sides unchanged this long, and no webhook waiting: quiet
 SETTLE_LIMIT = 900  # seconds: only so that a sync that never settles fails instead of hanging
 BOARD = 7001
@@ -241,6 +242,17 @@ def settle(apps: Apps) -> dict[str, Any]:
             return state
         time.sleep(0.5)
     raise AssertionError(f"the two apps did not settle within {SETTLE_LIMIT} s")
+
+
+def wait_for_users(apps: Apps, count: int) -> dict[str, Any]:
+    """The sandbox's state once Connecteam has ``count`` of the test's users."""
+    deadline = time.monotonic() + SETTLE_LIMIT
+    while time.monotonic() < deadline:
+        state = apps.state()
+        if len(ours(state)["users"]) >= count:
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"Connecteam did not get {count} users within {SETTLE_LIMIT} s")
 
 
 # the edits -----------------------------------------------------------------------------------
@@ -601,7 +613,7 @@ def test_served_sync_converges_through_faults_disorder_and_kills(
             values = {"firstName": f"First{n}", "lastName": f"Last{n}", "email": f"p{n}@{DOMAIN}",
                       "phone": f"+1555000{n:04d}"}  # fmt: skip
             log.people.append(Person(n, str(made["contact"]["id"]), 0, values))
-        state = settle(apps)
+        state = wait_for_users(apps, PEOPLE)
         by_email = {u["email"]: u for u in ours(state)["users"].values()}
         for person in log.people:
             user = by_email.get(person.values["email"])
@@ -642,8 +654,11 @@ def test_served_sync_converges_through_faults_disorder_and_kills(
         set_faults(sandbox)
         apps.close()
 
-    # every conflict recorded once, as the test's log says it must be
-    conflicts = SyncStore(open_database(env).engine).conflicts(limit=100_000)
+    # every conflict recorded once, as the test's log says it must be; and every run finished
+    engine = open_database(env).engine
+    runs = RunStore(engine).list(limit=100_000)
+    assert [(r.id, r.trigger_event, r.error) for r in runs if r.status != "succeeded"] == []
+    conflicts = SyncStore(engine).conflicts(limit=100_000)
     recorded = [(c.kind, c.ghl_id, c.field, c.ghl, c.connecteam) for c in conflicts]
     expected = [
         (kind, gid, name, normal(name, g), normal(name, c))
