@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import random
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -96,6 +98,24 @@ class Delivery:
         return self.headers
 
 
+_DELIVERY_IDS = {"ghl": "webhookId", "connecteam": "requestId"}
+
+
+def _fresh(delivery: Delivery) -> Delivery:
+    """``delivery`` as a delivery of its own: the same news under a new delivery id (signed
+    anew when it is sent)."""
+    field_name = _DELIVERY_IDS.get(delivery.vendor)
+    try:
+        body = json.loads(delivery.body)
+    except ValueError:
+        return delivery
+    if field_name is None or not isinstance(body, dict) or field_name not in body:
+        return delivery
+    body[field_name] = new_id = str(uuid.uuid4())
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    return replace(delivery, body=raw, delivery_id=new_id)
+
+
 class Dispatcher:
     """The delivery thread and its schedule; started by the first delivery, stopped by close()."""
 
@@ -121,18 +141,27 @@ class Dispatcher:
         self._log: deque[dict[str, Any]] = deque(maxlen=log_size)
         self._held = False
         self._twice = self._late = self._spread = 0.0
+        self._fresh = False
         self._disorder_rng = random.Random(0)
 
     def disorder(
-        self, twice: float = 0.0, late: float = 0.0, spread: float = 0.0, seed: int = 0
+        self,
+        twice: float = 0.0,
+        late: float = 0.0,
+        spread: float = 0.0,
+        seed: int = 0,
+        *,
+        fresh: bool = False,
     ) -> None:
         """From now on, send each new delivery a second time with probability ``twice`` (the
-        copy due up to ``spread`` seconds later), and make it late by up to ``spread`` seconds
-        with probability ``late`` (0, 0, 0: as it came)."""
+        copy due up to ``spread`` seconds later; ``fresh``: as a delivery of its own, with a new
+        ``webhookId`` or ``requestId``, as a vendor reporting one change twice does), and make it
+        late by up to ``spread`` seconds with probability ``late`` (0, 0, 0: as it came)."""
         if not (0.0 <= twice <= 1.0 and 0.0 <= late <= 1.0) or spread < 0:
             raise ValueError("twice and late must be between 0 and 1, spread at least 0")
         with self._cond:
             self._twice, self._late, self._spread = twice, late, spread
+            self._fresh = fresh
             self._disorder_rng = random.Random(seed)
 
     def hold(self, held: bool = True) -> None:
@@ -153,6 +182,8 @@ class Dispatcher:
             heapq.heappush(self._heap, (delivery.due, next(self._order), delivery))
             if self._twice and rng.random() < self._twice:
                 copy = replace(delivery, due=self.clock() + rng.uniform(0, self._spread))
+                if self._fresh:
+                    copy = _fresh(copy)
                 heapq.heappush(self._heap, (copy.due, next(self._order), copy))
             if self._thread is None:
                 self._thread = threading.Thread(

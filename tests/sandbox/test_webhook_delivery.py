@@ -426,3 +426,20 @@ def test_held_deliveries_wait_then_come_some_twice_and_late(
     for twice in {i for i in got if got.count(i) > 1}:  # a copy: the same delivery again
         assert len({b["webhookId"] for b in bodies if b["id"] == twice}) == 1
     dispatcher.disorder()
+
+
+def test_a_fresh_copy_is_the_same_news_under_a_new_webhook_id(
+    ghl: httpx.Client, sandbox: RunningSandbox, receiver: Receiver
+) -> None:
+    httpx.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": receiver.url})
+    dispatcher = sandbox.app.webhooks.dispatcher
+    dispatcher.disorder(twice=1.0, fresh=True)
+    made = ghl.post("/contacts/", json={"locationId": LOC, "firstName": "Twice"}).json()
+    flush(sandbox)
+    dispatcher.disorder()
+    first, second = receiver.bodies()
+    assert first["id"] == second["id"] == made["contact"]["id"]
+    assert first["webhookId"] != second["webhookId"]
+    keys = _keys(sandbox)
+    for headers, raw in receiver.got:  # each signed as it is
+        assert verify_ghl(raw, headers, keys) == "ed25519"

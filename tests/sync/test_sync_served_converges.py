@@ -2,16 +2,16 @@
 
 A `connector serve` child process runs a sync declaration (people-and-tasks, with delete rules)
 against the embedded sandbox, served from this process with its webhooks wired to it. N paired
-people (SYNC_SERVED_PEOPLE, default 50; the issue's figure is 100, which takes about four to six
-minutes on a busy two-core machine, 50 under three) and their tasks receive random interleaved edits on both
+people (SYNC_SERVED_PEOPLE, default 50; the issue's figure, 100, takes four to six minutes on a
+busy two-core machine, 50 under three) and their tasks receive random interleaved edits on both
 sides in rounds: names, emails, phones, task titles, due dates, completions and reopenings, new
 tasks in both systems, GoHighLevel contacts deleted (their Connecteam users archived) and tasks
 deleted, and the same field edited on both sides within a second. While a round's edits are made
 the vendors' webhooks wait (and the polls find the API away), so that what the declared rules say
 must win is well defined: then everything goes, 20 % of the sync's requests meet a fault of every
-kind, 15 % of the webhook deliveries come twice and 15 % late (overtaken by later ones), the
-GoHighLevel contact poll and the Connecteam task poll run, and `connector serve` is killed with
-SIGKILL and started again, twice in all.
+kind, 15 % of the webhook deliveries come twice (the copy as a delivery of its own, with a new
+id) and 15 % late (overtaken by later ones), the GoHighLevel contact poll and the Connecteam task
+poll run, and `connector serve` is killed with SIGKILL and started again, twice in all.
 
 After each round the sandbox is polled until both sides stop changing, and both systems' state is
 compared field by field with what the rules say, computed from the test's own log of edits (never
@@ -599,7 +599,7 @@ def test_served_sync_converges_through_faults_disorder_and_kills(
     rng = random.Random(24)
     log = Log()
     dispatcher = sandbox.app.webhooks.dispatcher
-    dispatcher.disorder(twice=TWICE, late=LATE, spread=SPREAD, seed=24)
+    dispatcher.disorder(twice=TWICE, late=LATE, spread=SPREAD, seed=24, fresh=True)
     server.start()
     try:
         # the people, born in GoHighLevel, paired by the sync; a task each born on each side
