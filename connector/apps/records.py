@@ -75,6 +75,12 @@ class RecordType:
     # what a delete on the other side may do to this record: remove it, or archive it
     remove: Callable[[str, Address], Request] | None = None
     archive: Callable[[str, Address], Request] | None = None
+    # how `connector serve` polls this record type for a sync that pairs it (changes no webhook
+    # reports): the poller, given a setup whose plan names the poll (``name``, ``poll.every``),
+    # or None when the environment does not say what to poll; its events are of type
+    # ``poll_event`` (one of ``events``)
+    poll: Callable[[Any], Any] | None = None
+    poll_event: str = ""
     # the webhook events about this record type: event type -> what it says
     events: Mapping[str, EventMeaning] = field(default_factory=dict)
     # the record an event's payload carries (a Connecteam item is under ``data``), and its id

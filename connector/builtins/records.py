@@ -9,13 +9,17 @@ a GoHighLevel contact's ``dateUpdated`` (ISO 8601, milliseconds), a Connecteam u
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.apps.events import Poller, PollSetup
 from connector.apps.records import RecordType, Request
 
 __all__ = ["CONNECTEAM_RECORDS", "GHL_RECORDS", "iso_seconds"]
+
+log = logging.getLogger("connector.serve")
 
 
 def iso_seconds(value: Any) -> float | None:
@@ -110,6 +114,12 @@ def _ghl_made(
     return None
 
 
+def _ghl_contact_poller(setup: PollSetup) -> Poller:
+    from connector.builtins.ghl import ContactPoller
+
+    return ContactPoller(setup)
+
+
 GHL_CONTACT = RecordType(
     app="ghl",
     name="contact",
@@ -133,6 +143,8 @@ GHL_CONTACT = RecordType(
     walk=_ghl_walk,
     page=_ghl_page,
     remove=lambda rid, address: ("ghl.delete-contact", {"contactId": rid}),
+    poll=lambda setup: _ghl_contact_poller(setup),
+    poll_event="ContactUpdate",
     events={"ContactCreate": "upsert", "ContactUpdate": "upsert", "ContactDelete": "delete"},
     event_id=lambda payload: str(payload.get("id") or "") or None,
     # GoHighLevel answers an unknown contact id with 400 "Contact not found"
@@ -336,6 +348,12 @@ def _ghl_task_create(
     return "ghl.create-task", {"contactId": parent, "completed": False, **fields}
 
 
+def _ghl_task_poller(setup: PollSetup) -> Poller:
+    from connector.builtins.ghl import TaskSearchPoller
+
+    return TaskSearchPoller(setup)
+
+
 GHL_TASK = RecordType(
     app="ghl",
     name="task",
@@ -362,7 +380,14 @@ GHL_TASK = RecordType(
         "ghl.delete-task",
         {"contactId": address.get("contactId"), "taskId": rid},
     ),
-    events={"TaskCreate": "upsert", "TaskComplete": "upsert", "TaskDelete": "delete"},
+    poll=lambda setup: _ghl_task_poller(setup),
+    poll_event="task.updated",
+    events={
+        "TaskCreate": "upsert",
+        "TaskComplete": "upsert",
+        "TaskDelete": "delete",
+        "task.updated": "upsert",  # the sync's poll: GoHighLevel sends no webhook for an edit
+    },
     event_id=lambda payload: str(payload.get("id") or "") or None,
     decode=_ghl_task_decode,
     address_of=lambda record: {"contactId": record["contactId"]} if record.get("contactId") else {},
@@ -483,6 +508,20 @@ def _ct_task_parent(record: Mapping[str, Any]) -> str | None:
     return str(users[0]) if isinstance(users, list) and users else None
 
 
+def _ct_task_poller(setup: PollSetup) -> Poller | None:
+    """The sync's poll of the task board ``CONNECTOR_VAR_TASK_BOARD_ID`` (None: no board)."""
+    from dataclasses import replace
+
+    from connector.builtins.connecteam import TaskPoller
+
+    board = setup.runtime.env.get(TASK_BOARD_VAR, "")
+    if not board:
+        log.warning("Connecteam tasks are not polled: %s names no task board", TASK_BOARD_VAR)
+        return None
+    plan = replace(setup.plan, poll={**setup.plan.poll, "board": board, "new": True})
+    return TaskPoller(replace(setup, plan=plan))
+
+
 CONNECTEAM_TASK = RecordType(
     app="connecteam",
     name="task",
@@ -502,6 +541,8 @@ CONNECTEAM_TASK = RecordType(
         "connecteam.delete-task",
         {"taskBoardId": _ct_board(address), "taskId": rid},
     ),
+    poll=lambda setup: _ct_task_poller(setup),
+    poll_event="task.updated",
     events={"task_published": "upsert", "task_completed": "upsert", "task.updated": "upsert"},
     event_record=_ct_event_record,
     event_id=lambda record: str(record.get("id") or "") or None,

@@ -6,10 +6,11 @@ An event of a record type a loaded sync pairs (a GoHighLevel ``ContactUpdate``, 
 the record is paired, else the record's own), so two events about one pair never run at once in
 any process, and run in the order they came.
 
-Polls feed the sync too (:func:`sync_pollers`): a loaded sync that pairs GoHighLevel contacts
-polls the contacts updated since its cursor, and one that pairs Connecteam tasks polls the task
-board (``CONNECTOR_VAR_TASK_BOARD_ID``), every ``CONNECTOR_SYNC_POLL_SECONDS`` (default 120;
-0 polls nothing). What a poll finds becomes sync jobs exactly as a webhook's event does, and the
+Polls feed the sync too (:func:`sync_pollers`): every record type a loaded sync pairs that
+polls itself (:attr:`RecordType.poll <connector.apps.records.RecordType.poll>`: GoHighLevel
+contacts updated since a cursor, every GoHighLevel task of the location, the Connecteam task
+board ``CONNECTOR_VAR_TASK_BOARD_ID``) is polled every ``CONNECTOR_SYNC_POLL_SECONDS`` (default
+120; 0 polls nothing). What a poll finds becomes sync jobs exactly as a webhook's event does, and the
 sync run compares it with the pair's last synced state: a poll re-reporting a record as it
 already is writes nothing, and a change no webhook told of (a lost delivery, a Connecteam task's
 edit, which has no webhook) reaches the other side.
@@ -93,12 +94,6 @@ class SyncRouter:
 
 POLL_ENV = "CONNECTOR_SYNC_POLL_SECONDS"
 DEFAULT_POLL_SECONDS = 120.0
-BOARD_VAR = "CONNECTOR_VAR_TASK_BOARD_ID"
-# the record types a sync polls: (app, record type) -> the app's poll event, and its settings
-POLLED = {
-    ("ghl", "contact"): "ContactUpdate",
-    ("connecteam", "task"): "task.updated",
-}
 
 
 @dataclass(frozen=True)
@@ -130,30 +125,25 @@ def sync_pollers(
     accept: Callable[[str, list[Any], Any], list[str]],
     cursors: Any,
 ) -> list[Poller]:
-    """The polls of the record types the loaded syncs pair (see the module): one per polled
-    record type, whichever syncs pair it (the events they find go to every sync that pairs
-    it)."""
+    """The polls of the record types the loaded syncs pair, as each record type polls itself
+    (:attr:`RecordType.poll <connector.apps.records.RecordType.poll>`): one per record type,
+    whichever syncs pair it (its events go to every sync that pairs it)."""
     every = poll_seconds(runtime.env)
     if not every:
         return []
-    out: list[Poller] = []
-    wanted = {
-        (side, pair.record(side).name)
+    polled = {
+        (side, pair.record(side).name): pair.record(side)
         for spec in syncs
         for pair in spec.pairs
         for side in SIDES
-        if (side, pair.record(side).name) in POLLED
+        if pair.record(side).poll is not None
     }
-    for app, name in sorted(wanted):
-        event = POLLED[(app, name)]
-        settings: dict[str, Any] = {"every": every}
-        if app == "connecteam":
-            board = runtime.env.get(BOARD_VAR, "")
-            if not board:
-                continue  # no board to poll: said by the sync runs that need it
-            settings.update(board=board, new=True)
-        plan = SyncPoll(f"sync:{app}:{name}", app, event, settings)
-        poll = runtime.registry.apps[app].polls.get(event)
-        if poll is not None:
-            out.append(poll.start(PollSetup(plan, runtime, accept, cursors)))
+    out: list[Poller] = []
+    for (app, name), record in sorted(polled.items()):
+        plan = SyncPoll(f"sync:{app}:{name}", app, record.poll_event, {"every": every})
+        assert record.poll is not None
+        poller = record.poll(PollSetup(plan, runtime, accept, cursors))
+        if poller is None:  # the environment does not say what to poll (said by the app)
+            continue
+        out.append(poller)
     return out

