@@ -75,6 +75,7 @@ def fill(engine: sa.Engine, count: int) -> tuple[str, str]:
                 "trigger_app": "ghl",
                 "trigger_event": "ContactUpdate" if i % 3 else "ContactCreate",
                 "trigger_json": json.dumps({"type": "ContactUpdate", "contactId": contact}),
+                "person": f"Person {i % 997} Bench",
                 "status": status,
                 "dry_run": False,
                 "sandbox": False,

@@ -313,3 +313,48 @@ def test_show_json_carries_the_other_versions() -> None:
     assert data["version"] == "2021-07-28"
     assert data["versions"]["v3"]["source"] == "contacts-v3.json"
     assert data["versions"]["v3"]["version"] == "v3"
+
+
+def test_every_example_uncommented_is_still_valid_yaml_and_a_valid_with_block() -> None:
+    """Issue 29: `catalog show connecteam.get-users` printed `with: {}` followed by commented keys
+    that were not YAML once uncommented."""
+    from connector.apps.plugins import default_registry
+    from connector.catalog.examples import example_with
+    from connector.language.load import load_recipe_text
+    from connector.language.validate import validate_recipe
+
+    registry, _ = default_registry([], home=Path("/nonexistent"))
+    failures = []
+    checked = 0
+    for name in registry.action_names():
+        op = registry.operation(name)
+        if op is None:
+            continue
+        app = registry.apps[op.app]
+        location = (app.location_param, app.location_env) if app.location_env else None
+        lines = example_with(op, location=location if app.location_param else None)
+        uncommented = [re.sub(r"^(\s*)# ", r"\1", line) for line in lines]
+        step = yaml.safe_load("\n".join(uncommented))[0]
+        optional = [p.name for p in op.parameters if not p.required]
+        assert set(optional) <= set(step.get("with") or {}), name  # every key came back
+        text = "name: pasted\ntrigger: {app: manual, event: go, sample: {}}\nsteps:\n" + "\n".join(
+            "  " + line for line in uncommented
+        )
+        loaded = load_recipe_text(text, f"{name}.yaml")
+        failures += [str(p) for p in validate_recipe(loaded, registry) if p.severity == "error"]
+        checked += 1
+    assert checked > 300
+    assert failures == []
+    shown = run("show", "connecteam.get-users").output
+    assert "with: {}" not in shown and "    # with:\n    #   limit: 10" in shown
+
+
+def test_a_search_that_stops_at_its_limit_says_how_many_more() -> None:
+    """Issue 29: `catalog search task` stopped at 20 of 21 results without saying so."""
+    every = CliRunner().invoke(cli, ["catalog", "search", "task", "--limit", "1000"])
+    total = len(every.stdout.splitlines())
+    assert total > 20 and every.stderr == ""
+    result = CliRunner().invoke(cli, ["catalog", "search", "task"])
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 20
+    assert result.stderr.strip() == f"{total - 20} more; use --limit {total} to see them all"

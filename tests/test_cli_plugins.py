@@ -303,3 +303,15 @@ def test_the_same_module_works_as_a_drop_in_file(
     record = json.loads(result.stdout)
     assert record["output"] == {"phone": "+14155552671", "national": "(415) 555-2671"}
     assert record["steps"][0]["request"]["body"]["phone"] == "+14155552671"
+
+
+def test_piped_list_wraps_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 29: `plugins list` piped wrapped `ghl.ContactTagUpd / ate` over two lines."""
+    monkeypatch.delenv("COLUMNS")
+    result = invoke("plugins", "list")
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if "builtin:triggers" in line]
+    assert len(rows) == 1 and "ghl.ContactTagUpdate, ghl.ContactDndUpdate" in rows[0]
+    assert "…" not in result.stdout and " more (--json lists them)" in rows[0]
+    narrow = invoke("plugins", "list", env={"COLUMNS": "80"}).stdout
+    assert "ghl.ContactTagUpdate, ghl.ContactDndUpdate" not in narrow  # a terminal's width

@@ -176,7 +176,7 @@ def test_a_dry_run_shows_what_it_could_not_know_instead_of_failing(
     be sent") exited 1 with "locationId is required" when GHL_LOCATION_ID was not set."""
     url, handler = counting_server
     monkeypatch.setenv("GHL_BASE_URL", url)
-    recipe = str(HERE.parent.parent / "recipes" / "create-contact-from-connecteam.yaml")
+    recipe = str(HERE.parent.parent / "tests" / "workloads" / "create-contact-from-connecteam.yaml")
     code, out, _ = invoke("run", recipe, "--dry-run", "--json")
     assert code == 0, out
     record = json.loads(out)
@@ -246,7 +246,9 @@ def test_runs_list_on_a_fresh_home_says_how_to_start(home: Path) -> None:
 
 
 def test_sandbox_runs_keep_their_id_links_with_the_sandbox(home: Path) -> None:
-    recipe = str(Path(__file__).parent.parent / "recipes" / "create-contact-from-connecteam.yaml")
+    recipe = str(
+        Path(__file__).parent.parent / "tests" / "workloads" / "create-contact-from-connecteam.yaml"
+    )
     first = json.loads(invoke("run", recipe, "--sandbox", "--json")[1])
     second = json.loads(invoke("run", recipe, "--sandbox", "--json")[1])
     assert first["status"] == second["status"] == "succeeded"
@@ -275,7 +277,7 @@ def test_a_step_skipped_by_its_if_says_why(
     url, handler = counting_server
     monkeypatch.setenv("GHL_BASE_URL", url)
     monkeypatch.setenv("GHL_LOCATION_ID", "loc1")
-    recipe = str(HERE.parent.parent / "recipes" / "create-contact-from-connecteam.yaml")
+    recipe = str(HERE.parent.parent / "tests" / "workloads" / "create-contact-from-connecteam.yaml")
     code, out, _ = invoke("run", recipe, "--dry-run")
     assert code == 0, out
     assert (

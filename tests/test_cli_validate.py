@@ -47,7 +47,7 @@ def test_problems_exit_1_one_line_each() -> None:
         f"{path}:10:18: error: $.steps[0].with.completed: "
         "parameter 'completed' of ghl.create-task takes a boolean, but 'definitely' is a string"
     ]
-    assert result.stderr.strip() == "1 problem in 1 file"
+    assert result.stderr.strip() == "1 error in 1 file"
 
 
 def test_load_errors_are_problems_of_their_file_and_others_continue() -> None:
@@ -57,7 +57,7 @@ def test_load_errors_are_problems_of_their_file_and_others_continue() -> None:
     assert len(lines) == 2
     assert lines[0].startswith(f"{INVALID / 'alias-bomb.yaml'}:5:23: error: $: ")
     assert lines[1].startswith(f"{INVALID / 'binary.yaml'}:1:1: error: $: ")
-    assert result.stderr.strip() == "2 problems in 2 files"
+    assert result.stderr.strip() == "2 errors in 2 files"
 
 
 def test_every_broken_recipe_in_the_folder_is_reported() -> None:
@@ -123,3 +123,28 @@ def test_help_explains_the_output_and_exit_codes() -> None:
     assert result.exit_code == 0
     assert "FILE:LINE:COL: error: JSONPATH: message" in result.output
     assert "0 all recipes valid, 1 problems found, 2 usage error" in result.output
+
+
+def test_the_summary_counts_errors_and_warnings_apart(tmp_path: Path) -> None:
+    """Issue 29: the summary said "4 problems" after 4 errors and 1 warning."""
+    path = tmp_path / "mixed.yaml"
+    path.write_text(
+        "name: mixed\n"
+        "trigger: {app: manual, event: go, sample: {contactId: abc}}\n"
+        "steps:\n"
+        "  - id: old\n"
+        "    action: ghl.get-contacts\n"  # deprecated: a warning
+        "    with: {locationId: loc}\n"
+        "  - id: one\n"
+        "    action: ghl.get-contact\n"
+        '    with: {contactId: "{{ trigger.contactId }}", nope: 1}\n'
+        "  - id: two\n"
+        "    action: ghl.get-contact\n"
+        '    with: {contactId: "{{ emial }}"}\n'
+    )
+    result = run(str(path))
+    assert result.exit_code == 1
+    severities = [line.split(": ")[1] for line in result.stdout.splitlines()]
+    errors, warnings = severities.count("error"), severities.count("warning")
+    assert (errors, warnings) == (2, 1), result.stdout
+    assert result.stderr.strip() == "2 errors, 1 warning in 1 file"

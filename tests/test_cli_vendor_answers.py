@@ -120,3 +120,22 @@ def test_a_write_of_unknown_outcome_says_what_the_vendor_said(vendor: type[_Refu
         "outcome unknown: HTTP 503 from GoHighLevel (Service Unavailable) after the request was sent"
     )
     assert step["response"]["body"]["message"] == "Service Unavailable"
+
+
+def test_a_huge_answer_to_a_request_that_succeeded_is_kept_cut_with_the_cut_marked(
+    vendor: type[_Refusing],
+) -> None:
+    vendor.status = 200
+    contact = {"email": "huge@example.com", "notes": "x" * 100_000, "echo": f"token {SECRET}"}
+    vendor.body = json.dumps({"contact": contact, "tags": ["cli-test"]}).encode()
+    code, out = invoke("run", str(HERE / "sandbox_contact.yaml"), "--json")
+    assert code == 0, out
+    record = json.loads(out)
+    for doc in (record, json.loads(invoke("runs", "show", "--json", record["id"])[1])):
+        kept = doc["steps"][0]["output"]
+        assert isinstance(kept, str) and len(kept) < 17_000
+        assert kept.endswith(" characters in all]")
+        assert "[cut: " in kept and SECRET not in json.dumps(doc)
+        # the later step and the output computed with the whole answer, not the kept cut
+        assert doc["output"]["email"] == "huge@example.com"
+        assert doc["steps"][1]["status"] == "succeeded"

@@ -343,7 +343,9 @@ def test_an_event_lacking_a_required_field_fails_before_anything_is_sent(
     """Issue: `contact.selected` without `userId` ran 4 requests before failing."""
     from connector.runtime.prepare import prepare
 
-    prepared = prepare(HERE.parent.parent / "recipes" / "pull-contact-on-select.yaml", registry)
+    prepared = prepare(
+        HERE.parent.parent / "tests" / "workloads" / "pull-contact-on-select.yaml", registry
+    )
     assert prepared.plan is not None, prepared.problems
     seen: list[httpx.Request] = []
 

@@ -19,7 +19,8 @@ from click.testing import CliRunner
 from connector.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-RECIPES = ROOT / "recipes"
+RECIPES = ROOT / "tests" / "workloads"  # the one-way flows, as they shipped (tests/workloads)
+SHIPPED = ROOT / "recipes"
 EVENTS = Path(__file__).parent / "data" / "flows"
 CONTACT = "ocQHyuzHvysMo5N5VsXc"  # the sandbox's GoHighLevel contact Jordan Avery
 USER = 9001  # the Connecteam user paired with it
@@ -349,11 +350,14 @@ def test_contact_delete_without_a_user_changes_nothing(flow: Flow) -> None:
 # --- every recipe, as a newcomer runs it ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("recipe", sorted(p.stem for p in RECIPES.glob("*.yaml")))
-def test_each_recipe_runs_green_with_sandbox(recipe: str, tmp_path: Path) -> None:
+SHIPPED_RECIPES = sorted(p for p in SHIPPED.glob("*.yaml") if not p.name.endswith(".sync.yaml"))
+
+
+@pytest.mark.parametrize("recipe", [p.stem for p in SHIPPED_RECIPES])
+def test_each_shipped_recipe_runs_green_with_sandbox(recipe: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli,
-        ["run", str(RECIPES / f"{recipe}.yaml"), "--sandbox", "--json"],
+        ["run", str(SHIPPED / f"{recipe}.yaml"), "--sandbox", "--json"],
         env={"CONNECTOR_HOME": str(tmp_path)},
     )
     assert result.exit_code == 0, result.output
@@ -363,20 +367,30 @@ def test_each_recipe_runs_green_with_sandbox(recipe: str, tmp_path: Path) -> Non
 
 
 @pytest.mark.needs_modules("connector.cli.validate")
-def test_the_shipped_recipes_validate_clean() -> None:
-    result = CliRunner().invoke(cli, ["validate", str(RECIPES)])
+def test_the_shipped_recipes_and_sync_validate_clean() -> None:
+    result = CliRunner().invoke(cli, ["validate", str(SHIPPED)])
     assert result.exit_code == 0, result.output
-    assert len(list(RECIPES.glob("*.yaml"))) == 8
+    assert [p.name for p in SHIPPED_RECIPES] == [
+        "copy-note-to-connecteam.yaml",
+        "pull-contact-on-select.yaml",
+        "tag-contact-on-activity.yaml",
+    ]
+    assert [p.name for p in SHIPPED.glob("*.sync.yaml")] == ["people-and-tasks.sync.yaml"]
 
 
 def test_the_shipped_recipes_follow_the_house_style() -> None:
-    for path in RECIPES.glob("*.yaml"):
+    for path in [*SHIPPED_RECIPES, *RECIPES.glob("*.yaml")]:
         text = path.read_text(encoding="utf-8")
-        assert text.startswith("# yaml-language-server: $schema=../schemas/recipe.schema.json\n"), (
+        schema = "../schemas/" if path.parent == SHIPPED else "../../schemas/"
+        assert text.startswith(f"# yaml-language-server: $schema={schema}recipe.schema.json\n"), (
             path
         )
         assert f"\nname: {path.stem}\n" in text, path
         assert "\ndescription:" in text and "\n  sample:" in text, path
+    for path in SHIPPED.glob("*.sync.yaml"):
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith("# yaml-language-server: $schema=../schemas/sync.schema.json\n")
+        assert f"\nsync: {path.name.removesuffix('.sync.yaml')}\n" in text, path
 
 
 # --- 7. sync-contact-to-connecteam -----------------------------------------------------------------

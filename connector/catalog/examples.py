@@ -15,7 +15,7 @@ from typing import Any
 
 from connector.catalog.model import Operation, Parameter
 
-__all__ = ["LOREM", "example_with"]
+__all__ = ["LOREM", "example_value", "example_with"]
 
 
 # The filler words of generated API documents ("lorem ipsum", "minim", "velit magna"): an
@@ -23,6 +23,7 @@ __all__ = ["LOREM", "example_with"]
 LOREM = frozenset(
     [
         "lorem",
+        "loram",
         "ipsum",
         "dolor",
         "sit",
@@ -113,7 +114,10 @@ _BY_NAME = {
 
 
 def _lorem(value: Any) -> bool:
-    """Whether ``value`` is (or holds only) lorem-ipsum filler."""
+    """Whether ``value`` is (or holds only) lorem-ipsum filler, or a document's own template
+    syntax (``{{contact.name}}``), which a recipe would read as its own template."""
+    if isinstance(value, str) and ("{{" in value or "{%" in value):
+        return True
     if isinstance(value, str):
         words = re.findall(r"[a-z]+", value.lower())
         return bool(words) and all(w in LOREM for w in words)
@@ -137,6 +141,12 @@ def _fits(value: Any, schema: Mapping[str, Any]) -> bool:
 def _generated(schema: Mapping[str, Any], name: str, depth: int = 0) -> Any:
     """A small value that fits ``schema``: realistic by ``name`` where it can be."""
     schema = schema if isinstance(schema, Mapping) else {}
+    for key in ("anyOf", "oneOf"):  # the first alternative that is not null
+        options = schema.get(key)
+        if "type" not in schema and isinstance(options, list):
+            chosen = [o for o in options if isinstance(o, Mapping) and o.get("type") != "null"]
+            if chosen:
+                return _generated(chosen[0], name, depth)
     known = _BY_NAME.get(name.lower())
     if known is not None and (not schema or _fits(known, schema)):
         return known
@@ -179,7 +189,7 @@ def _generated(schema: Mapping[str, Any], name: str, depth: int = 0) -> Any:
     return "text"
 
 
-def _sample(p: Parameter, location: tuple[str, str] | None = None) -> Any:
+def example_value(p: Parameter, location: tuple[str, str] | None = None) -> Any:
     """The value an example step shows for ``p``: the location from the environment (the app's
     location parameter), an id from the trigger, else the document's example when it fits the
     parameter's schema and is not filler text, else a small realistic value that fits."""
@@ -219,10 +229,12 @@ def example_with(
     if not op.parameters:
         return lines
     required = [p for p in op.parameters if p.required]
-    lines.append("  with:" if required else "  with: {}")
+    # With only optional parameters, `with:` itself is commented too: every line uncommented is
+    # still a valid step (a `with: {}` followed by indented keys is not YAML).
+    lines.append("  with:" if required else "  # with:")
     for p in op.parameters:
-        value = json.dumps(_sample(p, location), ensure_ascii=False)
+        value = json.dumps(example_value(p, location), ensure_ascii=False)
         key = json.dumps(p.name) if not re.fullmatch(r"[A-Za-z_][\w.-]*", p.name) else p.name
-        prefix = "    " if p.required else "    # "
+        prefix = "    " if p.required else "    # " if required else "  #   "
         lines.append(f"{prefix}{key}: {value}")
     return lines

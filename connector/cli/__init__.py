@@ -27,6 +27,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Check recipes: schema, catalog, templates, references.",
     ),
     "run": ("connector.cli.run", "run", "Run a recipe once for one trigger event."),
+    "new": (
+        "connector.cli.new",
+        "new",
+        "Start a recipe, its test or a sync declaration from a template.",
+    ),
+    "config": (
+        "connector.cli.config",
+        "config",
+        "Every setting: its value (secrets masked) and where it came from.",
+    ),
+    "completion": (
+        "connector.cli.completion",
+        "completion",
+        "Print the shell completion script: bash, zsh or fish.",
+    ),
     "catalog": (
         "connector.cli.catalog",
         "catalog",
@@ -46,6 +61,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "connector.cli.test",
         "test",
         "Run the tests declared with recipes, against recorded responses.",
+    ),
+    "recipes": (
+        "connector.cli.recipes",
+        "recipes",
+        "The recipes on this database: list, pause, resume.",
     ),
     "runs": (
         "connector.cli.runs",
@@ -110,7 +130,8 @@ class LazyGroup(click.Group):
 )
 @click.version_option(package_name="connector", prog_name="connector")
 @plugins_dir_option
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Run YAML recipes that keep GoHighLevel and Connecteam in sync.
 
     \b
@@ -136,7 +157,18 @@ def cli() -> None:
     Against the real APIs, `connector auth login ghl` and `auth login
     connecteam` (or set GHL_TOKEN, GHL_LOCATION_ID and CONNECTEAM_API_KEY);
     CONNECTOR_HOME says where runs, links and connections are kept.
+    Settings can live in a .env file (here or in CONNECTOR_HOME); `connector
+    config` shows each one and where it came from.
+    \b
+    Start a recipe from a template: connector new recipe NAME --trigger APP.EVENT
+    Shell completion: eval "$(connector completion bash)"   (or zsh, fish)
     """
+    from connector.cli.config import LOADED_KEY
+    from connector.config import load_env_files
+
+    # the .env files' settings, under the environment's (completion scripts need none)
+    if not ctx.resilient_parsing:
+        ctx.meta[LOADED_KEY] = load_env_files()
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -15,6 +15,14 @@ def alerts() -> None:
     CONNECTOR_ALERT_URLS (separated by spaces or commas): mailto://, slack://, msteams://,
     discord://, json:// (a webhook) and the rest Apprise supports.
 
+    Each alert opens an incident; a retry or replay that succeeds, "Mark resolved" on the run's
+    page, a decided conflict or a new login closes it, and the same targets get one short
+    "resolved" message. A recipe or sync adds its own targets with `alerts: [URL or VARIABLE]`
+    (or sends only there with `alerts: {to: [...], deployment: false}`). Thresholds, off unless
+    set: CONNECTOR_ALERT_BACKLOG=500 (runs queued), CONNECTOR_ALERT_FAILURE_RATE=0.2 (share of
+    the runs of the last CONNECTOR_ALERT_FAILURE_WINDOW=300 seconds that failed): one alert when
+    crossed, one "back to normal" after.
+
     \b
       connector alerts test     send one test alert to every configured URL
     """
@@ -25,7 +33,7 @@ def test_alert() -> None:
     """Send one test alert to every URL in CONNECTOR_ALERT_URLS, and say which took it.
 
     Exit 0 every target took it, 1 one did not, 2 no URL is configured."""
-    from connector.serve.alerts import alert_urls, send_apprise, shown_url
+    from connector.serve.targets import alert_urls, hide_in_logs, send_apprise, shown_url
 
     urls = alert_urls(os.environ.get("CONNECTOR_ALERT_URLS"))
     if not urls:
@@ -35,6 +43,7 @@ def test_alert() -> None:
             err=True,
         )
         sys.exit(2)
+    hide_in_logs(urls)
     title = "connector: a test alert"
     body = (
         "This is a test alert from `connector alerts test`. Alerts look like this one: what"

@@ -43,18 +43,33 @@ def _plain(prompt: str, env: dict[str, str], name: str) -> str:
 
 
 def _recipe_scopes(paths: tuple[str, ...], app: str) -> list[str]:
+    """The scopes the recipes and sync declarations ``paths`` name need from ``app``."""
+    from connector.catalog.model import Operation
     from connector.connections.login import scopes_of
+    from connector.language.sync_spec import is_sync_file, load_sync
     from connector.language.validate import find_recipe_files
     from connector.runtime.prepare import prepare
 
     registry, _report = get_registry()
     plans = []
+    synced: list[str] = []
     for path in find_recipe_files(paths):
+        if is_sync_file(path):
+            spec, _problems = load_sync(path, registry)
+            if spec is None:
+                raise click.UsageError(
+                    f"{path} is not a valid sync declaration: run `connector validate {path}`"
+                )
+            for name in spec.operations():
+                op = registry.operation(name)
+                if isinstance(op, Operation) and op.app == app and op.scopes:
+                    synced.append(op.scopes[0])
+            continue
         prepared = prepare(path, registry)
         if prepared.plan is None:
             raise click.UsageError(f"{path} is not a valid recipe: run `connector validate {path}`")
         plans.append(prepared.plan)
-    return scopes_of(plans, app)
+    return list(dict.fromkeys([*scopes_of(plans, app), *synced]))
 
 
 def _store(env: dict[str, str]) -> Any:

@@ -228,7 +228,13 @@ def show(name: str, as_json: bool, version: str | None) -> None:
 @catalog.command("search")
 @click.argument("words", nargs=-1, required=True)
 @click.option("--app", help="Only this app's operations.")
-@click.option("--limit", default=20, show_default=True, help="How many results to print.")
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many results to print; when there are more, stderr says how many.",
+)
 @click.option(
     "--sandbox", "in_sandbox", is_flag=True, help="Only operations the embedded sandbox answers."
 )
@@ -246,13 +252,17 @@ def search(words: tuple[str, ...], app: str | None, limit: int, in_sandbox: bool
     registry, _ = get_registry()
     _check_app(registry, app)
     terms = [w for word in words for w in word.split()]
-    found = search_operations(_operations(registry, app, in_sandbox), terms)[:limit]
+    matched = search_operations(_operations(registry, app, in_sandbox), terms)
+    found = matched[:limit]
     if not found:
         among = " among the operations the sandbox answers" if in_sandbox else ""
         fail(f"no operation matches {' '.join(words)!r}{among}")
     name_w = max(len(op.name) for _, op in found)
     for _, op in found:
         click.echo(f"{op.name.ljust(name_w)}  {op.method} {op.path}  {op.summary}".rstrip())
+    if len(matched) > len(found):
+        more = len(matched) - len(found)
+        click.echo(f"{more} more; use --limit {len(matched)} to see them all", err=True)
 
 
 @catalog.command("generate")

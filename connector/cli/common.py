@@ -10,12 +10,24 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from connector.apps.plugins import LoadReport
     from connector.apps.registry import Registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["fail", "get_registry", "plugin_options", "plugins_dir_option"]
+__all__ = [
+    "PIPED_WIDTH",
+    "fail",
+    "get_registry",
+    "plugin_options",
+    "plugins_dir_option",
+    "stdout_console",
+]
+
+#: the width of output that goes to a pipe or a file: as wide as the content, never cut or wrapped
+PIPED_WIDTH = 10_000
 
 
 def _add_plugins_dirs(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
@@ -26,6 +38,20 @@ def _add_plugins_dirs(ctx: click.Context, _param: click.Parameter, value: tuple[
 def _add_disabled(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
     obj = ctx.ensure_object(dict)
     obj.setdefault("disabled_plugins", []).extend(v for v in value if v)
+
+
+def stdout_console(**options: Any) -> Console:
+    """A rich console on standard output: a terminal's width on a terminal; when the output goes
+    to a pipe or a file (`connector runs list | cat`), as wide as the content, so nothing is cut
+    with an ellipsis or wrapped, unless COLUMNS says otherwise."""
+    import os
+
+    from rich.console import Console
+
+    console = Console(**options)
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip():
+        console = Console(width=PIPED_WIDTH, **options)
+    return console
 
 
 def plugins_dir_option(f: F) -> F:

@@ -39,17 +39,18 @@ def _summary(registered: dict[str, list[str]], limit: int = 6) -> str:
     parts = []
     for kind, names in registered.items():
         shown = ", ".join(names[:limit]) + (
-            f", … (+{len(names) - limit})" if len(names) > limit else ""
+            f" and {len(names) - limit} more (--json lists them)" if len(names) > limit else ""
         )
         parts.append(f"{kind}: {shown}")
     return "\n".join(parts) or "-"
 
 
 def _print_table(report: LoadReport) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(soft_wrap=False)
+    from connector.cli.common import stdout_console
+
+    console = stdout_console(soft_wrap=False)
     table = Table(title="Loaded plugins", title_justify="left", show_lines=True)
     for column in ("name", "version", "origin", "hooks", "registered"):
         table.add_column(column, overflow="fold")

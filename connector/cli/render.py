@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -107,11 +108,23 @@ def _bodies(step: StepRecord, indent: str) -> None:
         _body("response:", answer, indent)
 
 
-def print_run(record: RunRecord, *, bodies: bool = False) -> None:
-    """A run, step by step; ``bodies``: each step's request and response bodies under it."""
+def print_run(
+    record: RunRecord,
+    *,
+    bodies: bool = False,
+    fixed_by: str | None = None,
+    fixes: Sequence[str] = (),
+) -> None:
+    """A run, step by step; ``bodies``: each step's request and response bodies under it;
+    ``fixed_by``: the later run that fixed this failed one; ``fixes``: the failed runs this one
+    fixed."""
     _echo(f"{record.recipe}  ({record.trigger_app} {record.trigger_event})  run {record.id}")
     if record.parent:
         _echo(f"  made from run {record.parent} (connector runs show {record.parent})")
+    if fixed_by:
+        _echo(f"  fixed by run {fixed_by} (connector runs show {fixed_by})")
+    for fixed in fixes:
+        _echo(f"  fixes run {fixed}")
     widths = _widths(record.steps)
     for step in record.steps:
         _echo(_step_line(step, widths))

@@ -78,7 +78,13 @@ def runs() -> None:
 
 
 @runs.command("list")
-@click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many runs to show; when there are more, stderr says so.",
+)
 @click.option("--recipe", help="Only runs of this recipe.")
 @click.option(
     "--status",
@@ -91,7 +97,9 @@ def list_runs(limit: int, recipe: str | None, status: str | None, as_json: bool)
     sandbox), recipe, and the failing step with its error. A wide terminal shows the trigger and
     the duration too. --json adds "failed_step" to each run record."""
     with _store() as store:
-        records = store.list(limit=limit, recipe=recipe, status=status)
+        records = store.list(limit=limit + 1, recipe=recipe, status=status)
+        more = len(records) > limit
+        records = records[:limit]
         failed = store.failed_steps([r.id for r in records])
     if as_json:
         docs = [{**r.to_json(), "failed_step": failed.get(r.id)} for r in records]
@@ -103,6 +111,8 @@ def list_runs(limit: int, recipe: str | None, status: str | None, as_json: bool)
     from connector.cli.runs_table import print_runs
 
     print_runs(records, failed)
+    if more:
+        click.echo(f"more runs than these {limit}; use --limit to see more", err=True)
 
 
 @runs.command("show")
@@ -110,16 +120,21 @@ def list_runs(limit: int, recipe: str | None, status: str | None, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as one JSON document.")
 def show_run(run_id: str, as_json: bool) -> None:
     """One run: its trigger, each step's request and response (bodies included, redacted; a
-    refusal's body too), its output."""
+    refusal's body too), its output; for a failed run, the later retry or replay that fixed it
+    ("fixed by RUN"), and for that one, the failed runs it fixed ("fixes RUN")."""
     from connector.cli.render import print_run
+    from connector.persistence.incidents import IncidentStore
 
     with _store() as store:
         record = _get(store, run_id)
+        fixes = IncidentStore(store.engine)
+        fixed_by, fixed = fixes.fixed_by(record.id), fixes.fixes(record.id)
     if as_json:
-        click.echo(json.dumps(record.to_json(), indent=2, default=str))
+        doc = {**record.to_json(), "fixed_by": fixed_by, "fixes": fixed}
+        click.echo(json.dumps(doc, indent=2, default=str))
         return
     click.echo(f"trigger: {json.dumps(record.trigger, default=str)[:500]}")
-    print_run(record, bodies=True)
+    print_run(record, bodies=True, fixed_by=fixed_by, fixes=fixed)
 
 
 @runs.command("resume")

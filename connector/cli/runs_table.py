@@ -66,8 +66,12 @@ def print_runs(
     failed: Mapping[str, str],
     console: Console | None = None,
 ) -> None:
-    """The runs as a table on ``console`` (default: standard output, its width)."""
-    console = console or Console()
+    """The runs as a table on ``console`` (default: standard output, its width; as wide as the
+    rows when it is not a terminal)."""
+    if console is None:
+        from connector.cli.common import stdout_console
+
+        console = stdout_console()
     wide = console.width >= WIDE
     rows = []
     for r in records:

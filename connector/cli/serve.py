@@ -195,7 +195,7 @@ def serve(
 
             hooks = f"http://{_bracketed(_webhook_host(sock))}:{bound}"
             wire_sandbox(running, hooks, env["CONNECTEAM_WEBHOOK_SECRET"])
-            _tell_sandbox(running)
+            _tell_sandbox(running, base, recipes, syncs, bool(env.get("CONNECTOR_HOOK_TOKEN")))
         names = ", ".join(plan.name for plan, _ in recipes)
         click.echo(f"serving {len(recipes)} recipe(s) at {base}: {names}", err=True)
         for spec in syncs:
@@ -295,15 +295,22 @@ def _start_sandbox(stack: ExitStack, env: dict[str, str]) -> tuple[Any, Any]:
     return running, running.app.clock
 
 
-def _tell_sandbox(running: Any) -> None:
-    """How to make something happen in the sandbox (its credentials work only there)."""
-    key = running.state.default_api_key
+def _tell_sandbox(
+    running: Any, base: str, recipes: list[tuple[Any, str]], syncs: list[Any], hooks: bool
+) -> None:
+    """What to try in the sandbox for the recipes and syncs loaded, and how to see what it did
+    (the sandbox's credentials work only there, so they are shown)."""
+    from connector.cli.serve_hints import Credentials, sandbox_hints
+
+    state = running.state
+    creds = Credentials(
+        running.url, base, state.default_token, state.default_location_id, state.default_api_key
+    )
     click.echo(
-        "sandbox: its GoHighLevel and Connecteam webhooks come here. Try a new Connecteam user\n"
-        f"  curl -s {running.url}/connecteam/users/v1/users -H 'X-API-KEY: {key}' \\\n"
-        '    -H \'content-type: application/json\' -d \'[{"firstName": "Ada", '
-        '"lastName": "Lovelace", "email": "ada@example.com", "phoneNumber": "+15555550177", '
-        '"userType": "user"}]\'\n'
-        f"  then see its GoHighLevel contact: curl -s {running.url}/_sandbox/state",
+        "sandbox: its GoHighLevel and Connecteam webhooks come here; its credentials (they work"
+        f" only there): -H 'Authorization: Bearer {creds.ghl_token}' (location"
+        f" {creds.location_id}), -H 'X-API-KEY: {creds.api_key}'",
         err=True,
     )
+    for line in sandbox_hints(creds, [plan for plan, _ in recipes], syncs, hooks):
+        click.echo(line, err=True)

@@ -77,9 +77,9 @@ def validate(ctx: click.Context, paths: tuple[str, ...], as_json: bool) -> None:
         }
         click.echo(json.dumps(doc, indent=2))
     if problems:
-        click.echo(
-            f"{_plural(len(problems), 'problem')} in {_plural(len(bad_files), 'file')}", err=True
-        )
+        also = f", {_plural(len(warnings), 'warning')}" if warnings else ""
+        counted = f"{_plural(len(problems), 'error')}{also}"
+        click.echo(f"{counted} in {_plural(len(bad_files), 'file')}", err=True)
         ctx.exit(1)
     also = f" ({_plural(len(warnings), 'warning')})" if warnings else ""
     click.echo(f"{_plural(len(files), 'recipe')} valid{also}", err=True)

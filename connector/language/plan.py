@@ -18,6 +18,7 @@ from connector.apps import Action
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
 from connector.errors import Location, Problem, RecipeInvalid, TemplateError
+from connector.language.alert_targets import AlertTargets, alert_targets
 from connector.language.load import LoadedRecipe
 from connector.language.nodes import Once, Recipe, Value, parse_recipe, value_of
 from connector.language.paths import parent_path
@@ -102,6 +103,8 @@ class Plan:
     poll: Mapping[str, Any] | None = None
     # `on_failure.recipe`: the recipe that runs when a run of this one fails for good
     on_failure: str | None = None
+    # `alerts:`: the recipe's own alert targets (None: the deployment's only)
+    alerts: AlertTargets | None = None
     # where each JSON path was written in the file (line, column), for run-time errors
     positions: Mapping[str, tuple[int, int]] = field(default_factory=dict, compare=False)
 
@@ -249,6 +252,7 @@ def build_plan(recipe: Recipe, registry: Registry) -> Plan:
         poll=dict(poll) if isinstance(poll, Mapping) else None,
         positions=dict(recipe.source.positions),
         on_failure=_route(data.get("on_failure")),
+        alerts=alert_targets(data.get("alerts")),
     )
 
 

@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 from connector.apps.records import RecordType
 from connector.apps.registry import Registry
 from connector.errors import Problem, RecipeLoadError
+from connector.language.alert_targets import AlertTargets, alert_problems, alert_targets
 from connector.language.load import Document, LoadedRecipe, load_recipe, load_recipe_text
 from connector.language.paths import child_path
 from connector.language.schema import did_you_mean, error_problems, read_schema
@@ -124,6 +125,7 @@ class SyncSpec:
     path: str
     text: str
     pairs: tuple[PairSpec, ...]
+    alerts: AlertTargets | None = None  # its own alert targets (`alerts:`)
 
     @property
     def text_hash(self) -> str:
@@ -135,6 +137,39 @@ class SyncSpec:
     def pairs_for(self, app: str, event: str) -> list[PairSpec]:
         """The pairs whose record type on ``app`` has the webhook event ``event``."""
         return [p for p in self.pairs if event in p.record(app).events and app in SIDES]
+
+    def operations(self) -> list[str]:
+        """The catalog operations this sync may call (reads, writes, searches, walks), in order:
+        what the credentials it runs with must be allowed to do."""
+        out: list[str] = []
+        for pair in self.pairs:
+            for side in SIDES:
+                out.extend(_operations(pair.record(side), side, pair))
+        return list(dict.fromkeys(out))
+
+
+def _operations(rt: RecordType, side: str, pair: PairSpec) -> list[str]:
+    """The operations of ``rt``'s requests, each made with placeholder ids (a request's
+    operation does not depend on the values it carries)."""
+    fields = [getattr(f, side) for f in pair.fields]
+    makers: list[Callable[[], Any]] = [
+        lambda: rt.read("0", {"contactId": "0", "taskBoardId": "0"}),
+        lambda: rt.update("0", {}, {}, {"contactId": "0", "taskBoardId": "0"}),
+        lambda: rt.walk(None, {}) if rt.walk else None,
+        lambda: rt.remove("0", {"contactId": "0", "taskBoardId": "0"}) if rt.remove else None,
+        lambda: rt.archive("0", {"contactId": "0", "taskBoardId": "0"}) if rt.archive else None,
+        lambda: rt.create({f: "x" for f in fields}, {}, "0") if rt.create else None,
+        *((lambda f=f: rt.find(f, "x", {}) if rt.find else None) for f in fields),
+    ]
+    out = []
+    for make in makers:
+        try:
+            request = make()
+        except Exception:  # a request that needs more than placeholders: not one this can name
+            continue
+        if request is not None:
+            out.append(str(request[0]))
+    return out
 
 
 @cache
@@ -179,6 +214,7 @@ def _check(
     if problems:
         return None, _sorted(problems)
     data: Mapping[str, Any] = loaded.data
+    problems.extend(alert_problems(data.get("alerts"), loaded.location))
     pairs: list[PairSpec] = []
     kinds: set[str] = set()
     for index, raw in enumerate(data["pairs"]):
@@ -194,7 +230,9 @@ def _check(
         pairs.append(pair)
     if any(p.severity == "error" for p in problems):
         return None, _sorted(problems)
-    return SyncSpec(str(data["sync"]), loaded.path, text, tuple(pairs)), _sorted(problems)
+    alerts = alert_targets(data.get("alerts"))
+    spec = SyncSpec(str(data["sync"]), loaded.path, text, tuple(pairs), alerts)
+    return spec, _sorted(problems)
 
 
 def _record(

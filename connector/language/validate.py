@@ -37,6 +37,7 @@ from connector.apps.registry import Registry
 from connector.catalog.model import Operation
 from connector.catalog.versions import UnknownVersion, preference_problems, preferred_versions
 from connector.errors import Location, Problem, RecipeLoadError, UsageError
+from connector.language.alert_targets import alert_problems
 from connector.language.context import CheckContext
 from connector.language.deprecation import deprecation_message
 from connector.language.fields import paged_output, resolve_chain, schema_types, streamed_item
@@ -367,6 +368,7 @@ def check_recipe(recipe: Recipe, registry: Registry) -> list[Problem]:
     data = recipe.source.data if isinstance(recipe.source.data, dict) else {}
     for app, message in preference_problems(preferred_versions(data), registry.apps):
         ctx.add(child_path("$.versions", app), message)
+    ctx.problems.extend(alert_problems(data.get("alerts"), recipe.source.location))
     _check_trigger(ctx, recipe.trigger)
     var_names = _check_vars(ctx, recipe.vars)
     ids = _check_steps(ctx, recipe, var_names)

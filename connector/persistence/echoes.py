@@ -14,7 +14,7 @@ Expectations expire after ``ECHO_SECONDS`` if no echo comes: a write that change
 be reported by no event at all (Connecteam reports changes only), and its expectation must not
 swallow a person's edit long after. The price of the short window: an echo delivered later (a
 vendor's retry) runs the opposite flow once, which finds nothing to change
-(``sync-contact-to-connecteam`` writes only the fields that differ), so a loop still ends.
+(a recipe that writes only the fields that differ), so a loop still ends.
 
 Which writes echo, and how, is the app's knowledge (:attr:`connector.apps.App.echoes`).
 """

@@ -20,6 +20,14 @@ What counts as touched (:func:`touched`):
 each of 3 to 200 characters (a ``1`` or a ``42``, a page size or a field number, would find
 everything and tell nothing), at most 2,000 from one record.
 
+Who a run was about (``runs.person``: a name, else an email) is read from its trigger when it
+starts (:func:`person_of`: the event's record, or its ``data``, ``contact`` or ``user``); a
+trigger that names nobody (a task event, a deleted contact) gets, when the run ends, the name
+that ``people`` knows for one of the trigger's ids (:func:`settle_person`). ``people`` keeps, for
+every id of a record seen with a name or an email (a contact in a response, a user in a trigger:
+:func:`people_in`), that name, lower-cased like a term; the Links page names both sides of a
+pair from it. The list reads the column: no payload is parsed to show it.
+
 ``run_marks`` holds the failed runs a person marked as resolved from the page's queue. Migration
 3 (:data:`connector.persistence.database.MIGRATIONS`) creates both tables and the indexes the page queries (runs by
 parent, by trigger), and indexes the runs already stored.
@@ -36,15 +44,31 @@ from urllib.parse import parse_qsl, urlsplit
 import sqlalchemy as sa
 
 from connector.persistence.dialects import insert
-from connector.persistence.tables import MAX_TERM_LENGTH, marks_table, metadata, terms_table
+from connector.persistence.tables import (
+    MAX_PERSON_LENGTH,
+    MAX_TERM_LENGTH,
+    marks_table,
+    metadata,
+    people_table,
+    runs_table,
+    terms_table,
+)
+from connector.records import now_iso
 
 __all__ = [
     "MAX_TERM_LENGTH",
     "backfill",
+    "backfill_people",
     "marks_table",
+    "names_of",
     "normalize",
+    "people_in",
+    "person_of",
+    "settle_person",
     "terms_table",
     "touched",
+    "trigger_ids",
+    "write_people",
     "write_terms",
 ]
 
@@ -182,3 +206,195 @@ def _loads(text: str | None) -> Any:
         return json.loads(text) if text else None
     except ValueError:
         return None
+
+
+# who a run was about -----------------------------------------------------------------------------
+
+MAX_PEOPLE_PER_RECORD = 200  # person-like objects looked at in one document
+_PERSON_ID_KEYS = ("userId", "contactId", "user_id", "contact_id", "id")
+_FULL_NAME_KEYS = ("fullName", "full_name", "contactName", "displayName")
+_SPACES = re.compile(r"\s+")
+
+
+def _clean(text: Any) -> str:
+    return _SPACES.sub(" ", text).strip() if isinstance(text, str) else ""
+
+
+def _person(obj: Mapping[str, Any]) -> str | None:
+    """The name (else the email) of a record that is a person, or None: a first or last name, a
+    full name, or a ``name`` beside an email or a phone (a tag, a task or a company has a
+    ``name`` too, and no email)."""
+    first = _clean(obj.get("firstName") or obj.get("first_name"))
+    last = _clean(obj.get("lastName") or obj.get("last_name"))
+    name = f"{first} {last}".strip()
+    if not name:
+        name = next((_clean(obj.get(k)) for k in _FULL_NAME_KEYS if _clean(obj.get(k))), "")
+    email = _clean(obj.get("email"))
+    email = email if "@" in email and len(email) < 320 else ""
+    if not name and (email or _clean(obj.get("phone")) or _clean(obj.get("phoneNumber"))):
+        name = _clean(obj.get("name"))
+    found = name or email
+    return found[:MAX_PERSON_LENGTH] if found else None
+
+
+def person_of(trigger: Any) -> str | None:
+    """Who a trigger event is about: the person of the event itself, or of its ``data``
+    (Connecteam's), ``contact`` or ``user``; None when it names nobody."""
+    if not isinstance(trigger, Mapping):
+        return None
+    candidates: list[Any] = [trigger]
+    for key in ("data", "contact", "user"):
+        inner = trigger.get(key)
+        if isinstance(inner, list) and len(inner) == 1:
+            inner = inner[0]
+        candidates.append(inner)
+    for candidate in candidates:
+        if isinstance(candidate, Mapping) and (found := _person(candidate)):
+            return found
+    return None
+
+
+def people_in(*documents: Any) -> dict[str, str]:
+    """The people in ``documents`` (JSON values) by id: every record with an id (``userId``,
+    ``contactId``, ``id``) and a name or an email, the id lower-cased as a term."""
+    out: dict[str, str] = {}
+    budget = [MAX_PEOPLE_PER_RECORD]
+
+    def walk(value: Any, depth: int) -> None:
+        if budget[0] <= 0 or depth > 6:
+            return
+        if isinstance(value, Mapping):
+            budget[0] -= 1
+            found = _person(value)
+            if found:
+                for key in _PERSON_ID_KEYS:
+                    ident = value.get(key)
+                    if isinstance(ident, str | int) and not isinstance(ident, bool):
+                        term = normalize(str(ident))
+                        if len(term) >= MIN_TERM_LENGTH:
+                            out.setdefault(term, found)
+                        break
+            for item in value.values():
+                if isinstance(item, Mapping | list):
+                    walk(item, depth + 1)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, depth + 1)
+
+    for document in documents:
+        walk(document, 0)
+    return out
+
+
+def step_people(step: Mapping[str, Any]) -> dict[str, str]:
+    """The people of one step's record (its ``to_json()``): in its request body and its output,
+    its ``foreach`` items' included."""
+    documents: list[Any] = []
+
+    def collect(record: Mapping[str, Any]) -> None:
+        request = record.get("request")
+        if isinstance(request, Mapping):
+            documents.append(request.get("body"))
+        documents.append(record.get("output"))
+        for item in record.get("items") or []:
+            if isinstance(item, Mapping):
+                collect(item)
+
+    collect(step)
+    return people_in(*documents)
+
+
+def trigger_ids(trigger: Any) -> list[str]:
+    """The ids a trigger names, as terms, those of a contact or a user first (a task's
+    ``contactId`` before its ``assignedTo``)."""
+    first: list[str] = []
+    rest: list[str] = []
+
+    def walk(value: Any, depth: int) -> None:
+        if depth > 3:
+            return
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(key, str) and _id_key(key):
+                    lowered = key.lower()
+                    into = first if ("contact" in lowered or "user" in lowered) else rest
+                    into.extend(normalize(t) for t in _scalars(item))
+                elif isinstance(item, Mapping | list):
+                    walk(item, depth + 1)
+        elif isinstance(value, list):
+            for item in value[:50]:
+                walk(item, depth + 1)
+
+    walk(trigger, 0)
+    ordered = dict.fromkeys(t for t in first + rest if len(t) >= MIN_TERM_LENGTH)
+    return list(ordered)
+
+
+_people_upserts: dict[str, Any] = {}
+
+
+def write_people(conn: sa.Connection, people: Mapping[str, str], at: str) -> None:
+    """Keep ``people`` (term -> name) inside the caller's transaction: the newest name wins."""
+    if not people:
+        return
+    dialect = conn.dialect.name
+    statement = _people_upserts.get(dialect)
+    if statement is None:
+        base = insert(dialect, people_table)
+        statement = _people_upserts[dialect] = base.on_conflict_do_update(
+            index_elements=["term"],
+            set_={"name": base.excluded.name, "updated_at": base.excluded.updated_at},
+        )
+    rows = [{"term": t, "name": n, "updated_at": at} for t, n in sorted(people.items())]
+    conn.execute(statement, rows)
+
+
+def names_of(conn: sa.Connection, terms: Iterable[str]) -> dict[str, str]:
+    """The names ``people`` knows for ``terms`` (lower-cased ids)."""
+    wanted = sorted({normalize(t) for t in terms if t})
+    found: dict[str, str] = {}
+    p = people_table.c
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for term, name in conn.execute(sa.select(p.term, p.name).where(p.term.in_(chunk))):
+            found[str(term)] = str(name)
+    return found
+
+
+def settle_person(conn: sa.Connection, run_id: str, trigger: Any) -> str | None:
+    """For a run whose trigger names nobody: the name ``people`` knows for one of the trigger's
+    ids (a contact's, a user's first), written on the run; None when none is known."""
+    ids = trigger_ids(trigger)
+    if not ids:
+        return None
+    known = names_of(conn, ids)
+    person = next((known[t] for t in ids if t in known), None)
+    if person is not None:
+        conn.execute(
+            sa.update(runs_table)
+            .where(runs_table.c.id == run_id, runs_table.c.person.is_(None))
+            .values(person=person)
+        )
+    return person
+
+
+def backfill_people(conn: sa.Connection) -> None:
+    """Who the runs stored before migration 6 were about, from their triggers (inside the
+    migration's transaction)."""
+    runs = metadata.tables["runs"]
+    updates: list[dict[str, str]] = []
+    people: dict[str, str] = {}
+    for run_id, trigger in conn.execute(sa.select(runs.c.id, runs.c.trigger_json)):
+        data = _loads(trigger)
+        person = person_of(data)
+        if person is not None:
+            updates.append({"b_id": run_id, "b_person": person})
+        people.update(people_in(data))
+    if updates:
+        conn.execute(
+            sa.update(runs)
+            .where(runs.c.id == sa.bindparam("b_id"))
+            .values(person=sa.bindparam("b_person")),
+            updates,
+        )
+    write_people(conn, people, now_iso())

@@ -44,6 +44,19 @@ def _history(conn: sa.Connection) -> None:
     backfill(conn)
 
 
+def _people(conn: sa.Connection) -> None:
+    from connector.persistence.history import backfill_people  # the stores sit above the tables
+
+    runs = metadata.tables["runs"]
+    have = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
+    if "person" not in have:  # a database made before: the column is added (a new one has it)
+        column = runs.c.person
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE runs ADD COLUMN person {kind}"))
+    _create("people", "recipe_pauses", "held_events")(conn)
+    backfill_people(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -77,6 +90,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         "the run history page: its sealed key and its sessions",
         _create("page_keys", "page_sessions"),
     ),
+    Migration(
+        6,
+        "the run history page: who each run was about, the people by id; paused recipes and"
+        " the events they hold",
+        _people,
+    ),
+    Migration(7, "incidents: what alerts told, until each is resolved", _create("incidents")),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -28,9 +28,19 @@ import sqlalchemy as sa
 from connector.errors import StoreError
 from connector.persistence.database import retrying
 from connector.persistence.dialects import insert
-from connector.persistence.history import step_terms, touched, write_terms
+from connector.persistence.history import (
+    people_in,
+    person_of,
+    settle_person,
+    step_people,
+    step_terms,
+    touched,
+    write_people,
+    write_terms,
+)
+from connector.persistence.incidents import close_fixed
 from connector.persistence.tables import runs_table, steps_table
-from connector.records import RunRecord, StepRecord
+from connector.records import RunRecord, StepRecord, now_iso
 
 __all__ = ["FLUSH_SECONDS", "RunRecorder"]
 
@@ -58,6 +68,7 @@ class _Pending:
     written: bool = False  # the run's row is in the store (written by this process)
     steps: list[dict[str, Any]] = field(default_factory=list)
     terms: set[str] = field(default_factory=set)
+    people: dict[str, str] = field(default_factory=dict)  # the people its records name, by id
     writes: list[Write] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -76,7 +87,9 @@ class RunRecorder:
     # Recorder ----------------------------------------------------------------------------------
 
     def run_started(self, run: RunRecord) -> None:
-        pending = _Pending(run, time.monotonic(), terms=set(touched(run.trigger)))
+        pending = _Pending(
+            run, time.monotonic(), terms=set(touched(run.trigger)), people=people_in(run.trigger)
+        )
         with self._changed:
             self._pending[run.id] = pending
             if self._thread is None or not self._thread.is_alive():
@@ -103,6 +116,8 @@ class RunRecorder:
         with pending.lock:
             pending.steps.append(row)
             pending.terms.update(step_terms(data))  # the ids and emails it touched
+            for term, name in step_people(data).items():
+                pending.people.setdefault(term, name)
         if time.monotonic() - pending.since >= self.flush_seconds:
             self._flush(pending, final=False)
 
@@ -155,10 +170,11 @@ class RunRecorder:
             if (
                 pending.written
                 and not final
-                and not (pending.steps or pending.terms or pending.writes)
+                and not (pending.steps or pending.terms or pending.writes or pending.people)
             ):
                 return
             steps, terms, writes = list(pending.steps), set(pending.terms), list(pending.writes)
+            people = dict(pending.people)
             run = pending.run
 
             def write(conn: sa.Connection) -> None:
@@ -169,13 +185,20 @@ class RunRecorder:
                 if steps:
                     conn.execute(_insert_step, steps)
                 write_terms(conn, run.id, run.started_at, sorted(terms))
+                write_people(conn, people, now_iso())
+                if final and person_of(run.trigger) is None:  # who its trigger's ids name
+                    settle_person(conn, run.id, run.trigger)
                 for deferred in writes:
                     deferred(conn)
+                if final and run.status == "succeeded" and run.parent:
+                    close_fixed(conn, run.id, run.parent)  # the incident this run fixed
 
             self._transaction(write)
             pending.written = True
             del pending.steps[: len(steps)]
             pending.terms.difference_update(terms)
+            for term in people:
+                pending.people.pop(term, None)
             del pending.writes[: len(writes)]
             pending.since = time.monotonic()
 
@@ -243,6 +266,7 @@ def _start_values(run: RunRecord) -> dict[str, Any]:
         "sandbox": run.sandbox,
         "parent": run.parent,
         "env_json": _dumps(run.env),
+        "person": person_of(run.trigger),
     }
 
 

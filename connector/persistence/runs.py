@@ -21,14 +21,26 @@ import sqlalchemy as sa
 
 from connector.errors import StoreError
 from connector.persistence.database import reading, retrying
-from connector.persistence.history import marks_table, step_terms, terms_table, touched, write_terms
+from connector.persistence.history import (
+    marks_table,
+    people_in,
+    person_of,
+    settle_person,
+    step_people,
+    step_terms,
+    terms_table,
+    touched,
+    write_people,
+    write_terms,
+)
+from connector.persistence.incidents import close_fixed, forget_incidents
 from connector.persistence.tables import (
     forks_table,
     recipes_table,
     runs_table,
     steps_table,
 )
-from connector.records import RunRecord, StepRecord
+from connector.records import RunRecord, StepRecord, now_iso
 
 __all__ = ["AmbiguousRunId", "RunStore", "run_from_json"]
 
@@ -189,7 +201,9 @@ class RunStore:
             "sandbox": run.sandbox,
             "parent": run.parent,
             "env_json": _dumps(run.env),
+            "person": person_of(run.trigger),
         }
+        people = people_in(run.trigger)
 
         def start(conn: sa.Connection) -> None:
             row = conn.execute(
@@ -200,6 +214,7 @@ class RunStore:
                     sa.insert(runs_table).values(id=run.id, started_at=run.started_at, **values)
                 )
                 write_terms(conn, run.id, run.started_at, touched(run.trigger))
+                write_people(conn, people, now_iso())
             else:  # resumed: replayed from its checkpoints, it records its steps again
                 run.started_at = row[0]
                 conn.execute(
@@ -220,15 +235,19 @@ class RunStore:
             "status": step.status,
         }
         terms = step_terms(data)  # the ids and emails it touched, for the page's search
+        people = step_people(data)
 
         def write(conn: sa.Connection) -> None:
             conn.execute(_insert_step, row)
             write_terms(conn, run.id, run.started_at, terms)
+            write_people(conn, people, now_iso())
 
         self._do(write)
 
     def run_finished(self, run: RunRecord) -> None:
         self.set_status(run)
+        if person_of(run.trigger) is None:  # who its trigger's ids name, now that it has run
+            self._do(lambda c: settle_person(c, run.id, run.trigger))
 
     def set_status(self, run: RunRecord) -> None:
         values = {
@@ -239,7 +258,13 @@ class RunStore:
             "finished_at": run.finished_at,
             "duration_ms": run.duration_ms,
         }
-        self._do(lambda c: c.execute(_update_status, values))
+
+        def write(conn: sa.Connection) -> None:
+            conn.execute(_update_status, values)
+            if run.status == "succeeded" and run.parent:
+                close_fixed(conn, run.id, run.parent)  # the incident this run fixed
+
+        self._do(write)
 
     # Queries -----------------------------------------------------------------------------------
 
@@ -386,8 +411,9 @@ class RunStore:
         self._do(copy)
 
     def prune(self, before_iso: str) -> Sequence[str]:
-        """Delete finished runs that started before ``before_iso`` (and their steps); returns
-        their ids, so their checkpoints and effect claims can go too."""
+        """Delete finished runs that started before ``before_iso`` (and their steps, and the
+        incidents announced resolved before it); returns their ids, so their checkpoints and
+        effect claims can go too."""
 
         def prune(conn: sa.Connection) -> Sequence[str]:
             finished = (
@@ -402,6 +428,7 @@ class RunStore:
                 conn.execute(sa.delete(forks_table).where(forks_table.c.run_id.in_(chunk)))
                 conn.execute(sa.delete(terms_table).where(terms_table.c.run_id.in_(chunk)))
                 conn.execute(sa.delete(marks_table).where(marks_table.c.run_id.in_(chunk)))
+            forget_incidents(conn, before_iso)  # those over and announced by then
             return ids
 
         ids: Sequence[str] = self._do(prune)

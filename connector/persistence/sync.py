@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connector.persistence.dialects import insert
+from connector.persistence.incidents import close_conflict
 from connector.persistence.tables import links_table, sync_conflicts_table, sync_state_table
 
 __all__ = ["Conflict", "PairState", "SyncStore"]
@@ -291,6 +292,7 @@ class SyncStore:
             .where(t.c.id == conflict_id)
             .values(status="resolved", winner=winner, resolved_at=_now())
         )
+        close_conflict(conn, conflict_id, winner)  # its alert's incident
 
 
 def _conflict(row: Any) -> Conflict:

@@ -13,6 +13,7 @@ metadata = sa.MetaData()
 
 MAX_TERM_LENGTH = 200  # a search term of the run history (connector.persistence.history)
 MAX_KEY_LENGTH = 200  # a rate budget's key (connector.persistence.budgets)
+MAX_PERSON_LENGTH = 200  # a person's name or email, as the page shows who a run was about
 
 # the tables of connector.persistence.runs
 
@@ -36,6 +37,9 @@ runs_table = sa.Table(
     sa.Column("started_at", sa.String(32), nullable=False),
     sa.Column("finished_at", sa.String(32), nullable=True),
     sa.Column("duration_ms", sa.Float, nullable=True),
+    # migration 6: who the run was about (a person's name, else their email), for the page's
+    # list; from the trigger, else from the people its ids name (connector.persistence.history)
+    sa.Column("person", sa.String(MAX_PERSON_LENGTH), nullable=True),
 )
 
 
@@ -113,6 +117,43 @@ marks_table = sa.Table(
     sa.Column("resolved_at", sa.String(32), nullable=False),
     sa.Column("note", sa.Text, nullable=True),
 )
+
+
+# migration 6: the people the runs met, by id (a contact's, a user's; lower-cased as a term):
+# the name (else the email) last seen with that id in a trigger, a request or a response
+people_table = sa.Table(
+    "people",
+    metadata,
+    sa.Column("term", sa.String(MAX_TERM_LENGTH), primary_key=True),
+    sa.Column("name", sa.String(MAX_PERSON_LENGTH), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
+
+# the tables of connector.persistence.pauses (migration 6): the recipes paused, by name, and the
+# events they were given while paused, held until they are resumed
+
+pauses_table = sa.Table(
+    "recipe_pauses",
+    metadata,
+    sa.Column("recipe", sa.String(200), primary_key=True),
+    sa.Column("paused_at", sa.String(32), nullable=False),
+    sa.Column("by", sa.String(200), nullable=False),  # "page", "cli"
+)
+
+held_table = sa.Table(
+    "held_events",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),  # the run the event becomes
+    sa.Column("recipe", sa.String(200), nullable=False),
+    sa.Column("app", sa.String(100), nullable=False),
+    sa.Column("type", sa.String(200), nullable=False),
+    sa.Column("key", sa.String(300), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=True),
+    sa.Column("payload_json", sa.Text, nullable=False),
+    sa.Column("held_at", sa.String(32), nullable=False),
+)
+sa.Index("held_events_recipe", held_table.c.recipe, held_table.c.held_at)
 
 
 # the tables of connector.persistence.links
@@ -332,3 +373,31 @@ sync_conflicts_table = sa.Table(
     sa.Column("resolved_at", sa.Text, nullable=True),
 )
 sa.Index("sync_conflicts_status", sync_conflicts_table.c.status, sync_conflicts_table.c.id)
+
+# the tables of connector.persistence.incidents (migration 7)
+
+# what an alert told a person about, from the alert until it is closed: by a retry or replay that
+# succeeded, by a person on the page, by the conflict being decided, by a level back to normal;
+# a closed incident's "resolved" message is sent once (the process that moves it to announced)
+incidents_table = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(300), nullable=False),  # run:ROOT | conflict:ID | level:NAME
+    # the key while the incident is open, NULL once closed: one open incident per key
+    sa.Column("open_key", sa.String(300), nullable=True, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # failed | outcome unknown | needs login ...
+    sa.Column("recipe", sa.String(200), nullable=False),  # the recipe or sync ("" for a level)
+    sa.Column("run_id", sa.String(64), nullable=False),  # the run it opened with ("" for a level)
+    sa.Column("last_run_id", sa.String(64), nullable=False),  # the newest repeat's run
+    sa.Column("repeats", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("what", sa.Text, nullable=False),  # the alert's first line
+    sa.Column("said", sa.Text, nullable=False),  # what the vendor said (redacted, as recorded)
+    sa.Column("opened_at", sa.String(32), nullable=False),
+    sa.Column("closed_at", sa.String(32), nullable=True),
+    sa.Column("closed_by", sa.Text, nullable=True),  # why: "run RUN succeeded", "marked ..."
+    sa.Column("fixed_by", sa.String(64), nullable=True),  # the run that fixed it, if one did
+    sa.Column("status", sa.String(16), nullable=False),  # open | closed | announced
+)
+sa.Index("incidents_status", incidents_table.c.status, incidents_table.c.id)
+sa.Index("incidents_key", incidents_table.c.key)

@@ -35,6 +35,7 @@ from connector.records import (
     Recorder,
     RunRecord,
     StepRecord,
+    bounded,
     current_run,
     ms_since,
     new_run_id,
@@ -598,10 +599,11 @@ def _subject(event: Any) -> str:
 
 
 def _redact_outputs(result: StepRecord, redactor: Redactor) -> None:
-    """What is recorded is redacted; what later steps compute with (``raw``) is not."""
-    result.output = redactor.value(_plain(result.raw))
+    """What is recorded is redacted and bounded (cut at :data:`BODY_LIMIT` characters, the cut
+    marked); what later steps compute with (``raw``) is neither."""
+    result.output = bounded(redactor.value(_plain(result.raw)))
     for item in result.items or ():
-        item.output = redactor.value(_plain(item.raw))
+        item.output = bounded(redactor.value(_plain(item.raw)))
 
 
 def _short(request: httpx.Request) -> str:

@@ -260,20 +260,17 @@ class ConnecteamWebhooks:
                 data = [i for i in items if str(i.get("taskBoardId")) == str(hook["entityId"])]
             if not data:
                 continue
-            request_id = str(uuid.uuid4())
-            body = {
-                "requestId": request_id,
-                "company": company,
-                "activityType": ACTIVITY_TYPES.get(feature, feature),
-                "eventType": event,
-                "eventTimestamp": now,
-                "evnetTimestamp": now,  # sic: Connecteam's deprecated duplicate
-                "data": data,
-            }
+            body = _body(company, now, feature, event, data)
             raw = json.dumps(body, separators=(",", ":")).encode()
             self.dispatcher.submit(
-                Delivery("connecteam", hook["url"], event, request_id, raw, self.retry)
+                Delivery("connecteam", hook["url"], event, body["requestId"], raw, self.retry)
             )
+
+    def payload(self, feature: str, event: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """The body a webhook registered for ``feature`` and ``event`` gets for ``items``."""
+        with self.state.lock:
+            company, now = self.state.ct.company_id, int(self.state.now())
+        return _body(company, now, feature, event, items)
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Wait until no delivery (of either vendor) is due or in flight (for tests)."""
@@ -282,3 +279,17 @@ class ConnecteamWebhooks:
     def close(self) -> None:
         """Stop the delivery thread (which GoHighLevel's webhooks share)."""
         self.dispatcher.close()
+
+
+def _body(
+    company: Any, now: int, feature: str, event: str, data: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "requestId": str(uuid.uuid4()),
+        "company": company,
+        "activityType": ACTIVITY_TYPES.get(feature, feature),
+        "eventType": event,
+        "eventTimestamp": now,
+        "evnetTimestamp": now,  # sic: Connecteam's deprecated duplicate
+        "data": data,
+    }

@@ -251,6 +251,12 @@ class SandboxState:
         return str(self._seed["ghl"]["locations"][0]["id"])
 
     @property
+    def default_task_board_id(self) -> str:
+        """The first task board of the seed that is not archived ("" when there is none)."""
+        boards = self._seed.get("connecteam", {}).get("task_boards") or []
+        return next((str(b["id"]) for b in boards if not b.get("isArchived")), "")
+
+    @property
     def default_token(self) -> str:
         loc = self._seed["ghl"]["locations"][0]
         return str(loc["token"])

@@ -12,7 +12,14 @@ goes out alone and its repeats are grouped into one digest sent when the window 
 failures in a minute are two messages, not 50. A message a target refuses is tried again with
 backoff, a few times, then dropped with a log line.
 
-``CONNECTOR_ALERT_URLS`` names the targets (Apprise URLs, separated by spaces or commas);
+Each alert opens an incident (:mod:`connector.persistence.incidents`) when it is given a store:
+a repeat of an incident still open (a retry of the run that failed again, the same run finished
+twice after a restart) sends nothing more. An incident that closes (a retry or replay of its run
+succeeded, a person marked it resolved, its conflict was decided, its level went back to normal)
+sends one short "resolved" message to the same targets (:meth:`Alerts.announce`).
+
+``CONNECTOR_ALERT_URLS`` names the deployment's targets (Apprise URLs, separated by spaces or
+commas); a recipe's or a sync's ``alerts:`` adds its own (:mod:`connector.serve.targets`).
 ``CONNECTOR_PUBLIC_URL`` is where the run pages are reached from the alert's reader (default: the
 address `connector serve` listens on).
 """
@@ -23,24 +30,18 @@ import heapq
 import itertools
 import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from connector.persistence.incidents import Incident as Opened
+from connector.persistence.incidents import IncidentStore
 from connector.records import RunRecord, StepRecord
+from connector.serve.targets import Route, Sender, alert_urls, hide_in_logs, send_apprise, shown_url
 
-__all__ = [
-    "Alerts",
-    "Incident",
-    "alert_urls",
-    "conflict_incident",
-    "incident_of",
-    "send_apprise",
-    "shown_url",
-]
+__all__ = ["Alerts", "Incident", "conflict_incident", "incident_of", "resolved_incident"]
 
 log = logging.getLogger("connector.alerts")
 
@@ -49,65 +50,33 @@ ATTEMPTS = 5  # tries of one message to one target
 RETRY_BASE_SECONDS = 2.0  # backoff between tries: 2, 4, 8, 16 s
 DIGEST_LINES = 20  # incidents a digest lists one by one
 
-Sender = Callable[[str, str, str], bool]  # (url, title, body) -> sent?
-
-
-def alert_urls(text: str | None) -> list[str]:
-    """The Apprise URLs in ``CONNECTOR_ALERT_URLS``: separated by spaces or commas; a piece with
-    no ``://`` belongs to the URL before it (``mailto://...?to=a@x.org,b@x.org``)."""
-    urls: list[str] = []
-    for piece in re.split(r"[\s,]+", text or ""):
-        if not piece:
-            continue
-        if "://" in piece or not urls:
-            urls.append(piece)
-        else:
-            urls[-1] += "," + piece
-    return urls
-
-
-def shown_url(url: str) -> str:
-    """A target as a log line or a terminal may show it: its scheme and host, never its
-    credentials or tokens (``json://127.0.0.1:8080/...``)."""
-    match = re.match(r"^([A-Za-z0-9+.-]+)://(?:[^@/]*@)?([^/?#]*)", url)
-    if match is None:
-        return "(an alert URL)"
-    return f"{match.group(1)}://{match.group(2)}/..."
-
-
-def send_apprise(url: str, title: str, body: str) -> bool:
-    """Send one message to one Apprise URL; True when the target took it."""
-    import apprise
-
-    target = apprise.Apprise()
-    if not target.add(url):
-        log.warning("alert target %s is not a URL Apprise understands", shown_url(url))
-        return False
-    return bool(target.notify(title=title, body=body))
-
 
 @dataclass(frozen=True)
 class Incident:
-    """One thing a person should hear about."""
+    """One thing a person should hear about (or hear is over: ``kind`` "resolved")."""
 
-    kind: str  # failed | outcome unknown | needs login | conflict
-    recipe: str  # the recipe's (or sync's) name
+    kind: str  # failed | outcome unknown | needs login | conflict | level | resolved
+    recipe: str  # the recipe's (or sync's) name; "" for a level of the whole deployment
     run_id: str
     what: str  # one line: what failed
     said: str  # the vendor's message, or the error (redacted, as the record has it)
     link: str = ""  # the run's page
+    head: str = ""  # the title after "connector: ", when not the recipe's and the kind's
 
     @property
     def key(self) -> tuple[str, str]:
         """Incidents with one key are repeats of each other."""
-        return (self.kind, self.recipe)
+        return (self.kind, self.recipe or self.head)
 
     def title(self) -> str:
+        if self.head:
+            return f"connector: {self.head}"
         heads = {
             "failed": "failed",
             "outcome unknown": "a write's outcome is unknown",
             "needs login": "a connection needs a new login",
             "conflict": "a sync conflict waits for a person",
+            "resolved": "resolved",
         }
         return f"connector: {self.recipe}: {heads.get(self.kind, self.kind)}"
 
@@ -118,6 +87,20 @@ class Incident:
         if self.link:
             lines.append(f"The run: {self.link}")
         return "\n".join(lines)
+
+
+def resolved_incident(opened: Opened, link: str = "") -> Incident:
+    """The short message that says the incident ``opened`` is over, and why."""
+    if opened.key.startswith("level:"):
+        head = f"{opened.key.removeprefix('level:')} back to normal"
+        return Incident("resolved", "", "", f"{opened.closed_by}.", "", head=head)
+    if opened.key.startswith("login:"):
+        head = f"connection {opened.key.removeprefix('login:')} logged in again"
+        return Incident("resolved", "", "", f"Resolved: {opened.what}", "", head=head)
+    what = f"Resolved ({opened.closed_by}): {opened.what}"
+    if opened.repeats:
+        what += f" It failed {opened.repeats} more time{'s' if opened.repeats != 1 else ''} first."
+    return Incident("resolved", opened.recipe, opened.fixed_by or opened.run_id, what, "", link)
 
 
 def _steps(record: RunRecord) -> Iterable[StepRecord]:
@@ -181,7 +164,9 @@ _STOP = object()
 class Alerts:
     """Sends incidents to ``urls`` from its own thread (see the module's docstring).
 
-    ``send`` sends one message to one URL (default: Apprise); ``clock`` is monotonic seconds.
+    ``send`` sends one message to one URL (default: Apprise); ``clock`` is monotonic seconds;
+    ``store`` keeps the incidents (None: every alert is new, nothing is announced resolved);
+    ``routes`` the recipes' own targets, by recipe (or sync) name.
     """
 
     def __init__(
@@ -193,6 +178,8 @@ class Alerts:
         attempts: int = ATTEMPTS,
         retry_base: float = RETRY_BASE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        store: IncidentStore | None = None,
+        routes: Mapping[str, Route] | None = None,
     ) -> None:
         self.urls = list(urls)
         self._send = send
@@ -200,28 +187,44 @@ class Alerts:
         self.attempts = attempts
         self.retry_base = retry_base
         self.clock = clock
+        self.store = store
+        self.routes = dict(routes or {})
+        hide_in_logs([*self.urls, *(u for own, _ in self.routes.values() for u in own)])
         self.base_url = ""  # where run pages are: set by the server once it listens
         self._queue: queue.Queue[Any] = queue.Queue()
         self._due: list[_Send] = []
         self._seq = itertools.count()
         self._window_end: float | None = None
         self._seen: set[tuple[str, str]] = set()
-        self._repeats: list[Incident] = []
+        self._repeats: dict[tuple[str, ...], list[Incident]] = {}
+        self._known: set[str] = set()  # the incidents of conflicts and logins known open
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], **options: Any) -> Alerts | None:
-        """Alerts to ``CONNECTOR_ALERT_URLS``; None when it names none."""
+    def from_env(
+        cls, env: Mapping[str, str], routes: Mapping[str, Route] | None = None, **options: Any
+    ) -> Alerts | None:
+        """Alerts to ``CONNECTOR_ALERT_URLS`` and the recipes' own ``routes``; None when there
+        is no target at all."""
         urls = alert_urls(env.get("CONNECTOR_ALERT_URLS"))
-        if not urls:
+        routes = {name: route for name, route in (routes or {}).items() if route[0] or not route[1]}
+        if not urls and not any(own for own, _ in routes.values()):
             return None
-        alerts = cls(urls, **options)
+        alerts = cls(urls, routes=routes, **options)
         alerts.base_url = (env.get("CONNECTOR_PUBLIC_URL") or "").rstrip("/")
         return alerts
 
     def link(self, run_id: str) -> str:
         return f"{self.base_url}/ui/runs/{run_id}" if self.base_url and run_id else ""
+
+    def urls_for(self, recipe: str) -> tuple[str, ...]:
+        """Where an incident of ``recipe`` goes: the deployment's targets and the recipe's own
+        (or only its own, when it says so)."""
+        own, deployment = self.routes.get(recipe, ((), True))
+        urls = list(self.urls) if deployment else []
+        urls.extend(u for u in own if u not in urls)
+        return tuple(urls)
 
     # what runs call: never blocks, never raises
 
@@ -230,11 +233,92 @@ class Alerts:
         self._start()
         self._queue.put(incident)
 
+    def _opened(self, incident: Incident, key: str | None = None) -> bool:
+        """Record ``incident``: True when it is new (its alert goes out), False when it repeats
+        one still open."""
+        if self.store is None:
+            return True
+        try:
+            return self.store.open(
+                kind=incident.kind,
+                recipe=incident.recipe,
+                run_id=incident.run_id,
+                what=incident.what,
+                said=incident.said,
+                key=key,
+            )
+        except Exception as exc:  # the database is away: better an alert too many than none
+            log.warning("incident of run %s not recorded: %s", incident.run_id, type(exc).__name__)
+            return True
+
     def run_finished(self, record: RunRecord) -> None:
-        """The incident ``record`` is, if any, queued."""
+        """The incident ``record`` is, if any, opened and its alert queued (a repeat of an
+        incident still open is counted, not sent)."""
+        if not self.urls_for(record.recipe):
+            return
         incident = incident_of(record, self.link(record.id))
-        if incident is not None:
+        if incident is not None and self._opened(incident):
             self.notify(incident)
+
+    def conflict(self, conflict: Mapping[str, Any], run_id: str) -> None:
+        """A sync conflict left for a person: opened (once per conflict) and alerted."""
+        incident = conflict_incident(conflict, self.link(run_id))
+        key = f"conflict:{conflict.get('id')}"
+        if key in self._known or not self.urls_for(incident.recipe):
+            return
+        self._known.add(key)
+        if self._opened(incident, key=key):
+            self.notify(incident)
+
+    def level(self, name: str, crossed: bool, what: str) -> None:
+        """A level of the whole deployment (``name``: the backlog, the failure rate) is over its
+        threshold (``crossed``; one alert until it is back) or back to normal (``what`` says
+        where it is now; the "back to normal" message goes out through :meth:`announce`)."""
+        if self.store is None:
+            return
+        key = f"level:{name}"
+        if not crossed:
+            self.store.close(key, what)
+            return
+        incident = Incident("level", "", "", what, "", head=f"{name} over its threshold")
+        if self._opened(incident, key=key):
+            self.notify(incident)
+
+    def logins(self, needing: Mapping[str, tuple[str, str]]) -> None:
+        """The connections that need a new login now (by id: their app, and why): each opens an
+        incident (one alert, whatever needed it: a run, a poll, a schedule); one that no longer
+        needs it (logged in again) closes its incident."""
+        if self.store is None:
+            return
+        for conn_id, (app, reason) in needing.items():
+            key = f"login:{conn_id}"
+            if key in self._known:
+                continue
+            what = (
+                f"The connection {conn_id} needs a new login ({reason}); until then its runs"
+                f" and polls fail. Log in again: connector auth login {app}"
+            )
+            head = f"connection {conn_id} needs a new login"
+            if self._opened(Incident("needs login", "", "", what, "", head=head), key=key):
+                self.notify(Incident("needs login", "", "", what, "", head=head))
+            self._known.add(key)
+        for opened in self.store.find(status="open", limit=1000):
+            if opened.key.startswith("login:") and opened.key[6:] not in needing:
+                self.store.close(opened.key, "logged in again")
+                self._known.discard(opened.key)
+
+    def announce(self, limit: int = 100) -> int:
+        """Send the "resolved" message of every incident closed since (each once, whichever
+        process sends it); how many were sent."""
+        if self.store is None:
+            return 0
+        sent = 0
+        for opened in self.store.find(status="closed", limit=limit):
+            if not self.store.claim(opened.id):
+                continue  # another process took it
+            self.notify(resolved_incident(opened, self.link(opened.fixed_by or opened.run_id)))
+            sent += 1
+        return sent
 
     def close(self, timeout: float = 10.0) -> None:
         """Send the digest of what is grouped, try once what waits for a retry, and stop (at
@@ -282,34 +366,37 @@ class Alerts:
         return max(0.0, min(times) - self.clock()) if times else None
 
     def _take(self, incident: Incident, now: float) -> None:
+        urls = self.urls_for(incident.recipe)
+        if not urls:
+            return
         if self._window_end is None:
             self._window_end = now + self.window
         if incident.key in self._seen:
-            self._repeats.append(incident)
+            self._repeats.setdefault(urls, []).append(incident)
             return
         self._seen.add(incident.key)
-        self._queue_message(incident.title(), incident.body())
+        self._queue_message(urls, incident.title(), incident.body())
 
     def _digest(self) -> None:
-        repeats, self._repeats = self._repeats, []
+        groups, self._repeats = self._repeats, {}
         self._seen.clear()
         self._window_end = None
-        if not repeats:
-            return
-        count = len(repeats)
-        kinds = sorted({i.title().removeprefix("connector: ") for i in repeats})
-        title = f"connector: {count} more incident{'s' if count != 1 else ''} (digest)"
-        lines = [f"{count} more like the last alert within a minute: " + "; ".join(kinds)]
-        for incident in repeats[:DIGEST_LINES]:
-            line = f"- {incident.recipe} {incident.run_id}: {incident.said or incident.kind}"
-            lines.append(line + (f" ({incident.link})" if incident.link else ""))
-        if count > DIGEST_LINES:
-            lines.append(f"... and {count - DIGEST_LINES} more: see the run history page")
-        self._queue_message(title, "\n".join(lines))
+        for urls, repeats in groups.items():
+            count = len(repeats)
+            kinds = sorted({i.title().removeprefix("connector: ") for i in repeats})
+            title = f"connector: {count} more incident{'s' if count != 1 else ''} (digest)"
+            lines = [f"{count} more like the last alert within a minute: " + "; ".join(kinds)]
+            for incident in repeats[:DIGEST_LINES]:
+                said = incident.said or incident.what
+                line = f"- {incident.recipe} {incident.run_id}: {said}"
+                lines.append(line + (f" ({incident.link})" if incident.link else ""))
+            if count > DIGEST_LINES:
+                lines.append(f"... and {count - DIGEST_LINES} more: see the run history page")
+            self._queue_message(urls, title, "\n".join(lines))
 
-    def _queue_message(self, title: str, body: str) -> None:
+    def _queue_message(self, urls: Sequence[str], title: str, body: str) -> None:
         now = self.clock()
-        for url in self.urls:
+        for url in urls:
             heapq.heappush(self._due, _Send(now, next(self._seq), url, title, body))
 
     def _send_due(self, now: float) -> None:

@@ -229,11 +229,14 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
         event = hook_event(name, payload, request.headers.get("idempotency-key"))
         metrics.received.labels("hook").inc()
         try:
-            run_id = await run_in_threadpool(intake.enqueue, plan, event)
+            run_id, held = await run_in_threadpool(intake.place, plan, event)
         except Exception as exc:
             log.error("could not store a hook for %s: %s", name, type(exc).__name__)
             return _error(503, "the event could not be stored; send it again")
-        return JSONResponse({"run_id": run_id}, status_code=202)
+        answer: dict[str, Any] = {"run_id": run_id}
+        if held:  # the recipe is paused: the run starts when it is resumed
+            answer["held"] = True
+        return JSONResponse(answer, status_code=202)
 
     async def healthz(request: Request) -> Response:
         if not state["ready"]:
@@ -256,7 +259,8 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
     )
     app.state.readiness = state
     app.state.intake = intake
-    mount(app, intake.runtime, intake.router.plans)  # the run history page, at /
+    # the run history page, at /
+    mount(app, intake.runtime, intake.router.plans, start=intake.run_now, syncs=intake.syncs.syncs)
     return app
 
 

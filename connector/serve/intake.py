@@ -15,6 +15,10 @@ Before routing, an event is dropped (acknowledged, counted, runs nothing) when:
 - it is the echo of a write the runtime made (:mod:`connector.persistence.echoes`): ``echo``;
 - it repeats, within ``BURST_SECONDS``, the last event about the same record word for word
   (GoHighLevel sends redundant bursts of contact events): ``burst``.
+
+A run for a paused recipe (:mod:`connector.persistence.pauses`) is not queued: its event is
+held under the run id it was given, and :meth:`Intake.release` queues it once the recipe is
+resumed.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec
 from connector.language.template_env import template_env
 from connector.persistence.deliveries import Deliveries
+from connector.persistence.pauses import Pauses
 from connector.records import new_run_id
 from connector.runtime.api import RunClient
 from connector.serve.events import Event, digest_of, run_id_for
@@ -46,11 +51,14 @@ BURST_SECONDS = 60.0
 @dataclass
 class Accepted:
     runs: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # runs of paused recipes, to run when resumed
     dropped: dict[str, int] = field(default_factory=dict)  # reason -> events
     duplicate: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"runs": self.runs}
+        if self.held:
+            out["held"] = self.held
         if self.duplicate:
             out["duplicate"] = True
         if self.dropped:
@@ -109,6 +117,7 @@ class Intake:
         self.sandbox = sandbox
         self.metrics = metrics or Metrics()
         self.deliveries = Deliveries(runtime.db.engine, clock)
+        self.pauses = Pauses(runtime.db.engine)
         self.echoes = runtime.echoes
         # per app, what a run for one of its events adds to the environment (App.run_env)
         self._run_env = {
@@ -170,8 +179,17 @@ class Intake:
                         )
                 if reason is not None:
                     self._count(accepted, source, reason)
+            # the runs of paused recipes are held with their events, in this transaction
+            paused = self.pauses.paused_among({p.name for p, _, _ in todo}, conn)
+            for plan, event, run_id in todo:
+                if plan.name in paused:
+                    self._hold(plan, event, run_id, conn)
         for plan, event, run_id in todo:
-            accepted.runs.append(self.enqueue(plan, event, run_id))
+            if plan.name in paused:
+                accepted.runs.append(run_id)
+                accepted.held.append(run_id)
+            else:
+                accepted.runs.append(self._queue(plan, event, run_id))
         for job, partition in synced:
             accepted.runs.append(self.runtime.enqueue_job(job, partition=partition))
             self.metrics.runs_started.labels(job["pair"]).inc()
@@ -179,11 +197,33 @@ class Intake:
             self.deliveries.first(source, delivery_id)
         return accepted
 
-    def enqueue(self, plan: Plan, event: Event, run_id: str | None = None) -> str:
+    def enqueue(
+        self, plan: Plan, event: Event, run_id: str | None = None, *, paused: bool = True
+    ) -> str:
         """Queue ``plan``'s run for ``event``: as ``run_id``, else the event's own (its key),
-        else a new one."""
+        else a new one; or, while the recipe is paused, hold the event as that run (``paused``
+        False: queue it all the same, as a person's "run now" does)."""
+        return self.place(plan, event, run_id, paused=paused)[0]
+
+    def place(
+        self, plan: Plan, event: Event, run_id: str | None = None, *, paused: bool = True
+    ) -> tuple[str, bool]:
+        """:meth:`enqueue`, and whether the event was held (its recipe is paused)."""
         if run_id is None:
             run_id = run_id_for(event, plan.name) if event.key else new_run_id()
+        if paused and self.pauses.paused_among([plan.name]):
+            self._hold(plan, event, run_id)
+            return run_id, True
+        return self._queue(plan, event, run_id), False
+
+    def _hold(self, plan: Plan, event: Event, run_id: str, conn: Any = None) -> None:
+        self.pauses.hold(
+            run_id, plan.name, event.app, event.type, event.key, event.subject, event.payload, conn
+        )
+        self.metrics.refused.labels(event.app, "held").inc()
+        log.info("recipe %s is paused: run %s held until it is resumed", plan.name, run_id)
+
+    def _queue(self, plan: Plan, event: Event, run_id: str) -> str:
         added = self.run_env_of(event)
         env = {**self.runtime.env, **added} if added else None
         self.runtime.enqueue(
@@ -191,6 +231,29 @@ class Intake:
         )
         self.metrics.runs_started.labels(plan.name).inc()
         return run_id
+
+    def release(self, limit: int = 100) -> list[str]:
+        """Queue the events held by the recipes served here that are paused no more (each as the
+        run it was given: queued once, whichever process releases it first); the run ids."""
+        released = []
+        for held in self.pauses.releasable(self.router.plans, limit):
+            plan = self.router.plans[held.recipe]
+            event = Event(held.app, held.type, held.payload, held.key, held.subject)
+            released.append(self._queue(plan, event, held.run_id))
+            self.pauses.released(held.run_id)
+        if released:
+            log.info("released %d held run(s) of resumed recipes", len(released))
+        return released
+
+    def run_now(self, name: str, payload: dict[str, Any]) -> str:
+        """A person's "run now" of the recipe ``name`` with ``payload`` as its trigger event:
+        queued at once, paused or not; the new run's id."""
+        plan = self.router.plans.get(name)
+        if plan is None:
+            raise ConnectorError(f"no recipe named {name!r} is served")
+        run_id = new_run_id()
+        event = Event(plan.trigger_app, plan.trigger_event, payload, f"now:{run_id}")
+        return self.enqueue(plan, event, run_id, paused=False)
 
     def _env(self, event: Event) -> dict[str, str]:
         """What a sync run for ``event`` sees of the environment (its location included)."""

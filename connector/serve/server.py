@@ -25,20 +25,24 @@ from connector.apps.registry import Registry
 from connector.errors import ConnectorError
 from connector.language.plan import Plan
 from connector.language.sync_spec import SyncSpec
+from connector.persistence.connections import ConnectionStore
 from connector.persistence.cursors import Cursors
 from connector.persistence.executors import ExecutorLock
+from connector.persistence.incidents import IncidentStore
 from connector.persistence.runs import RunStore
 from connector.persistence.sealing import key_warnings, load_key
 from connector.records import RunRecord
 from connector.runtime.recovery import Recovery
-from connector.serve.alerts import Alerts, conflict_incident
+from connector.serve.alerts import Alerts
 from connector.serve.app import ServeSettings, build_app, mark_ready
 from connector.serve.guard import uvicorn_limits
 from connector.serve.intake import Intake
+from connector.serve.levels import Levels
 from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.schedules import Scheduler
 from connector.serve.syncing import sync_pollers
+from connector.serve.targets import alert_routes
 from connector.ui import serving
 from connector.ui.access import is_loopback
 
@@ -52,6 +56,8 @@ FORWARDED_ENV = "CONNECTOR_FORWARDED_ALLOW_IPS"
 TICK_SECONDS = 1.0  # how often schedules are looked at
 PRUNE_SECONDS = 600.0  # how often expired echo expectations are dropped
 RECOVER_SECONDS = 5.0  # how often the runs of dead processes are looked for (PostgreSQL)
+ANNOUNCE_SECONDS = 2.0  # how often closed incidents are looked for (their "resolved" message)
+LOGINS_SECONDS = 15.0  # how often the connections that need a new login are looked for
 
 
 class Service:
@@ -110,7 +116,14 @@ class Service:
         self._ticker: threading.Thread | None = None
         self.server: uvicorn.Server | None = None
         self.runtime.on_finished.append(self._finished)
-        self.alerts = Alerts.from_env(self.env)  # CONNECTOR_ALERT_URLS: None when it names none
+        # CONNECTOR_ALERT_URLS and the recipes' own `alerts:`: None when there is no target
+        self.alerts = Alerts.from_env(
+            self.env,
+            alert_routes(self.plans, self.syncs, self.env),
+            store=IncidentStore(self.runtime.db.engine),
+        )
+        self._logins_seen = 0.0
+        self.levels = Levels.from_env(self.env, self.runtime) if self.alerts is not None else None
 
     # lifecycle -----------------------------------------------------------------------------------
 
@@ -200,12 +213,13 @@ class Service:
     # background ----------------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        last_prune = last_recovery = 0.0
+        last_prune = last_recovery = last_announce = 0.0
         while not self._stop.wait(TICK_SECONDS):
             try:
                 for run_id in self.scheduler.tick():
                     self.metrics.received.labels("schedule").inc()
                     log.info("schedule fired run %s", run_id)
+                self.intake.release()  # the events held by recipes resumed since
                 now = time.time()
                 for poller in self.pollers:
                     if poller.due(now):
@@ -223,6 +237,27 @@ class Service:
                     last_prune = time.monotonic()
             except Exception as exc:  # the database is away: the next tick tries again
                 log.warning("schedules: %s", type(exc).__name__)
+            if self.alerts is not None and time.monotonic() - last_announce > ANNOUNCE_SECONDS:
+                last_announce = time.monotonic()
+                self._watch(self.alerts)
+
+    def _watch(self, alerts: Alerts) -> None:
+        """Announce the incidents closed since (once each), measure the levels, look at the
+        connections that need a new login and the conflicts that wait for a person."""
+        try:
+            alerts.announce()
+            if self.levels is not None:
+                self.levels.check(alerts)
+            if time.monotonic() - self._logins_seen > LOGINS_SECONDS:
+                self._logins_seen = time.monotonic()
+                store = ConnectionStore(self.runtime.db.engine, None)  # plain facts only
+                needing = {c.id: (c.app, c.needs_login) for c in store.find() if c.needs_login}
+                alerts.logins(needing)
+                # the conflicts left for a person by any process (a sync run, a reconcile)
+                for conflict in self.runtime.sync.conflicts(status="open", limit=200):
+                    alerts.conflict(conflict.to_json(), conflict.run_id)
+        except Exception as exc:  # the database is away: the next tick tries again
+            log.warning("alerts: %s", type(exc).__name__)
 
     def _accept_polled(self, source: str, events: list[Any], plan: Plan) -> list[str]:
         return self.intake.accept(source, None, events, only=plan).runs
@@ -260,7 +295,7 @@ class Service:
         if job.get("kind") == "sync":  # the conflicts this run left for a person
             for conflict in self.runtime.sync.conflicts(status="open", limit=50):
                 if conflict.run_id == record.id:
-                    alerts.notify(conflict_incident(conflict.to_json(), alerts.link(record.id)))
+                    alerts.conflict(conflict.to_json(), record.id)
 
     def _finished(self, record: RunRecord, job: Mapping[str, Any], seconds: float) -> None:
         self.metrics.runs.labels(record.recipe, record.status).inc()

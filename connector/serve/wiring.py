@@ -22,10 +22,12 @@ CONNECTEAM_EVENTS = {
 
 def sandbox_env(running: Any) -> dict[str, str]:
     """What ``running`` (a :class:`~connector.sandbox.server.RunningSandbox`) adds to the
-    server's environment: the apps' base URLs and credentials, its webhook keys, a secret."""
+    server's environment: the apps' base URLs and credentials, its webhook keys, a secret, and
+    the task board a sync makes Connecteam tasks on."""
     emitter = running.app.webhooks
     return {
         **running.env,
+        "CONNECTOR_VAR_TASK_BOARD_ID": running.state.default_task_board_id,
         "GHL_WEBHOOK_PUBLIC_KEY": emitter.public_key_pem("ed25519").decode(),
         "GHL_WEBHOOK_RSA_PUBLIC_KEY": emitter.public_key_pem("rsa").decode(),
         "CONNECTEAM_WEBHOOK_SECRET": secrets.token_urlsafe(24),

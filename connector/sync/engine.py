@@ -41,7 +41,7 @@ from connector.errors import ConnectorError, HTTPStepError, StepError, step_fail
 from connector.language.sync_spec import PairSpec, SyncSpec
 from connector.persistence.links import LinkStore
 from connector.persistence.sync import Conflict, PairState, SyncStore
-from connector.records import Recorder, RunRecord, StepRecord, ms_since, now_iso
+from connector.records import Recorder, RunRecord, StepRecord, bounded, ms_since, now_iso
 from connector.sending.auth import ACCOUNT
 from connector.sending.caller import Call, Caller
 from connector.sending.http import ParameterError, Redactor, build_request
@@ -131,6 +131,8 @@ class SyncRun:
         )
         self.notes: list[str] = []
         self.output: dict[str, Any] = {"pair": self.pair.kind, self.side: self.record_id}
+        # the sides this run has read as they are now (an event's payload may be old news)
+        self.fresh: set[str] = set()
 
     # the run -------------------------------------------------------------------------------------
 
@@ -471,6 +473,27 @@ class SyncRun:
         if not writes:
             self._save(new, conflicts)
             return
+        if self.side in writes and self.side not in self.fresh:
+            # a write back to the side the event came from: decided on the event's copy, which
+            # may be older than that side is now (edits made since it was sent). Decide again
+            # on the record as it is, or the write would revert those edits.
+            now = self._read(
+                self.side,
+                self.record_id,
+                "reread_" + self.side,
+                state.address.get(self.side, {}),
+            )
+            self.fresh.add(self.side)
+            if now is None:
+                self.notes.append(
+                    f"the {self._title(self.side)} {self.record_id} is gone; nothing was written"
+                )
+                return
+            if values_of(self.pair, self.side, now) != sides[self.side].values or (
+                self.pair.record(self.side).changed_at(now) != sides[self.side].at
+            ):
+                self._bring_together(state, now, theirs, pairing=pairing, round=round)
+                return
         answers: dict[str, Any] = {}
         written = {target: merged.to(target) for target in writes}
         for position, target in enumerate(writes):
@@ -517,6 +540,7 @@ class SyncRun:
                 for name, value in new.base.items()
             )
         }
+        self.fresh.update(writes)  # their answers show them as they are now
         if changed and round < MAX_ROUNDS:
             records.update(changed)
             self._bring_together(
@@ -720,6 +744,7 @@ class SyncRun:
         address = dict(state.address.get(self.side, {})) if state is not None else {}
         if isinstance(payload, Mapping):
             address.update(record.address_of(payload))
+        self.fresh.add(self.side)
         if record.read(self.record_id, address) is None and record.locate is not None:
             return self._locate(record, payload if isinstance(payload, Mapping) else {})
         return self._read(self.side, self.record_id, "read_" + self.side, address)
@@ -817,7 +842,7 @@ class SyncRun:
             raise
         finally:
             step.duration_ms = ms_since(started)
-            step.output = self.redactor.value(step.raw)
+            step.output = bounded(self.redactor.value(step.raw))  # cut, the cut marked
             self._finish(step)
 
     def _finish(self, step: StepRecord) -> None:

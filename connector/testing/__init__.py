@@ -1,4 +1,5 @@
-"""``connector test``: recipes tested against recorded responses, sending nothing.
+"""``connector test``: recipes tested against recorded responses, sending nothing; sync
+declarations tested on the embedded sandbox.
 
 A recipe ``NAME.yaml`` has its tests in ``NAME.test.yaml``, in a ``tests/`` folder beside it (or
 beside it in the same folder). Each test gives a trigger event, the responses the APIs give
@@ -14,6 +15,11 @@ The modules, in the order data flows through them::
     checks    expected vs actual, each failure at its expectation's file:line
     compare   partial / exact matching of values and requests
 
+A sync declaration ``NAME.sync.yaml`` has its tests in ``NAME.sync.test.yaml``
+(``connector/schemas/sync-test.schema.json``): records made and changed through the sandboxed
+apps' APIs, the events they send delivered in the order the test says, both apps compared after
+(:mod:`sync_cases` reads them, :mod:`sync_runner` runs one).
+
 This module finds the test files that paths name and runs them (:func:`run_paths`).
 """
 
@@ -28,6 +34,7 @@ from connector.apps.registry import Registry
 from connector.errors import Problem, UsageError
 from connector.testing.runner import Outcome, Recording, run_test
 from connector.testing.spec import SpecError, TestFile, load_test_file
+from connector.testing.sync_cases import SyncTestFile, is_sync_test, load_sync_test_file
 
 __all__ = ["Outcome", "Recording", "Report", "find_test_files", "run_paths"]
 
@@ -52,7 +59,7 @@ def find_test_files(paths: Sequence[str | os.PathLike[str]]) -> list[Path]:
         elif path.is_file() and _is_test(path):
             found.append(path)
         elif path.is_file():
-            stem = path.name.rsplit(".", 1)[0]
+            stem = path.name.rsplit(".", 1)[0]  # a declaration NAME.sync.yaml: NAME.sync
             beside = [path.parent / f"{stem}{s}" for s in TEST_SUFFIXES]
             nested = [path.parent / "tests" / f"{stem}{s}" for s in TEST_SUFFIXES]
             candidates = [p for p in (*beside, *nested) if p.is_file()]
@@ -105,6 +112,9 @@ def run_paths(
 
     report = Report()
     for path in find_test_files(paths):
+        if is_sync_test(path):
+            _run_sync_file(path, registry, report, select, on_outcome, on_problems)
+            continue
         try:
             tests: TestFile = load_test_file(path)
         except SpecError as exc:
@@ -121,3 +131,29 @@ def run_paths(
             if on_outcome is not None:
                 on_outcome(outcome)
     return report
+
+
+def _run_sync_file(
+    path: Path,
+    registry: Registry,
+    report: Report,
+    select: str | None,
+    on_outcome: Callable[[Outcome], None] | None,
+    on_problems: Callable[[list[Problem]], None] | None,
+) -> None:
+    from connector.testing.sync_runner import run_sync_test
+
+    try:
+        tests: SyncTestFile = load_sync_test_file(path)
+    except SpecError as exc:
+        report.problems.extend(exc.problems)
+        if on_problems is not None:
+            on_problems(exc.problems)
+        return
+    for case in tests.tests:
+        if select is not None and select not in case.name:
+            continue
+        outcome = run_sync_test(tests, case, registry)
+        report.outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)

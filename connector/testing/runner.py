@@ -26,7 +26,8 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ from connector.testing.cassette import RecordingTransport, ReplayTransport, Reso
 from connector.testing.checks import Failure, check
 from connector.testing.spec import Response, SpecError, TestCase, TestFile, load_cassette
 
-__all__ = ["FAKE_ENV", "Outcome", "Recording", "run_test"]
+__all__ = ["FAKE_ENV", "Outcome", "Recording", "guarded", "run_test"]
 
 # what a test's run has for credentials: fakes (redacted like real ones), never the user's
 FAKE_ENV = {
@@ -99,9 +100,8 @@ def run_test(
     record: Recording | None = None,
 ) -> Outcome:
     """Run ``case`` of ``tests`` (recording its cassette first with ``record``)."""
-    started = time.perf_counter()
     outcome = Outcome(tests.path, case.name, tests.where(f"{case.at}.name"))
-    try:
+    with guarded(outcome, "the run"):
         if prepared.plan is None:
             outcome.failures = [
                 Failure(str(p.location), f"the recipe is not valid: {p.location.path}: {p.message}")
@@ -111,18 +111,28 @@ def run_test(
         if record is not None and case.cassette is not None:
             outcome.recorded = _record(tests, case, prepared, registry, record)
         outcome.failures, outcome.actual = _replay(tests, case, prepared, registry)
+    return outcome
+
+
+@contextmanager
+def guarded(outcome: Outcome, what: str) -> Iterator[None]:
+    """Time ``outcome``, and make what goes wrong inside its failures: a test file's problems at
+    their lines, a run that could not be made, or a bug (ours or a plugin's), which fails this
+    test and not the whole suite (``CONNECTOR_DEBUG=1`` lets it through, with its traceback)."""
+    started = time.perf_counter()
+    try:
+        yield
     except SpecError as exc:
         outcome.failures = [Failure(str(p.location), p.message) for p in exc.problems]
     except ConnectorError as exc:
-        outcome.failures = [Failure(outcome.where, f"the run could not be made: {exc}")]
-    except Exception as exc:  # a bug (ours or a plugin's) fails this test, not the whole suite
+        outcome.failures = [Failure(outcome.where, f"{what} could not be made: {exc}")]
+    except Exception as exc:
         if os.environ.get("CONNECTOR_DEBUG"):
             raise
         message = f"internal error: {type(exc).__name__}: {exc} (set CONNECTOR_DEBUG=1 for details)"
         outcome.failures = [Failure(outcome.where, message)]
     finally:
         outcome.duration_ms = (time.perf_counter() - started) * 1000.0
-    return outcome
 
 
 def _resolver(registry: Registry, env: Mapping[str, str]) -> Resolver:

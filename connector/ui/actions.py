@@ -1,5 +1,6 @@
-"""The page's actions on a run: retry, replay from a step, mark resolved (each a POST that
-:meth:`~connector.ui.web.UI.gate` has checked for its CSRF token).
+"""The page's actions: on a run, retry, replay from a step, mark resolved; on a recipe, run now,
+pause, resume (each a POST that :meth:`~connector.ui.web.UI.gate` has checked for its CSRF
+token).
 
 Retry and replay go through the runtime's own :meth:`~connector.runtime.durable.Runtime.rerun`,
 the one ``connector runs retry`` and ``runs replay`` use: the new run is a fork of the old one
@@ -13,23 +14,34 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from connector.errors import ConnectorError
-from connector.ui.pages import conflicts_page, find_run, run_page
+from connector.ui.pages import conflicts_page, find_run, recipes_page, run_page
 
 if TYPE_CHECKING:
     from connector.records import RunRecord
     from connector.ui.web import UI, Ctx
 
-__all__ = ["WAIT_SECONDS", "replay", "resolve", "resolve_conflict", "retry"]
+__all__ = [
+    "WAIT_SECONDS",
+    "pause",
+    "replay",
+    "resolve",
+    "resolve_conflict",
+    "resume",
+    "retry",
+    "run_now",
+]
 
 log = logging.getLogger("connector.ui")
 
@@ -166,5 +178,74 @@ def resolve_conflict(ui: UI) -> Handler:
             None,
             notice=f"conflict #{conflict_id} resolved: run {record.id} brought it along",
         )
+
+    return handler
+
+
+async def _served(ui: UI, ctx: Ctx, name: str) -> Response | None:
+    """None when ``name`` is a recipe served here, else the page that says it is not."""
+    if name in ui.plans:
+        return None
+    return ui.problem(ctx, 404, f"no recipe named {name!r} is served here")
+
+
+def run_now(ui: UI) -> Handler:
+    """Run a recipe now, with its sample or the event pasted in the form, paused or not: the
+    run is queued as a served event's is, and the recipes page shows it as it goes."""
+
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        name = request.path_params["name"]
+        if (refused := await _served(ui, ctx, name)) is not None:
+            return refused
+        start = ui.start
+        text = ctx.form.get("event", "").strip()
+
+        async def again(code: int, error: str) -> Response:
+            return await recipes_page(ui, ctx, code=code, error=error, failed=name, event_text=text)
+
+        if start is None:
+            return await again(409, "this page does not start runs: it is not served with them")
+        if text:
+            try:
+                payload = json.loads(text)
+            except ValueError as exc:
+                return await again(400, f"the event is not JSON: {exc}")
+            if not isinstance(payload, dict):
+                return await again(400, "the event must be a JSON object, as a trigger event is")
+        else:
+            payload = dict(ui.plans[name].sample or {})
+        try:
+            run_id = await run_in_threadpool(start, name, payload)
+        except ConnectorError as exc:
+            return await again(409, f"could not start {name}: {exc}")
+        return RedirectResponse(
+            f"/ui/recipes?started={quote(run_id)}#recipe-{quote(name)}", status_code=303
+        )
+
+    return handler
+
+
+def pause(ui: UI) -> Handler:
+    """Pause a recipe: its events are accepted and held, not run, until it is resumed."""
+
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        name = request.path_params["name"]
+        if (refused := await _served(ui, ctx, name)) is not None:
+            return refused
+        await run_in_threadpool(ui.pauses.pause, name, "page")
+        return RedirectResponse(f"/ui/recipes#recipe-{quote(name)}", status_code=303)
+
+    return handler
+
+
+def resume(ui: UI) -> Handler:
+    """Resume a recipe: the serving processes run what it held, each event once."""
+
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        name = request.path_params["name"]
+        if (refused := await _served(ui, ctx, name)) is not None:
+            return refused
+        await run_in_threadpool(ui.pauses.resume, name)
+        return RedirectResponse(f"/ui/recipes#recipe-{quote(name)}", status_code=303)
 
     return handler

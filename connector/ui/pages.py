@@ -6,6 +6,7 @@ The database is read in a worker thread (the event loop keeps answering webhooks
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,18 @@ if TYPE_CHECKING:
     from connector.records import RunRecord
     from connector.ui.web import UI, Ctx
 
-__all__ = ["connections", "events", "find_run", "links", "queue", "run", "run_page", "runs"]
+__all__ = [
+    "connections",
+    "events",
+    "find_run",
+    "links",
+    "queue",
+    "recipes",
+    "recipes_page",
+    "run",
+    "run_page",
+    "runs",
+]
 
 Handler = Callable[[Request, "Ctx"], Awaitable[Response]]
 
@@ -85,8 +97,12 @@ async def run_page(
         history = ui.history
         terms = history.terms(record.id)
         recipe = ui.runtime.store.get_recipe(record.recipe_hash)
+        fixed_by, fixes = history.fixed(record.id)
         return {
+            "fixed_by": fixed_by,  # the later retry or replay that succeeded
+            "fixes": fixes,  # the failed runs this one fixed
             "kind": history.fork_kind(record.id),
+            "run_person": history.person(record.id),
             "children": history.children(record.id),
             "mark": history.mark(record.id),
             "terms": terms,
@@ -191,6 +207,61 @@ def links(ui: UI) -> Handler:
         )
 
     return handler
+
+
+def recipes(ui: UI) -> Handler:
+    """The recipes (and syncs) this process serves: each with its trigger, whether it is
+    paused and what it holds, its last runs, "run now"; the newest of their runs, live."""
+
+    async def handler(request: Request, ctx: Ctx) -> Response:
+        return await recipes_page(ui, ctx, started=request.query_params.get("started") or "")
+
+    return handler
+
+
+def _sample(plan: Any) -> str:
+    sample = getattr(plan, "sample", None)
+    return json.dumps(sample, indent=2, ensure_ascii=False, default=str) if sample else ""
+
+
+async def recipes_page(
+    ui: UI,
+    ctx: Ctx,
+    *,
+    code: int = 200,
+    started: str = "",
+    error: str = "",
+    failed: str = "",
+    event_text: str = "",
+) -> Response:
+    """The recipes page (also shown, with ``error`` about the recipe ``failed`` and the event
+    text that was sent, when a "run now" was refused)."""
+    plans = [ui.plans[name] for name in sorted(ui.plans)]
+    names = [p.name for p in plans] + [s.name for s in ui.syncs]
+
+    def read() -> dict[str, Any]:
+        return {
+            "paused": ui.pauses.all_paused(),
+            "held": ui.pauses.counts(),
+            "last": {name: ui.history.recipe_runs(name, 5) for name in names},
+            "newest": ui.history.newest_of(names, 20),
+        }
+
+    found = await run_in_threadpool(read)
+    return ui.render(
+        "recipes.html",
+        ctx,
+        code,
+        plans=plans,
+        syncs=ui.syncs,
+        samples={p.name: _sample(p) for p in plans},
+        can_start=ui.start is not None,
+        started=started,
+        error=error,
+        failed=failed,
+        event_text=event_text,
+        **found,
+    )
 
 
 def events(ui: UI) -> Handler:

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
 
 from connector.sending.http import Redactor
 
@@ -34,11 +35,19 @@ def _ms(value: float | None) -> str:
     return f"{value / 60_000:.1f} min"
 
 
-def _when(iso: str | None) -> str:
+def _utc_text(iso: str) -> str:
     """``2026-07-01 10:00:03`` (UTC) from a stored ISO time."""
+    return iso.replace("T", " ").split(".")[0].removesuffix("Z").removesuffix("+00:00")
+
+
+def _when(iso: str | None) -> Markup:
+    """A stored ISO time (UTC) as ``<time datetime=ISO>2026-07-01 10:00:03 UTC</time>``: read as
+    it is without script; ``static/times.js`` shows it in the viewer's time zone, the UTC time
+    on hover."""
     if not iso:
-        return ""
-    return iso.replace("T", " ").split(".")[0].removesuffix("Z")
+        return Markup("")
+    text = _utc_text(iso)
+    return Markup('<time datetime="{}" title="{} UTC">{} UTC</time>').format(iso, text, text)
 
 
 def _ago(iso: str | None, now: datetime | None = None) -> str:
@@ -57,10 +66,12 @@ def _ago(iso: str | None, now: datetime | None = None) -> str:
     return ""
 
 
-def _epoch(seconds: float | None) -> str:
+def _epoch(seconds: float | None) -> Markup:
+    """Epoch seconds as :func:`_when` shows a time."""
     if seconds is None:
-        return ""
-    return datetime.fromtimestamp(float(seconds), UTC).strftime("%Y-%m-%d %H:%M")
+        return Markup("")
+    moment = datetime.fromtimestamp(float(seconds), UTC)
+    return _when(moment.isoformat(timespec="seconds").replace("+00:00", "Z"))
 
 
 def _qs(params: dict[str, str]) -> str:

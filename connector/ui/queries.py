@@ -17,7 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connector.persistence.history import marks_table, normalize, terms_table
+from connector.persistence.history import marks_table, names_of, normalize, terms_table
+from connector.persistence.incidents import close_run, fixed_by, fixes
 from connector.persistence.links import links_table
 from connector.persistence.runs import forks_table, recipes_table, runs_table
 from connector.records import now_iso
@@ -38,6 +39,7 @@ _ROW_COLUMNS = (
     runs_table.c.duration_ms,
     runs_table.c.error,
     runs_table.c.parent,
+    runs_table.c.person,
 )
 
 
@@ -94,7 +96,9 @@ class RunRow:
     duration_ms: float | None
     error: str | None
     parent: str | None
+    person: str | None = None  # who the run was about: a name, else an email
     resolved: bool = False
+    fixed: bool = False  # a failed run a retry or replay of it fixed (it succeeded)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -207,7 +211,19 @@ class History:
             return rows
         m = marks_table.c
         marked = {r[0] for r in self._rows(sa.select(m.run_id).where(m.run_id.in_(failed)))}
-        return [replace(r, resolved=True) if r.id in marked else r for r in rows]
+        c = runs_table.c
+        fixed = {
+            r[0]
+            for r in self._rows(
+                sa.select(c.parent).where(c.parent.in_(failed), c.status == "succeeded")
+            )
+        }
+        return [
+            replace(r, resolved=r.id in marked, fixed=r.id in fixed)
+            if r.id in marked or r.id in fixed
+            else r
+            for r in rows
+        ]
 
     def newest(self, limit: int = 100, watch: Sequence[str] = ()) -> list[RunRow]:
         """The newest runs (and the runs ``watch`` names): what the live updates compare."""
@@ -222,6 +238,30 @@ class History:
             rows.extend(RunRow(*row) for row in self._rows(more))
         return rows
 
+    def recipe_runs(self, recipe: str, limit: int = 5) -> list[RunRow]:
+        """The newest runs of ``recipe`` (a recipe's or a sync's name), newest first."""
+        r = runs_table.c
+        query = (
+            sa.select(*_ROW_COLUMNS)
+            .where(r.recipe == recipe)
+            .order_by(r.started_at.desc(), r.id.desc())
+            .limit(limit)
+        )
+        return [RunRow(*row) for row in self._rows(query)]
+
+    def newest_of(self, recipes: Sequence[str], limit: int = 20) -> list[RunRow]:
+        """The newest runs of any of ``recipes``."""
+        if not recipes:
+            return []
+        r = runs_table.c
+        query = (
+            sa.select(*_ROW_COLUMNS)
+            .where(r.recipe.in_(list(recipes)))
+            .order_by(r.started_at.desc(), r.id.desc())
+            .limit(limit)
+        )
+        return self._with_marks([RunRow(*row) for row in self._rows(query)])
+
     def recipes(self) -> list[str]:
         """The names of every recipe a run was started with (for the recipe filter)."""
         query = sa.select(recipes_table.c.name).distinct().order_by(recipes_table.c.name)
@@ -234,11 +274,24 @@ class History:
         a run that succeeded."""
         r = runs_table.c
         child = runs_table.alias("child")
-        # the runs made from others are few: found once through runs_parent (a correlated
-        # lookup per run would be planned on runs_status, most runs having no parent)
-        superseded = sa.select(child.c.parent).where(
-            child.c.parent.is_not(None), child.c.status == "succeeded"
+        # the runs made from others are few: found once through runs_parent (`parent > ''`
+        # walks that index; the status is compared through coalesce so that the planner does
+        # not take runs_status instead and read every succeeded run); a retry of a retry that
+        # succeeded supersedes every failed run of the chain it was made from
+        fixed = (
+            sa.select(child.c.parent.label("id"))
+            .where(child.c.parent > "", sa.func.coalesce(child.c.status, "") == "succeeded")
+            .cte("fixed", recursive=True)
         )
+        up = runs_table.alias("up")
+        fixed = fixed.union_all(  # a chain of forks has no circle
+            sa.select(up.c.parent).where(
+                up.c.id == fixed.c.id,
+                up.c.parent > "",
+                up.c.status.in_(("failed", "waiting")),
+            )
+        )
+        superseded = sa.select(fixed.c.id)
         query = sa.select(*_ROW_COLUMNS).where(
             r.status.in_(("failed", "waiting")),
             r.id.not_in(superseded),
@@ -266,6 +319,7 @@ class History:
             conn.execute(
                 sa.insert(marks_table).values(run_id=run_id, resolved_at=now_iso(), note=note)
             )
+            close_run(conn, run_id, note)  # its incident: the "resolved" message goes out
 
     def reopen(self, run_id: str) -> None:
         with self.engine.begin() as conn:
@@ -278,6 +332,11 @@ class History:
         m = marks_table.c
         rows = self._rows(sa.select(m.resolved_at, m.note).where(m.run_id == run_id))
         return (str(rows[0][0]), rows[0][1]) if rows else None
+
+    def person(self, run_id: str) -> str | None:
+        """Who the run was about (a name, else an email), when known."""
+        rows = self._rows(sa.select(runs_table.c.person).where(runs_table.c.id == run_id))
+        return str(rows[0][0]) if rows and rows[0][0] else None
 
     def fork_kind(self, run_id: str) -> str | None:
         """ "retry" or "replay" when the run was made from another one."""
@@ -295,6 +354,12 @@ class History:
             .order_by(runs_table.c.started_at, runs_table.c.id)
         )
         return [(RunRow(*row[:-1]), row[-1]) for row in self._rows(query)]
+
+    def fixed(self, run_id: str) -> tuple[str | None, list[str]]:
+        """The run that fixed the failed ``run_id`` (a later retry or replay that succeeded),
+        and the failed runs the succeeded ``run_id`` fixed."""
+        with self.engine.connect() as conn:
+            return fixed_by(conn, run_id), fixes(conn, run_id)
 
     def terms(self, run_id: str, limit: int = 300) -> list[str]:
         """The ids and emails the run touched (for search links), in order."""
@@ -314,10 +379,26 @@ class History:
             .order_by(lk.updated_at.desc())
             .limit(limit)
         )
-        return [
-            {"kind": k, "ghl_id": g, "connecteam_id": c, "updated_at": u}
-            for k, g, c, u in self._rows(query)
-        ]
+        return self._named(
+            [
+                {"kind": k, "ghl_id": g, "connecteam_id": c, "updated_at": u}
+                for k, g, c, u in self._rows(query)
+            ]
+        )
+
+    def _named(self, links: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``links`` with the ``name`` of the person either side is (None when unknown), from
+        the people the runs met (:func:`~connector.persistence.history.names_of`)."""
+        if not links:
+            return links
+        ids = [str(link[side]) for link in links for side in ("ghl_id", "connecteam_id")]
+        with self.engine.connect() as conn:
+            names = names_of(conn, ids)
+        for link in links:
+            link["name"] = names.get(normalize(str(link["ghl_id"]))) or names.get(
+                normalize(str(link["connecteam_id"]))
+            )
+        return links
 
     def links(
         self, kind: str | None, q: str | None, before: str | None = None, limit: int = 200
@@ -339,9 +420,11 @@ class History:
         keys = ("kind", "ghl_id", "connecteam_id", "created_at", "updated_at")
         rows = [dict(zip(keys, row, strict=True)) for row in self._rows(query)]
         if len(rows) <= limit:
-            return rows, None
+            return self._named(rows), None
         last = rows[limit - 1]
-        return rows[:limit], _LINK_CURSOR.join((last["updated_at"], last["kind"], last["ghl_id"]))
+        return self._named(rows[:limit]), _LINK_CURSOR.join(
+            (last["updated_at"], last["kind"], last["ghl_id"])
+        )
 
     def link_kinds(self) -> list[str]:
         query = sa.select(links_table.c.kind).distinct().order_by(links_table.c.kind)

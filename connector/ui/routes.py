@@ -4,7 +4,7 @@ told where they are served (:func:`serving`). The handlers are in :mod:`connecto
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -36,6 +36,10 @@ def routes(ui: UI) -> list[BaseRoute]:
             gate(actions.resolve_conflict(ui)),
             methods=["POST"],
         ),
+        Route("/ui/recipes", gate(pages.recipes(ui)), methods=["GET"]),
+        Route("/ui/recipes/{name}/run", gate(actions.run_now(ui)), methods=["POST"]),
+        Route("/ui/recipes/{name}/pause", gate(actions.pause(ui)), methods=["POST"]),
+        Route("/ui/recipes/{name}/resume", gate(actions.resume(ui)), methods=["POST"]),
         Route(EVENTS, gate(pages.events(ui)), methods=["GET"]),
         Route("/ui/login", ui.login, methods=["GET", "POST"]),
         Route("/ui/logout", gate(ui.logout), methods=["POST"]),
@@ -43,9 +47,17 @@ def routes(ui: UI) -> list[BaseRoute]:
     ]
 
 
-def mount(app: Starlette, runtime: RunClient, plans: Mapping[str, Any]) -> UI:
-    """Add the page's routes to ``app`` (the serve app) and return the page."""
-    ui = UI(runtime, plans)
+def mount(
+    app: Starlette,
+    runtime: RunClient,
+    plans: Mapping[str, Any],
+    *,
+    start: Callable[[str, dict[str, Any]], str] | None = None,
+    syncs: Sequence[Any] = (),
+) -> UI:
+    """Add the page's routes to ``app`` (the serve app) and return the page; ``start`` queues a
+    run of a recipe by hand (the serve intake's "run now"), ``syncs`` the loaded syncs."""
+    ui = UI(runtime, plans, start=start, syncs=syncs)
     app.router.routes.extend(routes(ui))
     app.state.ui = ui
     return ui

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -24,6 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from connector.errors import ConnectorError
 from connector.persistence.page_sessions import PageSessions
+from connector.persistence.pauses import Pauses
 from connector.persistence.sealing import SecretBox, load_key
 from connector.runtime.api import RunClient
 from connector.ui.access import (
@@ -59,12 +60,23 @@ Handler = Callable[[Request, Ctx], Awaitable[Response]]
 
 class UI:
     """The page of one serving process: its runtime (the database, retry and replay), the
-    recipes it serves, and who may see it."""
+    recipes it serves (and the syncs), how it starts a run by hand (``start(recipe, event)``:
+    the new run's id; None: the page cannot), and who may see it."""
 
-    def __init__(self, runtime: RunClient, plans: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        runtime: RunClient,
+        plans: Mapping[str, Any],
+        *,
+        start: Callable[[str, dict[str, Any]], str] | None = None,
+        syncs: Sequence[Any] = (),
+    ) -> None:
         self.runtime = runtime
         self.plans = plans
+        self.start = start
+        self.syncs = list(syncs)
         self.history = History(runtime.db.engine)
+        self.pauses = Pauses(runtime.db.engine)
         env, db = runtime.env, runtime.db
         self.access = Access(
             password=env.get("CONNECTOR_UI_PASSWORD") or None,

@@ -117,3 +117,34 @@ def test_json_carries_the_failing_step_and_the_sandbox(home: Path) -> None:
     assert failed["sandbox"] is False
     ok = runs["run_0123456789abcdef0123"]
     assert ok["failed_step"] is None and ok["sandbox"] is True
+
+
+def test_piped_output_is_as_wide_as_its_rows(home: Path) -> None:
+    """Issue 29: `connector runs list | cat` printed `pull-cont…`: a pipe gets every column
+    whole, whatever width a terminal would have."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    env["CONNECTOR_HOME"] = str(home)
+    out = subprocess.run(
+        [sys.executable, "-m", "connector", "runs", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "…" not in out
+    assert out.count("create-contact-from-connecteam-with-a-long-name") == 2
+    assert "create_contact: " + LONG_ERROR.splitlines()[0] in out
+    assert "connecteam user_created" in out  # the wide layout: trigger and duration too
+
+
+def test_a_list_cut_by_its_limit_says_so(home: Path) -> None:
+    result = CliRunner().invoke(cli, ["runs", "list", "--limit", "1"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert len([line for line in result.stdout.splitlines() if line.startswith("run_")]) == 1
+    assert result.stderr.strip() == "more runs than these 1; use --limit to see more"
+    result = CliRunner().invoke(cli, ["runs", "list", "--limit", "2"], env={"COLUMNS": "200"})
+    assert result.stderr == ""

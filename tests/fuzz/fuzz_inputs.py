@@ -15,7 +15,7 @@ import yaml
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+RECIPES = sorted((ROOT / "tests" / "workloads").glob("*.yaml"))  # the one-way flows
 
 
 def _load(path: Path) -> Any:
@@ -33,7 +33,7 @@ def _events() -> list[dict[str, Any]]:
         if isinstance(sample, dict):
             found.append(sample)
     found.append(json.loads((ROOT / "tests" / "cli" / "event.json").read_text()))
-    for path in sorted((ROOT / "recipes" / "tests").glob("*.test.yaml")):
+    for path in sorted((ROOT / "tests" / "workloads" / "tests").glob("*.test.yaml")):
         for test in (_load(path) or {}).get("tests") or []:
             event = test.get("event") if isinstance(test, dict) else None
             if isinstance(event, dict):

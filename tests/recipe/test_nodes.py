@@ -71,7 +71,9 @@ def test_preparing_a_recipe_resolves_each_action_once(monkeypatch: pytest.Monkey
         return resolve(name, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(registry, "resolve", counted)
-    prepared = prepare(ROOT / "recipes" / "create-contact-from-connecteam.yaml", registry)
+    prepared = prepare(
+        ROOT / "tests" / "workloads" / "create-contact-from-connecteam.yaml", registry
+    )
     assert prepared.plan is not None, prepared.problems
     written = [s.action for s in prepared.plan.steps] + [
         s.once.lookup.action for s in prepared.plan.steps if s.once and s.once.lookup
@@ -130,7 +132,7 @@ def test_planning_a_validated_recipe_parses_no_template_again(
         return parse(self, source, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Environment, "_parse", counted)
-    path = ROOT / "recipes" / "create-contact-from-connecteam.yaml"
+    path = ROOT / "tests" / "workloads" / "create-contact-from-connecteam.yaml"
     validate_recipe(load_recipe(path), _fresh_registry())
     validated = list(parses)
     parses.clear()

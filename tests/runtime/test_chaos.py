@@ -45,7 +45,7 @@ from tests.runtime.e2e_support import CHAOS_FAULTS as FAULTS
 from tests.runtime.e2e_support import CHAOS_LIMITS as LIMITS
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = ROOT / "recipes"
+RECIPES = ROOT / "tests" / "workloads"
 SEED = ROOT / "connector" / "sandbox" / "seed.yaml"
 N = int(os.environ.get("CHAOS_EVENTS", "200"))
 AT_ONCE = 24  # runs in flight at a time

@@ -211,7 +211,7 @@ def test_a_contact_without_email_whose_answer_was_lost_is_found_by_its_full_name
     from connector.runtime.durable import RuntimeOptions
 
     prepared = prepare(
-        Path(__file__).parents[2] / "recipes/create-contact-from-connecteam.yaml", registry
+        Path(__file__).parents[2] / "tests/workloads/create-contact-from-connecteam.yaml", registry
     )
     assert prepared.plan is not None
     transport = _DropFirstCreate()

@@ -22,6 +22,7 @@ from connector.runtime.prepare import prepare
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.server import Service, bind
 from connector.serve.wiring import sandbox_env, wire_sandbox
+from tests import workloads
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK_TOKEN = "test-hook-token-5b1f"
@@ -102,7 +103,7 @@ def planned(registry: Registry, path: Path) -> tuple[Any, str]:
 
 
 def shipped(registry: Registry, *extra: Path) -> list[tuple[Any, str]]:
-    return [planned(registry, p) for p in [*sorted((ROOT / "recipes").glob("*.yaml")), *extra]]
+    return [planned(registry, p) for p in [*workloads.ALL, *extra]]
 
 
 def start_service(

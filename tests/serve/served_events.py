@@ -31,6 +31,7 @@ from connector.persistence.database import open_database
 from connector.persistence.runs import RunStore
 from connector.records import RunRecord
 from connector.sandbox.server import RunningSandbox
+from tests import workloads
 from tests.serve.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,7 +182,7 @@ class Server:
         self.env, self.port, self.logs = env, port, logs
         self.recipes = logs / "recipes"
         self.recipes.mkdir()
-        for path in recipes or [ROOT / "recipes" / f"{name}.yaml" for name in SERVED]:
+        for path in recipes or [workloads.recipe(name) for name in SERVED]:
             (self.recipes / path.name).write_text(path.read_text())
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

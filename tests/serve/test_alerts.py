@@ -4,12 +4,8 @@ target that does not answer never holds a run up; a refused message is tried aga
 
 from __future__ import annotations
 
-import email
-import json
-import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,80 +14,14 @@ from click.testing import CliRunner
 
 from connector.cli import cli
 from connector.records import RunRecord, StepRecord
-from connector.serve.alerts import Alerts, alert_urls, incident_of, shown_url
+from connector.serve.alerts import Alerts, incident_of
+from connector.serve.targets import alert_urls, shown_url
 from tests.serve.conftest import HOOK_TOKEN, Served, wait_for
+from tests.serve.receivers import Mailbox, Receiver
 
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
 USER = 9001
 TASKS = f"/ghl/contacts/{CONTACT}/tasks"
-
-
-class Mailbox:
-    """A local SMTP server (aiosmtpd): the messages it received, as text."""
-
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.messages: list[str] = []
-        mailbox = self
-
-        class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-                message = email.message_from_bytes(envelope.content)
-                parts = [message, *message.walk()] if message.is_multipart() else [message]
-                texts = [
-                    p.get_payload(decode=True).decode()
-                    for p in parts
-                    if p.get_content_type() == "text/plain"
-                ]
-                mailbox.messages.append(str(message["Subject"]) + "\n" + "\n".join(texts))
-                return "250 OK"
-
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    @property
-    def url(self) -> str:
-        return (
-            f"mailto://127.0.0.1:{self.port}?from=connector@example.com"
-            "&to=ops@example.com&mode=insecure"
-        )
-
-
-class Receiver:
-    """A local webhook receiver for Apprise's json://; ``hold`` keeps every request waiting
-    until it is set."""
-
-    def __init__(self, held: bool = False) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.hold = threading.Event()
-        if not held:
-            self.hold.set()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                data = self.rfile.read(int(self.headers.get("content-length") or 0))
-                receiver.hold.wait()
-                receiver.bodies.append(json.loads(data))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.hold.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture()
@@ -241,6 +171,8 @@ def test_alert_urls_split_on_spaces_and_commas_and_are_shown_without_secrets() -
         "slack://T/B/C",
     ]
     assert shown_url("mailto://u:pw@mail.example?to=a@x.org") == "mailto://mail.example/..."
+    assert shown_url("slack://T0KEN1/B0KEN2/C0KEN3") == "slack://***/..."
+    assert shown_url("json://127.0.0.1:8080/hook") == "json://127.0.0.1:8080/..."
 
 
 def test_alerts_test_sends_one_to_every_target(
@@ -289,3 +221,108 @@ def test_a_sync_conflict_left_for_a_person_is_an_alert() -> None:
     assert "contact C1 <-> 501: email changed on both sides" in body
     assert "connector sync resolve 3" in body
     assert f"http://127.0.0.1:8000/ui/runs/{mine.run_id}" in body
+
+
+def _incidents(served: Served) -> list[Any]:
+    from connector.persistence.incidents import IncidentStore
+
+    return IncidentStore(served.service.runtime.db.engine).find()
+
+
+def test_a_replay_that_succeeds_closes_the_incident_and_says_so_once(
+    serve_with: Any, database: dict[str, str], mailbox: Mailbox, receiver: Any
+) -> None:
+    hook = receiver()
+    database.update(
+        CONNECTOR_RETRY_ATTEMPTS="2",
+        CONNECTOR_RETRY_BASE_DELAY="0.05",
+        CONNECTOR_ALERT_URLS=f"{mailbox.url}, {hook.url}",
+    )
+    served = serve_with()
+    failed = _ended(served, _failing_run(served))
+    assert failed.status == "failed"
+    wait_for(lambda: mailbox.messages and hook.bodies)
+    [incident] = _incidents(served)
+    assert (incident.status, incident.run_id, incident.kind) == ("open", failed.id, "failed")
+
+    # a retry that fails again is the same incident: counted, no second alert
+    again = served.service.runtime.rerun(failed, None)
+    assert again.status == "failed" and again.parent == failed.id
+    [incident] = _incidents(served)
+    assert (incident.status, incident.repeats, incident.last_run_id) == ("open", 1, again.id)
+
+    httpx.delete(f"{served.sandbox.url}/_sandbox/faults").raise_for_status()
+    fixed = served.service.runtime.rerun(again, "")  # a replay of the retry succeeds
+    assert fixed.status == "succeeded"
+    [incident] = _incidents(served)  # closed in the transaction that recorded the retry's end
+    assert incident.status in ("closed", "announced") and incident.fixed_by == fixed.id
+
+    wait_for(lambda: len(mailbox.messages) >= 2 and len(hook.bodies) >= 2)
+    for _ in range(3):  # whoever looks again finds nothing more to announce
+        assert served.service.alerts.announce() == 0
+    served.service.alerts.close()
+    assert (len(mailbox.messages), len(hook.bodies)) == (2, 2)
+    mail, posted = mailbox.messages[1], hook.bodies[1]
+    for text in (mail, posted["title"] + "\n" + posted["message"]):
+        assert "pull-contact-on-select: resolved" in text
+        assert f"run {fixed.id} succeeded" in text
+        assert f"{served.url}/ui/runs/{fixed.id}" in text
+        assert "1 more time" in text
+    assert _incidents(served)[0].status == "announced"
+
+
+def test_the_secrets_of_alert_urls_stay_out_of_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    urls = [
+        "json://alerter:pa55-w0rd-9@127.0.0.1:1/hooks/T0KEN-in-the-path-77?token=qu3ry-t0ken",
+        "mailto://ops:mail-pa55word@127.0.0.1:1?from=a@example.com&to=b@example.com&mode=insecure",
+    ]
+    secrets = ["pa55-w0rd-9", "T0KEN-in-the-path-77", "qu3ry-t0ken", "mail-pa55word"]
+    caplog.set_level(logging.DEBUG)
+    alerts = Alerts(urls, attempts=1)  # Apprise for real, to targets where nothing listens
+    alerts.run_finished(_failed(1))
+    alerts.close()
+    sending = [r for r in caplog.records if r.name in ("apprise", "urllib3.connectionpool")]
+    assert sending, "the sending libraries logged nothing: the test would prove nothing"
+    assert "127.0.0.1" in caplog.text  # their lines are there, cleaned
+    for secret in secrets:
+        assert secret not in caplog.text
+    assert "json://127.0.0.1:1/..." in caplog.text  # our own line names the target safely
+
+
+def test_a_recipe_with_its_own_targets_alerts_them_and_not_the_deployments(
+    serve_with: Any, database: dict[str, str], receiver: Any
+) -> None:
+    deployment, team = receiver(), receiver()
+    database.update(
+        CONNECTOR_RETRY_ATTEMPTS="2",
+        CONNECTOR_RETRY_BASE_DELAY="0.05",
+        CONNECTOR_ALERT_URLS=deployment.url,
+        TEAM_ALERTS_URL=team.url,  # the recipe names the variable: `to: [TEAM_ALERTS_URL]`
+    )
+    own = Path(__file__).parents[1] / "recipe" / "alerts" / "only-own.yaml"
+    served = serve_with(own)
+    httpx.post(
+        f"{served.sandbox.url}/_sandbox/faults",
+        json={"seed": 1, "specs": [f"503:1,path=/ghl/contacts/{CONTACT},method=GET"]},
+    ).raise_for_status()
+    runs = []
+    for recipe, event in (
+        ("contact-with-own-alerts", {"contactId": CONTACT}),
+        ("pull-contact-on-select", {"contactId": CONTACT, "userId": USER}),
+    ):
+        answer = httpx.post(
+            f"{served.url}/hooks/{recipe}",
+            json=event,
+            headers={"authorization": f"Bearer {HOOK_TOKEN}"},
+        )
+        runs.append(_ended(served, str(answer.json()["run_id"])))
+    assert [r.status for r in runs] == ["failed", "failed"]
+    wait_for(lambda: team.bodies and deployment.bodies)
+    served.service.alerts.close()
+    [to_team] = team.bodies
+    [to_deployment] = deployment.bodies
+    assert "contact-with-own-alerts" in to_team["title"] and runs[0].id in to_team["message"]
+    assert "pull-contact-on-select" in to_deployment["title"]
+    assert runs[1].id in to_deployment["message"]

@@ -9,7 +9,7 @@ from click.testing import CliRunner, Result
 from connector.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = ROOT / "recipes"
+RECIPES = ROOT / "tests" / "workloads"
 SHIPPED = sorted(p.stem for p in RECIPES.glob("*.yaml"))
 
 

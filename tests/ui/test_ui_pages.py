@@ -292,3 +292,25 @@ def test_the_live_stream_sends_new_runs_and_status_changes(page: Page, record: R
     events = asyncio.run(take())
     assert events[0]["status"] == "running" and "<tr data-run-id" in events[0]["row"]
     assert events[1] == {**events[1], "id": before.id, "status": "succeeded"}
+
+
+def test_a_retry_of_a_retry_that_succeeds_takes_both_failed_runs_out_of_the_queue(
+    page: Page, record: Record
+) -> None:
+    first = record(status="failed")
+    second = record(status="failed", parent=first.id)  # its retry failed too
+    waiting = record(status="failed")
+    html = page.client.get("/ui/queue").text
+    assert set(run_ids(html)) == {first.id, second.id, waiting.id}
+    third = record(status="succeeded", parent=second.id)  # the retry of the retry succeeded
+    assert run_ids(page.client.get("/ui/queue").text) == [waiting.id]
+    listed = page.client.get("/?status=failed").text  # the list tags the run it fixed
+    row = listed[listed.index(f'data-run-id="{second.id}"') :].split("</tr>")[0]
+    assert '<span class="tag">fixed</span>' in row
+    row = listed[listed.index(f'data-run-id="{waiting.id}"') :].split("</tr>")[0]
+    assert "fixed" not in row
+    first_html = page.client.get(f"/ui/runs/{first.id}").text
+    assert f'id="fixed-by">fixed by <a href="/ui/runs/{third.id}"' in first_html
+    third_html = page.client.get(f"/ui/runs/{third.id}").text
+    for fixed in (first.id, second.id):
+        assert f'fixes <a href="/ui/runs/{fixed}"' in third_html
