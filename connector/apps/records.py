@@ -56,12 +56,31 @@ class RecordType:
     create: Callable[[Mapping[str, Any], Mapping[str, str], str | None], Request] | None = None
     created: Callable[[Any], Mapping[str, Any] | None] | None = None
     create_needs: tuple[str, ...] = ()  # fields a new record must have (the API refuses it else)
+    # after a create whose answer was lost: the request that lists the records it may have made
+    # (given the fields it sent, encoded, the run's environment and the parent's id on this
+    # side), the records in that answer, and the answer the create would have given for one of
+    # them (None: a lost create cannot be looked for, and waits for a person)
+    made: Callable[[Mapping[str, Any], Mapping[str, str], str | None], Request | None] | None = None
+    made_found: Callable[[Any], list[Mapping[str, Any]]] | None = None
+    as_created: Callable[[Mapping[str, Any]], Any] | None = None
+    # finding a record whose address neither its event nor the pair gives (GoHighLevel #332: a
+    # TaskCreate names no contact): the request for page ``page`` (0, 1, ...) of a search that
+    # holds it, given its id, what its event showed of it and the run's environment (None: no
+    # such page), and the records of an answer
+    locate: Callable[[str, Mapping[str, Any], Mapping[str, str], int], Request | None] | None = None
+    located: Callable[[Any], list[Mapping[str, Any]]] | None = None
     # the requests that find records whose field equals a value (match keys), and the records
     find: Callable[[str, Any, Mapping[str, str]], Request | None] | None = None
     found: Callable[[Any], list[Mapping[str, Any]]] | None = None
     # what a delete on the other side may do to this record: remove it, or archive it
     remove: Callable[[str, Address], Request] | None = None
     archive: Callable[[str, Address], Request] | None = None
+    # how `connector serve` polls this record type for a sync that pairs it (changes no webhook
+    # reports): the poller, given a setup whose plan names the poll (``name``, ``poll.every``),
+    # or None when the environment does not say what to poll; its events are of type
+    # ``poll_event`` (one of ``events``)
+    poll: Callable[[Any], Any] | None = None
+    poll_event: str = ""
     # the webhook events about this record type: event type -> what it says
     events: Mapping[str, EventMeaning] = field(default_factory=dict)
     # the record an event's payload carries (a Connecteam item is under ``data``), and its id

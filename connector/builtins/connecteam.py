@@ -13,6 +13,13 @@ The task poll: Connecteam sends no webhook for a task's edits, so a recipe on ``
 polls the board ``with.taskBoardId``: every task is compared with how the last poll saw it (its
 fields' digest, kept per task in the cursors), and each one that changed is the recipe's event,
 with ``changed`` naming the fields. The first poll only looks.
+
+A two-way sync polls the same way (``poll.board`` names the board, ``poll.new`` is true): a task
+first seen by a later poll is an event too (its counterpart may have been made from its
+``task_published``, and it may have changed since), and every event is keyed by the poll's time,
+so a task that goes back to an earlier state is reported again. The sync compares what a poll
+reports with the pair's last synced state, so a task completed before any poll saw it is still a
+change, and one reported as it already is writes nothing.
 """
 
 from __future__ import annotations
@@ -184,12 +191,17 @@ class TaskPoller(Poller):
         from connector.language.templates import compile_value
 
         super().__init__(setup)
-        raw = (self.plan.poll.get("with") or {}).get("taskBoardId")
-        env = {"env": template_env(self.runtime.env, self.runtime.registry.template_variables)}
-        self.board = str(compile_value(self.plan.jinja, raw).render(env))
+        self.new = bool(self.plan.poll.get("new"))  # a sync's poll: new tasks are events too
+        if self.plan.poll.get("board"):
+            self.board = str(self.plan.poll["board"])
+        else:
+            raw = (self.plan.poll.get("with") or {}).get("taskBoardId")
+            env = {"env": template_env(self.runtime.env, self.runtime.registry.template_variables)}
+            self.board = str(compile_value(self.plan.jinja, raw).render(env))
 
     def poll(self) -> list[str]:
-        self.next_at = self.clock() + self.every
+        started = self.clock()
+        self.next_at = started + self.every
         first = self.cursors.get(self.name) is None
         tasks = self._tasks()
         events, seen = [], []
@@ -204,19 +216,21 @@ class TaskPoller(Poller):
             now_seen = json.dumps(fields, default=str)
             if now_seen != before:  # written only when it changed
                 seen.append((name, now_seen))
-            if first or before is None:
+            if first or (before is None and not self.new):
                 continue  # the first poll only looks; a new task is task_published's
-            old = json.loads(before)
-            if digest_of(old) == digest:
+            old = json.loads(before) if before is not None else {}
+            if before is not None and digest_of(old) == digest:
                 continue
             changed = sorted(k for k in TASK_FIELDS if old.get(k) != view.get(k))
             payload = {**view, "changed": changed}
             key = f"poll:{APP}:task:{view['id']}:{digest}"
+            if self.new:  # the same state again later (reopened, completed again) is news
+                key += f":{started:.3f}"
             events.append(Event(APP, "task.updated", payload, key))
         runs = self.accept("poll", events, self.plan) if events else []
         for name, value in seen:  # only once the runs are stored
             self.cursors.put(name, value)
-        self.cursors.put(self.name, str(self.clock()))
+        self.cursors.put(self.name, str(started))
         return runs
 
     def _tasks(self) -> list[dict[str, Any]]:

@@ -15,6 +15,12 @@ date and paged with ``searchAfter``. Each contact found is the recipe's event (t
 same run id, so it never runs twice. The cursor moves to the latest date seen only once every
 run of the poll is stored; a poll that fails (the API away, a 429) leaves it, and the next one
 covers the same ground.
+
+GoHighLevel sends no webhook when a task is edited (only ``TaskCreate``, ``TaskComplete``,
+``TaskDelete``), and its task search has no date filter: a sync that pairs tasks polls every task
+of the location (:class:`TaskSearchPoller`, ``POST /locations/{id}/tasks/search`` page by page),
+compares each with how the last poll saw it (a digest kept per task in the cursors), and each task
+new or changed since is an event (``task.updated``). The first poll only looks.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ __all__ = [
     "RATE_LIMIT_HEADERS",
     "WEBHOOK",
     "ContactPoller",
+    "TaskSearchPoller",
     "event_of",
 ]
 
@@ -224,3 +231,61 @@ POLLS: dict[str, Poll] = {
     "ContactUpdate": Poll(ContactPoller, what="GoHighLevel contacts"),
     "ContactCreate": Poll(ContactPoller, what="GoHighLevel contacts"),
 }
+
+
+# -- the task poll (a sync's) ------------------------------------------------------------------
+
+TASK_SEARCH = "ghl.task-search"
+TASK_VIEW = ("title", "body", "dueDate", "completed", "assignedTo", "contactId")
+
+
+class TaskSearchPoller(Poller):
+    """A sync's poll of every GoHighLevel task of the location (see the module)."""
+
+    def poll(self) -> list[str]:
+        started = self.clock()
+        self.next_at = started + self.every
+        first = self.cursors.get(self.name) is None
+        location = self.runtime.env.get(LOCATION_ENV, "")
+        events, seen = [], []
+        for task in self._tasks(location):
+            task_id = task.get("id") or task.get("_id")
+            if not isinstance(task_id, str) or not task_id:
+                continue
+            view = {k: task.get(k) for k in TASK_VIEW}
+            name = f"{self.name}:{task_id}"
+            now_seen = digest_of(view)
+            before = self.cursors.get(name)
+            if now_seen == before:
+                continue
+            seen.append((name, now_seen))
+            if first:
+                continue  # the first poll only looks
+            payload = {**task, "id": task_id, "type": self.plan.trigger_event}
+            payload["locationId"] = location
+            key = f"poll:{APP}:task:{task_id}:{now_seen}:{started:.3f}"
+            events.append(Event(APP, self.plan.trigger_event, payload, key))
+        runs = self.accept("poll", events, self.plan) if events else []
+        for name, value in seen:  # only once the runs are stored
+            self.cursors.put(name, value)
+        self.cursors.put(self.name, str(started))
+        return runs
+
+    def _tasks(self, location: str) -> list[dict[str, Any]]:
+        app = self.runtime.registry.apps[APP]
+        op = app.operations[TASK_SEARCH]
+        headers = dict(app.headers(op)) if app.headers else {}
+        client = self.runtime.clients[APP]
+        path = op.path.replace("{locationId}", location)
+        out: list[dict[str, Any]] = []
+        for page in range(MAX_PAGES):
+            body = {"limit": PAGE_SIZE, "skip": page * PAGE_SIZE}
+            response = client.request(op.method, path, json=body, headers=headers)
+            if response.status_code != 200:
+                raise RuntimeError(f"{op.method} {path} answered {response.status_code}")
+            found = response.json().get("tasks")
+            tasks = [t for t in found if isinstance(t, dict)] if isinstance(found, list) else []
+            out.extend(tasks)
+            if len(tasks) < PAGE_SIZE:
+                break
+        return out

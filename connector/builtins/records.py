@@ -9,13 +9,17 @@ a GoHighLevel contact's ``dateUpdated`` (ISO 8601, milliseconds), a Connecteam u
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connector.apps.events import Poller, PollSetup
 from connector.apps.records import RecordType, Request
 
 __all__ = ["CONNECTEAM_RECORDS", "GHL_RECORDS", "iso_seconds"]
+
+log = logging.getLogger("connector.serve")
 
 
 def iso_seconds(value: Any) -> float | None:
@@ -106,6 +110,21 @@ def _ghl_page(answer: Any, cursor: Any) -> tuple[list[Mapping[str, Any]], Any]:
     return found, (last if len(found) == WALK_PAGE and last else None)
 
 
+def _ghl_made(
+    fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None
+) -> Request | None:
+    for field in ("email", "phone"):
+        if fields.get(field):
+            return _ghl_find(field, fields[field], env)
+    return None
+
+
+def _ghl_contact_poller(setup: PollSetup) -> Poller:
+    from connector.builtins.ghl import ContactPoller
+
+    return ContactPoller(setup)
+
+
 GHL_CONTACT = RecordType(
     app="ghl",
     name="contact",
@@ -121,12 +140,17 @@ GHL_CONTACT = RecordType(
     ),
     create=_ghl_create,
     created=_ghl_contact,
+    made=_ghl_made,
+    made_found=_ghl_found,
+    as_created=lambda record: {"contact": record},
     find=_ghl_find,
     found=_ghl_found,
     walk=_ghl_walk,
     page=_ghl_page,
     total=lambda answer: _count(answer, "total"),
     remove=lambda rid, address: ("ghl.delete-contact", {"contactId": rid}),
+    poll=lambda setup: _ghl_contact_poller(setup),
+    poll_event="ContactUpdate",
     events={"ContactCreate": "upsert", "ContactUpdate": "upsert", "ContactDelete": "delete"},
     event_id=lambda payload: str(payload.get("id") or "") or None,
     # GoHighLevel answers an unknown contact id with 400 "Contact not found"
@@ -207,6 +231,15 @@ def _ct_page(answer: Any, cursor: Any) -> tuple[list[Mapping[str, Any]], Any]:
     return found, (start + len(found) if len(found) == WALK_PAGE else None)
 
 
+def _ct_made(
+    fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None
+) -> Request | None:
+    for field in ("email", "phoneNumber"):
+        if fields.get(field):
+            return _ct_find(field, fields[field], env)
+    return None
+
+
 CONNECTEAM_USER = RecordType(
     app="connecteam",
     name="user",
@@ -222,6 +255,9 @@ CONNECTEAM_USER = RecordType(
     update=_ct_update,
     create=_ct_create,
     created=_ct_created,
+    made=_ct_made,
+    made_found=_ct_found,
+    as_created=lambda record: {"data": {"results": [record]}},
     create_needs=("firstName", "lastName", "phoneNumber"),
     find=_ct_find,
     found=_ct_found,
@@ -283,10 +319,48 @@ def _ghl_task_read(rid: str, address: Mapping[str, Any]) -> Request | None:
     return "ghl.get-task", {"contactId": contact, "taskId": rid}
 
 
+TASK_SEARCH_PAGE = 100
+TASK_SEARCH_PAGES = 50  # 5,000 tasks of a location looked through, at most
+
+
+def _ghl_task_locate(
+    rid: str, hint: Mapping[str, Any], env: Mapping[str, str], page: int
+) -> Request | None:
+    """The location's task search (GoHighLevel #332: ``TaskCreate`` names no contact; the search
+    shows it): first by the event's title, then every task, a page at a time."""
+    location = str(hint.get("locationId") or env.get("GHL_LOCATION_ID") or "")
+    title = hint.get("title")
+    if not location or page > TASK_SEARCH_PAGES:
+        return None
+    body: dict[str, Any] = {"locationId": location, "limit": TASK_SEARCH_PAGE}
+    if page == 0 and title:
+        body["query"] = str(title)
+    else:  # after the title's page (when there is a title), every task
+        body["skip"] = (page - 1 if title else page) * TASK_SEARCH_PAGE
+    return "ghl.task-search", body
+
+
+def _ghl_tasks_found(answer: Any) -> list[Mapping[str, Any]]:
+    found = answer.get("tasks") if isinstance(answer, Mapping) else None
+    out = []
+    for task in found or []:
+        if isinstance(task, Mapping):
+            if not task.get("id") and task.get("_id"):
+                task = {**task, "id": task["_id"]}
+            out.append(task)
+    return out
+
+
 def _ghl_task_create(
     fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None
 ) -> Request:
     return "ghl.create-task", {"contactId": parent, "completed": False, **fields}
+
+
+def _ghl_task_poller(setup: PollSetup) -> Poller:
+    from connector.builtins.ghl import TaskSearchPoller
+
+    return TaskSearchPoller(setup)
 
 
 GHL_TASK = RecordType(
@@ -295,6 +369,8 @@ GHL_TASK = RecordType(
     title="GoHighLevel task",
     fields=GHL_TASK_FIELDS,
     read=_ghl_task_read,
+    locate=_ghl_task_locate,
+    located=_ghl_tasks_found,
     record_of=_ghl_task,
     id_of=lambda record: str(record.get("id") or ""),
     changed_at=lambda record: iso_seconds(record.get("dateUpdated")),
@@ -304,11 +380,23 @@ GHL_TASK = RecordType(
     ),
     create=_ghl_task_create,
     created=_ghl_task,
+    made=lambda fields, env, parent: (
+        ("ghl.get-all-tasks", {"contactId": parent}) if parent else None
+    ),
+    made_found=_ghl_tasks_found,
+    as_created=lambda record: {"task": record},
     remove=lambda rid, address: (
         "ghl.delete-task",
         {"contactId": address.get("contactId"), "taskId": rid},
     ),
-    events={"TaskCreate": "upsert", "TaskComplete": "upsert", "TaskDelete": "delete"},
+    poll=lambda setup: _ghl_task_poller(setup),
+    poll_event="task.updated",
+    events={
+        "TaskCreate": "upsert",
+        "TaskComplete": "upsert",
+        "TaskDelete": "delete",
+        "task.updated": "upsert",  # the sync's poll: GoHighLevel sends no webhook for an edit
+    },
     event_id=lambda payload: str(payload.get("id") or "") or None,
     decode=_ghl_task_decode,
     address_of=lambda record: {"contactId": record["contactId"]} if record.get("contactId") else {},
@@ -404,9 +492,43 @@ def _ct_task_create(
     }
 
 
+def _ct_task_made(
+    fields: Mapping[str, Any], env: Mapping[str, str], parent: str | None
+) -> Request | None:
+    board = env.get(TASK_BOARD_VAR, "")
+    if not board or not parent:
+        return None
+    return "connecteam.get-tasks", {
+        "taskBoardId": board,
+        "userIds": [int(parent)],
+        "status": "all",
+        "limit": 100,
+    }
+
+
+def _ct_tasks_found(answer: Any) -> list[Mapping[str, Any]]:
+    data = answer.get("data") if isinstance(answer, Mapping) else None
+    tasks = data.get("tasks") if isinstance(data, Mapping) else None
+    return [t for t in tasks or [] if isinstance(t, Mapping)]
+
+
 def _ct_task_parent(record: Mapping[str, Any]) -> str | None:
     users = record.get("userIds")
     return str(users[0]) if isinstance(users, list) and users else None
+
+
+def _ct_task_poller(setup: PollSetup) -> Poller | None:
+    """The sync's poll of the task board ``CONNECTOR_VAR_TASK_BOARD_ID`` (None: no board)."""
+    from dataclasses import replace
+
+    from connector.builtins.connecteam import TaskPoller
+
+    board = setup.runtime.env.get(TASK_BOARD_VAR, "")
+    if not board:
+        log.warning("Connecteam tasks are not polled: %s names no task board", TASK_BOARD_VAR)
+        return None
+    plan = replace(setup.plan, poll={**setup.plan.poll, "board": board, "new": True})
+    return TaskPoller(replace(setup, plan=plan))
 
 
 CONNECTEAM_TASK = RecordType(
@@ -421,10 +543,15 @@ CONNECTEAM_TASK = RecordType(
     update=_ct_task_update,
     create=_ct_task_create,
     created=_ct_task,
+    made=_ct_task_made,
+    made_found=_ct_tasks_found,
+    as_created=lambda record: {"data": record},
     remove=lambda rid, address: (
         "connecteam.delete-task",
         {"taskBoardId": _ct_board(address), "taskId": rid},
     ),
+    poll=lambda setup: _ct_task_poller(setup),
+    poll_event="task.updated",
     events={"task_published": "upsert", "task_completed": "upsert", "task.updated": "upsert"},
     event_record=_ct_event_record,
     event_id=lambda record: str(record.get("id") or "") or None,

@@ -14,18 +14,24 @@ Every attempt is logged (``GET /_sandbox/webhooks``): vendor, URL, event, delive
 number, status or error name, sandbox time, and when the next attempt is due; never the body.
 :meth:`Dispatcher.flush` waits until nothing is due or in flight (retries scheduled later do not
 count), for tests.
+
+For tests of what receives them, deliveries can be disordered (:meth:`Dispatcher.disorder`: a
+share of them sent twice, a share of them late by up to a spread of seconds, so later ones
+overtake them) and held back (:meth:`Dispatcher.hold`: nothing is sent until released).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import random
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -92,6 +98,24 @@ class Delivery:
         return self.headers
 
 
+_DELIVERY_IDS = {"ghl": "webhookId", "connecteam": "requestId"}
+
+
+def _fresh(delivery: Delivery) -> Delivery:
+    """``delivery`` as a delivery of its own: the same news under a new delivery id (signed
+    anew when it is sent)."""
+    field_name = _DELIVERY_IDS.get(delivery.vendor)
+    try:
+        body = json.loads(delivery.body)
+    except ValueError:
+        return delivery
+    if field_name is None or not isinstance(body, dict) or field_name not in body:
+        return delivery
+    body[field_name] = new_id = str(uuid.uuid4())
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    return replace(delivery, body=raw, delivery_id=new_id)
+
+
 class Dispatcher:
     """The delivery thread and its schedule; started by the first delivery, stopped by close()."""
 
@@ -117,6 +141,36 @@ class Dispatcher:
         self._log: deque[dict[str, Any]] = deque(maxlen=log_size)
         # whether a delivery is lost before its first attempt (the ``lose-webhook`` fault)
         self.loses: Callable[[Delivery], bool] | None = None
+        self._held = False
+        self._twice = self._late = self._spread = 0.0
+        self._fresh = False
+        self._disorder_rng = random.Random(0)
+
+    def disorder(
+        self,
+        twice: float = 0.0,
+        late: float = 0.0,
+        spread: float = 0.0,
+        seed: int = 0,
+        *,
+        fresh: bool = False,
+    ) -> None:
+        """From now on, send each new delivery a second time with probability ``twice`` (the
+        copy due up to ``spread`` seconds later; ``fresh``: as a delivery of its own, with a new
+        ``webhookId`` or ``requestId``, as a vendor reporting one change twice does), and make it
+        late by up to ``spread`` seconds with probability ``late`` (0, 0, 0: as it came)."""
+        if not (0.0 <= twice <= 1.0 and 0.0 <= late <= 1.0) or spread < 0:
+            raise ValueError("twice and late must be between 0 and 1, spread at least 0")
+        with self._cond:
+            self._twice, self._late, self._spread = twice, late, spread
+            self._fresh = fresh
+            self._disorder_rng = random.Random(seed)
+
+    def hold(self, held: bool = True) -> None:
+        """Send nothing while held (deliveries wait, due); ``hold(False)`` lets them go."""
+        with self._cond:
+            self._held = held
+            self._cond.notify_all()
 
     def submit(self, delivery: Delivery) -> None:
         """Schedule the first attempt, due now (dropped once the dispatcher is closed, or lost
@@ -139,7 +193,15 @@ class Dispatcher:
                 )
                 return
             delivery.due = self.clock()
+            rng = self._disorder_rng
+            if self._late and rng.random() < self._late:
+                delivery.due += rng.uniform(0, self._spread)
             heapq.heappush(self._heap, (delivery.due, next(self._order), delivery))
+            if self._twice and rng.random() < self._twice:
+                copy = replace(delivery, due=self.clock() + rng.uniform(0, self._spread))
+                if self._fresh:
+                    copy = _fresh(copy)
+                heapq.heappush(self._heap, (copy.due, next(self._order), copy))
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="sandbox-webhooks", daemon=True
@@ -153,7 +215,7 @@ class Dispatcher:
             self._cond.notify_all()
 
     def _take_due(self) -> Delivery | None:
-        if self._heap and self._heap[0][0] <= self.clock():
+        if self._heap and not self._held and self._heap[0][0] <= self.clock():
             self._busy += 1
             return heapq.heappop(self._heap)[2]
         return None

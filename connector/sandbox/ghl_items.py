@@ -2,6 +2,10 @@
 and workflows (the rest of the contacts document).
 
 Unknown task and note ids are 400 (``Task not found``, ``Note not found``), as for contacts.
+Tasks: a new task's ``TaskCreate`` event leaves out ``contactId`` and ``body``, as GoHighLevel's
+real ones do (highlevel-api-docs#332); ``POST /locations/{locationId}/tasks/search`` finds the
+location's tasks with them (``contactId``, ``completed``, ``assignedTo``, ``query`` over the
+title, ``limit`` (default 25), ``skip``; oldest first; no date filter).
 Tags: ``POST /contacts/{id}/tags`` adds (lower-cased, no duplicates) and answers every tag of the
 contact; ``DELETE`` removes; ``PUT /contacts/{id}`` with ``tags`` replaces them all.
 """
@@ -66,8 +70,35 @@ def create_task(call: Call) -> Reply:
         task.update(id=call.state.ghl_id(), contactId=contact["id"])
         call.state.ghl.tasks.setdefault(contact["id"], {})[task["id"]] = task
         shown = render_task(task)
-    call.state.emit("TaskCreate", shown)
+        # GoHighLevel #332: the event omits contactId and body (the location is kept)
+        event = {k: v for k, v in shown.items() if k not in ("contactId", "body")}
+        event["locationId"] = contact["locationId"]
+    call.state.emit("TaskCreate", event)
     return 201, {"task": shown}
+
+
+@routes("POST", "/locations/{locationId}/tasks/search")
+def search_tasks(call: Call) -> Reply:
+    body = call.body or {}
+    location = call.path["locationId"]
+    if location != call.location_id:
+        raise ApiError(403, "The token does not have access to this location.")
+    contacts = set(body.get("contactId") or [])
+    assigned = set(body.get("assignedTo") or [])
+    query = str(body.get("query") or "").lower()
+    skip, limit = int(body.get("skip") or 0), int(body.get("limit") or 25)
+    with call.state.lock:
+        found = [
+            render_task(task)
+            for contact_id, tasks in call.state.ghl.tasks.items()
+            if call.state.ghl.contacts.get(contact_id, {}).get("locationId") == location
+            and (not contacts or contact_id in contacts)
+            for task in tasks.values()
+            if ("completed" not in body or bool(task.get("completed")) == bool(body["completed"]))
+            and (not assigned or task.get("assignedTo") in assigned)
+            and (not query or query in str(task.get("title") or "").lower())
+        ]
+    return 200, {"tasks": found[skip : skip + limit]}
 
 
 @routes("GET", "/contacts/{contactId}/tasks/{taskId}")

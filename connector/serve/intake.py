@@ -136,9 +136,12 @@ class Intake:
         delivery_id: str | None,
         events: Sequence[Event],
         only: Plan | None = None,
+        *,
+        sync_only: bool = False,
     ) -> Accepted:
         """Store a run for every (event, matching recipe) of one delivery; see the module.
-        ``only``: the one recipe the events are for (a recipe's poll)."""
+        ``only``: the one recipe the events are for (a recipe's poll); ``sync_only``: the events
+        are for the loaded syncs alone (a sync's poll)."""
         self.metrics.received.labels(source).inc(len(events))
         # what is dropped and the runs' ids, decided in one transaction; then the runs are
         # queued; then the delivery is marked seen (after its runs: a crash in between leaves it
@@ -153,7 +156,7 @@ class Intake:
             for event in events:
                 reason = self._drop(event, conn)
                 if reason is None:
-                    plans, filtered = self.router.match(event, only)
+                    plans, filtered = ([], 0) if sync_only else self.router.match(event, only)
                     if filtered:
                         self._count(accepted, source, "filtered", filtered)
                     jobs = (

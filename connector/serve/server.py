@@ -42,6 +42,7 @@ from connector.serve.metrics import Metrics
 from connector.serve.polls import poller_for
 from connector.serve.reconciles import ReconcileSchedule
 from connector.serve.schedules import Scheduler
+from connector.serve.syncing import sync_pollers
 from connector.serve.targets import alert_routes
 from connector.ui import serving
 from connector.ui.access import is_loopback
@@ -110,6 +111,7 @@ class Service:
             for plan in self.plans
             if plan.poll is not None
         ]
+        self.pollers += sync_pollers(self.syncs, self.runtime, self._accept_sync_polled, cursors)
         self.app = build_app(self.intake, self.settings)
         self._recipes = list(recipes)
         self._stop = threading.Event()
@@ -268,6 +270,9 @@ class Service:
 
     def _accept_polled(self, source: str, events: list[Any], plan: Plan) -> list[str]:
         return self.intake.accept(source, None, events, only=plan).runs
+
+    def _accept_sync_polled(self, source: str, events: list[Any], plan: Any) -> list[str]:
+        return self.intake.accept(source, None, events, sync_only=True).runs
 
     def _queue_depth(self) -> int:
         try:

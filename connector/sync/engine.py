@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from connector.apps import App
+from connector.apps.records import Address, RecordType
 from connector.apps.registry import Registry
 from connector.catalog.model import Operation
 from connector.errors import ConnectorError, HTTPStepError, StepError, step_failure
@@ -229,21 +230,7 @@ class SyncRun:
                     )
                     or theirs
                 )
-            ids = {self.side: self.record_id, self.other: theirs_id}
-            state = PairState(
-                self.pair.kind,
-                ids["ghl"],
-                ids["connecteam"],
-                address={
-                    self.side: self.pair.record(self.side).address_of(mine),
-                    self.other: self.pair.record(self.other).address_of(theirs),
-                },
-            )
-            self.notes.append(
-                f"paired by {self._matched_by} with {self._title(self.other)} {theirs_id}"
-            )
-            self.output["paired"] = ids
-            self._bring_together(state, mine, theirs, pairing=True)
+            self._pair_with(mine, theirs, {}, f"by {self._matched_by}")
             return
         if not self.pair.creates_from(self.side):
             self.notes.append(
@@ -252,6 +239,26 @@ class SyncRun:
             )
             return
         self._create(mine, values, mine_at)
+
+    def _pair_with(
+        self, mine: Mapping[str, Any], theirs: Mapping[str, Any], where: Address, how: str
+    ) -> None:
+        """Pair this run's record with ``theirs`` (reached at ``where`` too), and bring the two
+        together by the rules."""
+        theirs_id = self.pair.record(self.other).id_of(theirs)
+        ids = {self.side: self.record_id, self.other: theirs_id}
+        state = PairState(
+            self.pair.kind,
+            ids["ghl"],
+            ids["connecteam"],
+            address={
+                self.side: self._address_of(mine),
+                self.other: {**where, **self.pair.record(self.other).address_of(theirs)},
+            },
+        )
+        self.notes.append(f"paired {how} with {self._title(self.other)} {theirs_id}")
+        self.output["paired"] = ids
+        self._bring_together(state, mine, theirs, pairing=True)
 
     _matched_by = ""
 
@@ -362,6 +369,14 @@ class SyncRun:
         if self.pair.parent and parent is None:
             return
         request = target.create(target.encode(fields), self.env, parent)
+        sent = {f.name: values[f.name] for f in self.pair.fields if f.on(self.other) in fields}
+        if not self.pair.match and target.made is not None:
+            # no match keys (tasks): a record under the same parent that shows every value is
+            # this one's counterpart, made by a sync run that has not yet kept the pair
+            twin = self._twin("twin_" + self.other, target, request, sent, parent)
+            if twin is not None:
+                self._pair_with(mine, twin[0], twin[1], "as its twin under the same parent")
+                return
         key = f"sync:{self.pair.kind}:create-from-{self.side}:{self.record_id}"
         created = target.created
         base = {f.name: values[f.name] for f in self.pair.fields if values.get(f.name) is not None}
@@ -379,14 +394,24 @@ class SyncRun:
                 base=dict(base),
                 seen={self.side: mine_at, self.other: target.changed_at(record)},
                 address={
-                    self.side: self.pair.record(self.side).address_of(mine),
+                    self.side: self._address_of(mine),
                     self.other: target.address_of(record) or target.address_of(request[1]),
                 },
                 version=1,
             )
             return self._writer(state, [])
 
-        answer = self._request("create_" + self.other, request, "create", effect_key=key, link=link)
+        def resolve(unit: str) -> tuple[bool, Any]:
+            return self._made(unit, target, request, sent, parent)
+
+        answer = self._request(
+            "create_" + self.other,
+            request,
+            "create",
+            effect_key=key,
+            link=link,
+            resolve=resolve if target.made is not None else None,
+        )
         made = created(answer)
         if made is not None:
             self.output["created"] = {self.other: target.id_of(made)}
@@ -527,6 +552,62 @@ class SyncRun:
                 round=round + 1,
             )
 
+    # writes whose answer was lost ---------------------------------------------------------------
+
+    def _made(
+        self,
+        unit: str,
+        target: RecordType,
+        request: tuple[str, dict[str, Any]],
+        sent: Mapping[str, Any],
+        parent: str | None,
+    ) -> tuple[bool, Any]:
+        """Whether a create whose answer was lost made its record: a record of the other side,
+        unpaired or paired with this one, that shows every value it sent (the answer it would
+        have given); else it is sent again."""
+        assert target.as_created is not None
+        twin = self._twin(_lookup_step(unit), target, request, sent, parent, mine_too=True)
+        return (True, target.as_created(twin[0])) if twin is not None else (False, None)
+
+    def _twin(
+        self,
+        step_id: str,
+        target: RecordType,
+        request: tuple[str, dict[str, Any]],
+        sent: Mapping[str, Any],
+        parent: str | None,
+        *,
+        mine_too: bool = False,
+    ) -> tuple[Mapping[str, Any], Address] | None:
+        """A record of the other side, under the parent the create names, that shows every
+        value in ``sent`` and is not paired (or, ``mine_too``, is paired with this run's
+        record); with where it is reached."""
+        if target.made is None or target.made_found is None:
+            return None
+        listing = target.made(request[1], self.env, parent)
+        if listing is None:
+            return None
+        answer = self._request(step_id, listing, "read")
+        for candidate in target.made_found(answer):
+            values = values_of(self.pair, self.other, candidate)
+            if not all(_same(values.get(name), value) for name, value in sent.items()):
+                continue
+            partner = self._partner(self.other, target.id_of(candidate))
+            if partner is None or (mine_too and partner == self.record_id):
+                return candidate, target.address_of(listing[1])
+        return None
+
+    def _partner(self, side: str, record_id: str) -> str | None:
+        """The id of the record ``side``'s ``record_id`` is paired with, if it is."""
+
+        def look() -> str | None:
+            found = self.store.pair(self.pair.kind, side, record_id)
+            if found is None:
+                return None
+            return found.connecteam_id if side == "ghl" else found.ghl_id
+
+        return self.caller.checkpoints.step(f"partner:{side}:{record_id}", look)
+
     def _written(
         self,
         new: PairState,
@@ -601,13 +682,24 @@ class SyncRun:
             )
             return
         key = f"sync:{self.pair.kind}:{state.ghl_id}:{rule}-{self.other}"
-        self._request(
-            f"{rule}_{self.other}",
-            action(other_id, address),
-            rule,
-            effect_key=key,
-            link=lambda _out: forget,
-        )
+        try:
+            self._request(
+                f"{rule}_{self.other}",
+                action(other_id, address),
+                rule,
+                effect_key=key,
+                link=lambda _out: forget,
+            )
+        except HTTPStepError as exc:
+            # already gone (a person removed it, or an earlier attempt whose answer was lost)
+            if rule != "propagate" or not target.missing(exc.status_code, exc.api_message):
+                raise
+            if not self.dry_run:
+                self.caller.checkpoints.step("forget", lambda: self._in_transaction(forget))
+            self.notes.append(
+                f"{meaning}: the {self._title(self.other)} {other_id} was gone already"
+            )
+            return
         self.notes.append(f"{meaning}: {rule} of {self._title(self.other)} {other_id}")
 
     # the database --------------------------------------------------------------------------------
@@ -655,7 +747,34 @@ class SyncRun:
         if isinstance(payload, Mapping):
             address.update(record.address_of(payload))
         self.fresh.add(self.side)
+        if record.read(self.record_id, address) is None and record.locate is not None:
+            return self._locate(record, payload if isinstance(payload, Mapping) else {})
         return self._read(self.side, self.record_id, "read_" + self.side, address)
+
+    def _address_of(self, mine: Mapping[str, Any]) -> dict[str, Any]:
+        """Where this run's record is reached: as its event said (a Connecteam task's board is
+        in its webhook, not in a read of it), and as the record shows."""
+        record = self.pair.record(self.side)
+        payload = self.job.get("payload")
+        address = dict(record.address_of(payload)) if isinstance(payload, Mapping) else {}
+        address.update(record.address_of(mine))
+        return address
+
+    def _locate(self, record: RecordType, hint: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The record whose address nothing gives, found by its app's search (GoHighLevel
+        #332: a ``TaskCreate`` names no contact), page by page; None when no page has it."""
+        assert record.locate is not None and record.located is not None
+        page = 0
+        while (request := record.locate(self.record_id, hint, self.env, page)) is not None:
+            found = record.located(self._request(f"locate_{self.side}_{page}", request, "read"))
+            for candidate in found:
+                if record.id_of(candidate) == self.record_id:
+                    return candidate
+            if not found and page > 0:
+                break
+            page += 1
+        self.notes.append(f"the {record.title} {self.record_id} was not found by its search")
+        return None
 
     def _read(
         self, side: str, record_id: str, step_id: str, address: Mapping[str, Any]
@@ -684,6 +803,7 @@ class SyncRun:
         *,
         effect_key: str | None = None,
         link: Callable[[Any], Callable[[Any], Any] | None] | None = None,
+        resolve: Callable[[str], tuple[bool, Any]] | None = None,
     ) -> Any:
         name = request[0]
         step = StepRecord(step_id, name, started_at=now_iso())
@@ -711,6 +831,7 @@ class SyncRun:
                 owner=f"{self.run.id}/{step_id}",
                 step_id=step_id,
                 link=link,
+                resolve=resolve,
                 describe=f"{op.method} {built.url.path} in {app.title}",
             )
             output = self.caller.call(call, step)
@@ -788,6 +909,12 @@ def fetch(
         step_id=unit,
     )
     return caller.call(call, StepRecord(unit, op.name))
+
+
+def _lookup_step(unit: str) -> str:
+    """The step of a look-up after a lost answer (``write_connecteam:write:lookup1``)."""
+    step, _, lookup = unit.rpartition(":")
+    return f"{step.split(':', 1)[0]}_{lookup}"
 
 
 def digest(values: Mapping[str, Any]) -> str:

@@ -399,3 +399,47 @@ def test_json_nested_past_32_levels_is_400_on_both_vendors(
     shallow = json.dumps({"locationId": LOC, "firstName": "[[[[" * 20, "x": [[[[[]]]]]})
     r = ghl.post("/contacts/", content=shallow)  # brackets in strings do not count
     assert r.status_code == 422 and "property x should not exist" in r.json()["message"]
+
+
+def test_held_deliveries_wait_then_come_some_twice_and_late(
+    ghl: httpx.Client, sandbox: RunningSandbox, receiver: Receiver
+) -> None:
+    httpx.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": receiver.url})
+    dispatcher = sandbox.app.webhooks.dispatcher
+    dispatcher.disorder(twice=0.5, late=0.5, spread=10.0, seed=3)
+    dispatcher.hold()
+    made = [
+        ghl.post("/contacts/", json={"locationId": LOC, "firstName": f"Held{n}"}).json()
+        for n in range(12)
+    ]
+    assert not dispatcher.flush(0.3)  # held: due, and not sent
+    assert receiver.got == []
+    dispatcher.hold(False)
+    advance(sandbox, 10)
+    flush(sandbox)
+    got = [b["id"] for b in receiver.bodies()]
+    ids = [m["contact"]["id"] for m in made]
+    assert set(got) == set(ids)  # every one came
+    assert len(got) > len(ids)  # some twice, with the same webhookId
+    assert got != sorted(got, key=ids.index)  # and not in the order they were made
+    bodies = receiver.bodies()
+    for twice in {i for i in got if got.count(i) > 1}:  # a copy: the same delivery again
+        assert len({b["webhookId"] for b in bodies if b["id"] == twice}) == 1
+    dispatcher.disorder()
+
+
+def test_a_fresh_copy_is_the_same_news_under_a_new_webhook_id(
+    ghl: httpx.Client, sandbox: RunningSandbox, receiver: Receiver
+) -> None:
+    httpx.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": receiver.url})
+    dispatcher = sandbox.app.webhooks.dispatcher
+    dispatcher.disorder(twice=1.0, fresh=True)
+    made = ghl.post("/contacts/", json={"locationId": LOC, "firstName": "Twice"}).json()
+    flush(sandbox)
+    dispatcher.disorder()
+    first, second = receiver.bodies()
+    assert first["id"] == second["id"] == made["contact"]["id"]
+    assert first["webhookId"] != second["webhookId"]
+    keys = _keys(sandbox)
+    for headers, raw in receiver.got:  # each signed as it is
+        assert verify_ghl(raw, headers, keys) == "ed25519"

@@ -128,7 +128,7 @@ def test_migration_6_names_the_runs_stored_before_it(tmp_path) -> None:  # type:
             )
         )
     applied = migrate(engine)
-    assert [m.version for m in applied][0] == 6  # and those after it
+    assert applied[0].version == 6  # and those after it
     with engine.connect() as conn:
         person = conn.execute(sa.text("SELECT person FROM runs WHERE id = 'run_old'")).scalar()
         named = conn.execute(sa.select(metadata.tables["people"].c.name)).scalars().all()
