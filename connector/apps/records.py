@@ -95,6 +95,9 @@ class RecordType:
     total: Callable[[Any], int | None] = lambda answer: None
     # whether a read refused with this status and message says the record is not there
     missing: Callable[[int, str], bool] = lambda status, message: status in (404, 410)
+    # whether a record is there but out of use (an archived Connecteam user): a sync leaves it
+    # and its pair alone until it is back in use
+    inactive: Callable[[Mapping[str, Any]], bool] = lambda record: False
     # the vendor's record made comparable, and the comparable fields made the vendor's
     decode: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _same
     encode: Callable[[Mapping[str, Any]], Mapping[str, Any]] = _same

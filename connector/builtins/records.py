@@ -282,6 +282,7 @@ CONNECTEAM_USER = RecordType(
     },
     event_record=_ct_event_record,
     event_id=_ct_event_id,
+    inactive=lambda record: bool(record.get("isArchived")),
 )
 
 # GoHighLevel tasks (on a contact) -------------------------------------------------------------

@@ -208,6 +208,13 @@ class SyncRun:
                 f"the paired {self._title(self.other)} {other_id} is gone; nothing was written"
             )
             return
+        for side, record in ((self.side, mine), (self.other, theirs)):
+            if self.pair.record(side).inactive(record):
+                self.notes.append(
+                    f"the paired {self._title(side)} is archived; nothing was written until it"
+                    " is back in use"
+                )
+                return
         self._bring_together(state, mine, theirs)
 
     # pairing -------------------------------------------------------------------------------------
@@ -675,10 +682,11 @@ class SyncRun:
             self.store.forget_in(conn, self.pair.kind, state.ghl_id)
 
         if action is None:
-            if not self.dry_run:
-                self.caller.checkpoints.step("forget", lambda: self._in_transaction(forget))
+            # the pair is remembered: the record kept is never copied back to make up for the
+            # one that went (an archived record may come back into use, and the pair with it)
             self.notes.append(
-                f"{meaning}: the {self._title(self.other)} {other_id} is kept (delete: keep)"
+                f"{meaning}: the {self._title(self.other)} {other_id} is kept, and stays paired"
+                " (delete: keep)"
             )
             return
         key = f"sync:{self.pair.kind}:{state.ghl_id}:{rule}-{self.other}"
