@@ -14,13 +14,10 @@ test would install) stays a plain ``pytest.skip``. Every run prints why each tes
 
 The suite runs in parallel (pytest-xdist; ``-n auto --dist loadgroup`` in pyproject.toml), so a
 test keeps what it writes to itself: ``tmp_path``, a free port, a ``CONNECTOR_HOME`` of its own, a
-PostgreSQL database of its own (:func:`postgres_database`). Two kinds of module are kept together:
-
-- a module whose tests share a fixture wider than one test (``scope="module"``: a seeded sandbox,
-  a browser, a fork server) runs on one worker, so that fixture is built once
-  (:func:`shared_fixture`);
-- the modules of :data:`HEAVY` (several ``connector`` processes, hundreds of runs, timing against
-  rate limits) run one after another on one worker, never two of them at once.
+PostgreSQL database of its own (:func:`postgres_database`). A module whose tests share a fixture
+wider than one test (``scope="module"``: a seeded sandbox, a browser, a fork server) runs on one
+worker, so that fixture is built once (:func:`shared_fixture`); the :data:`SLOWEST` modules are
+handed out first.
 
 ``-n auto`` starts :func:`workers` processes; ``-n0`` (or ``-s``, ``--pdb``) runs in one process.
 """
@@ -39,18 +36,19 @@ from connector.catalog.generate import default_connecteam_file, default_ghl_dir,
 
 CI_VALUES = ("true", "1")
 
-# Modules that start several processes, or run hundreds of runs against rate limits: one at a time
-# (their own xdist group), beside the light tests the other workers take.
-HEAVY = frozenset(
-    {
-        "tests/runtime/test_chaos.py",
-        "tests/runtime/test_crash.py",
-        "tests/runtime/test_concurrent.py",
-        "tests/runtime/test_budget_runs.py",
-        "tests/serve/test_serve_chaos.py",
-        "tests/serve/test_scale_out.py",
-        "tests/serve/test_scale_locations.py",
-    }
+# The slowest modules (tens of seconds to minutes: hundreds of runs, several `connector` processes),
+# longest first: they are handed to the workers first, so that none is left to run alone at the
+# end while the other workers sit idle (the rest keep their order).
+SLOWEST = (
+    "tests/runtime/test_chaos.py",
+    "tests/serve/test_scale_locations.py",
+    "tests/runtime/test_concurrent.py",
+    "tests/serve/test_serve_chaos.py",
+    "tests/fuzz/test_fuzz_recipes.py",
+    "tests/sync/test_sync_reconcile.py",
+    "tests/serve/test_scale_out.py",
+    "tests/runtime/test_crash.py",
+    "tests/sync/test_sync_converges.py",
 )
 # Fixtures wider than a test that cost nothing to build twice (the registry is cached per process).
 CHEAP_SHARED = frozenset({"registry", "skip_or_fail"})
@@ -131,6 +129,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "xdist_group(name): run on one pytest-xdist worker with the group's others"
     )
+    config.addinivalue_line(
+        "markers",
+        "slow: a module of SLOWEST in tests/conftest.py (given by conftest, not by hand); "
+        '-m "not slow" leaves them out while working, CI runs them',
+    )
     # print why each test skipped (as -rs does), whatever -r the run was given
     chars: str = config.option.reportchars or ""
     if not any(c in chars for c in "sSaAN"):
@@ -190,12 +193,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = unmet_requirement(item)
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
+    rank = {module: n for n, module in enumerate(SLOWEST)}
     for item in items:
         module = item.nodeid.split("::", 1)[0]
-        if module in HEAVY:
-            item.add_marker(pytest.mark.xdist_group("heavy"))
-        elif shared_fixture(item):
+        if shared_fixture(item):
             item.add_marker(pytest.mark.xdist_group(module))
+        if module in rank:
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
