@@ -41,17 +41,20 @@ CI_VALUES = ("true", "1")
 # end while the other workers sit idle (the rest keep their order).
 SLOWEST = (
     "tests/runtime/test_chaos.py",
+    "tests/runtime/test_crash.py",
     "tests/serve/test_scale_locations.py",
-    "tests/runtime/test_concurrent.py",
     "tests/serve/test_serve_chaos.py",
     "tests/fuzz/test_fuzz_recipes.py",
     "tests/sync/test_sync_reconcile.py",
     "tests/serve/test_scale_out.py",
-    "tests/runtime/test_crash.py",
+    "tests/runtime/test_concurrent.py",
     "tests/sync/test_sync_converges.py",
 )
 # Fixtures wider than a test that cost nothing to build twice (the registry is cached per process).
 CHEAP_SHARED = frozenset({"registry", "skip_or_fail"})
+# Modules whose shared fixtures are cheap (a folder, a fresh sandbox) and whose tests are long:
+# their tests spread over the workers, each worker building the fixtures once.
+SPREAD = frozenset({"tests/fuzz/test_fuzz_recipes.py"})
 
 
 def in_ci() -> bool:
@@ -196,7 +199,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     rank = {module: n for n, module in enumerate(SLOWEST)}
     for item in items:
         module = item.nodeid.split("::", 1)[0]
-        if shared_fixture(item):
+        if module not in SPREAD and shared_fixture(item):
             item.add_marker(pytest.mark.xdist_group(module))
         if module in rank:
             item.add_marker(pytest.mark.slow)
