@@ -11,6 +11,15 @@ Outside CI a missing requirement skips the test with a reason that says what is 
 provide it. Under CI (``CI=true`` or ``CI=1``) it fails the test instead, so CI cannot pass while a
 whole area is skipped. A skip that is legitimate everywhere (the environment already has what the
 test would install) stays a plain ``pytest.skip``. Every run prints why each test skipped.
+
+The suite runs in parallel (pytest-xdist; ``-n auto --dist loadgroup`` in pyproject.toml), so a
+test keeps what it writes to itself: ``tmp_path``, a free port, a ``CONNECTOR_HOME`` of its own, a
+PostgreSQL database of its own (:func:`postgres_database`). A module whose tests share a fixture
+wider than one test (``scope="module"``: a seeded sandbox, a browser, a fork server) runs on one
+worker, so that fixture is built once (:func:`shared_fixture`); the :data:`SLOWEST` modules are
+handed out first.
+
+``-n auto`` starts :func:`workers` processes; ``-n0`` (or ``-s``, ``--pdb``) runs in one process.
 """
 
 from __future__ import annotations
@@ -26,6 +35,26 @@ import pytest
 from connector.catalog.generate import default_connecteam_file, default_ghl_dir, specs_dir
 
 CI_VALUES = ("true", "1")
+
+# The slowest modules (tens of seconds to minutes: hundreds of runs, several `connector` processes),
+# longest first: they are handed to the workers first, so that none is left to run alone at the
+# end while the other workers sit idle (the rest keep their order).
+SLOWEST = (
+    "tests/runtime/test_chaos.py",
+    "tests/runtime/test_crash.py",
+    "tests/serve/test_scale_locations.py",
+    "tests/serve/test_serve_chaos.py",
+    "tests/fuzz/test_fuzz_recipes.py",
+    "tests/sync/test_sync_reconcile.py",
+    "tests/serve/test_scale_out.py",
+    "tests/runtime/test_concurrent.py",
+    "tests/sync/test_sync_converges.py",
+)
+# Fixtures wider than a test that cost nothing to build twice (the registry is cached per process).
+CHEAP_SHARED = frozenset({"registry", "skip_or_fail"})
+# Modules whose shared fixtures are cheap (a folder, a fresh sandbox) and whose tests are long:
+# their tests spread over the workers, each worker building the fixtures once.
+SPREAD = frozenset({"tests/fuzz/test_fuzz_recipes.py"})
 
 
 def in_ci() -> bool:
@@ -100,6 +129,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "needs_modules(*names): the test needs these modules importable; skipped without "
         "them, failed without them under CI",
     )
+    config.addinivalue_line(
+        "markers", "xdist_group(name): run on one pytest-xdist worker with the group's others"
+    )
+    config.addinivalue_line(
+        "markers",
+        "slow: a module of SLOWEST in tests/conftest.py (given by conftest, not by hand); "
+        '-m "not slow" leaves them out while working, CI runs them',
+    )
     # print why each test skipped (as -rs does), whatever -r the run was given
     chars: str = config.option.reportchars or ""
     if not any(c in chars for c in "sSaAN"):
@@ -119,13 +156,54 @@ def unmet_requirement(item: pytest.Item) -> str | None:
     return None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def workers() -> int:
+    """How many processes ``-n auto`` starts: ``$PYTEST_XDIST_AUTO_NUM_WORKERS``, else two per
+    CPU (at most 8): most tests spend their time waiting on a socket, a subprocess or a poll."""
+    wanted = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
+    if wanted.isdigit():
+        return int(wanted)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(2 * (cpus or 1), 8)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    # -s shows a test's output as it runs, which only one process can do
+    if config.getoption("capture", "fd") == "no":
+        return 0
+    return workers()
+
+
+def shared_fixture(item: pytest.Item) -> bool:
+    """Whether ``item`` uses a fixture wider than one test, of the project's own (pytest's and
+    plugins' have no ``baseid``), that is worth building once."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    for name, defs in info.name2fixturedefs.items():
+        if name in CHEAP_SHARED or not defs or not defs[-1].baseid:
+            continue
+        if defs[-1].scope != "function":
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # outside CI a plain skip mark, so the report shows the test's own file and line
     if not in_ci():
         for item in items:
             reason = unmet_requirement(item)
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
+    rank = {module: n for n, module in enumerate(SLOWEST)}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if module not in SPREAD and shared_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(module))
+        if module in rank:
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -1,7 +1,8 @@
 """The id-link store (connector.persistence.links) and its recipe actions (connector.builtins.links).
 
 The store tests run on SQLite in a temporary CONNECTOR_HOME, and on PostgreSQL too when
-``CONNECTOR_TEST_POSTGRES_URL`` names a database they may empty (``postgresql://user@host/db``).
+``CONNECTOR_TEST_POSTGRES_URL`` names a server (``postgresql://user@host/db``): each test on a
+fresh database of its own there (the ``postgres_database`` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 import jsonschema
 import pluggy
 import pytest
-import sqlalchemy as sa
 
 from connector import hookspecs
 from connector.apps import Action, RunContext
@@ -26,7 +26,7 @@ from connector.apps.registry import build_registry
 from connector.builtins import links as links_plugin
 from connector.errors import StoreError
 from connector.persistence.database import DATABASE_FILENAME, close_all, database_url, make_engine
-from connector.persistence.links import LinkError, LinkStore, links_table
+from connector.persistence.links import LinkError, LinkStore
 from connector.persistence.migrations import upgrade
 
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
@@ -47,10 +47,7 @@ def db_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     """The environment of an empty database: SQLite under a temporary home, or PostgreSQL."""
     if request.param == "sqlite":
         return {"CONNECTOR_HOME": str(tmp_path / "home")}
-    env = {"CONNECTOR_DATABASE_URL": os.environ[POSTGRES_ENV]}
-    with LinkStore.for_env(env).engine.begin() as conn:
-        conn.execute(sa.delete(links_table))
-    return env
+    return {"CONNECTOR_DATABASE_URL": request.getfixturevalue("postgres_database")()}
 
 
 @pytest.fixture

@@ -30,21 +30,39 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPE = Path(__file__).parent / "recipes" / "note_new_contact.yaml"
 EVENTS = 60
 PAUSE_SECONDS = 3
+POSTGRES_ENV = "CONNECTOR_TEST_POSTGRES_URL"
+
+
+@pytest.fixture()
+def cluster(skip_or_fail: Callable[[str], Any]) -> Iterator[tuple[str, str]]:
+    """A PostgreSQL cluster of the test's own, started by ``.ci/postgres start``: its URL and its
+    folder (for ``.ci/postgres pause``). The cluster the other tests share
+    (``CONNECTOR_TEST_POSTGRES_URL``) is not the one restarted, so tests running beside this one
+    (pytest-xdist) keep their database."""
+    if not os.environ.get(POSTGRES_ENV):
+        skip_or_fail(
+            f'no PostgreSQL: set {POSTGRES_ENV} (eval "$(.ci/postgres start)" starts a throwaway one)'
+        )
+    started = subprocess.run(
+        [str(ROOT / ".ci" / "postgres"), "start"], capture_output=True, text=True, check=False
+    )
+    if started.returncode != 0:
+        skip_or_fail(f"`.ci/postgres start` failed: {started.stderr.strip()[-300:]}")
+    values = dict(
+        line.removeprefix("export ").split("=", 1) for line in started.stdout.splitlines()
+    )
+    folder = values["CONNECTOR_TEST_POSTGRES_DIR"]
+    try:
+        yield values[POSTGRES_ENV], folder
+    finally:
+        subprocess.run([str(ROOT / ".ci" / "postgres"), "stop", folder], check=False)
 
 
 @pytest.fixture()
 def served(
-    tmp_path: Path,
-    registry: Registry,
-    postgres_database: Callable[[], str],
-    skip_or_fail: Callable[[str], Any],
-) -> Iterator[tuple[RunningSandbox, Service, str, str]]:
-    cluster = os.environ.get("CONNECTOR_TEST_POSTGRES_DIR")
-    if not cluster:
-        skip_or_fail(
-            "CONNECTOR_TEST_POSTGRES_DIR is not set: only a cluster .ci/postgres started can be restarted"
-        )
-    url = postgres_database()
+    tmp_path: Path, registry: Registry, cluster: tuple[str, str]
+) -> Iterator[tuple[RunningSandbox, Service, str, str, str]]:
+    url, folder = cluster
     sandbox = start_in_thread()
     env = {
         **sandbox_env(sandbox),
@@ -52,7 +70,7 @@ def served(
         "CONNECTOR_DATABASE_URL": url,
     }
     service, base, thread = start_service(registry, [planned(registry, RECIPE)], env, sandbox)
-    yield sandbox, service, base, url
+    yield sandbox, service, base, url, folder
     stop_service(service, thread, sandbox)
     close_all()
 
@@ -74,9 +92,9 @@ def wait_until_down(url: str, pause: threading.Thread) -> None:
 
 
 def test_runs_wait_out_a_postgresql_restart_and_finish(
-    served: tuple[RunningSandbox, Service, str, str],
+    served: tuple[RunningSandbox, Service, str, str, str],
 ) -> None:
-    sandbox, service, base, url = served
+    sandbox, service, base, url, folder = served
     # GoHighLevel answers slowly, so that runs are part-way through when the database goes
     set_faults(sandbox, "slow:1.0,delay=0.3,path=/ghl")
     state = sandbox.state
@@ -124,7 +142,7 @@ def test_runs_wait_out_a_postgresql_restart_and_finish(
             [
                 str(ROOT / ".ci" / "postgres"),
                 "pause",
-                os.environ["CONNECTOR_TEST_POSTGRES_DIR"],
+                folder,
                 str(PAUSE_SECONDS),
             ],
         ),
