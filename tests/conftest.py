@@ -40,6 +40,8 @@ CI_VALUES = ("true", "1")
 # longest first: they are handed to the workers first, so that none is left to run alone at the
 # end while the other workers sit idle (the rest keep their order).
 SLOWEST = (
+    "tests/sync/test_sync_initial.py",
+    "tests/sync/test_sync_served_converges.py",
     "tests/runtime/test_chaos.py",
     "tests/runtime/test_crash.py",
     "tests/serve/test_scale_locations.py",
@@ -49,6 +51,8 @@ SLOWEST = (
     "tests/serve/test_scale_out.py",
     "tests/runtime/test_concurrent.py",
     "tests/sync/test_sync_converges.py",
+    "tests/sync/test_sync_drift.py",
+    "tests/sync/test_sync_scale_out.py",
 )
 # Fixtures wider than a test that cost nothing to build twice (the registry is cached per process).
 CHEAP_SHARED = frozenset({"registry", "skip_or_fail"})
