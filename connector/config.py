@@ -130,6 +130,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CONNECTOR_EXECUTOR_ID", "this serving process's name among several", "connector-serve"
     ),
+    Setting(
+        "CONNECTOR_SYNC_POLL_SECONDS",
+        "seconds between serve's polls of what a sync pairs (0: no polls)",
+        "120",
+    ),
     Setting("CONNECTOR_ALERT_URLS", "Apprise URLs that get alerts", secret=True),
     Setting("CONNECTOR_ALERT_BACKLOG", "runs queued that make an alert", "off"),
     Setting(
