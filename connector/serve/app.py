@@ -103,6 +103,12 @@ class ServeSettings:
         return cls(mounted, env.get("CONNECTOR_HOOK_TOKEN"), clock)
 
 
+# a body refused as too big is still read (and dropped) up to this many times the limit, for
+# at most this long, so that its client gets the 413 rather than a reset connection
+DRAIN_FACTOR = 4
+DRAIN_SECONDS = 2.0
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -114,17 +120,41 @@ async def read_body(
     within ``seconds`` (408: a client sending it slowly is cut off)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
+        await _drain(request, int(declared), limit)
         raise Rejected(f"the body is {declared} bytes; at most {limit} are accepted", 413)
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     with anyio.move_on_after(seconds) as deadline:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise Rejected(f"the body is over {limit} bytes; at most {limit} are accepted", 413)
+                # the rest is read and dropped, a little of it (see _drain), then refused
+                if size > DRAIN_FACTOR * limit:
+                    break
+                chunks = []
+                continue
             chunks.append(chunk)
+    if size > limit:
+        raise Rejected(f"the body is over {limit} bytes; at most {limit} are accepted", 413)
     if deadline.cancelled_caught:
         raise Rejected(f"the body was not sent within {seconds:.0f} s", 408)
     return b"".join(chunks)
+
+
+async def _drain(request: Request, size: int, limit: int) -> None:
+    """Read and drop the rest of a body that is refused as too big, when it is not much bigger
+    (at most :data:`DRAIN_FACTOR` times the limit, within :data:`DRAIN_SECONDS`): a client
+    still sending when the connection closes may lose the answer (the close resets what it has
+    not read), so one that sent a little too much is told 413 instead of seeing its connection
+    cut. A far bigger or slower body is not waited for."""
+    if size > DRAIN_FACTOR * limit:
+        return
+    read = 0
+    with anyio.move_on_after(DRAIN_SECONDS):
+        async for chunk in request.stream():
+            read += len(chunk)
+            if read > DRAIN_FACTOR * limit:
+                return
 
 
 def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
