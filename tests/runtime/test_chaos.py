@@ -238,7 +238,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSan
             **sandbox.env,
             "CONNECTOR_HOME": str(home),
             "CONNECTOR_RETRY_BASE_DELAY": "0.05",
-            "CONNECTOR_RETRY_MAX_DELAY": "1",
+            # up to 3 s between attempts (8 of them: about 10 s in all), so that a sandbox
+            # starved of CPU for a few seconds by a parallel suite is waited for, as a real API
+            # would be (the default waits up to 60 s)
+            "CONNECTOR_RETRY_MAX_DELAY": "3",
         }
         httpx.post(
             f"{sandbox.url}/_sandbox/faults", json={"seed": 20261201, "specs": list(FAULTS)}
