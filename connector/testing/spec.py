@@ -42,7 +42,9 @@ __all__ = [
     "StepExpect",
     "TestCase",
     "TestFile",
+    "env_text",
     "load_cassette",
+    "load_checked",
     "load_test_file",
 ]
 
@@ -198,12 +200,18 @@ CASSETTE = Document("cassette", "cassette file", "(responses:)")
 
 
 def _load(path: Path, what: Document) -> LoadedRecipe:
+    return load_checked(path, what, _validator(what.noun))
+
+
+def load_checked(path: Path, what: Document, validator: Draft202012Validator) -> LoadedRecipe:
+    """The file at ``path`` read with positions and checked against ``validator``'s schema;
+    raises :class:`SpecError` with every problem, in the order they stand in the file."""
     try:
         loaded = load_recipe(path, what)
     except RecipeLoadError as exc:
         raise SpecError([exc.problem]) from None
     problems: list[Problem] = []
-    for error in _validator(what.noun).iter_errors(loaded.data):
+    for error in validator.iter_errors(loaded.data):
         if error.validator == "minItems" and list(error.absolute_path) == ["tests"]:
             at = loaded.location("$.tests")
             problems.append(Problem(at, "a test file needs at least one test"))
@@ -215,7 +223,8 @@ def _load(path: Path, what: Document) -> LoadedRecipe:
     return loaded
 
 
-def _text(mapping: Mapping[str, Any]) -> dict[str, str]:
+def env_text(mapping: Mapping[str, Any]) -> dict[str, str]:
+    """An ``env:`` block as the environment holds it: text, booleans as true and false."""
     out = {}
     for key, value in mapping.items():
         out[str(key)] = ("true" if value else "false") if isinstance(value, bool) else str(value)
@@ -247,7 +256,7 @@ def _responses(items: Any, at: str, loaded: LoadedRecipe) -> list[Response]:
                 str(loaded.location(here)),
                 _match(item["request"], child_path(here, "request")),
                 status=int(item.get("status", 200)),
-                headers=_text(item.get("headers") or {}),
+                headers=env_text(item.get("headers") or {}),
                 body=item.get("body"),
                 repeat=bool(item.get("repeat", False)),
             )
@@ -321,7 +330,7 @@ def load_test_file(path: str | Path) -> TestFile:
         if not recipe.is_file():
             message = f"no recipe {recipe.name} beside this file or in the folder above; name it in recipe:"
             problems.append(Problem(loaded.location("$"), message))
-    file_env = _text(data.get("env") or {})
+    file_env = env_text(data.get("env") or {})
     file_now = data.get("now", DEFAULT_NOW)
     shared = _responses(data.get("responses"), "$.responses", loaded)
     tests: list[TestCase] = []
@@ -345,7 +354,7 @@ def load_test_file(path: str | Path) -> TestFile:
                 name=test_name,
                 at=at,
                 event=raw.get("event"),
-                env={**file_env, **_text(raw.get("env") or {})},
+                env={**file_env, **env_text(raw.get("env") or {})},
                 now=moment,
                 links=tuple(
                     LinkSeed(
@@ -376,4 +385,4 @@ def load_cassette(path: Path) -> Cassette:
     loaded = _load(path, CASSETTE)
     data = loaded.data
     responses = _responses(data["responses"], "$.responses", loaded)
-    return Cassette(str(path), _text(data.get("env") or {}), tuple(responses))
+    return Cassette(str(path), env_text(data.get("env") or {}), tuple(responses))

@@ -18,10 +18,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from connector.errors import Problem, RecipeLoadError
-from connector.language.load import Document, LoadedRecipe, child_path, load_recipe
-from connector.language.schema import error_problems, read_schema
-from connector.testing.spec import SpecError
+from connector.errors import Problem
+from connector.language.load import Document, LoadedRecipe, child_path
+from connector.language.schema import read_schema
+from connector.testing.spec import SpecError, env_text, load_checked
 
 __all__ = [
     "SCHEMA_PATH",
@@ -109,13 +109,6 @@ class SyncTestFile:
 @cache
 def _validator() -> Draft202012Validator:
     return Draft202012Validator(read_schema(SCHEMA_PATH))
-
-
-def _text(mapping: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        str(k): ("true" if v else "false") if isinstance(v, bool) else str(v)
-        for k, v in mapping.items()
-    }
 
 
 def default_sync(path: Path) -> Path:
@@ -212,16 +205,8 @@ def _names(case: SyncCase, loaded: LoadedRecipe) -> list[Problem]:
 def load_sync_test_file(path: str | Path) -> SyncTestFile:
     """Load and check the sync test file at ``path``; raises :class:`SpecError`."""
     file = Path(path)
-    try:
-        loaded = load_recipe(file, SYNC_TEST_FILE)
-    except RecipeLoadError as exc:
-        raise SpecError([exc.problem]) from None
+    loaded = load_checked(file, SYNC_TEST_FILE, _validator())
     problems: list[Problem] = []
-    for error in _validator().iter_errors(loaded.data):
-        problems.extend(error_problems(loaded, error))
-    if problems:
-        problems.sort(key=lambda p: (p.location.line, p.location.column))
-        raise SpecError(problems)
     data = loaded.data
     if data.get("sync"):
         sync = file.parent / data["sync"]
@@ -232,7 +217,7 @@ def load_sync_test_file(path: str | Path) -> SyncTestFile:
         if not sync.is_file():
             message = f"no declaration {sync.name} beside this file or in the folder above; name it in sync:"
             problems.append(Problem(loaded.location("$"), message))
-    file_env = _text(data.get("env") or {})
+    file_env = env_text(data.get("env") or {})
     cases: list[SyncCase] = []
     seen: dict[str, str] = {}
     for index, raw in enumerate(data["tests"]):
@@ -252,7 +237,7 @@ def load_sync_test_file(path: str | Path) -> SyncTestFile:
         case = SyncCase(
             name,
             at,
-            {**file_env, **_text(raw.get("env") or {})},
+            {**file_env, **env_text(raw.get("env") or {})},
             given,
             actions,
             _expect(raw.get("expect") or {}, f"{at}.expect"),
