@@ -173,6 +173,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0.0, help="events/s, open loop (0: off)")
     parser.add_argument("--workers", type=int, default=64, help="connector serve --workers")
     parser.add_argument("--database-url", default="", help="CONNECTOR_DATABASE_URL (PostgreSQL)")
+    parser.add_argument(
+        "--profile",
+        default="",
+        metavar="FILE",
+        help="run the server under py-spy (GIL samples, raw stacks to FILE; py-spy must be installed)",
+    )
     args = parser.parse_args()
     n = max(args.events, 1)
     warm = 20
@@ -192,6 +198,7 @@ def main() -> int:
     }
     if args.database_url:
         env["CONNECTOR_DATABASE_URL"] = args.database_url
+    profiler: subprocess.Popen[bytes] | None = None
     server = subprocess.Popen(
         [
             *connector_cmd(),
@@ -210,6 +217,12 @@ def main() -> int:
     url = f"http://127.0.0.1:{serve_port}/webhooks/ghl"
     try:
         wait_http(f"http://127.0.0.1:{serve_port}/healthz", server, "connector serve")
+        if args.profile:  # attached by pid, so the server's own CPU and memory are still measured
+            profiler = subprocess.Popen(
+                ["py-spy", "record", "--gil", "-r", "250", "-f", "raw"]
+                + ["-o", args.profile, "--pid", str(server.pid)],
+                stdout=subprocess.DEVNULL,
+            )
 
         plain_rate, plain_cpu, plain_took = asyncio.run(plain_loop(base, n, args.workers))
 
@@ -244,6 +257,8 @@ def main() -> int:
                 proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if profiler is not None:  # py-spy writes its file once the server has exited
+            profiler.wait(timeout=60)
         home.cleanup()
 
     load = f"{args.rate:g} events/s" if args.rate > 0 else f"{args.senders} senders"
