@@ -7,9 +7,12 @@ intake; :meth:`Deliveries.first` says whether this is the first time a delivery 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -17,6 +20,44 @@ from connector.persistence.dialects import insert
 from connector.persistence.tables import deliveries_table, event_runs_table, latest_table
 
 __all__ = ["Deliveries", "deliveries_table", "event_runs_table", "latest_table"]
+
+_d, _l, _e = deliveries_table.c, latest_table.c, event_runs_table.c
+# Built once (a statement object memoizes its cache key): every webhook runs these.
+_SEEN = sa.select(_d.received_at).where(
+    _d.source == sa.bindparam("source"), _d.delivery_id == sa.bindparam("delivery_id")
+)
+_LATEST = sa.select(_l.fingerprint, _l.event_key, _l.received_at).where(
+    _l.subject == sa.bindparam("subject")
+)
+_RUN_ID = sa.select(_e.run_id).where(
+    _e.event_key == sa.bindparam("event_key"), _e.recipe == sa.bindparam("recipe")
+)
+
+
+@dataclass(frozen=True)
+class _Upserts:
+    """The statements with ``ON CONFLICT``, in one dialect's words."""
+
+    first: Any
+    latest: Any
+    run_id: Any
+
+
+@functools.cache
+def _upserts(dialect: str) -> _Upserts:
+    latest = insert(dialect, latest_table)
+    return _Upserts(
+        first=insert(dialect, deliveries_table).on_conflict_do_nothing(),
+        latest=latest.on_conflict_do_update(
+            index_elements=["subject"],
+            set_={
+                "fingerprint": latest.excluded.fingerprint,
+                "event_key": latest.excluded.event_key,
+                "received_at": latest.excluded.received_at,
+            },
+        ),
+        run_id=insert(dialect, event_runs_table).on_conflict_do_nothing(),
+    )
 
 
 class Deliveries:
@@ -31,25 +72,16 @@ class Deliveries:
         if conn is None:
             with self.engine.begin() as own:
                 return self.first(source, delivery_id, own)
-        statement = (
-            insert(conn.dialect.name, deliveries_table)
-            .values(source=source, delivery_id=_short(delivery_id), received_at=self.clock())
-            .on_conflict_do_nothing()
-        )
-        return bool(conn.execute(statement).rowcount)
+        values = {"source": source, "delivery_id": _short(delivery_id), "received_at": self.clock()}
+        return bool(conn.execute(_upserts(conn.dialect.name).first, values).rowcount)
 
     def seen(self, source: str, delivery_id: str, conn: sa.Connection | None = None) -> bool:
         """Whether ``delivery_id`` from ``source`` was recorded before."""
         if conn is None:
             with self.engine.connect() as own:
                 return self.seen(source, delivery_id, own)
-        t = deliveries_table
-        row = conn.execute(
-            sa.select(t.c.received_at).where(
-                t.c.source == source, t.c.delivery_id == _short(delivery_id)
-            )
-        ).first()
-        return row is not None
+        found = conn.execute(_SEEN, {"source": source, "delivery_id": _short(delivery_id)})
+        return found.first() is not None
 
     def repeats(
         self,
@@ -66,18 +98,17 @@ class Deliveries:
             with self.engine.begin() as own:
                 return self.repeats(subject, fingerprint, event_key, window, own)
         now = self.clock()
-        t = latest_table
         key = _short(event_key)
-        row = conn.execute(
-            sa.select(t.c.fingerprint, t.c.event_key, t.c.received_at).where(
-                t.c.subject == subject[:200]
-            )
-        ).first()
+        row = conn.execute(_LATEST, {"subject": subject[:200]}).first()
         if row is not None and row[0] == fingerprint and now - row[2] < window:
             return bool(row[1] != key)
-        values = {"fingerprint": fingerprint, "event_key": key, "received_at": now}
-        statement = insert(conn.dialect.name, t).values(subject=subject[:200], **values)
-        conn.execute(statement.on_conflict_do_update(index_elements=["subject"], set_=values))
+        values = {
+            "subject": subject[:200],
+            "fingerprint": fingerprint,
+            "event_key": key,
+            "received_at": now,
+        }
+        conn.execute(_upserts(conn.dialect.name).latest, values)
         return False
 
     def run_id(self, event_key: str, recipe: str, conn: sa.Connection) -> str:
@@ -85,24 +116,17 @@ class Deliveries:
         first came (so a delivery sent again makes the same run), else a new one. New ids sort
         in the order events arrive (they start with the time in milliseconds), which is the
         order their runs are taken from the queue among those queued in the same second."""
-        t = event_runs_table
-        key = _short(event_key)
-        row = conn.execute(
-            sa.select(t.c.run_id).where(t.c.event_key == key, t.c.recipe == recipe[:200])
-        ).first()
-        if row is not None:
-            return str(row[0])
+        key = {"event_key": _short(event_key), "recipe": recipe[:200]}
         now = self.clock()
         digest = hashlib.sha256(f"{event_key}\x00{recipe}".encode()).hexdigest()
         run_id = f"run_{int(now * 1000):011x}{digest[:9]}"
-        statement = insert(conn.dialect.name, t).values(
-            event_key=key, recipe=recipe[:200], run_id=run_id, received_at=now
+        # a new event (the usual case) is one statement; one seen before keeps its first id
+        made = conn.execute(
+            _upserts(conn.dialect.name).run_id, {**key, "run_id": run_id, "received_at": now}
         )
-        conn.execute(statement.on_conflict_do_nothing())
-        stored = conn.execute(
-            sa.select(t.c.run_id).where(t.c.event_key == key, t.c.recipe == recipe[:200])
-        ).scalar_one()
-        return str(stored)
+        if made.rowcount == 1:
+            return run_id
+        return str(conn.execute(_RUN_ID, key).scalar_one())
 
     def prune(self, before: float) -> int:
         """Forget deliveries received before ``before`` (vendors retry for hours, not weeks)."""

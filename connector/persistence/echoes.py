@@ -37,6 +37,15 @@ __all__ = ["ECHO_SECONDS", "Echoes", "echoes_table", "same_value"]
 # how long an expected echo is waited for (GoHighLevel and Connecteam send within seconds)
 ECHO_SECONDS = 120.0
 
+_t = echoes_table.c
+# Built once: every event received asks it.
+_EXPECTED = sa.select(_t.fingerprint, _t.fields).where(
+    _t.subject == sa.bindparam("subject"), _t.expires_at >= sa.bindparam("now")
+)
+_USE_UP = sa.delete(echoes_table).where(
+    _t.subject == sa.bindparam("subject"), _t.fingerprint == sa.bindparam("fingerprint")
+)
+
 
 def _norm(value: Any) -> Any:
     if isinstance(value, str):
@@ -111,18 +120,12 @@ class Echoes:
         if conn is None:
             with self.engine.begin() as own:
                 return self.consume(subject, shown, own)
-        now = self.clock()
-        t = echoes_table
-        rows = conn.execute(
-            sa.select(t.c.fingerprint, t.c.fields).where(
-                t.c.subject == subject[:200], t.c.expires_at >= now
-            )
-        ).all()
+        rows = conn.execute(_EXPECTED, {"subject": subject[:200], "now": self.clock()}).all()
         for fingerprint, text in rows:
             fields = json.loads(text)
             if same_value(fields, shown):
                 deleted = conn.execute(
-                    sa.delete(t).where(t.c.subject == subject[:200], t.c.fingerprint == fingerprint)
+                    _USE_UP, {"subject": subject[:200], "fingerprint": fingerprint}
                 )
                 if deleted.rowcount:
                     return True

@@ -27,6 +27,11 @@ from connector.records import now_iso
 
 __all__ = ["Held", "Pauses"]
 
+# Built once: every delivery asks it.
+_PAUSED_AMONG = sa.select(pauses_table.c.recipe).where(
+    pauses_table.c.recipe.in_(sa.bindparam("names", expanding=True))
+)
+
 
 @dataclass(frozen=True)
 class Held:
@@ -77,9 +82,8 @@ class Pauses:
         names = sorted(set(recipes))
         if not names:
             return set()
-        p = pauses_table.c
-        query = sa.select(p.recipe).where(p.recipe.in_(names))
-        return {str(r[0]) for r in self._do(lambda c: c.execute(query).all(), conn=conn)}
+        rows = self._do(lambda c: c.execute(_PAUSED_AMONG, {"names": names}).all(), conn=conn)
+        return {str(r[0]) for r in rows}
 
     def all_paused(self) -> dict[str, str]:
         """Every paused recipe, with when it was paused."""
