@@ -19,7 +19,10 @@ every thread), its peak RSS (VmHWM), the webhook answer p50/p99 (received, check
 webhook-to-finished p50/p99 (from the POST to the run's ``finished_at``). Beside it, in the same
 run against the same target: a plain asyncio/httpx loop making the same three requests per event
 with as many events in flight as the server has workers, nothing recorded: its events per second,
-CPU per event and per-event latency. Linux only; not a test.
+CPU per event and per-event latency; and DBOS alone (bench/queue_floor.py: the same number of
+workflows of three steps that wait the target's delay, queued as serve queues its runs, nothing
+of ours), the floor under any served run that checkpoints its requests. Linux only; not a
+test.
 """
 
 from __future__ import annotations
@@ -152,6 +155,18 @@ async def send_webhooks(
     return sent, answers
 
 
+def dbos_queue_floor(n: int, delay: float, senders: int, workers: int) -> dict[str, float] | None:
+    """bench/queue_floor.py's figures for the same load (None when it fails: said on stderr)."""
+    cmd = [sys.executable, str(HERE / "queue_floor.py"), "--json", "--events", str(n)]
+    cmd += ["--delay", str(delay), "--senders", str(senders), "--workers", str(workers)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=1800)
+    try:
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        print(f"bench/queue_floor.py failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
+        return None
+
+
 def finished_runs(engine: sa.Engine) -> dict[str, float]:
     """Contact id -> the wall time its run finished, for every finished run."""
     out: dict[str, float] = {}
@@ -218,9 +233,9 @@ def main() -> int:
     try:
         wait_http(f"http://127.0.0.1:{serve_port}/healthz", server, "connector serve")
         if args.profile:  # attached by pid, so the server's own CPU and memory are still measured
+            spy = ["py-spy", "record", "--gil", "-r", "250", "-f", "raw", "-o", args.profile]
             profiler = subprocess.Popen(
-                ["py-spy", "record", "--gil", "-r", "250", "-f", "raw"]
-                + ["-o", args.profile, "--pid", str(server.pid)],
+                [*spy, "--pid", str(server.pid)],
                 stdout=subprocess.DEVNULL,
             )
 
@@ -261,6 +276,7 @@ def main() -> int:
             profiler.wait(timeout=60)
         home.cleanup()
 
+    floor = dbos_queue_floor(n, args.delay, args.senders, args.workers)
     load = f"{args.rate:g} events/s" if args.rate > 0 else f"{args.senders} senders"
     print(
         f"{n} events, target delay {args.delay * 1000:.0f} ms, {load}, --workers {args.workers},"
@@ -271,6 +287,12 @@ def main() -> int:
         f"  per event p50 {percentile(plain_took, 0.5) * 1000:7.0f} ms"
         f"  p99 {percentile(plain_took, 0.99) * 1000:7.0f} ms  ({args.workers} in flight)"
     )
+    if floor is not None:
+        print(
+            f"{'DBOS alone, queued':<22} {floor['events_per_s']:8.1f} events/s"
+            f"  {floor['cpu_ms_per_event']:6.2f} ms CPU/event  (3 steps waiting the target's delay,"
+            " nothing of ours: bench/queue_floor.py)"
+        )
     ms = [a * 1000 for a in answers]
     print(
         f"{'connector serve':<22} {served_rate:8.1f} events/s  {cpu * 1000 / n:6.2f} ms CPU/event"
