@@ -150,6 +150,17 @@ class _Split:
 
 
 def _split(limits: Sequence[Limit]) -> _Split:
+    if isinstance(limits, tuple):  # the runtime's, the same tuple at every request
+        return _split_once(limits)
+    return _split_limits(limits)
+
+
+@functools.lru_cache(maxsize=64)
+def _split_once(limits: tuple[Limit, ...]) -> _Split:
+    return _split_limits(limits)
+
+
+def _split_limits(limits: Sequence[Limit]) -> _Split:
     names = [limit.name for limit in limits]
     if len(set(names)) != len(names):
         raise ValueError(f"limit names must be distinct: {names}")
@@ -354,6 +365,7 @@ class _Batch:
     reserved: float = float("-inf")  # when the last reservation was made (epoch seconds)
 
 
+@functools.lru_cache(maxsize=64)
 def _batch_cap(split: _Split) -> int:
     """The most requests of one key a reservation takes at once (1: no batches)."""
     caps = [limit.capacity // BATCH_SHARE for limit in split.short]
@@ -361,6 +373,7 @@ def _batch_cap(split: _Split) -> int:
     return max(1, min([MAX_BATCH, *caps]))
 
 
+@functools.lru_cache(maxsize=64)
 def _lead(split: _Split) -> float:
     """How far ahead a batch's row is counted: every request of the batch reaches the API before
     then (they are handed out in the first half of it)."""
