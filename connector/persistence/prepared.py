@@ -5,14 +5,15 @@ takes to run a short statement: it keys the statement for its compiled cache, lo
 builds the parameters. A :class:`Prepared` statement is compiled once per dialect (SQLite,
 PostgreSQL) into the SQL text SQLAlchemy itself writes for it, and each execution is one call to
 the driver's cursor, inside the caller's transaction (a ``sa.Connection``'s), with the
-parameters in the driver's style (``?`` positions for sqlite3, ``%(name)s`` for psycopg).
+parameters in the driver's style (``?`` positions for sqlite3, ``%(name)s`` for psycopg); the
+values a statement holds itself (a literal such as the ``0`` of ``coalesce(x, 0)``) go with them.
 
 What SQLAlchemy would do around the driver is kept: a value is converted by the column type's
 bind processor where the type has one (a boolean, a float on SQLite), and an error of the driver
 is raised as SQLAlchemy raises it (``sa.exc.OperationalError`` and its kin, the original as
 ``.orig``; a lost connection invalidated), so :func:`connector.persistence.database.retrying`
-and the stores' error messages see what they saw before. Defaults are not filled in: every
-parameter the statement names must be given.
+and the stores' error messages see what they saw before. Column defaults are not filled in:
+every parameter the statement names must be given.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class _Compiled:
     names: tuple[str, ...]  # the parameters, in the order the SQL text takes them
     positional: bool  # ``?`` (a tuple of values) rather than ``%(name)s`` (a dict)
     processors: tuple[tuple[str, Callable[[Any], Any]], ...]  # name -> bind processor
+    fixed: dict[str, Any]  # the values the statement holds itself (a literal, ``coalesce(x, 0)``)
 
 
 Statement = sa.Executable | Callable[[str], sa.Executable]
@@ -66,12 +68,19 @@ class Prepared:
                 for name, proc in compiled._bind_processors.items()
                 if proc is not None and name in names
             )
+            fixed = {
+                name: bind.effective_value
+                for name, bind in compiled.binds.items()
+                if name in names and not bind.required
+            }
             found = self._compiled[dialect.name] = _Compiled(
-                compiled.string, names, bool(compiled.positional), processors
+                compiled.string, names, bool(compiled.positional), processors, fixed
             )
         return found
 
     def _args(self, compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+        if compiled.fixed:
+            params = {**compiled.fixed, **params}
         if compiled.processors:
             params = dict(params)
             for name, proc in compiled.processors:
