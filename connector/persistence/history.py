@@ -335,6 +335,9 @@ def _people_upsert(dialect: str) -> Any:
     return base.on_conflict_do_update(
         index_elements=["term"],
         set_={"name": base.excluded.name, "updated_at": base.excluded.updated_at},
+        # a name that did not change is not written again (``updated_at``: when it last did),
+        # so a run that meets a known person changes no page of ``people``
+        where=people_table.c.name != base.excluded.name,
     )
 
 
@@ -342,7 +345,8 @@ _upsert_people = Prepared(_people_upsert, keys=("term", "name", "updated_at"))
 
 
 def write_people(conn: sa.Connection, people: Mapping[str, str], at: str) -> None:
-    """Keep ``people`` (term -> name) inside the caller's transaction: the newest name wins."""
+    """Keep ``people`` (term -> name) inside the caller's transaction: the newest name wins
+    (and ``updated_at`` says when a term's name last changed)."""
     rows = [{"term": t, "name": n, "updated_at": at} for t, n in sorted(people.items())]
     _upsert_people.executemany(conn, rows)
 

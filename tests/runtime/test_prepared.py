@@ -14,9 +14,10 @@ import pytest
 import sqlalchemy as sa
 
 from connector.persistence.database import make_engine, unavailable
+from connector.persistence.history import write_people
 from connector.persistence.migrations import upgrade
 from connector.persistence.prepared import Prepared
-from connector.persistence.tables import runs_table, steps_table
+from connector.persistence.tables import people_table, runs_table, steps_table
 
 _insert_step = Prepared(
     sa.insert(steps_table), keys=("run_id", "seq", "step_id", "record_json", "status")
@@ -128,3 +129,19 @@ def test_a_connection_lost_on_postgresql_is_invalidated_and_unavailable(
     finally:
         killer.dispose()
         engine.dispose()
+
+
+def test_people_keep_the_newest_name_and_when_it_last_changed(engine: sa.Engine) -> None:
+    def row() -> tuple[str, str]:
+        with engine.connect() as conn:
+            found = conn.execute(sa.select(people_table.c.name, people_table.c.updated_at)).one()
+        return str(found.name), str(found.updated_at)
+
+    with engine.begin() as conn:
+        write_people(conn, {"c1": "Ada"}, "2026-12-01T00:00:00.000Z")
+    with engine.begin() as conn:  # the same name again: nothing to change
+        write_people(conn, {"c1": "Ada"}, "2026-12-02T00:00:00.000Z")
+    assert row() == ("Ada", "2026-12-01T00:00:00.000Z")
+    with engine.begin() as conn:  # a new name wins
+        write_people(conn, {"c1": "Ada Lovelace"}, "2026-12-03T00:00:00.000Z")
+    assert row() == ("Ada Lovelace", "2026-12-03T00:00:00.000Z")
