@@ -63,6 +63,7 @@ import sqlalchemy as sa
 
 from connector.errors import StoreError
 from connector.persistence.dialects import insert
+from connector.persistence.prepared import Prepared
 from connector.persistence.tables import MAX_KEY_LENGTH, rate_days, rate_requests
 
 __all__ = [
@@ -150,6 +151,17 @@ class _Split:
 
 
 def _split(limits: Sequence[Limit]) -> _Split:
+    if isinstance(limits, tuple):  # the runtime's, the same tuple at every request
+        return _split_once(limits)
+    return _split_limits(limits)
+
+
+@functools.lru_cache(maxsize=64)
+def _split_once(limits: tuple[Limit, ...]) -> _Split:
+    return _split_limits(limits)
+
+
+def _split_limits(limits: Sequence[Limit]) -> _Split:
     names = [limit.name for limit in limits]
     if len(set(names)) != len(names):
         raise ValueError(f"limit names must be distinct: {names}")
@@ -172,6 +184,11 @@ def _utc_day(now: float) -> int:
     return int(now // DAY)
 
 
+_advisory_lock = Prepared(
+    sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("b_lock", type_=sa.BigInteger)))
+)
+
+
 def _lock_id(key: str) -> int:
     """A signed 64-bit hash of ``key``, for ``pg_advisory_xact_lock``."""
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
@@ -183,6 +200,11 @@ def _lock_id(key: str) -> int:
 
 
 @functools.lru_cache(maxsize=64)
+def _usage_prepared(split: _Split) -> Prepared:
+    """:func:`_usage_statement`, compiled once (connector.persistence.prepared)."""
+    return Prepared(_usage_statement(split))
+
+
 def _usage_statement(split: _Split) -> sa.Select[*tuple[Any, ...]]:
     """One ``SELECT``: per sliding limit the sum and oldest time in its window, then today's count.
     Parameters: ``b_key``, ``b_day``, ``b_since`` (the longest window's start) and ``b_since_<i>``
@@ -215,7 +237,7 @@ def _usage_params(key: str, split: _Split, now: float) -> dict[str, Any]:
 
 
 def _read_usage(conn: sa.Connection, key: str, split: _Split, now: float) -> _Usage:
-    row = conn.execute(_usage_statement(split), _usage_params(key, split, now)).one()
+    row = _usage_prepared(split).first(conn, _usage_params(key, split, now))
     used = {limit.name: int(row[2 * i]) for i, limit in enumerate(split.short)}
     oldest = {limit.name: _float(row[2 * i + 1]) for i, limit in enumerate(split.short)}
     today = int(row[-1]) if split.daily else 0
@@ -258,17 +280,18 @@ def _day_wait(limit: Limit, usage: _Usage, now: float) -> float:
     return (_utc_day(now) + 1) * DAY - now + MARGIN
 
 
-_insert_request = sa.insert(rate_requests)
+_insert_request = Prepared(
+    sa.insert(rate_requests).returning(rate_requests.c.id), keys=("key", "at", "n", "expires")
+)
 
 
 def _add_requests(conn: sa.Connection, key: str, split: _Split, now: float, n: int) -> int:
     """Insert one row of ``n`` requests at ``now``; returns its id."""
-    result = conn.execute(
-        _insert_request, {"key": key, "at": now, "n": n, "expires": now + split.horizon}
+    row = _insert_request.first(
+        conn, {"key": key, "at": now, "n": n, "expires": now + split.horizon}
     )
-    primary_key = result.inserted_primary_key
-    assert primary_key is not None
-    return int(primary_key[0])
+    assert row is not None
+    return int(row[0])
 
 
 def _answered_statement() -> sa.Update:
@@ -284,7 +307,7 @@ def _answered_statement() -> sa.Update:
     )
 
 
-_answered_update = _answered_statement()
+_answered_update = Prepared(_answered_statement())
 
 
 def _answered(conn: sa.Connection, key: str, row: int, now: float) -> None:
@@ -293,10 +316,9 @@ def _answered(conn: sa.Connection, key: str, row: int, now: float) -> None:
     its place until the latest time the API may have counted it. A grant is then never let into
     a window of the API's that still holds the request, however long the request took to arrive
     (a new connection, a slow network)."""
-    conn.execute(_answered_update, {"b_row": row, "b_key": key, "b_now": now})
+    _answered_update.execute(conn, {"b_row": row, "b_key": key, "b_now": now})
 
 
-@functools.lru_cache(maxsize=8)
 def _upsert_day_statement(dialect: str, add: bool) -> Any:
     stmt = insert(dialect, rate_days)
     new = stmt.excluded.used
@@ -309,12 +331,18 @@ def _upsert_day_statement(dialect: str, add: bool) -> Any:
     )
 
 
+_upsert_days = {
+    add: Prepared(
+        functools.partial(lambda add, dialect: _upsert_day_statement(dialect, add), add),
+        keys=("key", "day", "used"),
+    )
+    for add in (True, False)
+}
+
+
 def _upsert_day(conn: sa.Connection, key: str, now: float, value: int, *, add: bool) -> None:
     """Today's counter of ``key``: plus ``value`` (``add``), or raised to ``value``."""
-    conn.execute(
-        _upsert_day_statement(conn.dialect.name, add),
-        {"key": key, "day": _utc_day(now), "used": value},
-    )
+    _upsert_days[add].execute(conn, {"key": key, "day": _utc_day(now), "used": value})
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:
@@ -354,6 +382,7 @@ class _Batch:
     reserved: float = float("-inf")  # when the last reservation was made (epoch seconds)
 
 
+@functools.lru_cache(maxsize=64)
 def _batch_cap(split: _Split) -> int:
     """The most requests of one key a reservation takes at once (1: no batches)."""
     caps = [limit.capacity // BATCH_SHARE for limit in split.short]
@@ -361,6 +390,7 @@ def _batch_cap(split: _Split) -> int:
     return max(1, min([MAX_BATCH, *caps]))
 
 
+@functools.lru_cache(maxsize=64)
 def _lead(split: _Split) -> float:
     """How far ahead a batch's row is counted: every request of the batch reaches the API before
     then (they are handed out in the first half of it)."""
@@ -514,8 +544,7 @@ class Budget:
         try:
             with self._engine.begin() as conn:
                 if key is not None and conn.dialect.name == "postgresql":
-                    lock_id = sa.cast(sa.literal(_lock_id(key)), sa.BigInteger)
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_id)))
+                    _advisory_lock.first(conn, {"b_lock": _lock_id(key)})
                 yield conn, self._clock()
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(f"the rate budget failed: {_plain_error(exc)}") from None

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from connector.persistence.database import reading
 from connector.persistence.dialects import insert
+from connector.persistence.prepared import Prepared
 from connector.persistence.tables import effects_table
 
 __all__ = ["LEASE_SECONDS", "Claim", "EffectJournal", "effects_table"]
@@ -69,26 +70,22 @@ class Claim:
 
 LinkWriter = Callable[[sa.Connection], Any]
 
-# the statements of every write, built once
-_claims: dict[str, Any] = {}
-
-
-def _insert_claim(dialect: str) -> Any:
-    statement = _claims.get(dialect)
-    if statement is None:
-        # RETURNING says whether the row was made (a bound INSERT's rowcount does not, on
-        # psycopg)
-        statement = _claims[dialect] = (
-            insert(dialect, effects_table)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(effects_table.c.key)
-        )
-    return statement
-
-
+# the statements of every write, compiled once (connector.persistence.prepared)
+_insert_claim = Prepared(
+    # RETURNING says whether the row was made (a bound INSERT's rowcount does not, on psycopg)
+    lambda dialect: (
+        insert(dialect, effects_table)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(effects_table.c.key)
+    ),
+    keys=("key", "state", "owner", "run_id", "created_at", "updated_at"),
+)
 _by_key = effects_table.c.key == sa.bindparam("b_key")
 _take_claim = sa.update(effects_table).where(_by_key)
-_mark_done = sa.update(effects_table).where(_by_key)
+_mark_done = Prepared(
+    sa.update(effects_table).where(_by_key),
+    keys=("state", "owner", "output_json", "status_code", "updated_at"),
+)
 
 
 class EffectJournal:
@@ -154,8 +151,8 @@ class EffectJournal:
         now = self.clock()
         state = "sending" if sending else "claimed"
         with self.engine.begin() as conn:
-            inserted = conn.execute(
-                _insert_claim(conn.dialect.name),
+            inserted = _insert_claim.first(
+                conn,
                 {
                     "key": key,
                     "state": state,
@@ -165,7 +162,7 @@ class EffectJournal:
                     "updated_at": now,
                 },
             )
-            if inserted.first() is not None:
+            if inserted is not None:
                 return Claim("claimed", owner=owner)
             row = self._row(conn, key)
             assert row is not None
@@ -201,7 +198,7 @@ class EffectJournal:
         }
 
         def write(conn: sa.Connection) -> None:
-            conn.execute(_mark_done, values)
+            _mark_done.execute(conn, values)
 
         return write
 

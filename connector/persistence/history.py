@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, urlsplit
 import sqlalchemy as sa
 
 from connector.persistence.dialects import insert
+from connector.persistence.prepared import Prepared
 from connector.persistence.tables import (
     MAX_PERSON_LENGTH,
     MAX_TERM_LENGTH,
@@ -64,7 +65,9 @@ __all__ = [
     "normalize",
     "people_in",
     "person_of",
+    "set_person",
     "settle_person",
+    "settled_person",
     "terms_table",
     "touched",
     "trigger_ids",
@@ -170,19 +173,16 @@ def step_terms(step: Mapping[str, Any]) -> set[str]:
     return touched(*documents, urls=urls)
 
 
-_inserts: dict[str, Any] = {}
+_insert_terms = Prepared(
+    lambda dialect: insert(dialect, terms_table).on_conflict_do_nothing(),
+    keys=("term", "run_id", "started_at"),
+)
 
 
 def write_terms(conn: sa.Connection, run_id: str, started_at: str, terms: Iterable[str]) -> None:
     """Add ``terms`` for the run (inside the caller's transaction); a term already there stays."""
     rows = [{"term": t, "run_id": run_id, "started_at": started_at} for t in terms]
-    if not rows:
-        return
-    dialect = conn.dialect.name
-    statement = _inserts.get(dialect)
-    if statement is None:
-        statement = _inserts[dialect] = insert(dialect, terms_table).on_conflict_do_nothing()
-    conn.execute(statement, rows)
+    _insert_terms.executemany(conn, rows)
 
 
 def backfill(conn: sa.Connection) -> None:
@@ -330,23 +330,25 @@ def trigger_ids(trigger: Any) -> list[str]:
     return list(ordered)
 
 
-_people_upserts: dict[str, Any] = {}
+def _people_upsert(dialect: str) -> Any:
+    base = insert(dialect, people_table)
+    return base.on_conflict_do_update(
+        index_elements=["term"],
+        set_={"name": base.excluded.name, "updated_at": base.excluded.updated_at},
+        # a name that did not change is not written again (``updated_at``: when it last did),
+        # so a run that meets a known person changes no page of ``people``
+        where=people_table.c.name != base.excluded.name,
+    )
+
+
+_upsert_people = Prepared(_people_upsert, keys=("term", "name", "updated_at"))
 
 
 def write_people(conn: sa.Connection, people: Mapping[str, str], at: str) -> None:
-    """Keep ``people`` (term -> name) inside the caller's transaction: the newest name wins."""
-    if not people:
-        return
-    dialect = conn.dialect.name
-    statement = _people_upserts.get(dialect)
-    if statement is None:
-        base = insert(dialect, people_table)
-        statement = _people_upserts[dialect] = base.on_conflict_do_update(
-            index_elements=["term"],
-            set_={"name": base.excluded.name, "updated_at": base.excluded.updated_at},
-        )
+    """Keep ``people`` (term -> name) inside the caller's transaction: the newest name wins
+    (and ``updated_at`` says when a term's name last changed)."""
     rows = [{"term": t, "name": n, "updated_at": at} for t, n in sorted(people.items())]
-    conn.execute(statement, rows)
+    _upsert_people.executemany(conn, rows)
 
 
 def names_of(conn: sa.Connection, terms: Iterable[str]) -> dict[str, str]:
@@ -361,21 +363,51 @@ def names_of(conn: sa.Connection, terms: Iterable[str]) -> dict[str, str]:
     return found
 
 
+_name_of = Prepared(
+    sa.select(people_table.c.name).where(people_table.c.term == sa.bindparam("b_term"))
+)
+_set_person = Prepared(
+    sa.update(runs_table)
+    .where(runs_table.c.id == sa.bindparam("b_id"), runs_table.c.person.is_(None))
+    .values(person=sa.bindparam("b_person"))
+)
+
+
+def settled_person(
+    conn: sa.Connection, trigger: Any, written: Mapping[str, str] | None = None
+) -> str | None:
+    """The name ``people`` knows for one of the trigger's ids (a contact's, a user's first),
+    None when none is known. ``written``: people (term -> name) the caller's transaction writes
+    too (:func:`write_people`), which win over what ``people`` holds, as the newest names; they
+    are looked up without asking the database."""
+    ids = trigger_ids(trigger)
+    written = written or {}
+    first = next((i for i, t in enumerate(ids) if t in written), len(ids))
+    asked = ids[:first]  # the ids before the first the caller knows: ``people`` may know them
+    if len(asked) == 1:
+        row = _name_of.first(conn, {"b_term": asked[0]})
+        if row is not None:
+            return str(row[0])
+    elif asked:
+        known = names_of(conn, asked)
+        found = next((known[t] for t in asked if t in known), None)
+        if found is not None:
+            return found
+    return written[ids[first]] if first < len(ids) else None
+
+
 def settle_person(conn: sa.Connection, run_id: str, trigger: Any) -> str | None:
     """For a run whose trigger names nobody: the name ``people`` knows for one of the trigger's
     ids (a contact's, a user's first), written on the run; None when none is known."""
-    ids = trigger_ids(trigger)
-    if not ids:
-        return None
-    known = names_of(conn, ids)
-    person = next((known[t] for t in ids if t in known), None)
+    person = settled_person(conn, trigger)
     if person is not None:
-        conn.execute(
-            sa.update(runs_table)
-            .where(runs_table.c.id == run_id, runs_table.c.person.is_(None))
-            .values(person=person)
-        )
+        set_person(conn, run_id, person)
     return person
+
+
+def set_person(conn: sa.Connection, run_id: str, person: str) -> None:
+    """Name who the run was about, unless it names someone already."""
+    _set_person.execute(conn, {"b_id": run_id, "b_person": person})
 
 
 def backfill_people(conn: sa.Connection) -> None:

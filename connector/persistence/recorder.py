@@ -31,7 +31,8 @@ from connector.persistence.dialects import insert
 from connector.persistence.history import (
     people_in,
     person_of,
-    settle_person,
+    set_person,
+    settled_person,
     step_people,
     step_terms,
     touched,
@@ -39,6 +40,7 @@ from connector.persistence.history import (
     write_terms,
 )
 from connector.persistence.incidents import close_fixed
+from connector.persistence.prepared import Prepared
 from connector.persistence.tables import runs_table, steps_table
 from connector.records import RunRecord, StepRecord, now_iso
 
@@ -48,11 +50,37 @@ FLUSH_SECONDS = 0.5  # the longest a finished step waits before the store has it
 
 Write = Callable[[sa.Connection], Any]
 
-_insert_step = sa.insert(steps_table)
-_update_run = sa.update(runs_table).where(runs_table.c.id == sa.bindparam("b_id"))
-_started_at = sa.select(runs_table.c.started_at).where(runs_table.c.id == sa.bindparam("b_id"))
-_delete_steps = sa.delete(steps_table).where(steps_table.c.run_id == sa.bindparam("b_id"))
-_insert_run: dict[str, Any] = {}
+# the statements of a run's transaction, compiled once (connector.persistence.prepared)
+_START = (
+    "recipe",
+    "recipe_hash",
+    "recipe_path",
+    "trigger_app",
+    "trigger_event",
+    "trigger_json",
+    "dry_run",
+    "sandbox",
+    "parent",
+    "env_json",
+    "person",
+)
+_FINISH = ("status", "output_json", "error", "finished_at", "duration_ms")
+_by_id = runs_table.c.id == sa.bindparam("b_id")
+_insert_step = Prepared(
+    sa.insert(steps_table), keys=("run_id", "seq", "step_id", "record_json", "status")
+)
+_insert_run = Prepared(
+    lambda dialect: (
+        insert(dialect, runs_table)
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(runs_table.c.id)
+    ),  # whether it was made (rowcount does not say)
+    keys=("id", "started_at", *_START, *_FINISH),
+)
+_update_run = Prepared(sa.update(runs_table).where(_by_id), keys=(*_START, *_FINISH))
+_finish_run = Prepared(sa.update(runs_table).where(_by_id), keys=_FINISH)
+_started_at = Prepared(sa.select(runs_table.c.started_at).where(_by_id))
+_delete_steps = Prepared(sa.delete(steps_table).where(steps_table.c.run_id == sa.bindparam("b_id")))
 
 
 def _dumps(value: Any) -> str:
@@ -178,16 +206,18 @@ class RunRecorder:
             run = pending.run
 
             def write(conn: sa.Connection) -> None:
+                person = None  # who the run was about, when its trigger names nobody
+                if final and person_of(run.trigger) is None:  # who its trigger's ids name
+                    person = settled_person(conn, run.trigger, people)
                 if not pending.written:
-                    self._write_run(conn, run)
+                    self._write_run(conn, run, person)
                 elif final:
-                    conn.execute(_update_run, {"b_id": run.id, **_finish_values(run)})
-                if steps:
-                    conn.execute(_insert_step, steps)
+                    _finish_run.execute(conn, {"b_id": run.id, **_finish_values(run)})
+                    if person is not None:
+                        set_person(conn, run.id, person)
+                _insert_step.executemany(conn, steps)
                 write_terms(conn, run.id, run.started_at, sorted(terms))
                 write_people(conn, people, now_iso())
-                if final and person_of(run.trigger) is None:  # who its trigger's ids name
-                    settle_person(conn, run.id, run.trigger)
                 for deferred in writes:
                     deferred(conn)
                 if final and run.status == "succeeded" and run.parent:
@@ -202,26 +232,21 @@ class RunRecorder:
             del pending.writes[: len(writes)]
             pending.since = time.monotonic()
 
-    def _write_run(self, conn: sa.Connection, run: RunRecord) -> None:
-        """The run's row, with what it is now; a row that is there already is an earlier pass of
-        this run (resumed): it keeps its start time and loses its step rows, recorded again."""
-        dialect = conn.dialect.name
-        statement = _insert_run.get(dialect)
-        if statement is None:
-            statement = _insert_run[dialect] = (
-                insert(dialect, runs_table)
-                .on_conflict_do_nothing(index_elements=["id"])
-                .returning(runs_table.c.id)  # whether it was made (rowcount does not say)
-            )
-        values = {"id": run.id, "started_at": run.started_at, **_start_values(run)}
+    def _write_run(self, conn: sa.Connection, run: RunRecord, person: str | None) -> None:
+        """The run's row, with what it is now (``person``: who it was about, when its trigger
+        names nobody); a row that is there already is an earlier pass of this run (resumed): it
+        keeps its start time and loses its step rows, recorded again."""
+        values = _start_values(run)
+        if person is not None:
+            values["person"] = person
         values.update(_finish_values(run))
-        if conn.execute(statement, values).first() is not None:
+        if _insert_run.first(conn, {"id": run.id, "started_at": run.started_at, **values}):
             return
-        started = conn.execute(_started_at, {"b_id": run.id}).scalar()
-        if started is not None:
-            run.started_at = started
-        conn.execute(_update_run, {"b_id": run.id, **_start_values(run), **_finish_values(run)})
-        conn.execute(_delete_steps, {"b_id": run.id})
+        started = _started_at.first(conn, {"b_id": run.id})
+        if started is not None and started[0] is not None:
+            run.started_at = started[0]
+        _update_run.execute(conn, {"b_id": run.id, **values})
+        _delete_steps.execute(conn, {"b_id": run.id})
 
     def _transaction(self, write: Write) -> None:
         def once() -> None:

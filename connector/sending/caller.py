@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -48,6 +47,7 @@ from connector.sending.http import (
 )
 from connector.sending.retry import (
     RetryPolicy,
+    Verdict,
     classify_error,
     classify_response,
 )
@@ -346,11 +346,11 @@ class Caller:
             )
             if guarded and verdict.action != "unknown":
                 effects.not_sent(key, call.owner)  # type: ignore[union-attr,arg-type]
-            out["verdict"] = dataclasses.asdict(verdict)
+            out["verdict"] = _verdict(verdict)
             out["error"] = f"{type(exc).__name__}: {exc}"
             return out
         body = parse_body(response)
-        declared = call.app.rate_limit_headers.header_names()
+        declared = _header_names(call.app.rate_limit_headers)
         headers = {
             k.lower(): v
             for k, v in response.headers.items()
@@ -376,10 +376,31 @@ class Caller:
             status=response.status_code,
             headers=headers,
             body=body,
-            verdict=dataclasses.asdict(verdict),
+            verdict=_verdict(verdict),
             request_headers=self.redactor.headers(shown_headers(response.request)),
         )
         return out
+
+
+def _verdict(verdict: Verdict) -> dict[str, Any]:
+    """A verdict as its attempt's checkpoint keeps it."""
+    return {
+        "action": verdict.action,
+        "delay": verdict.delay,
+        "reason": verdict.reason,
+        "message": verdict.message,
+    }
+
+
+# the headers an app's rules read, by the rules (an app's rules do not change)
+_names: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
+def _header_names(rules: Any) -> frozenset[str]:
+    known = _names.get(id(rules))
+    if known is None or known[0] is not rules:
+        known = _names[id(rules)] = (rules, rules.header_names())
+    return known[1]
 
 
 def _phrase(status: int) -> str:

@@ -12,6 +12,9 @@ from connector.persistence.budgets import Budget, Limit, app_limits, budget_key
 
 __all__ = ["Throttle"]
 
+# app name -> (the app, its overrides, its limits): what Throttle._limits worked out last
+_known: dict[str, tuple[Any, Any, tuple[Limit, ...]]] = {}
+
 
 class Throttle:
     def __init__(
@@ -25,9 +28,17 @@ class Throttle:
         self.overrides = overrides or {}
         self._granted = threading.local()  # (key, row, at) of this thread's request on its way
 
-    def _limits(self, app: Any) -> list[Limit]:
+    def _limits(self, app: Any) -> tuple[Limit, ...]:
+        """The app's limits, worked out once per app and overrides (an app does not change; a
+        replaced one, ``dataclasses.replace``, is another object and is worked out again)."""
+        overrides = self.overrides.get(app.name)
+        known = _known.get(app.name)
+        if known is not None and known[0] is app and known[1] is overrides:
+            return known[2]
         reported_by = app.rate_limit_headers.reported_by()
-        return app_limits(app.rate_limits, self.overrides.get(app.name), reported_by)
+        limits = tuple(app_limits(app.rate_limits, overrides, reported_by))
+        _known[app.name] = (app, overrides, limits)
+        return limits
 
     def acquire(self, app: Any, credential: str, location: str) -> float:
         limits = self._limits(app)
