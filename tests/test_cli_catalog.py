@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -12,6 +13,8 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from connector.apps.plugins import LoadReport, default_registry
+from connector.apps.registry import Registry
 from connector.catalog import DATA_DIR
 from connector.cli import cli
 
@@ -23,6 +26,13 @@ PLUGINS = HERE / "catalog" / "plugins"
 def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONNECTOR_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CONNECTOR_PLUGINS_DIR", raising=False)
+
+
+@functools.cache
+def _registry() -> tuple[Registry, LoadReport]:
+    """The shipped apps without plugins, built once for the tests that go through every
+    operation (the validator's caches live on it)."""
+    return default_registry([], home=Path("/nonexistent"))
 
 
 def run(*args: str) -> Result:
@@ -175,17 +185,20 @@ def test_show_a_plugin_action_lists_its_with_fields() -> None:
 def test_every_printed_example_validates_as_pasted_with_the_location_from_the_environment() -> None:
     """Issue: `catalog show ghl.get-duplicate-contact` printed `id: get-duplicate-contact` (not an
     identifier), a hard-coded locationId and lorem-ipsum values."""
-    from connector.apps.plugins import default_registry
     from connector.catalog.examples import LOREM
     from connector.language.load import load_recipe_text
     from connector.language.validate import validate_recipe
 
-    registry, _ = default_registry([], home=Path("/nonexistent"))
+    loaded = _registry()
+    registry = loaded[0]
     names = [n for n in registry.action_names() if registry.operation(n) is not None]
     assert len(names) > 300
     failures = []
     for name in names:
-        out = run("show", name).output
+        # the command as a user runs it, given this registry (the one it would build) once
+        shown = CliRunner().invoke(cli, ["catalog", "show", name], obj={"registry": loaded})
+        assert shown.exit_code == 0, shown.output
+        out = shown.output
         example = out.split("example step (paste under steps:):\n", 1)[1]
         text = "name: pasted\ntrigger: {app: manual, event: go, sample: {}}\nsteps:\n" + example
         errors = [
@@ -318,12 +331,11 @@ def test_show_json_carries_the_other_versions() -> None:
 def test_every_example_uncommented_is_still_valid_yaml_and_a_valid_with_block() -> None:
     """Issue 29: `catalog show connecteam.get-users` printed `with: {}` followed by commented keys
     that were not YAML once uncommented."""
-    from connector.apps.plugins import default_registry
     from connector.catalog.examples import example_with
     from connector.language.load import load_recipe_text
     from connector.language.validate import validate_recipe
 
-    registry, _ = default_registry([], home=Path("/nonexistent"))
+    registry, _ = _registry()
     failures = []
     checked = 0
     for name in registry.action_names():

@@ -3,7 +3,9 @@
 ``connector auth login ghl --no-browser`` is driven as a person would: the test reads the URL it
 prints and opens it (the sandbox's authorize page approves and redirects to the login's loopback
 server). Every claim is checked by the sandbox's record (its token grants, its contacts) and the
-bytes of the database, not by what the commands print.
+bytes of the database, not by what the commands print. Logins and runs are subprocesses; the
+commands that only read what is stored (``auth status``, ``validate``, ``runs show``) run in this
+process (:func:`here`), through the same command, without an interpreter's start each time.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from connector.cli import cli as connector_cli
 from connector.connections import forget_tokens, open_store
 from connector.persistence.database import close_all
 from connector.sandbox.server import RunningSandbox
@@ -79,9 +83,30 @@ def tags(sandbox: RunningSandbox, contact: str = CONTACT) -> list[str]:
     return list(found.get("tags") or [])
 
 
+def here(
+    env: Mapping[str, str], *args: str, expect: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    """``connector ARGS...`` in this process with ``env`` over its environment, as :func:`cli`
+    gives it (exit code, stdout, stderr): for the commands that only read what is stored."""
+    forget_tokens()  # what this process knows of the connections is what the database holds
+    result = CliRunner(env=dict(env)).invoke(connector_cli, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"connector {' '.join(args)} raised {result.exception!r}"
+    )
+    done = subprocess.CompletedProcess(
+        ["connector", *args], result.exit_code, result.stdout, result.stderr
+    )
+    if expect is not None:
+        assert done.returncode == expect, (
+            f"connector {' '.join(args)} exited {done.returncode}, not {expect}\n"
+            f"stdout: {done.stdout}\nstderr: {done.stderr}"
+        )
+    return done
+
+
 def status(env: Mapping[str, str], expect: int = 0) -> list[dict[str, Any]]:
     data: list[dict[str, Any]] = json.loads(
-        cli(env, "auth", "status", "--json", expect=expect).stdout
+        here(env, "auth", "status", "--json", expect=expect).stdout
     )
     return data
 
@@ -133,7 +158,7 @@ def test_an_expired_token_is_refreshed_once_and_the_run_succeeds(
     [refresh] = grants(sandbox, "refresh_token")
     assert refresh["ok"] is True
     # the run's record holds none of the tokens, old or rotated
-    record = cli(oauth_env, "runs", "show", run["id"], "--json").stdout
+    record = here(oauth_env, "runs", "show", run["id"], "--json").stdout
     for value in sandbox_tokens(sandbox):
         assert value not in record
     assert set(sandbox_tokens(sandbox)) - before  # new tokens were issued, and stored sealed
@@ -246,7 +271,7 @@ def test_validate_flags_a_scope_the_connection_lacks(
         "name: calendars\ntrigger: {app: manual, event: go, sample: {}}\nsteps:\n"
         "  - id: cals\n    action: ghl.get-calendars\n    with: {}\n"
     )
-    checked = cli(oauth_env, "validate", str(recipe))
+    checked = here(oauth_env, "validate", str(recipe))
     assert checked.stdout.strip() == (
         f"{recipe}:5:13: warning: $.steps[0].action: ghl.get-calendars needs the scope"
         " calendars.readonly, which the GoHighLevel connection ghl:location:ve9EPM428h8vShlRW1KT"
@@ -254,10 +279,10 @@ def test_validate_flags_a_scope_the_connection_lacks(
         " calendars.readonly"
     )
     # the shipped recipes need nothing more than what they asked for
-    assert cli(oauth_env, "validate", str(ROOT / "recipes")).stdout == ""
+    assert here(oauth_env, "validate", str(ROOT / "recipes")).stdout == ""
     # with the scope granted the warning goes
     assert login(oauth_env, "--scopes", "calendars.readonly").returncode == 0
-    assert cli(oauth_env, "validate", str(recipe)).stdout == ""
+    assert here(oauth_env, "validate", str(recipe)).stdout == ""
 
 
 def test_no_connection_says_what_to_do_and_sends_nothing(

@@ -1,5 +1,8 @@
-"""``connector runs retry|replay|prune`` and run-id lookup, end to end: the CLI in subprocesses on
-one CONNECTOR_HOME, against the sandbox served in this process.
+"""``connector runs retry|replay|prune`` and run-id lookup, end to end: the CLI on one
+CONNECTOR_HOME, against the sandbox served in this process. What runs a recipe (``run``,
+``runs retry``, ``runs replay``: a durable runtime each) is a subprocess; what only reads or prunes
+the history (``runs show``, ``list``, ``prune``) runs in this process, through the same command
+(:func:`here`), which proves the same without an interpreter's start and imports each time.
 
 What a command claims is checked where it happened: the sandbox's state over HTTP (tasks, notes,
 tags), the log of requests the sandbox received (a step not run again sent nothing), and the
@@ -11,12 +14,14 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from e2e_support import (
     CONTACT,
     RECIPES,
@@ -28,6 +33,7 @@ from e2e_support import (
     set_faults,
 )
 
+from connector.cli import cli as connector_cli
 from connector.persistence.database import close_all
 from connector.persistence.runs import RunStore
 from connector.records import RunRecord
@@ -120,6 +126,30 @@ def event(tmp_path: Path) -> Path:
     return path
 
 
+def here(
+    env: Mapping[str, str], *args: str, expect: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    """``connector ARGS...`` in this process with ``env`` over its environment, as :func:`cli`
+    gives it (exit code, stdout, stderr): for the commands that read or prune the history."""
+    result = CliRunner(env=dict(env)).invoke(connector_cli, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"connector {' '.join(args)} raised {result.exception!r}"
+    )
+    done = subprocess.CompletedProcess(
+        ["connector", *args], result.exit_code, result.stdout, result.stderr
+    )
+    if expect is not None:
+        assert done.returncode == expect, (
+            f"connector {' '.join(args)} exited {done.returncode}, not {expect}\n"
+            f"stdout: {done.stdout}\nstderr: {done.stderr}"
+        )
+    return done
+
+
+def here_json(env: Mapping[str, str], *args: str, expect: int | None = 0) -> Any:
+    return json.loads(here(env, *args, expect=expect).stdout)
+
+
 def _ours(items: list[dict[str, Any]], field: str, value: str) -> list[dict[str, Any]]:
     return [i for i in items if i.get(field) == value]
 
@@ -171,13 +201,13 @@ def test_retry_finishes_a_failed_run_from_the_step_that_failed(
     assert _steps(retried)["task"]["output"] == steps["task"]["output"]
 
     # the history keeps both: the failed run as it was, and the retry pointing at it
-    shown = cli_json(env, "runs", "show", retried["id"][:12], "--json")
+    shown = here_json(env, "runs", "show", retried["id"][:12], "--json")
     assert shown["id"] == retried["id"] and shown["parent"] == failed["id"]
-    text = cli(env, "runs", "show", retried["id"]).stdout
+    text = here(env, "runs", "show", retried["id"]).stdout
     assert f"made from run {failed['id']}" in text
-    old = cli_json(env, "runs", "show", failed["id"], "--json")
+    old = here_json(env, "runs", "show", failed["id"], "--json")
     assert old["status"] == "failed" and old["parent"] is None
-    listed = cli_json(env, "runs", "list", "--json")["runs"]
+    listed = here_json(env, "runs", "list", "--json")["runs"]
     assert {r["id"]: r["parent"] for r in listed} == {
         failed["id"]: None,
         retried["id"]: failed["id"],
@@ -259,11 +289,11 @@ def test_prune_deletes_old_finished_runs_and_keeps_new_and_running_ones(
     with RunStore.for_env(env) as store:
         store.run_started(_record("run_interrupted0000000", "2020-01-01T00:00:00.000Z", "running"))
 
-    done = cli(env, "runs", "prune", "--older-than", "30d")
+    done = here(env, "runs", "prune", "--older-than", "30d")
     assert done.stdout.startswith("deleted 2 runs started before ")
     assert not done.stderr
 
-    listed = cli_json(env, "runs", "list", "--json")["runs"]
+    listed = here_json(env, "runs", "list", "--json")["runs"]
     assert sorted(r["id"] for r in listed) == sorted([new_ok, "run_interrupted0000000"])
     with _db(home) as db:
         left = {row[0] for row in db.execute("SELECT DISTINCT run_id FROM run_steps")}
@@ -273,21 +303,21 @@ def test_prune_deletes_old_finished_runs_and_keeps_new_and_running_ones(
         outputs = {row[0] for row in db.execute("SELECT workflow_uuid FROM operation_outputs")}
     assert old_ok not in checkpointed and old_failed not in checkpointed
     assert new_ok in checkpointed and old_ok not in outputs and new_ok in outputs
-    gone = cli(env, "runs", "show", old_ok, expect=1)
+    gone = here(env, "runs", "show", old_ok, expect=1)
     assert f"no run {old_ok!r}" in gone.stderr
 
-    nothing = cli(env, "runs", "prune", "--older-than", "30d")
+    nothing = here(env, "runs", "prune", "--older-than", "30d")
     assert nothing.stdout.startswith("deleted 0 runs started before ")
-    one = cli(env, "runs", "prune", "--older-than", "0m")
+    one = here(env, "runs", "prune", "--older-than", "0m")
     assert one.stdout.startswith("deleted 1 run started before ")  # the new one; not the running
-    assert [r["id"] for r in cli_json(env, "runs", "list", "--json")["runs"]] == [
+    assert [r["id"] for r in here_json(env, "runs", "list", "--json")["runs"]] == [
         "run_interrupted0000000"
     ]
 
 
 @pytest.mark.parametrize("age", ["banana", "30", "d", "-5d", "30w", ""])
 def test_prune_with_a_bad_age_is_a_usage_error(env: dict[str, str], age: str) -> None:
-    done = cli(env, "runs", "prune", "--older-than", age, expect=2)
+    done = here(env, "runs", "prune", "--older-than", age, expect=2)
     assert "--older-than" in done.stderr
     assert "use a number and d, h or m" in done.stderr
     assert "Traceback" not in done.stderr
@@ -295,7 +325,7 @@ def test_prune_with_a_bad_age_is_a_usage_error(env: dict[str, str], age: str) ->
 
 
 def test_prune_without_an_age_is_a_usage_error(env: dict[str, str]) -> None:
-    done = cli(env, "runs", "prune", expect=2)
+    done = here(env, "runs", "prune", expect=2)
     assert "--older-than" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -307,21 +337,22 @@ def test_an_ambiguous_id_prefix_says_so_and_an_unknown_id_is_named(
             store.run_started(_record(run_id, "2026-01-01T00:00:00.000Z", "failed"))
 
     for command in (["show"], ["retry"], ["replay"]):
-        done = cli(env, "runs", *command, "run_aaa", expect=2)
+        call = here if command == ["show"] else cli  # retry and replay start a runtime first
+        done = call(env, "runs", *command, "run_aaa", expect=2)
         assert "'run_aaa' is ambiguous" in done.stderr, command
         assert "run_aaaa1" in done.stderr and "run_aaab2" in done.stderr
         assert "give more of it" in done.stderr
         assert "Traceback" not in done.stderr
 
-        unknown = cli(env, "runs", *command, "run_zzz", expect=1)
+        unknown = call(env, "runs", *command, "run_zzz", expect=1)
         assert "no run 'run_zzz'" in unknown.stderr, command
         assert "connector runs list" in unknown.stderr
         assert "Traceback" not in unknown.stderr
 
     # an id that is whole is that run, even when it begins another's
-    assert cli_json(env, "runs", "show", "run_aaaa1", "--json")["id"] == "run_aaaa1"
-    assert cli_json(env, "runs", "show", "run_aaab", "--json")["id"] == "run_aaab2"
+    assert here_json(env, "runs", "show", "run_aaaa1", "--json")["id"] == "run_aaaa1"
+    assert here_json(env, "runs", "show", "run_aaab", "--json")["id"] == "run_aaab2"
     # characters that mean something to SQL LIKE are only characters
-    assert "no run 'run_%'" in cli(env, "runs", "show", "run_%", expect=1).stderr
-    assert "no run 'run__aaa'" in cli(env, "runs", "show", "run__aaa", expect=1).stderr
-    assert "no run 'run\\\\aaa'" in cli(env, "runs", "show", "run\\aaa", expect=1).stderr
+    assert "no run 'run_%'" in here(env, "runs", "show", "run_%", expect=1).stderr
+    assert "no run 'run__aaa'" in here(env, "runs", "show", "run__aaa", expect=1).stderr
+    assert "no run 'run\\\\aaa'" in here(env, "runs", "show", "run\\aaa", expect=1).stderr
