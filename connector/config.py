@@ -10,8 +10,10 @@ its value (secrets masked) and where it came from, for ``connector config``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import ssl
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ __all__ = [
     "load_env_files",
     "mask",
     "settings",
+    "tls_context",
 ]
 
 ENV_FILE = ".env"
@@ -278,3 +281,13 @@ def settings(
 
 def _looks_secret(name: str) -> bool:
     return any(w in name for w in ("TOKEN", "SECRET", "KEY", "PASSWORD"))
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings every client of the process shares (certificates as httpx reads them:
+    ``SSL_CERT_FILE`` or ``SSL_CERT_DIR``, else certifi's bundle), built once: loading the bundle
+    costs tens of milliseconds, which each new ``httpx.Client`` paid again."""
+    import httpx
+
+    return httpx.create_ssl_context()

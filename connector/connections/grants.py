@@ -26,6 +26,7 @@ with warnings.catch_warnings():
     from authlib.common.errors import AuthlibBaseError
     from authlib.integrations.httpx_client import OAuth2Client
 
+from connector.config import tls_context
 from connector.errors import ConnectorError
 
 __all__ = [
@@ -217,7 +218,7 @@ def ghl_location_token(
     url = base_url.rstrip("/") + "/oauth/locationToken"
 
     def post() -> Any:
-        with httpx.Client(timeout=TIMEOUT, transport=transport) as client:
+        with httpx.Client(timeout=TIMEOUT, transport=transport, verify=tls_context()) as client:
             response = client.post(
                 url,
                 data={"companyId": company_id, "locationId": location_id},
@@ -241,7 +242,7 @@ def ghl_installed_locations(
     """The locations where the app is installed (``GET /oauth/installedLocations``, every page)."""
     url = base_url.rstrip("/") + "/oauth/installedLocations"
     out: list[dict[str, Any]] = []
-    with httpx.Client(timeout=TIMEOUT, transport=transport) as client:
+    with httpx.Client(timeout=TIMEOUT, transport=transport, verify=tls_context()) as client:
         while True:
             try:
                 response = client.get(

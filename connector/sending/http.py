@@ -17,6 +17,7 @@ import httpx
 
 from connector.apps import App
 from connector.catalog.model import WHOLE_BODY, Operation
+from connector.config import tls_context
 
 __all__ = [
     "REDACTED",
@@ -162,6 +163,7 @@ def make_clients(
             timeout=timeout,
             transport=transport,
             headers={"User-Agent": "connector/0.1"},
+            verify=tls_context(),
         )
     return clients
 
