@@ -205,9 +205,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.nodeid.split("::", 1)[0]
         if module not in SPREAD and shared_fixture(item):
             item.add_marker(pytest.mark.xdist_group(module))
+            if getattr(config.option, "loadgroup", False):  # an xdist worker, --dist loadgroup
+                _name_group(item, module)
         if module in rank:
             item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
+def _name_group(item: pytest.Item, group: str) -> None:
+    """Put ``@group`` at the end of the test's id, where ``--dist loadgroup`` reads it: the
+    controller hands out tests by their ids, and a module's tests without it go to every worker,
+    each building the module's shared fixtures again (test_crash.py ran all its points on each).
+    pytest-xdist 3.8 does this by assigning ``item._nodeid``, which pytest 9.2 no longer reads
+    (the id is ``item._id``); with an older pytest xdist's own assignment works and this does
+    nothing."""
+    if not hasattr(item, "_id") or hasattr(item, "_nodeid"):
+        return
+    from _pytest.nodeid import coerce_node_id  # pytest >= 9.2 only
+
+    item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
