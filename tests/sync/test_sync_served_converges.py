@@ -157,6 +157,7 @@ class Apps:
             headers={"X-API-KEY": sandbox.state.default_api_key},
             timeout=30,
         )
+        self.control = httpx.Client(base_url=f"{sandbox.url}/_sandbox", timeout=60)
 
     def call(self, client: httpx.Client, method: str, path: str, **kw: Any) -> Any:
         """One request, again after a 429 of the sandbox's rate limits (no other fault is on
@@ -170,12 +171,13 @@ class Apps:
         raise AssertionError(f"{method} {path}: still 429")
 
     def state(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{self.sandbox.url}/_sandbox/state", timeout=60).json()
+        data: dict[str, Any] = self.control.get("/state").json()
         return data
 
     def close(self) -> None:
         self.ghl.close()
         self.ct.close()
+        self.control.close()
 
 
 def ours(state: dict[str, Any]) -> dict[str, Any]:
