@@ -57,8 +57,9 @@ SLOWEST = (
 # Fixtures wider than a test that cost nothing to build twice (the registry is cached per process).
 CHEAP_SHARED = frozenset({"registry", "skip_or_fail"})
 # Modules whose shared fixtures are cheap (a folder, a fresh sandbox) and whose tests are long:
-# their tests spread over the workers, each worker building the fixtures once.
-SPREAD = frozenset({"tests/fuzz/test_fuzz_recipes.py"})
+# their tests spread over the workers, each worker building the fixtures once (test_chaos.py's
+# six flows, about a minute each, would otherwise run one after another on one worker).
+SPREAD = frozenset({"tests/fuzz/test_fuzz_recipes.py", "tests/runtime/test_chaos.py"})
 
 
 def in_ci() -> bool:
