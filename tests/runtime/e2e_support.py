@@ -251,6 +251,7 @@ class Launcher:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.running = 0  # the pid of the command on its way, if any
+        self.together_pids: list[int] = []  # the processes of together() on their way
         threading.Thread(target=self._read, daemon=True).start()
 
     def ready(self) -> Launcher:
@@ -308,9 +309,9 @@ class Launcher:
             word, _, pid = self._line().partition(" ")
             assert word == "started", word
             pids.append(pid)
+            self.together_pids.append(int(pid))
         results = []
         for pid, out in zip(pids, outs, strict=True):
-            self.running = int(pid)
             word, ended, code = self._line().split(" ")
             assert (word, ended) == ("ended", pid)
             results.append(
@@ -320,12 +321,13 @@ class Launcher:
                     out.with_suffix(".err").read_text(),
                 )
             )
-        self.running = 0
+        self.together_pids = []
         return results
 
     def close(self) -> None:
-        if self.running and not gone(self.running):  # a command that never ended (a failure)
-            os.kill(self.running, signal.SIGKILL)  # (the fork server's others end with it)
+        for pid in [self.running, *self.together_pids]:
+            if pid and not gone(pid):  # a command that never ended (a failure)
+                os.kill(pid, signal.SIGKILL)
         assert self.proc.stdin is not None
         if not self.proc.stdin.closed:
             self.proc.stdin.close()
