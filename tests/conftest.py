@@ -57,8 +57,9 @@ SLOWEST = (
 # Fixtures wider than a test that cost nothing to build twice (the registry is cached per process).
 CHEAP_SHARED = frozenset({"registry", "skip_or_fail"})
 # Modules whose shared fixtures are cheap (a folder, a fresh sandbox) and whose tests are long:
-# their tests spread over the workers, each worker building the fixtures once.
-SPREAD = frozenset({"tests/fuzz/test_fuzz_recipes.py"})
+# their tests spread over the workers, each worker building the fixtures once (test_chaos.py's
+# six flows, about a minute each, would otherwise run one after another on one worker).
+SPREAD = frozenset({"tests/fuzz/test_fuzz_recipes.py", "tests/runtime/test_chaos.py"})
 
 
 def in_ci() -> bool:
@@ -205,9 +206,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         module = item.nodeid.split("::", 1)[0]
         if module not in SPREAD and shared_fixture(item):
             item.add_marker(pytest.mark.xdist_group(module))
+            if getattr(config.option, "loadgroup", False):  # an xdist worker, --dist loadgroup
+                _name_group(item, module)
         if module in rank:
             item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
+def _name_group(item: pytest.Item, group: str) -> None:
+    """Put ``@group`` at the end of the test's id, where ``--dist loadgroup`` reads it: the
+    controller hands out tests by their ids, and a module's tests without it go to every worker,
+    each building the module's shared fixtures again (test_crash.py ran all its points on each).
+    pytest-xdist 3.8 does this by assigning ``item._nodeid``, which pytest 9.2 no longer reads
+    (the id is ``item._id``); with an older pytest xdist's own assignment works and this does
+    nothing."""
+    if not hasattr(item, "_id") or hasattr(item, "_nodeid"):
+        return
+    from _pytest.nodeid import coerce_node_id  # pytest >= 9.2 only
+
+    item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

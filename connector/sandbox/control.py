@@ -54,7 +54,7 @@ def build_control_app(
     connecteam_webhooks: ConnecteamWebhooks | None = None,
 ) -> Router:
     async def dump(request: Request) -> Response:
-        return JSONResponse(state.dump())
+        return Response(state.dump_json(), media_type="application/json")
 
     async def reset(request: Request) -> Response:
         state.reset()

@@ -10,6 +10,7 @@ re-entrant lock: handlers run on the server's event loop, while tests and ``conn
 from __future__ import annotations
 
 import copy
+import json
 import random
 import string
 import threading
@@ -280,35 +281,45 @@ class SandboxState:
     def dump(self) -> dict[str, Any]:
         """Everything, as JSON-ready data (tokens are sandbox credentials; shown on purpose)."""
         with self.lock:
-            g, c = self.ghl, self.ct
-            return copy.deepcopy(
-                {
-                    "ghl": {
-                        "locations": list(g.locations.values()),
-                        "tokens": [
-                            {"token": t.token, "locationId": t.location_id, "kind": t.kind}
-                            | ({"companyId": t.company_id} if t.company_id else {})
-                            for t in g.tokens.values()
-                        ],
-                        "users": list(g.users.values()),
-                        "calendars": list(g.calendars.values()),
-                        "contacts": list(g.contacts.values()),
-                        "tasks": {k: list(v.values()) for k, v in g.tasks.items()},
-                        "notes": {k: list(v.values()) for k, v in g.notes.items()},
-                        "appointments": list(g.appointments.values()),
-                    },
-                    "connecteam": {
-                        "users": list(c.users.values()),
-                        "notes": {str(k): v for k, v in c.notes.items()},
-                        "customFields": list(c.custom_fields.values()),
-                        "customFieldCategories": list(c.categories.values()),
-                        "taskBoards": list(c.task_boards.values()),
-                        "tasks": {str(k): list(v.values()) for k, v in c.tasks.items()},
-                        "companyId": c.company_id,
-                        "webhooks": [
-                            {k: v for k, v in w.items() if k != "secretKey"}
-                            for w in c.webhooks.values()
-                        ],
-                    },
-                }
+            return copy.deepcopy(self._world())
+
+    def dump_json(self) -> bytes:
+        """:meth:`dump` as compact UTF-8 JSON (what ``GET /_sandbox/state`` answers), encoded
+        under the lock straight from the records: no copy first."""
+        with self.lock:
+            text = json.dumps(
+                self._world(), ensure_ascii=False, allow_nan=False, separators=(",", ":")
             )
+        return text.encode()
+
+    def _world(self) -> dict[str, Any]:
+        """Everything, sharing the live records (read under the lock)."""
+        g, c = self.ghl, self.ct
+        return {
+            "ghl": {
+                "locations": list(g.locations.values()),
+                "tokens": [
+                    {"token": t.token, "locationId": t.location_id, "kind": t.kind}
+                    | ({"companyId": t.company_id} if t.company_id else {})
+                    for t in g.tokens.values()
+                ],
+                "users": list(g.users.values()),
+                "calendars": list(g.calendars.values()),
+                "contacts": list(g.contacts.values()),
+                "tasks": {k: list(v.values()) for k, v in g.tasks.items()},
+                "notes": {k: list(v.values()) for k, v in g.notes.items()},
+                "appointments": list(g.appointments.values()),
+            },
+            "connecteam": {
+                "users": list(c.users.values()),
+                "notes": {str(k): v for k, v in c.notes.items()},
+                "customFields": list(c.custom_fields.values()),
+                "customFieldCategories": list(c.categories.values()),
+                "taskBoards": list(c.task_boards.values()),
+                "tasks": {str(k): list(v.values()) for k, v in c.tasks.items()},
+                "companyId": c.company_id,
+                "webhooks": [
+                    {k: v for k, v in w.items() if k != "secretKey"} for w in c.webhooks.values()
+                ],
+            },
+        }

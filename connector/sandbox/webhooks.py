@@ -9,8 +9,10 @@ there as GoHighLevel's webhook body: ``{"type": "ContactCreate", "locationId": .
 
 Signatures, both over the raw body and base64, as GoHighLevel sends them: ``x-ghl-signature``
 (Ed25519, GoHighLevel's current scheme) and ``x-wh-signature`` (RSA PKCS#1 v1.5 SHA-256, the
-legacy one). The sandbox makes its own key pairs; ``GET /_sandbox/webhooks/public-key`` gives the
-RSA PEM and ``GET /_sandbox/webhooks/public-key?scheme=ed25519`` the Ed25519 one (or
+legacy one). The sandbox makes its own key pairs (the RSA one once per process, shared by every
+sandbox in it: making one costs tens of ms of CPU, and GoHighLevel signs with one published key
+too); ``GET /_sandbox/webhooks/public-key`` gives the RSA PEM and ``GET
+/_sandbox/webhooks/public-key?scheme=ed25519`` the Ed25519 one (or
 :meth:`WebhookEmitter.public_key_pem`), to set as ``GHL_WEBHOOK_RSA_PUBLIC_KEY`` and
 ``GHL_WEBHOOK_PUBLIC_KEY``.
 
@@ -57,6 +59,18 @@ def verify(public_pem: bytes, body: bytes, signature: str) -> bool:
     return True
 
 
+_RSA_KEY: rsa.RSAPrivateKey | None = None  # made on first use (tens of ms), then shared
+_RSA_LOCK = threading.Lock()
+
+
+def _rsa_key() -> rsa.RSAPrivateKey:
+    global _RSA_KEY
+    with _RSA_LOCK:
+        if _RSA_KEY is None:
+            _RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return _RSA_KEY
+
+
 class WebhookEmitter:
     """Listens to the GoHighLevel fake's changes and delivers them, signed, to :attr:`url` (when
     set), through ``dispatcher`` (one of its own on the state's clock when not given)."""
@@ -72,17 +86,12 @@ class WebhookEmitter:
         self.url = url
         self.retry = retry
         self.dispatcher = dispatcher or Dispatcher(state.clock)
-        self._private: rsa.RSAPrivateKey | None = None  # made on first use: it takes a moment
         self._ed25519 = ed25519.Ed25519PrivateKey.generate()
-        self._lock = threading.Lock()
         state.listeners.append(self.on_change)
 
     @property
     def _key(self) -> rsa.RSAPrivateKey:
-        with self._lock:
-            if self._private is None:
-                self._private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            return self._private
+        return _rsa_key()
 
     def public_key_pem(self, scheme: str = "rsa") -> bytes:
         """The PEM key that verifies ``x-wh-signature`` (``rsa``) or ``x-ghl-signature``

@@ -1,4 +1,4 @@
-"""A fork server of ``connector`` processes, for ``test_crash.py``.
+"""A fork server of ``connector`` processes, for ``test_crash.py`` and ``test_concurrent.py``.
 
 Usage: ``crash_worker.py``. It imports the runtime (DBOS, SQLAlchemy, httpx) and reads the
 packaged catalogs, most of a ``connector`` process's start-up and of its CPU, then prints
@@ -7,8 +7,10 @@ packaged catalogs, most of a ``connector`` process's start-up and of its CPU, th
 files and runs the command line, ``connector.cli.main(argv)``, as ``python -m connector ARGV...``
 would (connector and DBOS read the environment when a command runs, not on import). It prints
 ``started PID``, waits for that process and prints ``ended PID CODE`` (the exit status: ``-9``
-for a SIGKILL). One command at a time. It forks before any thread or connection exists, so each
-process starts as clean as a new one, without the imports.
+for a SIGKILL). One command at a time, or several at once: ``{"together": [JOB, ...]}`` forks
+them all, then prints a ``started PID`` line for each and an ``ended PID CODE`` line for each, in
+order (``test_concurrent.py``'s eight processes on one event). It forks before any thread or
+connection exists, so each process starts as clean as a new one, without the imports.
 """
 
 from __future__ import annotations
@@ -57,12 +59,18 @@ def main() -> int:
         if not line.strip():
             continue
         job = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            _child(job)
-        print(f"started {pid}", flush=True)
-        _, status = os.waitpid(pid, 0)
-        print(f"ended {pid} {os.waitstatus_to_exitcode(status)}", flush=True)
+        jobs = job.get("together", [job])
+        pids = []
+        for one in jobs:
+            pid = os.fork()
+            if pid == 0:
+                _child(one)
+            pids.append(pid)
+        for pid in pids:
+            print(f"started {pid}", flush=True)
+        for pid in pids:
+            _, status = os.waitpid(pid, 0)
+            print(f"ended {pid} {os.waitstatus_to_exitcode(status)}", flush=True)
     return 0
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -27,7 +29,9 @@ from connector.sandbox.server import RunningSandbox
 __all__ = [
     "CLI",
     "CONTACT",
+    "LOCAL",
     "RECIPES",
+    "Launcher",
     "Request",
     "RequestLog",
     "cli",
@@ -35,6 +39,7 @@ __all__ = [
     "finish",
     "ghl_contact",
     "ghl_items",
+    "gone",
     "login",
     "set_faults",
     "start_cli",
@@ -43,6 +48,9 @@ __all__ = [
 CLI = [sys.executable, "-m", "connector"]
 CONTACT = "ocQHyuzHvysMo5N5VsXc"  # the seeded contact (Jordan Avery) of the first location
 RECIPES = Path(__file__).parent / "recipes"
+# one client for the tests' requests to local servers (the sandbox, `connector serve`): httpx.get
+# and httpx.post make a new client, and with it a TLS context (tens of ms of CPU), every call
+LOCAL = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
 TIMEOUT = 180  # seconds: only so that a hung subprocess fails the test instead of hanging it
 # the chaos tests' faults: 1 - 0.968**7, 20.4 % of requests meet one
 CHAOS_FAULTS = (
@@ -114,22 +122,22 @@ class RequestLog:
 def set_faults(sandbox: RunningSandbox, *specs: str, seed: int = 1) -> None:
     """Replace the sandbox's fault rules (none: clear them)."""
     if specs:
-        httpx.post(
+        LOCAL.post(
             f"{sandbox.url}/_sandbox/faults", json={"seed": seed, "specs": list(specs)}
         ).raise_for_status()
     else:
-        httpx.delete(f"{sandbox.url}/_sandbox/faults").raise_for_status()
+        LOCAL.delete(f"{sandbox.url}/_sandbox/faults").raise_for_status()
 
 
 def ghl_items(sandbox: RunningSandbox, kind: str, contact: str = CONTACT) -> list[dict[str, Any]]:
     """A contact's ``tasks`` or ``notes`` as ``GET /_sandbox/state`` shows them."""
-    state = httpx.get(f"{sandbox.url}/_sandbox/state").json()
+    state = LOCAL.get(f"{sandbox.url}/_sandbox/state").json()
     items: list[dict[str, Any]] = state["ghl"][kind].get(contact, [])
     return items
 
 
 def ghl_contact(sandbox: RunningSandbox, contact: str = CONTACT) -> dict[str, Any]:
-    state = httpx.get(f"{sandbox.url}/_sandbox/state").json()
+    state = LOCAL.get(f"{sandbox.url}/_sandbox/state").json()
     found: dict[str, Any] = next(c for c in state["ghl"]["contacts"] if c["id"] == contact)
     return found
 
@@ -215,3 +223,117 @@ def login(
             proc.kill()
             proc.wait()
     return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(seen) + out, err)
+
+
+# -- a fork server of `connector` processes -------------------------------------------------------
+
+
+def gone(pid: int) -> bool:
+    """Whether process ``pid`` has died (a zombie, or reaped already)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
+
+
+class Launcher:
+    """A fork server (``crash_worker.py``): ``connector`` processes without the start-up."""
+
+    def __init__(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_DATABASE_URL"}
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("crash_worker.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.running = 0  # the pid of the command on its way, if any
+        self.together_pids: list[int] = []  # the processes of together() on their way
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def ready(self) -> Launcher:
+        """Wait until it has done its imports."""
+        assert self._line() == "ready"
+        return self
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+        self.lines.put("")
+
+    def _line(self) -> str:
+        try:
+            return self.lines.get(timeout=120)
+        except queue.Empty:
+            raise AssertionError("the fork server did not answer in 120 s") from None
+
+    def run(
+        self, env: Mapping[str, str], argv: list[str], out: Path, started: Any = None
+    ) -> tuple[int, str, str]:
+        """``connector ARGV...`` in a new process: (exit status, stdout, stderr). ``started`` is
+        called with the process's pid as soon as it exists."""
+        assert self.proc.stdin is not None
+        stdout, stderr = out.with_suffix(".out"), out.with_suffix(".err")
+        job = {"env": dict(env), "argv": argv, "stdout": str(stdout), "stderr": str(stderr)}
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        word, _, pid = self._line().partition(" ")
+        assert word == "started", word
+        self.running = int(pid)
+        if started is not None:
+            started(self.running)
+        word, ended, code = self._line().split(" ")
+        assert (word, ended) == ("ended", pid)
+        self.running = 0
+        return int(code), stdout.read_text(), stderr.read_text()
+
+    def together(
+        self, env: Mapping[str, str], argv: list[str], outs: Sequence[Path]
+    ) -> list[tuple[int, str, str]]:
+        """``connector ARGV...`` in ``len(outs)`` new processes forked at once (their output in
+        ``outs``): each one's (exit status, stdout, stderr), in order."""
+        assert self.proc.stdin is not None
+        jobs = [
+            {"env": dict(env), "argv": argv, "stdout": str(out.with_suffix(".out")),
+             "stderr": str(out.with_suffix(".err"))}
+            for out in outs
+        ]  # fmt: skip
+        self.proc.stdin.write(json.dumps({"together": jobs}) + "\n")
+        self.proc.stdin.flush()
+        pids = []
+        for _ in outs:
+            word, _, pid = self._line().partition(" ")
+            assert word == "started", word
+            pids.append(pid)
+            self.together_pids.append(int(pid))
+        results = []
+        for pid, out in zip(pids, outs, strict=True):
+            word, ended, code = self._line().split(" ")
+            assert (word, ended) == ("ended", pid)
+            results.append(
+                (
+                    int(code),
+                    out.with_suffix(".out").read_text(),
+                    out.with_suffix(".err").read_text(),
+                )
+            )
+        self.together_pids = []
+        return results
+
+    def close(self) -> None:
+        for pid in [self.running, *self.together_pids]:
+            if pid and not gone(pid):  # a command that never ended (a failure)
+                os.kill(pid, signal.SIGKILL)
+        assert self.proc.stdin is not None
+        if not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()

@@ -1,7 +1,7 @@
 """One event delivered to eight processes at once: ``connector run recipes/task_once.yaml`` eight
-times together, on one CONNECTOR_HOME and one sandbox. The write declared with ``once:`` happens
-exactly once: one task in GoHighLevel, one link, and eight successful runs with the same output,
-seven of them given the recorded result. Also when the write is slow (the others arrive while it
+times together (forked at once by ``crash_worker.py`` after its imports), on one CONNECTOR_HOME
+and one sandbox. The write declared with ``once:`` happens exactly once: one task in GoHighLevel,
+one link, and eight successful runs with the same output, seven of them given the recorded result. Also when the write is slow (the others arrive while it
 is in flight) and when its answer is lost (the lookup settles it).
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from e2e_support import CONTACT, RECIPES, RequestLog, finish, ghl_items, set_faults, start_cli
+from e2e_support import CONTACT, LOCAL, RECIPES, Launcher, RequestLog, ghl_items, set_faults
 
 from connector.persistence.links import LinkStore
 from connector.sandbox.server import RunningSandbox
@@ -23,6 +23,17 @@ TASK_ID = 4242  # the Connecteam task id: the write's once.key and the link's Co
 EVENT = {"contactId": CONTACT, "taskId": TASK_ID, "title": "Confirm the Friday delivery"}
 TASKS = f"/ghl/contacts/{CONTACT}/tasks"
 SENT = None  # the note of the one run that sent the write
+
+
+@pytest.fixture(scope="module")
+def launcher() -> Iterator[Launcher]:
+    """A fork server: the eight processes start together, none paying the imports (done once,
+    by the fork server, for the module)."""
+    made = Launcher()
+    try:
+        yield made.ready()
+    finally:
+        made.close()
 
 
 @pytest.mark.parametrize(
@@ -43,6 +54,7 @@ def test_one_event_in_eight_processes_writes_once(
     tmp_path: Path,
     sandbox: RunningSandbox,
     env: dict[str, str],
+    launcher: Launcher,
     fault: str | None,
     sender_note: str | None,
 ) -> None:
@@ -53,7 +65,7 @@ def test_one_event_in_eight_processes_writes_once(
     event.write_text(json.dumps(EVENT))
 
     args = ["run", str(RECIPES / "task_once.yaml"), "--event", str(event), "--json"]
-    results = finish([start_cli(env, args) for _ in range(PROCESSES)])
+    results = launcher.together(env, args, [tmp_path / f"run{n}" for n in range(PROCESSES)])
 
     records = []
     for code, out, err in results:
@@ -99,5 +111,5 @@ def test_one_event_in_eight_processes_writes_once(
 
 
 def _fired(sandbox: RunningSandbox) -> int:
-    fired = httpx.get(f"{sandbox.url}/_sandbox/faults").json()["fired"]
+    fired = LOCAL.get(f"{sandbox.url}/_sandbox/faults").json()["fired"]
     return sum(int(n) for n in fired.values())

@@ -35,9 +35,6 @@ import os
 import queue
 import re
 import signal
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -58,11 +55,11 @@ from connector.records import RunRecord
 from connector.runtime.durable import Runtime
 from connector.sandbox.faults import _drop
 from connector.sandbox.server import RunningSandbox, SandboxApp, start_in_thread
+from tests.runtime.e2e_support import LOCAL, Launcher, gone
 
 HERE = Path(__file__).parent
 FLOW = HERE / "recipes" / "crash_flow.yaml"
 NOTE = HERE / "recipes" / "crash_note.yaml"
-WORKER = HERE / "crash_worker.py"
 LANES = 4  # points run at once: each mostly waits (a resume, on DBOS's queue)
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
 USER = 9001
@@ -96,15 +93,6 @@ VOLATILE = frozenset({"dateAdded", "dateUpdated", "createdAt", "modifiedAt", "up
 
 
 # -- the kill switch -------------------------------------------------------------------------------
-
-
-def _gone(pid: int) -> bool:
-    """Whether process ``pid`` has died (a zombie, or reaped already)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] in ("Z", "X")
 
 
 class KillSwitch:
@@ -154,7 +142,7 @@ class KillSwitch:
             raise RuntimeError("the kill switch fired before it knew whom to kill")
         os.kill(self.pid, signal.SIGKILL)
         for _ in range(2000):  # dead before anything else happens
-            if _gone(self.pid):
+            if gone(self.pid):
                 break
             await asyncio.sleep(0.005)
         await _drop(send)
@@ -174,73 +162,6 @@ def _serve() -> tuple[RunningSandbox, KillSwitch]:
 # -- processes and lanes ---------------------------------------------------------------------------
 
 
-class Launcher:
-    """A fork server (``crash_worker.py``): ``connector`` processes without the start-up."""
-
-    def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "CONNECTOR_DATABASE_URL"}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.running = 0  # the pid of the command on its way, if any
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def ready(self) -> Launcher:
-        """Wait until it has done its imports."""
-        assert self._line() == "ready"
-        return self
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.strip())
-        self.lines.put("")
-
-    def _line(self) -> str:
-        try:
-            return self.lines.get(timeout=120)
-        except queue.Empty:
-            raise AssertionError("the fork server did not answer in 120 s") from None
-
-    def run(
-        self, env: Mapping[str, str], argv: list[str], out: Path, started: Any = None
-    ) -> tuple[int, str, str]:
-        """``connector ARGV...`` in a new process: (exit status, stdout, stderr). ``started`` is
-        called with the process's pid as soon as it exists."""
-        assert self.proc.stdin is not None
-        stdout, stderr = out.with_suffix(".out"), out.with_suffix(".err")
-        job = {"env": dict(env), "argv": argv, "stdout": str(stdout), "stderr": str(stderr)}
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-        word, _, pid = self._line().partition(" ")
-        assert word == "started", word
-        self.running = int(pid)
-        if started is not None:
-            started(self.running)
-        word, ended, code = self._line().split(" ")
-        assert (word, ended) == ("ended", pid)
-        self.running = 0
-        return int(code), stdout.read_text(), stderr.read_text()
-
-    def close(self) -> None:
-        if self.running and not _gone(self.running):  # a command that never ended (a failure)
-            os.kill(self.running, signal.SIGKILL)
-        assert self.proc.stdin is not None
-        if not self.proc.stdin.closed:
-            self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=30)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-
-
 class Lane:
     """A sandbox behind its kill switch, and a fork server: one point at a time."""
 
@@ -250,7 +171,7 @@ class Lane:
 
     def reset(self) -> None:
         """The sandbox back to its seed (as fresh as a new one), the switch disarmed."""
-        httpx.post(f"{self.sandbox.url}/_sandbox/reset", timeout=30).raise_for_status()
+        LOCAL.post(f"{self.sandbox.url}/_sandbox/reset").raise_for_status()
         self.switch.reset()
 
     def env(self, home: Path) -> dict[str, str]:
@@ -292,7 +213,7 @@ def lanes() -> Iterator[list[Lane]]:
 
 
 def _state(sandbox: RunningSandbox) -> dict[str, Any]:
-    response = httpx.get(f"{sandbox.url}/_sandbox/state", timeout=30)
+    response = LOCAL.get(f"{sandbox.url}/_sandbox/state")
     response.raise_for_status()
     data: dict[str, Any] = response.json()
     return data

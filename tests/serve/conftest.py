@@ -65,12 +65,13 @@ class Served:
     def settled(self, timeout: float = 60.0) -> list[Any]:
         """Every webhook delivered, the queue empty and every run ended; the runs."""
 
-        def quiet() -> bool:
+        store = RunStore(self.service.runtime.db.engine)
+
+        def quiet() -> bool:  # looked at every 50 ms: the running runs' ids, not every record
             self.sandbox.app.flush()
-            runs = self.runs()
             return (
                 self.service.runtime.unfinished() == 0
-                and all(r.status != "running" for r in runs)
+                and not store.ids(status="running")
                 and self.sandbox.app.flush(0.01)
             )
 

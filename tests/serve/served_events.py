@@ -25,13 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 import yaml
 
 from connector.persistence.database import open_database
 from connector.persistence.runs import RunStore
+from connector.persistence.tables import runs_table
 from connector.records import RunRecord
 from connector.sandbox.server import RunningSandbox
 from tests import workloads
+from tests.runtime.e2e_support import LOCAL
 from tests.serve.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,7 +205,7 @@ class Server:
         if self.proc.poll() is not None:
             raise AssertionError(f"connector serve exited: {self.proc.returncode}")
         try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
+            return LOCAL.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -227,9 +230,7 @@ def post(sandbox: RunningSandbox, env: dict[str, str], item: Delivery, port: int
     else:
         path = f"/webhooks/connecteam/{env['CONNECTEAM_WEBHOOK_SECRET']}"
     try:
-        answer = httpx.post(
-            f"http://127.0.0.1:{port}{path}", content=raw, headers=headers, timeout=30
-        )
+        answer = LOCAL.post(f"http://127.0.0.1:{port}{path}", content=raw, headers=headers)
     except httpx.HTTPError:
         return None
     return answer.status_code
@@ -276,19 +277,23 @@ class Balancer:
 
 def ended_runs(env: dict[str, str], timeout: float, total: int = 4 * EACH) -> list[RunRecord]:
     """The runs, once there is one per distinct event (``total``) and none is running."""
-    store = RunStore(open_database(env).engine)
+    engine = open_database(env).engine
+    counts = sa.select(
+        sa.func.count(), sa.func.count().filter(runs_table.c.status == "running")
+    ).select_from(runs_table)
 
-    def all_ended() -> bool:
-        runs = store.list(limit=100_000)
-        return len(runs) == total and all(r.status != "running" for r in runs)
+    def all_ended() -> bool:  # counted by the database: the records are read once, at the end
+        with engine.connect() as conn:
+            made, running = conn.execute(counts).one()
+        return bool(made == total and running == 0)
 
     wait_for(all_ended, timeout=timeout, every=0.5)
-    return store.list(limit=100_000)
+    return RunStore(engine).list(limit=100_000)
 
 
 def check_effects(sandbox: RunningSandbox) -> None:
     """Every event's effect is in the sandbox, once."""
-    state = httpx.get(f"{sandbox.url}/_sandbox/state").json()
+    state = LOCAL.get(f"{sandbox.url}/_sandbox/state").json()
     contacts = state["ghl"]["contacts"]
     tasks = [t for ts in state["ghl"]["tasks"].values() for t in ts]
     users = {u["userId"]: u for u in state["connecteam"]["users"]}

@@ -30,7 +30,7 @@ from connector.persistence.sealing import new_key
 from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.wiring import sandbox_env
-from tests.runtime.e2e_support import RequestLog, login
+from tests.runtime.e2e_support import LOCAL, RequestLog, login
 from tests.serve.served_events import SEED, Balancer, Server, ended_runs, free_port
 
 RECIPE = Path(__file__).parent / "recipes" / "note_contact_version.yaml"
@@ -155,7 +155,7 @@ def test_twenty_locations_three_processes_one_killed(
         assert server.terminate() == 0
     assert [(r.id, r.error) for r in runs if r.status != "succeeded"] == []
     # every version noted once, in the order sent
-    notes = httpx.get(f"{sandbox.url}/_sandbox/state").json()["ghl"]["notes"]
+    notes = LOCAL.get(f"{sandbox.url}/_sandbox/state").json()["ghl"]["notes"]
     for contact in contacts:
         bodies = [n["body"] for n in notes.get(contact, [])]
         assert bodies == [f"v{k}" for k in range(1, VERSIONS + 1)], (contact, bodies)

@@ -50,6 +50,8 @@ KILLS = 2  # SIGKILLs of `connector serve`, in the first rounds' propagation
 POLL = 3  # CONNECTOR_SYNC_POLL_SECONDS
 QUIET = 3 * POLL + 2  # both sides unchanged this long, and no webhook waiting: quiet
 SETTLE_LIMIT = 900  # seconds: only so that a sync that never settles fails instead of hanging
+LOOK = 1.0  # seconds between two reads of the sandbox's whole state while waiting (each costs
+# both processes tens of ms of CPU; quiet is judged over QUIET, so this only rounds it up)
 BOARD = 7001
 DOMAIN = "conv.example"
 TWICE = LATE = 0.15  # deliveries sent twice, and late (up to SPREAD seconds)
@@ -157,6 +159,7 @@ class Apps:
             headers={"X-API-KEY": sandbox.state.default_api_key},
             timeout=30,
         )
+        self.control = httpx.Client(base_url=f"{sandbox.url}/_sandbox", timeout=60)
 
     def call(self, client: httpx.Client, method: str, path: str, **kw: Any) -> Any:
         """One request, again after a 429 of the sandbox's rate limits (no other fault is on
@@ -170,12 +173,13 @@ class Apps:
         raise AssertionError(f"{method} {path}: still 429")
 
     def state(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{self.sandbox.url}/_sandbox/state", timeout=60).json()
+        data: dict[str, Any] = self.control.get("/state").json()
         return data
 
     def close(self) -> None:
         self.ghl.close()
         self.ct.close()
+        self.control.close()
 
 
 def ours(state: dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +246,7 @@ def settle(apps: Apps) -> dict[str, Any]:
             last, since = now, time.monotonic()
         elif time.monotonic() - since >= QUIET:
             return state
-        time.sleep(0.5)
+        time.sleep(LOOK)
     raise AssertionError(f"the two apps did not settle within {SETTLE_LIMIT} s")
 
 
@@ -253,7 +257,7 @@ def wait_for_users(apps: Apps, count: int) -> dict[str, Any]:
         state = apps.state()
         if len(ours(state)["users"]) >= count:
             return state
-        time.sleep(0.5)
+        time.sleep(LOOK)
     raise AssertionError(f"Connecteam did not get {count} users within {SETTLE_LIMIT} s")
 
 
