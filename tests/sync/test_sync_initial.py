@@ -32,10 +32,15 @@ from tests.sync.population import Population, connecteam_view, ghl_view
 
 DECLARATION = str(Path(__file__).with_name("initial.sync.yaml"))
 # the vendors' rate limits are the subject of other tests: here the budget lets every request go
+# (a plan of 100 million requests in each of the vendors' windows: the budget hands them out in
+# batches, as it does at a real plan's size)
 NO_BUDGET = ",".join(
-    f"{app}:{name}=100000000/1"
-    for app, names in (("ghl", ("burst", "day")), ("connecteam", ("minute", "day")))
-    for name in names
+    f"{app}:{name}=100000000/{window}"
+    for app, limits in (
+        ("ghl", (("burst", 10), ("day", 86_400))),
+        ("connecteam", (("minute", 60), ("day", 86_400))),
+    )
+    for name, window in limits
 )
 HANG = 1200  # seconds: only so that a hung reconcile fails the test instead of hanging it
 SIZE = float(os.environ.get("CONNECTOR_TEST_INITIAL_SIZE", "1"))  # 1: 5,000 and 3,000
