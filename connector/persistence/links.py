@@ -182,6 +182,44 @@ def _lock_sides(conn: sa.Connection, kind: str, ghl: str, ct: str) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
+# the statements of a put, built once (a reconcile puts thousands of links in a row)
+_REPLACED = (
+    sa.delete(links_table)
+    .where(
+        links_table.c.kind == sa.bindparam("kind"),
+        sa.or_(
+            links_table.c.ghl_id == sa.bindparam("ghl"),
+            links_table.c.connecteam_id == sa.bindparam("ct"),
+        ),
+        sa.not_(
+            sa.and_(
+                links_table.c.ghl_id == sa.bindparam("ghl"),
+                links_table.c.connecteam_id == sa.bindparam("ct"),
+            )
+        ),
+    )
+    .returning(*links_table.c)
+)
+_EXISTING = sa.select(links_table).where(
+    links_table.c.kind == sa.bindparam("kind"),
+    links_table.c.ghl_id == sa.bindparam("ghl"),
+    links_table.c.connecteam_id == sa.bindparam("ct"),
+)
+_UPDATE = (
+    sa.update(links_table)
+    .where(
+        links_table.c.kind == sa.bindparam("b_kind"), links_table.c.ghl_id == sa.bindparam("b_ghl")
+    )
+    .values(
+        meta=sa.bindparam("new_meta"),
+        updated_at=sa.bindparam("now"),
+        ghl_id_is_int=sa.bindparam("ghl_int"),
+        connecteam_id_is_int=sa.bindparam("ct_int"),
+    )
+)
+_INSERT = sa.insert(links_table)
+
+
 def _plain(exc: BaseException) -> str:
     """The database's own message, first line only (no SQL, no bound parameters)."""
     orig = getattr(exc, "orig", None)
@@ -287,34 +325,16 @@ class LinkStore:
         ghl, ghl_int = _key(ghl_id, "ghl_id")
         ct, ct_int = _key(connecteam_id, "connecteam_id")
         meta_text = _meta_text(meta)
-        t = links_table
         try:
             _lock_sides(conn, kind, ghl, ct)
             # Older links that reuse one of the ids with another partner go first. A write is
             # the first statement, so even a deferred SQLite transaction takes the writer lock
             # before it reads anything.
-            gone = (
-                conn.execute(
-                    sa.delete(t)
-                    .where(
-                        t.c.kind == kind,
-                        sa.or_(t.c.ghl_id == ghl, t.c.connecteam_id == ct),
-                        sa.not_(sa.and_(t.c.ghl_id == ghl, t.c.connecteam_id == ct)),
-                    )
-                    .returning(*t.c)
-                )
-                .mappings()
-                .all()
-            )
+            ids = {"kind": kind, "ghl": ghl, "ct": ct}
+            gone = conn.execute(_REPLACED, ids).mappings().all()
             replaced = tuple(sorted((_row_to_link(r) for r in gone), key=lambda x: str(x.ghl_id)))
             now = _now()
-            existing = (
-                conn.execute(
-                    sa.select(t).where(t.c.kind == kind, t.c.ghl_id == ghl, t.c.connecteam_id == ct)
-                )
-                .mappings()
-                .first()
-            )
+            existing = conn.execute(_EXISTING, ids).mappings().first()
             values: dict[str, Any] = {
                 "kind": kind,
                 "ghl_id": ghl,
@@ -328,19 +348,20 @@ class LinkStore:
                 values["meta"] = _meta_text(merged)
                 values["created_at"] = existing["created_at"]
                 conn.execute(
-                    sa.update(t)
-                    .where(t.c.kind == kind, t.c.ghl_id == ghl)
-                    .values(
-                        meta=values["meta"],
-                        updated_at=now,
-                        ghl_id_is_int=values["ghl_id_is_int"],
-                        connecteam_id_is_int=values["connecteam_id_is_int"],
-                    )
+                    _UPDATE,
+                    {
+                        "b_kind": kind,
+                        "b_ghl": ghl,
+                        "new_meta": values["meta"],
+                        "now": now,
+                        "ghl_int": values["ghl_id_is_int"],
+                        "ct_int": values["connecteam_id_is_int"],
+                    },
                 )
             else:
                 values["meta"] = meta_text
                 values["created_at"] = now
-                conn.execute(sa.insert(t).values(**values))
+                conn.execute(_INSERT, values)
         except sa.exc.SQLAlchemyError as exc:
             raise self._error(exc) from None
         stored = _row_to_link(values)

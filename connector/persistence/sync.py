@@ -127,6 +127,61 @@ class Conflict:
         return cls(**{k: data.get(k) for k in keys if k in data})  # type: ignore[arg-type]
 
 
+def _by(table: sa.Table, side: str, *columns: Any) -> sa.Select[Any]:
+    column = table.c.ghl_id if side == "ghl" else table.c.connecteam_id
+    query = sa.select(*columns) if columns else sa.select(table)
+    return query.where(table.c.kind == sa.bindparam("kind"), column == sa.bindparam("id"))
+
+
+# the statements a sync run makes for every record, built once (a reconcile makes thousands)
+_STATE_BY = {side: _by(sync_state_table, side) for side in ("ghl", "connecteam")}
+_LINK_BY = {
+    side: _by(links_table, side, links_table.c.ghl_id, links_table.c.connecteam_id)
+    for side in ("ghl", "connecteam")
+}
+_LEAVE = sa.delete(sync_state_table).where(
+    sync_state_table.c.kind == sa.bindparam("kind"),
+    sync_state_table.c.connecteam_id == sa.bindparam("connecteam_id"),
+    sync_state_table.c.ghl_id != sa.bindparam("ghl_id"),
+)
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_state(dialect: str) -> Any:
+    """Insert a pair's state, or update the one of its GoHighLevel record (per dialect, once)."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        t = sync_state_table
+        columns = (
+            "connecteam_id",
+            "base_json",
+            "ghl_seen_at",
+            "connecteam_seen_at",
+            "superseded_json",
+            "address_json",
+            "version",
+            "updated_at",
+        )
+        stmt = insert(dialect, t)  # the values: the parameters it is executed with
+        stmt = _UPSERTS[dialect] = stmt.on_conflict_do_update(
+            index_elements=["kind", "ghl_id"], set_={c: stmt.excluded[c] for c in columns}
+        )
+    return stmt
+
+
+def _state(row: Any) -> PairState:
+    return PairState(
+        kind=row.kind,
+        ghl_id=row.ghl_id,
+        connecteam_id=row.connecteam_id,
+        base=json.loads(row.base_json),
+        seen={"ghl": row.ghl_seen_at, "connecteam": row.connecteam_seen_at},
+        superseded=json.loads(row.superseded_json) if row.superseded_json else {},
+        address=json.loads(row.address_json) if row.address_json else {},
+        version=row.version,
+    )
+
+
 class SyncStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -138,39 +193,30 @@ class SyncStore:
     ) -> PairState | None:
         """The state of the pair whose ``side`` record is ``record_id`` (None: not paired); in
         ``conn``'s transaction when given."""
-        t = sync_state_table
-        column = t.c.ghl_id if side == "ghl" else t.c.connecteam_id
-        row = self._first(sa.select(t).where(t.c.kind == kind, column == str(record_id)), conn)
+        row = self._first(_STATE_BY[side], {"kind": kind, "id": str(record_id)}, conn)
         if row is None:
             return None
-        return PairState(
-            kind=row.kind,
-            ghl_id=row.ghl_id,
-            connecteam_id=row.connecteam_id,
-            base=json.loads(row.base_json),
-            seen={"ghl": row.ghl_seen_at, "connecteam": row.connecteam_seen_at},
-            superseded=json.loads(row.superseded_json) if row.superseded_json else {},
-            address=json.loads(row.address_json) if row.address_json else {},
-            version=row.version,
-        )
+        return _state(row)
 
     def pair(
         self, kind: str, side: str, record_id: str, conn: sa.Connection | None = None
     ) -> PairState | None:
         """The pair ``side``'s record ``record_id`` is in: its synced state, else the id link a
         recipe or a person made (with no state yet); None when it is not paired."""
+        if conn is None:
+            with self.engine.connect() as own:  # one connection for both looks
+                return self.pair(kind, side, record_id, own)
         return self.state(kind, side, record_id, conn) or self.linked(kind, side, record_id, conn)
 
-    def _first(self, query: Any, conn: sa.Connection | None) -> Any:
+    def _first(self, query: Any, params: Mapping[str, Any], conn: sa.Connection | None) -> Any:
         """The first row of ``query``, in ``conn``'s transaction when given."""
         if conn is not None:
-            return conn.execute(query).first()
+            return conn.execute(query, params).first()
         with self.engine.connect() as own:
-            return own.execute(query).first()
+            return own.execute(query, params).first()
 
     def put_in(self, conn: sa.Connection, state: PairState) -> None:
         """Write ``state`` (a new pair, or the next version of one) in ``conn``'s transaction."""
-        t = sync_state_table
         values = {
             "connecteam_id": state.connecteam_id,
             "base_json": _json(state.base),
@@ -183,14 +229,12 @@ class SyncStore:
         }
         # a record paired again (its old counterpart gone) leaves its old pair
         conn.execute(
-            sa.delete(t).where(
-                t.c.kind == state.kind,
-                t.c.connecteam_id == state.connecteam_id,
-                t.c.ghl_id != state.ghl_id,
-            )
+            _LEAVE,
+            {"kind": state.kind, "ghl_id": state.ghl_id, "connecteam_id": state.connecteam_id},
         )
-        stmt = insert(conn.dialect.name, t).values(kind=state.kind, ghl_id=state.ghl_id, **values)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["kind", "ghl_id"], set_=values))
+        conn.execute(
+            _upsert_state(conn.dialect.name), {"kind": state.kind, "ghl_id": state.ghl_id, **values}
+        )
 
     def forget_in(self, conn: sa.Connection, kind: str, ghl_id: str) -> None:
         """Unpair: the pair's state and its id link go."""
@@ -205,14 +249,7 @@ class SyncStore:
     ) -> PairState | None:
         """A pair the id-link store knows (made by a recipe, or by hand) that has no synced
         state yet: its base is empty."""
-        t = links_table
-        column = t.c.ghl_id if side == "ghl" else t.c.connecteam_id
-        row = self._first(
-            sa.select(t.c.ghl_id, t.c.connecteam_id).where(
-                t.c.kind == kind, column == str(record_id)
-            ),
-            conn,
-        )
+        row = self._first(_LINK_BY[side], {"kind": kind, "id": str(record_id)}, conn)
         if row is None:
             return None
         return PairState(kind=kind, ghl_id=str(row.ghl_id), connecteam_id=str(row.connecteam_id))

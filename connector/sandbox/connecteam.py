@@ -42,6 +42,7 @@ from connector.sandbox.common import (
     route_sort_key,
 )
 from connector.sandbox.ghl_model import normalize_phone
+from connector.sandbox.lookup import user_key, users_changed, users_with
 from connector.sandbox.ratelimit import RateLimiter
 from connector.sandbox.state import SandboxState
 from connector.sandbox.validation import Issue, OperationIndex, check_request
@@ -194,10 +195,34 @@ def _check_custom_fields(state: SandboxState, fields: list[dict[str, Any]]) -> N
 
 def _check_phone(state: SandboxState, phone: str, exclude: int | None = None) -> str:
     normalized = normalize_phone(phone)
-    for other in state.ct.users.values():
-        if other["userId"] != exclude and normalize_phone(other["phoneNumber"]) == normalized:
+    for other in _with_phone(state, normalized):
+        if other["userId"] != exclude:
             raise ApiError(400, f"A user with phone number {phone} already exists")
     return normalized
+
+
+def _with_phone(state: SandboxState, normalized: str) -> list[dict[str, Any]]:
+    """The users whose phone number is ``normalized`` (E.164), in id order."""
+    if normalized:
+        return users_with(state, user_key("phone", normalized))
+    return [u for u in _in_order(state) if not normalize_phone(str(u["phoneNumber"] or ""))]
+
+
+def _with_details(state: SandboxState, q: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The users a list's ``emailAddresses`` (else ``phoneNumbers``) can name, in id order,
+    found by the index; None when the list names none (or an empty one)."""
+    for name, field in (("emailAddresses", "email"), ("phoneNumbers", "phone")):
+        values = q.get(name)
+        if not values:
+            continue
+        if any(not str(v) or (field == "phone" and not normalize_phone(str(v))) for v in values):
+            return None  # an empty value: every record is compared
+        found: dict[int, dict[str, Any]] = {}
+        for value in values:
+            for user in users_with(state, user_key(field, value)):
+                found[user["userId"]] = user
+        return [found[i] for i in sorted(found)]
+    return None
 
 
 def _merge_fields(
@@ -253,15 +278,18 @@ def _with_status(state: SandboxState, status: str) -> list[dict[str, Any]]:
 def list_users(call: Call) -> Reply:
     q = call.query
     status = q.get("userStatus", "active")
+    named = None
     if q.get("userIds"):  # by id: no need to order every user
         wanted = {int(x) for x in q["userIds"]}
         users = call.state.ct.users
         people = [users[i] for i in sorted(wanted) if i in users]
+    elif (named := _with_details(call.state, q)) is not None:  # by email or phone: the index
+        people = named
     elif status != "all":
         people = _with_status(call.state, status)
     else:
         people = _in_order(call.state)
-    if status != "all" and q.get("userIds"):
+    if status != "all" and (q.get("userIds") or named is not None):
         people = [u for u in people if u["isArchived"] == (status == "archived")]
     if q.get("userIds"):
         people = [u for u in people if u["userId"] in q["userIds"]]
@@ -305,6 +333,7 @@ def create_users(call: Call) -> Reply:
             "smartGroupsIds": [],
         }
         state.ct.users[uid] = user
+        users_changed(state, uid)
         state.ct.notes[uid] = []
         created.append(render_user(state, user))
     state.emit_connecteam("users", "user_created", created)
@@ -319,10 +348,7 @@ def edit_users(call: Call) -> Reply:
     flipped: dict[str, list[dict[str, Any]]] = {"user_archived": [], "user_restored": []}
     for item in call.body:
         if by_phone:
-            wanted = normalize_phone(str(item.get("phoneNumber", "")))
-            match = [
-                u for u in state.ct.users.values() if normalize_phone(u["phoneNumber"]) == wanted
-            ]
+            match = _with_phone(state, normalize_phone(str(item.get("phoneNumber", ""))))
             if not match:
                 raise ApiError(404, f"User with phone number {item.get('phoneNumber')} not found")
             user = match[0]
@@ -344,6 +370,7 @@ def edit_users(call: Call) -> Reply:
             flipped["user_archived" if user["isArchived"] else "user_restored"].append(
                 {"userId": user["userId"]}
             )
+        users_changed(state, user["userId"])
         if _changed(before, user):
             user["modifiedAt"] = int(state.now())
             if _changed(before, user, ("isArchived", "archivedAt")):
@@ -376,6 +403,7 @@ def _remove(state: SandboxState, user_ids: list[int], deletion: str) -> None:
     for user in users:
         if deletion == "delete":
             if state.ct.users.pop(user["userId"], None) is not None:
+                users_changed(state, user["userId"])
                 changed.append({"userId": user["userId"]})
             state.ct.notes.pop(user["userId"], None)
         elif not user["isArchived"]:

@@ -31,6 +31,7 @@ from connector.sandbox.ghl_model import (
     render_contact,
     render_contact_summary,
 )
+from connector.sandbox.lookup import contact_key, contacts_changed, contacts_with
 from connector.sandbox.search import matches_filters, sort_contacts
 from connector.sandbox.state import SandboxState
 
@@ -56,17 +57,12 @@ def find_duplicate(
     """The contact that an email (first) or phone (second) already belongs to, and which matched."""
     email_l = str(email).strip().lower() if email else ""
     phone_n = normalize_phone(str(phone)) if phone else ""
-    people = [
-        c
-        for c in state.ghl.contacts.values()
-        if c["locationId"] == location_id and c["id"] != exclude
-    ]
     for field, wanted in (("email", email_l), ("phone", phone_n)):
         if not wanted:
             continue
-        for c in people:
+        for c in contacts_with(state, contact_key(location_id, field, wanted)):
             have = str(c.get(field) or "")
-            if (have.lower() if field == "email" else have) == wanted:
+            if c["id"] != exclude and (have.lower() if field == "email" else have) == wanted:
                 return c, field
     return None
 
@@ -101,6 +97,7 @@ def new_contact(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     }
     apply_contact_input(contact, body)
     state.ghl.contacts[contact["id"]] = contact
+    contacts_changed(state, contact["id"])
     state.ghl.tasks[contact["id"]] = {}
     state.ghl.notes[contact["id"]] = {}
     return contact
@@ -146,6 +143,7 @@ def update_contact(call: Call) -> Reply:
                 raise _duplicate_error(found)
         old_tags = list(contact.get("tags", []))
         apply_contact_input(contact, body)
+        contacts_changed(call.state, contact["id"])
         contact["dateUpdated"] = call.state.now_iso()
         shown = render_contact(contact)
     call.state.emit("ContactUpdate", shown)
@@ -161,6 +159,7 @@ def delete_contact(call: Call) -> Reply:
         contact = get_contact(call, call.path["contactId"])
         shown = render_contact(contact)
         del g.contacts[contact["id"]]
+        contacts_changed(call.state, contact["id"])
         g.tasks.pop(contact["id"], None)
         g.notes.pop(contact["id"], None)
         for aid in [a for a, e in g.appointments.items() if e["contactId"] == contact["id"]]:
@@ -190,6 +189,7 @@ def upsert_contact(call: Call) -> Reply:
                 if other and not allows:
                     fields.pop("phone", None)
             apply_contact_input(contact, fields)
+            contacts_changed(call.state, contact["id"])
             contact["dateUpdated"] = call.state.now_iso()
             created = False
         else:
@@ -345,12 +345,14 @@ def _filtered(state: SandboxState, location_id: str, body: dict[str, Any]) -> li
         and one.get("field") in ("email", "phone")
         and isinstance(one.get("value"), str)
     ):
-        # a look-up by email or phone, as a sync's match makes one: a plain comparison
+        # a look-up by email or phone, as a sync's match makes one: by the index
         field, wanted = str(one["field"]), str(one["value"]).lower()
+        if wanted:
+            return contacts_with(state, contact_key(location_id, field, wanted))
         return [
             c
             for c in state.ghl.contacts.values()
-            if c["locationId"] == location_id and str(c.get(field) or "").lower() == wanted
+            if c["locationId"] == location_id and not str(c.get(field) or "")
         ]
     found = _text_match(_in_location(state, location_id), body.get("query"))
     return [c for c in found if matches_filters(c, filters)]

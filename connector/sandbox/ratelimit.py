@@ -36,6 +36,8 @@ class RateLimitConfig:
     ghl_daily: int = 200_000
     connecteam_minute: int = 100
     connecteam_day: int = 10_000
+    # False: nothing is refused, and the headers say so (nothing spent), so that a client that
+    # reads them does not wait for a budget the sandbox does not keep
     enabled: bool = True
 
 
@@ -99,12 +101,13 @@ class RateLimiter:
                     short.start + interval if short.count >= cfg.ghl_burst_max else day.start + DAY
                 )
                 retry = max(1, math.ceil(ends - now))
+            spent_short, spent_day = (short.count, day.count) if cfg.enabled else (0, 0)
             headers = {
                 "X-RateLimit-Limit-Daily": str(cfg.ghl_daily),
-                "X-RateLimit-Daily-Remaining": str(max(0, cfg.ghl_daily - day.count)),
+                "X-RateLimit-Daily-Remaining": str(max(0, cfg.ghl_daily - spent_day)),
                 "X-RateLimit-Interval-Milliseconds": str(cfg.ghl_burst_interval_ms),
                 "X-RateLimit-Max": str(cfg.ghl_burst_max),
-                "X-RateLimit-Remaining": str(max(0, cfg.ghl_burst_max - short.count)),
+                "X-RateLimit-Remaining": str(max(0, cfg.ghl_burst_max - spent_short)),
             }
             return Decision(allowed, headers, retry)
 
@@ -130,12 +133,13 @@ class RateLimiter:
                     minute_start + 60 if minute.count >= cfg.connecteam_minute else day.start + DAY
                 )
                 retry = max(1, math.ceil(ends - now))
+            spent_minute, spent_day = (minute.count, day.count) if cfg.enabled else (0, 0)
             headers = {
                 "x-ratelimit-minute-limit": str(cfg.connecteam_minute),
-                "x-ratelimit-minute-remaining": str(max(0, cfg.connecteam_minute - minute.count)),
+                "x-ratelimit-minute-remaining": str(max(0, cfg.connecteam_minute - spent_minute)),
                 "x-ratelimit-minute-reset": str(int(minute_start + 60)),
                 "x-ratelimit-day-limit": str(cfg.connecteam_day),
-                "x-ratelimit-day-remaining": str(max(0, cfg.connecteam_day - day.count)),
+                "x-ratelimit-day-remaining": str(max(0, cfg.connecteam_day - spent_day)),
                 "x-ratelimit-day-reset": str(int(day.start + DAY)),
             }
             return Decision(allowed, headers, retry)

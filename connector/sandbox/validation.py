@@ -66,10 +66,26 @@ def _validator(schema_json: str) -> jsonschema.protocols.Validator:
     return validator
 
 
-def schema_errors(schema: Mapping[str, Any], value: Any) -> list[jsonschema.ValidationError]:
+# the validator of each schema object the catalog holds, found without writing the schema out
+# as JSON for every request (the object is kept, so its id is not reused)
+_OF_OBJECT: dict[int, tuple[Any, jsonschema.protocols.Validator]] = {}
+_OF_OBJECT_MAX = 4096
+
+
+def _validator_of(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
+    kept = _OF_OBJECT.get(id(schema))
+    if kept is not None and kept[0] is schema:
+        return kept[1]
     import json
 
     validator = _validator(json.dumps(schema, sort_keys=True))
+    if len(_OF_OBJECT) < _OF_OBJECT_MAX:
+        _OF_OBJECT[id(schema)] = (schema, validator)
+    return validator
+
+
+def schema_errors(schema: Mapping[str, Any], value: Any) -> list[jsonschema.ValidationError]:
+    validator = _validator_of(schema)
     return sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
 
 

@@ -18,6 +18,7 @@ from connector.persistence.database import close_all
 from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from tests.sync.conftest import HERE, Apps
+from tests.sync.test_sync_initial import NO_BUDGET
 
 DECLARATION = str(HERE / "people.sync.yaml")
 
@@ -55,7 +56,13 @@ class Writes:
 def world(tmp_path: Path) -> Iterator[tuple[RunningSandbox, Writes, dict[str, str]]]:
     writes = Writes()
     with start_in_thread(wrap=writes.wrap, limits=RateLimitConfig(enabled=False)) as sandbox:
-        env = {**sandbox.env, "CONNECTOR_HOME": str(tmp_path / "home")}
+        env = {
+            **sandbox.env,
+            "CONNECTOR_HOME": str(tmp_path / "home"),
+            # the vendors' rate limits are the subject of other tests: here the budget lets
+            # every request go (at Connecteam's 100 a minute, the test waited a minute for it)
+            "CONNECTOR_RATE_LIMITS": NO_BUDGET,
+        }
         yield sandbox, writes, env
     close_all()
 
