@@ -13,10 +13,13 @@ from __future__ import annotations
 import functools
 import os
 import re
-import ssl
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # httpx imports ssl when a context is first made
+    import ssl
 
 __all__ = [
     "ENV_FILE",

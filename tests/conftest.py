@@ -33,6 +33,7 @@ from typing import NoReturn
 import pytest
 
 from connector.catalog.generate import default_connecteam_file, default_ghl_dir, specs_dir
+from tests.sqlite_trace import Trace
 
 CI_VALUES = ("true", "1")
 
@@ -240,6 +241,18 @@ def specs() -> Path:
     if reason is not None:
         skip_or_fail_now(reason)
     return specs_dir()
+
+
+@pytest.fixture()
+def trace() -> Iterator[Trace]:
+    """Every statement SQLite runs on the connections opened during the test
+    (:class:`tests.sqlite_trace.Trace`), counted while ``trace.on``."""
+    import sqlalchemy as sa
+
+    found = Trace()
+    sa.event.listen(sa.pool.Pool, "connect", found)
+    yield found
+    sa.event.remove(sa.pool.Pool, "connect", found)
 
 
 @pytest.fixture(scope="session")

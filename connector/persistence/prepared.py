@@ -19,7 +19,7 @@ every parameter the statement names must be given.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,19 +102,10 @@ class Prepared:
     def _run(self, conn: sa.Connection, params: Mapping[str, Any], *, fetch: bool) -> Any:
         compiled = self._for(conn.dialect)
         args = self._args(compiled, params)
-        cursor = conn.connection.cursor()
-        try:
+        with _cursor(conn, compiled.sql, args) as cursor:
             cursor.execute(compiled.sql, args)
             row = cursor.fetchone() if fetch else None
             return row, cursor.rowcount
-        except Exception as exc:
-            wrapped = _wrapped(conn, compiled.sql, args, exc)
-            if wrapped is exc:
-                raise
-            raise wrapped from exc
-        finally:
-            with contextlib.suppress(Exception):  # a connection lost: the error says so
-                cursor.close()
 
     def executemany(self, conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run it once for every row of ``rows`` (none: nothing), in ``conn``'s transaction."""
@@ -122,17 +113,25 @@ class Prepared:
             return
         compiled = self._for(conn.dialect)
         args = [self._args(compiled, row) for row in rows]
-        cursor = conn.connection.cursor()
-        try:
+        with _cursor(conn, compiled.sql, args) as cursor:
             cursor.executemany(compiled.sql, args)
-        except Exception as exc:
-            wrapped = _wrapped(conn, compiled.sql, args, exc)
-            if wrapped is exc:
-                raise
-            raise wrapped from exc
-        finally:
-            with contextlib.suppress(Exception):  # a connection lost: the error says so
-                cursor.close()
+
+
+@contextlib.contextmanager
+def _cursor(conn: sa.Connection, sql: str, args: Any) -> Iterator[Any]:
+    """A cursor of ``conn``'s driver connection, closed after; an error of the driver raised as
+    SQLAlchemy raises it (:func:`_wrapped`)."""
+    cursor = conn.connection.cursor()
+    try:
+        yield cursor
+    except Exception as exc:
+        wrapped = _wrapped(conn, sql, args, exc)
+        if wrapped is exc:
+            raise
+        raise wrapped from exc
+    finally:
+        with contextlib.suppress(Exception):  # a connection lost: the error says so
+            cursor.close()
 
 
 def _wrapped(conn: sa.Connection, sql: str, args: Any, exc: Exception) -> BaseException:

@@ -35,6 +35,7 @@ __all__ = [
     "Request",
     "RequestLog",
     "cli",
+    "cli_here",
     "cli_json",
     "finish",
     "ghl_contact",
@@ -153,6 +154,33 @@ def cli(
         text=True,
         timeout=TIMEOUT,
     )
+    return _exited(done, args, expect)
+
+
+def cli_here(
+    env: Mapping[str, str], *args: str, expect: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    """``connector ARGS...`` in this process, through the same click command, with ``env`` over
+    its environment, as :func:`cli` gives it (exit code, stdout, stderr): for the commands that
+    only read or prune what is stored (no interpreter start each time). Nothing but a
+    ``SystemExit`` may escape the command."""
+    from click.testing import CliRunner
+
+    from connector.cli import cli as connector_cli
+
+    result = CliRunner(env=dict(env)).invoke(connector_cli, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"connector {' '.join(args)} raised {result.exception!r}"
+    )
+    done = subprocess.CompletedProcess(
+        ["connector", *args], result.exit_code, result.stdout, result.stderr
+    )
+    return _exited(done, args, expect)
+
+
+def _exited(
+    done: subprocess.CompletedProcess[str], args: Sequence[str], expect: int | None
+) -> subprocess.CompletedProcess[str]:
     if expect is not None:
         assert done.returncode == expect, (
             f"connector {' '.join(args)} exited {done.returncode}, not {expect}\n"

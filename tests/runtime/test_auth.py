@@ -19,9 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from connector.cli import cli as connector_cli
 from connector.connections import forget_tokens, open_store
 from connector.persistence.database import close_all
 from connector.sandbox.server import RunningSandbox
@@ -32,6 +30,7 @@ from tests.runtime.e2e_support import (
     TIMEOUT,
     RequestLog,
     cli,
+    cli_here,
     finish,
     login,
     start_cli,
@@ -86,22 +85,10 @@ def tags(sandbox: RunningSandbox, contact: str = CONTACT) -> list[str]:
 def here(
     env: Mapping[str, str], *args: str, expect: int | None = 0
 ) -> subprocess.CompletedProcess[str]:
-    """``connector ARGS...`` in this process with ``env`` over its environment, as :func:`cli`
-    gives it (exit code, stdout, stderr): for the commands that only read what is stored."""
-    forget_tokens()  # what this process knows of the connections is what the database holds
-    result = CliRunner(env=dict(env)).invoke(connector_cli, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"connector {' '.join(args)} raised {result.exception!r}"
-    )
-    done = subprocess.CompletedProcess(
-        ["connector", *args], result.exit_code, result.stdout, result.stderr
-    )
-    if expect is not None:
-        assert done.returncode == expect, (
-            f"connector {' '.join(args)} exited {done.returncode}, not {expect}\n"
-            f"stdout: {done.stdout}\nstderr: {done.stderr}"
-        )
-    return done
+    """:func:`cli_here` after forgetting the tokens this process knows: what it knows of the
+    connections is what the database holds."""
+    forget_tokens()
+    return cli_here(env, *args, expect=expect)
 
 
 def status(env: Mapping[str, str], expect: int = 0) -> list[dict[str, Any]]:

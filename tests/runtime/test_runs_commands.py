@@ -2,7 +2,7 @@
 CONNECTOR_HOME, against the sandbox served in this process. What runs a recipe (``run``,
 ``runs retry``, ``runs replay``: a durable runtime each) is a subprocess; what only reads or prunes
 the history (``runs show``, ``list``, ``prune``) runs in this process, through the same command
-(:func:`here`), which proves the same without an interpreter's start and imports each time.
+(:func:`e2e_support.cli_here`), which proves the same without an interpreter's start and imports each time.
 
 What a command claims is checked where it happened: the sandbox's state over HTTP (tasks, notes,
 tags), the log of requests the sandbox received (a step not run again sent nothing), and the
@@ -14,26 +14,24 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 from e2e_support import (
     CONTACT,
     RECIPES,
     RequestLog,
     cli,
+    cli_here,
     cli_json,
     ghl_contact,
     ghl_items,
     set_faults,
 )
 
-from connector.cli import cli as connector_cli
 from connector.persistence.database import close_all
 from connector.persistence.runs import RunStore
 from connector.records import RunRecord
@@ -126,28 +124,8 @@ def event(tmp_path: Path) -> Path:
     return path
 
 
-def here(
-    env: Mapping[str, str], *args: str, expect: int | None = 0
-) -> subprocess.CompletedProcess[str]:
-    """``connector ARGS...`` in this process with ``env`` over its environment, as :func:`cli`
-    gives it (exit code, stdout, stderr): for the commands that read or prune the history."""
-    result = CliRunner(env=dict(env)).invoke(connector_cli, list(args))
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        f"connector {' '.join(args)} raised {result.exception!r}"
-    )
-    done = subprocess.CompletedProcess(
-        ["connector", *args], result.exit_code, result.stdout, result.stderr
-    )
-    if expect is not None:
-        assert done.returncode == expect, (
-            f"connector {' '.join(args)} exited {done.returncode}, not {expect}\n"
-            f"stdout: {done.stdout}\nstderr: {done.stderr}"
-        )
-    return done
-
-
 def here_json(env: Mapping[str, str], *args: str, expect: int | None = 0) -> Any:
-    return json.loads(here(env, *args, expect=expect).stdout)
+    return json.loads(cli_here(env, *args, expect=expect).stdout)
 
 
 def _ours(items: list[dict[str, Any]], field: str, value: str) -> list[dict[str, Any]]:
@@ -203,7 +181,7 @@ def test_retry_finishes_a_failed_run_from_the_step_that_failed(
     # the history keeps both: the failed run as it was, and the retry pointing at it
     shown = here_json(env, "runs", "show", retried["id"][:12], "--json")
     assert shown["id"] == retried["id"] and shown["parent"] == failed["id"]
-    text = here(env, "runs", "show", retried["id"]).stdout
+    text = cli_here(env, "runs", "show", retried["id"]).stdout
     assert f"made from run {failed['id']}" in text
     old = here_json(env, "runs", "show", failed["id"], "--json")
     assert old["status"] == "failed" and old["parent"] is None
@@ -289,7 +267,7 @@ def test_prune_deletes_old_finished_runs_and_keeps_new_and_running_ones(
     with RunStore.for_env(env) as store:
         store.run_started(_record("run_interrupted0000000", "2020-01-01T00:00:00.000Z", "running"))
 
-    done = here(env, "runs", "prune", "--older-than", "30d")
+    done = cli_here(env, "runs", "prune", "--older-than", "30d")
     assert done.stdout.startswith("deleted 2 runs started before ")
     assert not done.stderr
 
@@ -303,12 +281,12 @@ def test_prune_deletes_old_finished_runs_and_keeps_new_and_running_ones(
         outputs = {row[0] for row in db.execute("SELECT workflow_uuid FROM operation_outputs")}
     assert old_ok not in checkpointed and old_failed not in checkpointed
     assert new_ok in checkpointed and old_ok not in outputs and new_ok in outputs
-    gone = here(env, "runs", "show", old_ok, expect=1)
+    gone = cli_here(env, "runs", "show", old_ok, expect=1)
     assert f"no run {old_ok!r}" in gone.stderr
 
-    nothing = here(env, "runs", "prune", "--older-than", "30d")
+    nothing = cli_here(env, "runs", "prune", "--older-than", "30d")
     assert nothing.stdout.startswith("deleted 0 runs started before ")
-    one = here(env, "runs", "prune", "--older-than", "0m")
+    one = cli_here(env, "runs", "prune", "--older-than", "0m")
     assert one.stdout.startswith("deleted 1 run started before ")  # the new one; not the running
     assert [r["id"] for r in here_json(env, "runs", "list", "--json")["runs"]] == [
         "run_interrupted0000000"
@@ -317,7 +295,7 @@ def test_prune_deletes_old_finished_runs_and_keeps_new_and_running_ones(
 
 @pytest.mark.parametrize("age", ["banana", "30", "d", "-5d", "30w", ""])
 def test_prune_with_a_bad_age_is_a_usage_error(env: dict[str, str], age: str) -> None:
-    done = here(env, "runs", "prune", "--older-than", age, expect=2)
+    done = cli_here(env, "runs", "prune", "--older-than", age, expect=2)
     assert "--older-than" in done.stderr
     assert "use a number and d, h or m" in done.stderr
     assert "Traceback" not in done.stderr
@@ -325,7 +303,7 @@ def test_prune_with_a_bad_age_is_a_usage_error(env: dict[str, str], age: str) ->
 
 
 def test_prune_without_an_age_is_a_usage_error(env: dict[str, str]) -> None:
-    done = here(env, "runs", "prune", expect=2)
+    done = cli_here(env, "runs", "prune", expect=2)
     assert "--older-than" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -337,7 +315,7 @@ def test_an_ambiguous_id_prefix_says_so_and_an_unknown_id_is_named(
             store.run_started(_record(run_id, "2026-01-01T00:00:00.000Z", "failed"))
 
     for command in (["show"], ["retry"], ["replay"]):
-        call = here if command == ["show"] else cli  # retry and replay start a runtime first
+        call = cli_here if command == ["show"] else cli  # retry and replay start a runtime first
         done = call(env, "runs", *command, "run_aaa", expect=2)
         assert "'run_aaa' is ambiguous" in done.stderr, command
         assert "run_aaaa1" in done.stderr and "run_aaab2" in done.stderr
@@ -353,6 +331,6 @@ def test_an_ambiguous_id_prefix_says_so_and_an_unknown_id_is_named(
     assert here_json(env, "runs", "show", "run_aaaa1", "--json")["id"] == "run_aaaa1"
     assert here_json(env, "runs", "show", "run_aaab", "--json")["id"] == "run_aaab2"
     # characters that mean something to SQL LIKE are only characters
-    assert "no run 'run_%'" in here(env, "runs", "show", "run_%", expect=1).stderr
-    assert "no run 'run__aaa'" in here(env, "runs", "show", "run__aaa", expect=1).stderr
-    assert "no run 'run\\\\aaa'" in here(env, "runs", "show", "run\\aaa", expect=1).stderr
+    assert "no run 'run_%'" in cli_here(env, "runs", "show", "run_%", expect=1).stderr
+    assert "no run 'run__aaa'" in cli_here(env, "runs", "show", "run__aaa", expect=1).stderr
+    assert "no run 'run\\\\aaa'" in cli_here(env, "runs", "show", "run\\aaa", expect=1).stderr

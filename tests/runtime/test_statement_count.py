@@ -9,19 +9,14 @@ one that warms up (the budget is granted in batches, so one run may reserve for 
 
 from __future__ import annotations
 
-import sqlite3
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
-import sqlalchemy as sa
 
 from connector.apps.registry import Registry
 from connector.runtime.durable import Runtime, RuntimeOptions
 from connector.runtime.prepare import prepare
+from tests.sqlite_trace import Trace
 
 HERE = Path(__file__).parent / "recipes"
 COMMITS = 8
@@ -35,38 +30,6 @@ def _answer(request: httpx.Request) -> httpx.Response:
     if request.url.path.endswith("/tasks"):
         return httpx.Response(200, json={"tasks": []})
     return httpx.Response(200, json={"contact": {"id": "c1", "firstName": "Ada"}})
-
-
-class Trace:
-    """Every statement every new SQLite connection runs, while :attr:`on`."""
-
-    def __init__(self) -> None:
-        self.on = False
-        self.seen: Counter[str] = Counter()
-
-    def __call__(self, dbapi_conn: Any, _record: Any) -> None:
-        if isinstance(dbapi_conn, sqlite3.Connection):
-            dbapi_conn.set_trace_callback(self.statement)
-
-    def statement(self, sql: str) -> None:
-        if self.on:
-            self.seen[sql.split(None, 1)[0].upper()] += 1
-
-    @property
-    def commits(self) -> int:
-        return self.seen["COMMIT"]
-
-    @property
-    def statements(self) -> int:
-        return sum(n for word, n in self.seen.items() if word not in ("BEGIN", "COMMIT"))
-
-
-@pytest.fixture()
-def trace() -> Iterator[Trace]:
-    found = Trace()
-    sa.event.listen(sa.pool.Pool, "connect", found)
-    yield found
-    sa.event.remove(sa.pool.Pool, "connect", found)
 
 
 def test_a_three_request_run_takes_few_commits_and_statements(

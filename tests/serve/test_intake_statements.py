@@ -11,15 +11,9 @@ and the test checks that each delivery put exactly one run on the queue.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
-import sqlalchemy as sa
 from dbos import DBOS
 
 from connector.apps.events import Event
@@ -30,38 +24,12 @@ from connector.runtime.prepare import prepare
 from connector.runtime.worker import RUN_QUEUE
 from connector.serve.intake import Intake
 from connector.serve.metrics import Metrics
+from tests.sqlite_trace import Trace
 
 RECIPE = Path(__file__).parent / "recipes" / "note_contact_version.yaml"
 COMMITS = 3
 STATEMENTS = 8
 DELIVERIES = 8
-
-
-class Trace:
-    """Every statement every new SQLite connection runs in this thread (the intake's and the
-    enqueue's; not DBOS's background threads, which look at their tables whenever they like),
-    while :attr:`on`."""
-
-    def __init__(self) -> None:
-        self.on = False
-        self.thread = threading.get_ident()
-        self.seen: Counter[str] = Counter()
-
-    def __call__(self, dbapi_conn: Any, _record: Any) -> None:
-        if isinstance(dbapi_conn, sqlite3.Connection):
-            dbapi_conn.set_trace_callback(self.statement)
-
-    def statement(self, sql: str) -> None:
-        if self.on and threading.get_ident() == self.thread:
-            self.seen[sql.split(None, 1)[0].upper()] += 1
-
-
-@pytest.fixture()
-def trace() -> Iterator[Trace]:
-    found = Trace()
-    sa.event.listen(sa.pool.Pool, "connect", found)
-    yield found
-    sa.event.remove(sa.pool.Pool, "connect", found)
 
 
 def _delivery(n: int) -> tuple[str, list[Event]]:
@@ -80,6 +48,7 @@ def test_taking_a_webhook_is_a_few_statements(tmp_path: Path, trace: Trace) -> N
         intake = Intake(runtime, [prepared.plan], metrics=Metrics())
         first = intake.accept("ghl", *_delivery(0))
         assert len(first.runs) == 1
+        trace.thread = threading.get_ident()  # the intake's own statements and the enqueue's
         trace.on = True
         runs = [intake.accept("ghl", *_delivery(n)).runs for n in range(1, DELIVERIES + 1)]
         trace.on = False
@@ -88,10 +57,8 @@ def test_taking_a_webhook_is_a_few_statements(tmp_path: Path, trace: Trace) -> N
             first.runs + [r for rs in runs for r in rs]
         )
         assert all(len(r) == 1 for r in runs)
-        commits = trace.seen["COMMIT"] / DELIVERIES
-        statements = (
-            sum(n for word, n in trace.seen.items() if word not in ("BEGIN", "COMMIT")) / DELIVERIES
-        )
+        commits = trace.commits / DELIVERIES
+        statements = trace.statements / DELIVERIES
         assert commits <= COMMITS, (commits, dict(trace.seen))
         assert statements <= STATEMENTS, (statements, dict(trace.seen))
         # a delivery sent again is recognised, and queues nothing more
