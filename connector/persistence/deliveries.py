@@ -7,57 +7,59 @@ intake; :meth:`Deliveries.first` says whether this is the first time a delivery 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from connector.persistence.dialects import insert
+from connector.persistence.prepared import Prepared
 from connector.persistence.tables import deliveries_table, event_runs_table, latest_table
 
 __all__ = ["Deliveries", "deliveries_table", "event_runs_table", "latest_table"]
 
 _d, _l, _e = deliveries_table.c, latest_table.c, event_runs_table.c
-# Built once (a statement object memoizes its cache key): every webhook runs these.
-_SEEN = sa.select(_d.received_at).where(
-    _d.source == sa.bindparam("source"), _d.delivery_id == sa.bindparam("delivery_id")
-)
-_LATEST = sa.select(_l.fingerprint, _l.event_key, _l.received_at).where(
-    _l.subject == sa.bindparam("subject")
-)
-_RUN_ID = sa.select(_e.run_id).where(
-    _e.event_key == sa.bindparam("event_key"), _e.recipe == sa.bindparam("recipe")
-)
-
-
-@dataclass(frozen=True)
-class _Upserts:
-    """The statements with ``ON CONFLICT``, in one dialect's words."""
-
-    first: Any
-    latest: Any
-    run_id: Any
-
-
-@functools.cache
-def _upserts(dialect: str) -> _Upserts:
-    latest = insert(dialect, latest_table)
-    return _Upserts(
-        first=insert(dialect, deliveries_table).on_conflict_do_nothing(),
-        latest=latest.on_conflict_do_update(
-            index_elements=["subject"],
-            set_={
-                "fingerprint": latest.excluded.fingerprint,
-                "event_key": latest.excluded.event_key,
-                "received_at": latest.excluded.received_at,
-            },
-        ),
-        run_id=insert(dialect, event_runs_table).on_conflict_do_nothing(),
+# Compiled once (connector.persistence.prepared): every webhook runs these.
+_SEEN = Prepared(
+    sa.select(_d.received_at).where(
+        _d.source == sa.bindparam("source"), _d.delivery_id == sa.bindparam("delivery_id")
     )
+)
+_FIRST = Prepared(
+    lambda dialect: insert(dialect, deliveries_table).on_conflict_do_nothing(),
+    keys=("source", "delivery_id", "received_at"),
+)
+_LATEST = Prepared(
+    sa.select(_l.fingerprint, _l.event_key, _l.received_at).where(
+        _l.subject == sa.bindparam("subject")
+    )
+)
+
+
+def _latest_upsert(dialect: str) -> Any:
+    latest = insert(dialect, latest_table)
+    return latest.on_conflict_do_update(
+        index_elements=["subject"],
+        set_={
+            "fingerprint": latest.excluded.fingerprint,
+            "event_key": latest.excluded.event_key,
+            "received_at": latest.excluded.received_at,
+        },
+    )
+
+
+_SET_LATEST = Prepared(_latest_upsert, keys=("subject", "fingerprint", "event_key", "received_at"))
+_RUN_ID = Prepared(
+    sa.select(_e.run_id).where(
+        _e.event_key == sa.bindparam("event_key"), _e.recipe == sa.bindparam("recipe")
+    )
+)
+_NEW_RUN_ID = Prepared(
+    lambda dialect: insert(dialect, event_runs_table).on_conflict_do_nothing(),
+    keys=("event_key", "recipe", "run_id", "received_at"),
+)
 
 
 class Deliveries:
@@ -73,15 +75,15 @@ class Deliveries:
             with self.engine.begin() as own:
                 return self.first(source, delivery_id, own)
         values = {"source": source, "delivery_id": _short(delivery_id), "received_at": self.clock()}
-        return bool(conn.execute(_upserts(conn.dialect.name).first, values).rowcount)
+        return bool(_FIRST.execute(conn, values))
 
     def seen(self, source: str, delivery_id: str, conn: sa.Connection | None = None) -> bool:
         """Whether ``delivery_id`` from ``source`` was recorded before."""
         if conn is None:
             with self.engine.connect() as own:
                 return self.seen(source, delivery_id, own)
-        found = conn.execute(_SEEN, {"source": source, "delivery_id": _short(delivery_id)})
-        return found.first() is not None
+        found = _SEEN.first(conn, {"source": source, "delivery_id": _short(delivery_id)})
+        return found is not None
 
     def repeats(
         self,
@@ -99,7 +101,7 @@ class Deliveries:
                 return self.repeats(subject, fingerprint, event_key, window, own)
         now = self.clock()
         key = _short(event_key)
-        row = conn.execute(_LATEST, {"subject": subject[:200]}).first()
+        row = _LATEST.first(conn, {"subject": subject[:200]})
         if row is not None and row[0] == fingerprint and now - row[2] < window:
             return bool(row[1] != key)
         values = {
@@ -108,7 +110,7 @@ class Deliveries:
             "event_key": key,
             "received_at": now,
         }
-        conn.execute(_upserts(conn.dialect.name).latest, values)
+        _SET_LATEST.execute(conn, values)
         return False
 
     def run_id(self, event_key: str, recipe: str, conn: sa.Connection) -> str:
@@ -121,12 +123,9 @@ class Deliveries:
         digest = hashlib.sha256(f"{event_key}\x00{recipe}".encode()).hexdigest()
         run_id = f"run_{int(now * 1000):011x}{digest[:9]}"
         # a new event (the usual case) is one statement; one seen before keeps its first id
-        made = conn.execute(
-            _upserts(conn.dialect.name).run_id, {**key, "run_id": run_id, "received_at": now}
-        )
-        if made.rowcount == 1:
+        if _NEW_RUN_ID.execute(conn, {**key, "run_id": run_id, "received_at": now}) == 1:
             return run_id
-        return str(conn.execute(_RUN_ID, key).scalar_one())
+        return str(_RUN_ID.first(conn, key)[0])
 
     def prune(self, before: float) -> int:
         """Forget deliveries received before ``before`` (vendors retry for hours, not weeks)."""
