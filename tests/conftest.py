@@ -41,11 +41,11 @@ CI_VALUES = ("true", "1")
 # longest first: they are handed to the workers first, so that none is left to run alone at the
 # end while the other workers sit idle (the rest keep their order).
 SLOWEST = (
-    "tests/sync/test_sync_initial.py",
     "tests/sync/test_sync_served_converges.py",
+    "tests/sync/test_sync_initial.py",
+    "tests/serve/test_scale_locations.py",
     "tests/runtime/test_chaos.py",
     "tests/runtime/test_crash.py",
-    "tests/serve/test_scale_locations.py",
     "tests/serve/test_serve_chaos.py",
     "tests/fuzz/test_fuzz_recipes.py",
     "tests/sync/test_sync_reconcile.py",

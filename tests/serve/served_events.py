@@ -259,11 +259,25 @@ class Balancer:
 
     @contextlib.contextmanager
     def killing(self, victim: Server, after: int, timeout: float = 900) -> Iterator[None]:
-        """Kill ``victim`` (SIGKILL, not started again) once ``after`` deliveries were answered,
-        while the block delivers; afterwards, that it is dead."""
+        """Kill ``victim`` (SIGKILL, not started again) once ``after`` deliveries were answered
+        and it is running a run (one for the others to recover: a process that keeps up may
+        have none at the moment the half is reached), while the block delivers; afterwards,
+        that it is dead. A run is the victim's while DBOS says it is PENDING under the victim's
+        executor id, and running while its record says so (its workflow ends a moment after)."""
+        engine = sa.create_engine(self.env["CONNECTOR_DATABASE_URL"])
+        in_flight = sa.text(
+            "SELECT count(*) FROM dbos.workflow_status w JOIN runs r ON r.id = w.workflow_uuid"
+            " WHERE w.status = 'PENDING' AND w.executor_id = :victim AND r.status = 'running'"
+        )
+
+        def busy() -> bool:
+            with engine.connect() as conn:
+                found = conn.execute(in_flight, {"victim": victim.env["CONNECTOR_EXECUTOR_ID"]})
+                return bool(found.scalar())
 
         def killer() -> None:
             wait_for(lambda: self.answered >= after, timeout=timeout, every=0.01)
+            wait_for(busy, timeout=timeout, every=0.01)
             with self._lock:
                 self.alive.remove(victim)
             victim.kill()
@@ -272,6 +286,7 @@ class Balancer:
         chaos.start()
         yield
         chaos.join(timeout=timeout)
+        engine.dispose()
         assert victim.proc is not None and victim.proc.returncode is not None
 
 

@@ -40,7 +40,14 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 @pytest.fixture()
 def env(tmp_path: Path, sandbox: RunningSandbox) -> Iterator[dict[str, str]]:
-    yield {**sandbox.env, "CONNECTOR_HOME": str(tmp_path / "home")}
+    # a faulted request is retried after 0.05 s, not the default 0.5 s doubling: what the sync
+    # tests judge is what the retries achieve, not how long they wait (a 429's Retry-After is
+    # still honoured as the sandbox sends it)
+    yield {
+        **sandbox.env,
+        "CONNECTOR_HOME": str(tmp_path / "home"),
+        "CONNECTOR_RETRY_BASE_DELAY": "0.05",
+    }
     close_all()
 
 
