@@ -14,6 +14,7 @@ the order sent, until none is left. Then the expectations are read back from the
 
 from __future__ import annotations
 
+import math
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -298,7 +299,7 @@ def _do(case: SyncCase, world: _World, sync: _Sync) -> None:
             if not sync.name_counterpart(action.at, action.name, str(action.value)):
                 raise TestError(action.at, f"{action.name!r} is not paired (yet)")
         elif action.verb == "wait":
-            world.sandbox.clock.advance(float(action.value))
+            world.sandbox.clock.advance(_to_whole_second(world.sandbox.clock(), action.value))
         elif action.verb == "deliver":
             sync.deliver(_deliver(str(action.value), world.take()))
         elif action.verb == "resolve":
@@ -473,3 +474,13 @@ def _run(tests: SyncTestFile, case: SyncCase, registry: Registry, outcome: Outco
         finally:
             world.close()
             close_all()
+
+
+def _to_whole_second(now: float, wait: float | str | None) -> float:
+    """How far a ``wait`` moves the sandbox clock from ``now``: the seconds asked, and on to the
+    start of the next whole second, so that the edits made right after a wait fall in one
+    second whatever the machine's load (Connecteam keeps whole seconds: edits on both sides in
+    one second are a tie under ``newest``, and a busy machine could otherwise make them straddle
+    a second's end)."""
+    after = now + float(wait or 0)
+    return math.ceil(after) - now

@@ -136,3 +136,15 @@ def test_a_record_used_before_it_is_made_is_refused_at_its_line(tmp_path: Path) 
     assert result.exit_code == 2
     assert f"{path}:5:9:" in result.output
     assert "no record named 'nobody' to edit (known: none yet)" in result.output
+
+
+def test_a_wait_ends_at_the_start_of_a_whole_second() -> None:
+    """A wait moves the sandbox clock at least the seconds asked, to a whole second: the edits
+    after it then share one second (Connecteam's precision) however busy the machine is, where
+    a wait ending at .997 made two edits a few milliseconds apart straddle a second's end."""
+    from connector.testing.sync_runner import _to_whole_second
+
+    for now, wait in ((1_796_651_447.997, 5), (1_796_651_447.0, 5), (100.25, 0), (100.5, 2.75)):
+        moved = _to_whole_second(now, wait)
+        assert moved >= wait and moved - wait < 1
+        assert abs(now + moved - round(now + moved)) < 1e-6
