@@ -17,7 +17,7 @@ test keeps what it writes to itself: ``tmp_path``, a free port, a ``CONNECTOR_HO
 PostgreSQL database of its own (:func:`postgres_database`). A module whose tests share a fixture
 wider than one test (``scope="module"``: a seeded sandbox, a browser, a fork server) runs on one
 worker, so that fixture is built once (:func:`shared_fixture`); the :data:`SLOWEST` modules are
-handed out first.
+handed out first, then the :data:`EARLY` ones.
 
 ``-n auto`` starts :func:`workers` processes; ``-n0`` (or ``-s``, ``--pdb``) runs in one process.
 """
@@ -54,6 +54,15 @@ SLOWEST = (
     "tests/sync/test_sync_converges.py",
     "tests/sync/test_sync_drift.py",
     "tests/sync/test_sync_scale_out.py",
+)
+# Modules whose tests share one worker (a browser, a served plugin) for tens of seconds: handed
+# out right after SLOWEST, so that none is still running alone at the end, as they did when they
+# came last in the collection's order (not marked slow: they are quick enough to run while working)
+EARLY = (
+    "tests/ui/test_ui_browser.py",
+    "tests/ui/test_ui_recipes_browser.py",
+    "plugins/connector-acme/tests/test_served.py",
+    "tests/ui/test_ui_incidents.py",
 )
 # Fixtures wider than a test that cost nothing to build twice (the registry is cached per process).
 CHEAP_SHARED = frozenset({"registry", "skip_or_fail"})
@@ -204,14 +213,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = unmet_requirement(item)
             if reason is not None:
                 item.add_marker(pytest.mark.skip(reason=reason))
-    rank = {module: n for n, module in enumerate(SLOWEST)}
+    rank = {module: n for n, module in enumerate(SLOWEST + EARLY)}
+    slowest = frozenset(SLOWEST)
     for item in items:
         module = item.nodeid.split("::", 1)[0]
         if module not in SPREAD and shared_fixture(item):
             item.add_marker(pytest.mark.xdist_group(module))
             if getattr(config.option, "loadgroup", False):  # an xdist worker, --dist loadgroup
                 _name_group(item, module)
-        if module in rank:
+        if module in slowest:
             item.add_marker(pytest.mark.slow)
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
