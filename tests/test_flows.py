@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from connector.cli import cli
+from tests.runtime.e2e_support import LOCAL
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "tests" / "workloads"  # the one-way flows, as they shipped (tests/workloads)
@@ -51,7 +51,7 @@ class Flow:
         return record
 
     def state(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.url}/_sandbox/state").json())
+        return dict(LOCAL.get(f"{self.url}/_sandbox/state").json())
 
     def contact(self, contact_id: str = CONTACT) -> dict[str, Any]:
         return next(c for c in self.state()["ghl"]["contacts"] if c["id"] == contact_id)
@@ -63,7 +63,7 @@ class Flow:
         return next(u for u in self.state()["connecteam"]["users"] if u["userId"] == user_id)
 
     def user_notes(self, user_id: int = USER) -> list[dict[str, Any]]:
-        reply = httpx.get(f"{self.url}/_sandbox/connecteam/users/{user_id}/notes")
+        reply = LOCAL.get(f"{self.url}/_sandbox/connecteam/users/{user_id}/notes")
         return list(reply.json()["notes"])
 
     def board_tasks(self, user_id: int, board: str = "7001") -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ import pytest
 from connector.errors import UsageError
 from connector.sandbox import FaultConfig, RunningSandbox, parse_fault, start_in_thread
 from connector.sandbox.webhooks import verify
+from tests.runtime.e2e_support import LOCAL
 
 if TYPE_CHECKING:
     from sandbox.fixtures import FakeClock
@@ -32,7 +33,7 @@ HERE = Path(__file__).parent
 
 
 def _faults(sb: RunningSandbox, *specs: str, seed: int = 1) -> None:
-    r = httpx.post(f"{sb.url}/_sandbox/faults", json={"seed": seed, "specs": list(specs)})
+    r = LOCAL.post(f"{sb.url}/_sandbox/faults", json={"seed": seed, "specs": list(specs)})
     assert r.status_code == 200, r.text
 
 
@@ -93,9 +94,9 @@ def test_same_seed_same_faults_and_scoping(
     first, second = run(), run()
     assert first == second and 503 in first and 200 in first
     assert all(ct.get("/tasks/v1/taskboards").status_code == 200 for _ in range(5))  # out of scope
-    state = httpx.get(f"{sandbox.url}/_sandbox/faults").json()
+    state = LOCAL.get(f"{sandbox.url}/_sandbox/faults").json()
     assert state["seed"] == 42 and state["fired"]["503"] >= 1
-    assert httpx.delete(f"{sandbox.url}/_sandbox/faults").json()["rules"] == []
+    assert LOCAL.delete(f"{sandbox.url}/_sandbox/faults").json()["rules"] == []
 
 
 def test_faults_from_flags_and_environment() -> None:
@@ -121,7 +122,7 @@ def test_faults_given_at_start(conformance: Any, clock: FakeClock) -> None:
         faults=FaultConfig.from_specs(["502:1,path=/connecteam"]), clock=clock
     ) as sb:
         assert (
-            httpx.get(
+            LOCAL.get(
                 f"{sb.url}/connecteam/tasks/v1/taskboards",
                 headers={"X-API-KEY": sb.env["CONNECTEAM_API_KEY"]},
             ).status_code
@@ -131,16 +132,16 @@ def test_faults_given_at_start(conformance: Any, clock: FakeClock) -> None:
 
 def test_state_dump_and_reset(sandbox: RunningSandbox, ghl: httpx.Client) -> None:
     ghl.post("/contacts/", json={"locationId": LOC, "firstName": "Temp"})
-    dumped = httpx.get(f"{sandbox.url}/_sandbox/state").json()
+    dumped = LOCAL.get(f"{sandbox.url}/_sandbox/state").json()
     assert len([c for c in dumped["ghl"]["contacts"] if c["locationId"] == LOC]) == 5
-    httpx.post(f"{sandbox.url}/_sandbox/reset")
+    LOCAL.post(f"{sandbox.url}/_sandbox/reset")
     assert ghl.get("/contacts/", params={"locationId": LOC}).json()["count"] == 4
 
 
 def test_own_seed_file(conformance: Any) -> None:
     with start_in_thread(seed=HERE / "sandbox" / "tiny-seed.yaml") as sb:
         assert sb.env["GHL_LOCATION_ID"] == "TinyLocation00000001"
-        r = httpx.get(
+        r = LOCAL.get(
             f"{sb.env['GHL_BASE_URL']}/contacts/TinyContact000000001",
             headers={"Authorization": f"Bearer {sb.env['GHL_TOKEN']}", "Version": "2021-07-28"},
         )
@@ -168,13 +169,13 @@ def test_webhooks_are_signed_like_ghl(sandbox: RunningSandbox, ghl: httpx.Client
     thread.start()
     try:
         url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
-        httpx.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": url})
+        LOCAL.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": url})
         created = ghl.post("/contacts/", json={"locationId": LOC, "firstName": "Hooked"}).json()[
             "contact"
         ]
         ghl.delete(f"/contacts/{created['id']}")
         sandbox.app.webhooks.flush()
-        pem = httpx.get(f"{sandbox.url}/_sandbox/webhooks/public-key").content
+        pem = LOCAL.get(f"{sandbox.url}/_sandbox/webhooks/public-key").content
         events = [json.loads(raw) for raw, _ in _Receiver.got]
         assert [e["type"] for e in events] == ["ContactCreate", "ContactDelete"]
         assert events[0]["id"] == created["id"] and events[0]["locationId"] == LOC
@@ -183,11 +184,11 @@ def test_webhooks_are_signed_like_ghl(sandbox: RunningSandbox, ghl: httpx.Client
         # and as a receiver checks them: Ed25519 first, with the sandbox's keys set as a user would
         from connector.builtins.ghl_signatures import WebhookKeys, verify_ghl
 
-        both = httpx.get(f"{sandbox.url}/_sandbox/webhooks/public-keys").json()
+        both = LOCAL.get(f"{sandbox.url}/_sandbox/webhooks/public-keys").json()
         assert both["rsa"] == pem.decode()
         assert (
             both["ed25519"]
-            == httpx.get(f"{sandbox.url}/_sandbox/webhooks/public-key?scheme=ed25519").text
+            == LOCAL.get(f"{sandbox.url}/_sandbox/webhooks/public-key?scheme=ed25519").text
         )
         keys = WebhookKeys.from_env(
             {"GHL_WEBHOOK_PUBLIC_KEY": both["ed25519"], "GHL_WEBHOOK_RSA_PUBLIC_KEY": both["rsa"]}
@@ -196,7 +197,7 @@ def test_webhooks_are_signed_like_ghl(sandbox: RunningSandbox, ghl: httpx.Client
             headers = {"X-GHL-Signature": current, "X-WH-Signature": legacy}
             assert verify_ghl(raw, headers, keys) == "ed25519"
             assert verify_ghl(raw, {"X-WH-Signature": legacy}, keys) == "rsa"
-        bad = httpx.get(f"{sandbox.url}/_sandbox/webhooks/public-key?scheme=dsa")
+        bad = LOCAL.get(f"{sandbox.url}/_sandbox/webhooks/public-key?scheme=dsa")
         assert bad.status_code == 400
     finally:
         receiver.shutdown()
@@ -222,7 +223,7 @@ def test_cli_prints_the_environment_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
     url = text.split("Sandbox serving on ")[1].split()[0]
     assert f"export GHL_BASE_URL={url}/ghl" in text and "export GHL_TOKEN=pit-sandbox-" in text
     assert "sandbox credentials" in text
-    assert httpx.get(f"{url}/_sandbox/state").status_code == 200
+    assert LOCAL.get(f"{url}/_sandbox/state").status_code == 200
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "Traceback" not in err and "Sandbox stopped." in out
@@ -273,8 +274,8 @@ def test_lose_webhook_loses_a_share_of_one_vendors_deliveries_and_logs_them() ->
                 # a request is never touched by the rule: only deliveries are lost
                 assert ghl.get("/contacts/", params={"locationId": location}).status_code == 200
             assert sb.app.flush(30)
-            log = httpx.get(f"{sb.url}/_sandbox/webhooks").json()["sent"]
-            fired = httpx.get(f"{sb.url}/_sandbox/faults").json()["fired"]
+            log = LOCAL.get(f"{sb.url}/_sandbox/webhooks").json()["sent"]
+            fired = LOCAL.get(f"{sb.url}/_sandbox/faults").json()["fired"]
     finally:
         hook.shutdown()
     lost = [e for e in log if e.get("lost")]

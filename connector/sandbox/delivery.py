@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from connector.config import tls_context
 from connector.sandbox.state import Clock
 
 __all__ = ["CONNECTEAM_RETRY", "GHL_RETRY", "Delivery", "Dispatcher", "RetryPolicy"]
@@ -221,7 +222,7 @@ class Dispatcher:
         return None
 
     def _run(self) -> None:
-        with httpx.Client(timeout=self.timeout) as client:
+        with httpx.Client(timeout=self.timeout, verify=tls_context()) as client:
             while True:
                 with self._cond:
                     item = self._take_due()

@@ -32,7 +32,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -44,6 +43,7 @@ from connector.runtime.prepare import prepare
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from tests.runtime.e2e_support import CHAOS_FAULTS as FAULTS
 from tests.runtime.e2e_support import CHAOS_LIMITS as LIMITS
+from tests.runtime.e2e_support import LOCAL
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "tests" / "workloads"
@@ -243,7 +243,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningSan
             # would be (the default waits up to 60 s)
             "CONNECTOR_RETRY_MAX_DELAY": "3",
         }
-        httpx.post(
+        LOCAL.post(
             f"{sandbox.url}/_sandbox/faults", json={"seed": 20261201, "specs": list(FAULTS)}
         ).raise_for_status()
         runtime = Runtime(registry, env)
@@ -285,7 +285,7 @@ def _run_all(runtime: Runtime, flow: str) -> list[Any]:
 
 
 def _state(sandbox: RunningSandbox) -> dict[str, Any]:
-    return dict(httpx.get(f"{sandbox.url}/_sandbox/state", timeout=60).json())
+    return dict(LOCAL.get(f"{sandbox.url}/_sandbox/state", timeout=60).json())
 
 
 def _settle_unknown_notes(
@@ -305,7 +305,7 @@ def _settle_unknown_notes(
             assert "check POST /connecteam/users/v1/users/" in item.error, item.error
             user_id = int(item.url.rsplit("/users/", 1)[1].split("/")[0])
             sent = item.request_body
-            reply = httpx.get(f"{sandbox.url}/_sandbox/connecteam/users/{user_id}/notes")
+            reply = LOCAL.get(f"{sandbox.url}/_sandbox/connecteam/users/{user_id}/notes")
             notes = reply.json()["notes"]
             there = [n for n in notes if n.get("title") == sent["title"]]
             assert len(there) <= 1, there  # never twice, even before anyone looked
@@ -343,7 +343,7 @@ def test_every_event_has_its_full_effect_exactly_once(
             assert record.status == "succeeded", (flow, i, record.error)
     state = _state(sandbox)
     CHECKS[flow](state, runtime, records)
-    fired = httpx.get(f"{sandbox.url}/_sandbox/faults").json()["fired"]
+    fired = LOCAL.get(f"{sandbox.url}/_sandbox/faults").json()["fired"]
     assert sum(fired.values()) > 0  # the faults did happen
     # the budgets held: every throttled answer was an injected 429, none the sandbox's limiter
     THROTTLED[flow] = sum(_throttled(r) for r in records)

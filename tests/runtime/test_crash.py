@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -481,8 +480,8 @@ def test_a_write_nothing_can_read_back_fails_outcome_unknown_and_is_never_sent_a
     finally:
         close_all()
     sandbox = lane.sandbox
-    made = httpx.get(f"{sandbox.url}/_sandbox/connecteam/users/{USER}/notes").json()["notes"]
-    contact = httpx.get(
+    made = LOCAL.get(f"{sandbox.url}/_sandbox/connecteam/users/{USER}/notes").json()["notes"]
+    contact = LOCAL.get(
         f"{sandbox.url}/ghl/contacts/{CONTACT}",
         headers={"Authorization": f"Bearer {sandbox.env['GHL_TOKEN']}", "Version": "2021-07-28"},
     ).json()["contact"]

@@ -26,6 +26,7 @@ from connector.runtime.engine import Engine
 from connector.runtime.prepare import prepare
 from connector.sandbox.server import RunningSandbox
 from connector.sending.http import Redactor, make_clients
+from tests.runtime.e2e_support import LOCAL
 
 HERE = Path(__file__).parent / "recipes"
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
@@ -79,7 +80,7 @@ def test_later_steps_read_the_real_value_the_record_keeps_it_masked(registry: Re
 
 
 def _tasks(sandbox: RunningSandbox, title: str) -> list[dict[str, Any]]:
-    response = httpx.get(
+    response = LOCAL.get(
         f"{sandbox.url}/ghl/contacts/{CONTACT}/tasks",
         headers={"Authorization": f"Bearer {sandbox.env['GHL_TOKEN']}", "Version": "2021-07-28"},
     )
@@ -147,7 +148,7 @@ def test_a_run_killed_after_sending_is_finished_by_resume_without_a_duplicate(
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until the request is at the sandbox
-            fired = httpx.get(f"{sandbox.url}/_sandbox/faults").json()
+            fired = LOCAL.get(f"{sandbox.url}/_sandbox/faults").json()
             if "slow" in json.dumps(fired.get("fired", fired)) and _fired(fired):
                 break
             time.sleep(0.05)
@@ -224,7 +225,7 @@ def test_a_contact_without_email_whose_answer_was_lost_is_found_by_its_full_name
     assert record.status == "succeeded", record.error
     step = next(s for s in record.steps if s.id == "create_contact")
     assert step.note == "the answer was lost; the lookup found the write"
-    state = httpx.get(f"{sandbox.url}/_sandbox/state").json()
+    state = LOCAL.get(f"{sandbox.url}/_sandbox/state").json()
     made = [c for c in state["ghl"]["contacts"] if c.get("lastName") == "Hopper"]
     assert len(made) == 1 and made[0]["firstName"] == "Grace Brewster"
     assert record.output["contact_id"] == made[0]["id"]

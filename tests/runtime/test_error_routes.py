@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from e2e_support import set_faults
 
 from connector.sandbox.server import RunningSandbox
+from tests.runtime.e2e_support import LOCAL
 
 HERE = Path(__file__).parent / "routes"
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
@@ -37,7 +37,7 @@ def _runs(env: dict[str, str], recipe: str) -> list[dict[str, Any]]:
 
 
 def _tags(sandbox: RunningSandbox) -> list[str]:
-    answer = httpx.get(
+    answer = LOCAL.get(
         f"{sandbox.url}/ghl/contacts/{CONTACT}",
         headers={"Authorization": f"Bearer {sandbox.env['GHL_TOKEN']}", "Version": "2021-07-28"},
     )
@@ -87,7 +87,7 @@ def test_a_route_runs_once_after_a_sigkill_and_resume(
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # until the first read is at the sandbox
-            fired = httpx.get(f"{sandbox.url}/_sandbox/faults").json().get("fired") or {}
+            fired = LOCAL.get(f"{sandbox.url}/_sandbox/faults").json().get("fired") or {}
             if any(count for count in fired.values()):
                 break
             time.sleep(0.05)

@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from e2e_support import set_faults
 
 from connector.cli import cli
 from connector.sandbox.server import RunningSandbox
+from tests.runtime.e2e_support import LOCAL
 
 RECIPE = Path(__file__).parent / "recipes" / "note_once.yaml"
 NOTES = "/connecteam/users/v1/users/9001/notes"
@@ -28,7 +28,7 @@ def _cli(sandbox: RunningSandbox, home: Path, *args: str) -> Any:
 
 
 def _notes(sandbox: RunningSandbox) -> list[dict[str, Any]]:
-    reply = httpx.get(f"{sandbox.url}/_sandbox/connecteam/users/9001/notes")
+    reply = LOCAL.get(f"{sandbox.url}/_sandbox/connecteam/users/9001/notes")
     return [n for n in reply.json()["notes"] if n.get("title") == "Called back"]
 
 
@@ -85,7 +85,7 @@ def test_settle_needs_a_verdict_and_a_run_with_something_to_settle(
 
 
 def _ghl_notes(sandbox: RunningSandbox, contact: str) -> int:
-    notes = httpx.get(f"{sandbox.url}/_sandbox/state").json()["ghl"]["notes"][contact]
+    notes = LOCAL.get(f"{sandbox.url}/_sandbox/state").json()["ghl"]["notes"][contact]
     return sum(1 for n in notes if n["body"] == "Visited on the spring round")
 
 

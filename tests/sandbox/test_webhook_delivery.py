@@ -18,6 +18,7 @@ from sandbox.webhook_receiver import Receiver, advance, check_schema, flush, reg
 from connector.builtins.ghl_signatures import WebhookKeys, verify_ghl
 from connector.sandbox import RateLimitConfig, RetryPolicy, RunningSandbox, start_in_thread
 from connector.sandbox.delivery import CONNECTEAM_RETRY, GHL_RETRY
+from tests.runtime.e2e_support import LOCAL
 
 if TYPE_CHECKING:
     from sandbox.fixtures import Conformance, FakeClock
@@ -43,13 +44,13 @@ def receiver() -> Iterator[Receiver]:
 def test_clock_endpoint_reads_advances_and_refuses_bad_values(
     sandbox: RunningSandbox, clock: FakeClock
 ) -> None:
-    assert httpx.get(f"{sandbox.url}/_sandbox/clock").json() == {"now": clock.now, "offset": 0.0}
+    assert LOCAL.get(f"{sandbox.url}/_sandbox/clock").json() == {"now": clock.now, "offset": 0.0}
     assert advance(sandbox, 30) == {"now": clock.now + 30, "offset": 30.0}
     assert advance(sandbox, 0.5)["offset"] == 30.5 and sandbox.state.now() == clock.now + 30.5
     for bad in ({"advance": -1}, {"advance": "10"}, {"advance": True}, {"later": 1}, [1]):
-        r = httpx.post(f"{sandbox.url}/_sandbox/clock", json=bad)
+        r = LOCAL.post(f"{sandbox.url}/_sandbox/clock", json=bad)
         assert r.status_code == 400 and isinstance(r.json()["detail"], str), bad
-    r = httpx.post(f"{sandbox.url}/_sandbox/clock", content=b"{nope")
+    r = LOCAL.post(f"{sandbox.url}/_sandbox/clock", content=b"{nope")
     assert r.status_code == 400 and "detail" in r.json()
     assert sandbox.clock.offset == 30.5
 
@@ -129,7 +130,7 @@ def test_python_registration(sandbox: RunningSandbox, receiver: Receiver) -> Non
         hooks.register("http://hooks.example.com/", "users", ["user_created"])
     with pytest.raises(ValueError, match="eventTypes"):
         hooks.register(receiver.url, "users", [])
-    listed = httpx.get(f"{sandbox.url}/_sandbox/webhooks").json()["connecteam"]
+    listed = LOCAL.get(f"{sandbox.url}/_sandbox/webhooks").json()["connecteam"]
     assert [w["id"] for w in listed] == [made["id"]]
     assert hooks.unregister(made["id"]) and not hooks.unregister(made["id"])
 
@@ -237,7 +238,7 @@ def test_connecteam_retries_three_times_60_seconds_apart(
     flush(sandbox)
     start = sandbox.state.now()
     assert len(receiver.got) == 1
-    [pending] = httpx.get(f"{sandbox.url}/_sandbox/webhooks").json()["pending"]
+    [pending] = LOCAL.get(f"{sandbox.url}/_sandbox/webhooks").json()["pending"]
     assert pending["due"] == start + 60 and pending["attempt"] == 2
     advance(sandbox, 59)
     flush(sandbox)
@@ -249,7 +250,7 @@ def test_connecteam_retries_three_times_60_seconds_apart(
     raws = {raw for _, raw in receiver.got}
     assert len(raws) == 1  # the same body, so the same requestId, on every attempt
     request_id = receiver.bodies()[0]["requestId"]
-    log = httpx.get(f"{sandbox.url}/_sandbox/webhooks").json()
+    log = LOCAL.get(f"{sandbox.url}/_sandbox/webhooks").json()
     sent = [e for e in log["sent"] if e["vendor"] == "connecteam"]
     assert [(e["attempt"], e["status"], e["deliveryId"]) for e in sent] == [
         (n, 500, request_id) for n in (1, 2, 3, 4)
@@ -271,14 +272,14 @@ def test_connecteam_delivery_stops_at_the_first_success(
         advance(sandbox, 60)
     flush(sandbox)
     assert len(receiver.got) == 2
-    assert httpx.get(f"{sandbox.url}/_sandbox/webhooks").json()["pending"] == []
+    assert LOCAL.get(f"{sandbox.url}/_sandbox/webhooks").json()["pending"] == []
 
 
 # -- GoHighLevel's retries ---------------------------------------------------------------------
 
 
 def _keys(sb: RunningSandbox) -> WebhookKeys:
-    both = httpx.get(f"{sb.url}/_sandbox/webhooks/public-keys").json()
+    both = LOCAL.get(f"{sb.url}/_sandbox/webhooks/public-keys").json()
     env = {"GHL_WEBHOOK_PUBLIC_KEY": both["ed25519"], "GHL_WEBHOOK_RSA_PUBLIC_KEY": both["rsa"]}
     return WebhookKeys.from_env(env)
 
@@ -296,15 +297,15 @@ def test_ghl_retries_with_backoff_on_500(
     ghl: httpx.Client, sandbox: RunningSandbox, receiver: Receiver
 ) -> None:
     receiver.fail_first = 3
-    httpx.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": receiver.url})
+    LOCAL.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": receiver.url})
     made = ghl.post("/contacts/", json={"locationId": LOC, "firstName": "Hooked"}).json()
     flush(sandbox)
     for _ in range(3):
-        [pending] = httpx.get(f"{sandbox.url}/_sandbox/webhooks").json()["pending"]
+        [pending] = LOCAL.get(f"{sandbox.url}/_sandbox/webhooks").json()["pending"]
         advance(sandbox, pending["due"] - sandbox.state.now())
         flush(sandbox)
     assert len(receiver.got) == 4
-    sent = httpx.get(f"{sandbox.url}/_sandbox/webhooks").json()["sent"]
+    sent = LOCAL.get(f"{sandbox.url}/_sandbox/webhooks").json()["sent"]
     assert [(e["vendor"], e["event"], e["status"]) for e in sent] == [
         ("ghl", "ContactCreate", s) for s in (500, 500, 500, 200)
     ]
@@ -394,7 +395,7 @@ def test_json_nested_past_32_levels_is_400_on_both_vendors(
     assert r.status_code == 400 and "nested" in r.json()["message"]
     r = ct.post("/users/v1/users", content=deep)
     assert r.status_code == 400 and "nested" in r.json()["detail"]
-    r = httpx.post(f"{sandbox.url}/_sandbox/clock", content=deep)
+    r = LOCAL.post(f"{sandbox.url}/_sandbox/clock", content=deep)
     assert r.status_code == 400
     shallow = json.dumps({"locationId": LOC, "firstName": "[[[[" * 20, "x": [[[[[]]]]]})
     r = ghl.post("/contacts/", content=shallow)  # brackets in strings do not count
@@ -404,7 +405,7 @@ def test_json_nested_past_32_levels_is_400_on_both_vendors(
 def test_held_deliveries_wait_then_come_some_twice_and_late(
     ghl: httpx.Client, sandbox: RunningSandbox, receiver: Receiver
 ) -> None:
-    httpx.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": receiver.url})
+    LOCAL.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": receiver.url})
     dispatcher = sandbox.app.webhooks.dispatcher
     dispatcher.disorder(twice=0.5, late=0.5, spread=10.0, seed=3)
     dispatcher.hold()
@@ -431,7 +432,7 @@ def test_held_deliveries_wait_then_come_some_twice_and_late(
 def test_a_fresh_copy_is_the_same_news_under_a_new_webhook_id(
     ghl: httpx.Client, sandbox: RunningSandbox, receiver: Receiver
 ) -> None:
-    httpx.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": receiver.url})
+    LOCAL.post(f"{sandbox.url}/_sandbox/webhooks", json={"url": receiver.url})
     dispatcher = sandbox.app.webhooks.dispatcher
     dispatcher.disorder(twice=1.0, fresh=True)
     made = ghl.post("/contacts/", json={"locationId": LOC, "firstName": "Twice"}).json()

@@ -22,7 +22,7 @@ from connector.persistence.runs import RunStore
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.server import Service
 from connector.serve.wiring import sandbox_env
-from tests.runtime.e2e_support import set_faults
+from tests.runtime.e2e_support import LOCAL, set_faults
 from tests.serve.conftest import planned, start_service, stop_service
 from tests.serve.served_events import signed
 
@@ -119,7 +119,7 @@ def test_runs_wait_out_a_postgresql_restart_and_finish(
             raw, headers = signed(sandbox, body)
             try:
                 if (
-                    httpx.post(
+                    LOCAL.post(
                         f"{base}/webhooks/ghl", content=raw, headers=headers, timeout=30
                     ).status_code
                     == 200
@@ -171,7 +171,7 @@ def test_runs_wait_out_a_postgresql_restart_and_finish(
     assert {r.status for r in runs} == {"succeeded"}, [
         (r.id, r.status, r.error) for r in runs if r.status != "succeeded"
     ]
-    notes = httpx.get(f"{sandbox.url}/_sandbox/state").json()["ghl"]["notes"]
+    notes = LOCAL.get(f"{sandbox.url}/_sandbox/state").json()["ghl"]["notes"]
     for contact in set(ids):
         welcome = [
             n for n in notes.get(contact, []) if str(n.get("body", "")).startswith("Welcome")

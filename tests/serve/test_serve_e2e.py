@@ -13,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from tests.runtime.e2e_support import LOCAL
 from tests.serve.conftest import HOOK_TOKEN, Served, wait_for
 
 CONTACT = "ocQHyuzHvysMo5N5VsXc"  # the seed's contact paired (custom field 501) with user 9001
@@ -22,7 +21,7 @@ USER = 9001
 
 
 def _state(served: Served) -> dict[str, Any]:
-    return dict(httpx.get(f"{served.sandbox.url}/_sandbox/state").json())
+    return dict(LOCAL.get(f"{served.sandbox.url}/_sandbox/state").json())
 
 
 def _ct_user(served: Served, user_id: int = USER) -> dict[str, Any]:
@@ -61,7 +60,7 @@ def _ghl_body(served: Served, **fields: Any) -> dict[str, Any]:
 
 
 def _metric(served: Served, line_start: str) -> float:
-    text = httpx.get(f"{served.url}/metrics").text
+    text = LOCAL.get(f"{served.url}/metrics").text
     total = 0.0
     for line in text.splitlines():
         if line.startswith(line_start):
@@ -94,24 +93,24 @@ def test_forged_unsigned_stale_and_replayed_webhooks_run_nothing(serve_with: Any
         **headers,
         "x-ghl-signature": _sign(served, {**body, "id": "x"})[1]["x-ghl-signature"],
     }
-    assert httpx.post(url, content=raw, headers=forged).status_code == 401
+    assert LOCAL.post(url, content=raw, headers=forged).status_code == 401
     # unsigned (and a legacy header that is not a signature)
     assert (
-        httpx.post(url, content=raw, headers={"content-type": "application/json"}).status_code
+        LOCAL.post(url, content=raw, headers={"content-type": "application/json"}).status_code
         == 401
     )
-    assert httpx.post(url, content=raw, headers={"x-wh-signature": "bm9wZQ=="}).status_code == 401
+    assert LOCAL.post(url, content=raw, headers={"x-wh-signature": "bm9wZQ=="}).status_code == 401
     # stale: signed, but from 10 minutes ago
     old = datetime.fromtimestamp(served.sandbox.app.clock(), UTC) - timedelta(minutes=10)
     stale_raw, stale_headers = _sign(served, {**body, "timestamp": old.isoformat()})
-    answer = httpx.post(url, content=stale_raw, headers=stale_headers)
+    answer = LOCAL.post(url, content=stale_raw, headers=stale_headers)
     assert answer.status_code == 400 and "timestamp" in answer.json()["error"]
     time.sleep(0.5)
     assert served.runs() == []
     # the genuine one runs once; the same delivery again is acknowledged and runs nothing
-    first = httpx.post(url, content=raw, headers=headers)
+    first = LOCAL.post(url, content=raw, headers=headers)
     assert first.status_code == 200 and len(first.json()["runs"]) == 1
-    again = httpx.post(url, content=raw, headers=headers)
+    again = LOCAL.post(url, content=raw, headers=headers)
     assert again.status_code == 200 and again.json() == {"runs": [], "duplicate": True}
     runs = served.settled()
     assert [r.recipe for r in runs] == ["archive-user-on-contact-delete"]
@@ -129,15 +128,15 @@ def test_bad_bodies_get_400_or_413_never_500(serve_with: Any) -> None:
         ("/hooks/pull-contact-on-select", hook),
     ):
         big = b'{"a":"' + b"x" * (1024 * 1024 + 1) + b'"}'
-        assert httpx.post(served.url + path, content=big, headers=headers).status_code == 413
+        assert LOCAL.post(served.url + path, content=big, headers=headers).status_code == 413
         deep = b"[" * 100_000 + b"]" * 100_000
-        assert httpx.post(served.url + path, content=deep, headers=headers).status_code == 400
-        broken = httpx.post(served.url + path, content=b'{"a": ', headers=headers)
+        assert LOCAL.post(served.url + path, content=deep, headers=headers).status_code == 400
+        broken = LOCAL.post(served.url + path, content=b'{"a": ', headers=headers)
         assert broken.status_code == 400 and "line 1" in broken.json()["error"]
-        assert httpx.post(served.url + path, content=b"[1]", headers=headers).status_code == 400
+        assert LOCAL.post(served.url + path, content=b"[1]", headers=headers).status_code == 400
     # a body too big for GoHighLevel's route is refused before its signature is looked at
     big = b"x" * (1024 * 1024 + 10)
-    assert httpx.post(served.url + "/webhooks/ghl", content=big).status_code == 413
+    assert LOCAL.post(served.url + "/webhooks/ghl", content=big).status_code == 413
     assert served.runs() == []
 
 
@@ -221,11 +220,11 @@ def test_a_connecteam_delivery_twice_has_one_effect(serve_with: Any) -> None:
         ],
     }
     url = f"{served.url}/webhooks/connecteam/{served.secret}"
-    first = httpx.post(url, json=envelope)
+    first = LOCAL.post(url, json=envelope)
     assert first.status_code == 200 and len(first.json()["runs"]) == 2
-    assert httpx.post(url, json=envelope).json() == {"runs": [], "duplicate": True}
+    assert LOCAL.post(url, json=envelope).json() == {"runs": [], "duplicate": True}
     # a wrong secret is a 404 and runs nothing
-    assert httpx.post(f"{served.url}/webhooks/connecteam/nope", json=envelope).status_code == 404
+    assert LOCAL.post(f"{served.url}/webhooks/connecteam/nope", json=envelope).status_code == 404
     served.settled()
     assert len(_contacts_with(served, "ada@x.example")) == 1
     assert len(_contacts_with(served, "alan@x.example")) == 1
@@ -239,20 +238,20 @@ def test_hooks_need_the_token_and_a_known_recipe(serve_with: Any) -> None:
     served = serve_with()
     url = f"{served.url}/hooks/pull-contact-on-select"
     event = {"contactId": CONTACT, "userId": USER}
-    assert httpx.post(url, json=event).status_code == 401
-    assert httpx.post(url, json=event, headers={"authorization": "Bearer wrong"}).status_code == 401
+    assert LOCAL.post(url, json=event).status_code == 401
+    assert LOCAL.post(url, json=event, headers={"authorization": "Bearer wrong"}).status_code == 401
     good = {"authorization": f"Bearer {HOOK_TOKEN}", "idempotency-key": "select-1"}
-    unknown = httpx.post(f"{served.url}/hooks/no-such-recipe", json=event, headers=good)
+    unknown = LOCAL.post(f"{served.url}/hooks/no-such-recipe", json=event, headers=good)
     assert unknown.status_code == 404
-    answer = httpx.post(url, json=event, headers=good)
+    answer = LOCAL.post(url, json=event, headers=good)
     assert answer.status_code == 202
     run_id = answer.json()["run_id"]
     # the same Idempotency-Key is the same run
-    assert httpx.post(url, json=event, headers=good).json()["run_id"] == run_id
+    assert LOCAL.post(url, json=event, headers=good).json()["run_id"] == run_id
     runs = served.settled()
     pulled = [r for r in runs if r.recipe == "pull-contact-on-select"]
     assert [(r.id, r.status) for r in pulled] == [(run_id, "succeeded")]
-    notes = httpx.get(f"{served.sandbox.url}/_sandbox/connecteam/users/{USER}/notes").json()
+    notes = LOCAL.get(f"{served.sandbox.url}/_sandbox/connecteam/users/{USER}/notes").json()
     assert len(notes) >= 1
     # flow 1 wrote the user's custom fields (as they were: Connecteam reports no change)
     assert served.runs("push-contact-edits") == []
@@ -369,7 +368,7 @@ def test_updates_to_one_contact_run_in_the_order_they_arrived(serve_with: Any) -
             email=contact["email"],
         )
         raw, headers = _sign(served, body)
-        assert httpx.post(url, content=raw, headers=headers).status_code == 200
+        assert LOCAL.post(url, content=raw, headers=headers).status_code == 200
     runs = served.settled()
     synced = sorted(
         (r for r in runs if r.recipe == "sync-contact-to-connecteam"), key=lambda r: r.started_at
@@ -402,11 +401,11 @@ def test_the_json_log_tells_a_failing_runs_story_with_its_id(
     database.update(CONNECTOR_RETRY_ATTEMPTS="2", CONNECTOR_RETRY_BASE_DELAY="0.05")
     try:
         served = serve_with()
-        httpx.post(
+        LOCAL.post(
             f"{served.sandbox.url}/_sandbox/faults",
             json={"seed": 1, "specs": [f"503:1,path=/ghl/contacts/{CONTACT}/tasks,method=GET"]},
         ).raise_for_status()
-        answer = httpx.post(
+        answer = LOCAL.post(
             f"{served.url}/hooks/pull-contact-on-select",
             json={"contactId": CONTACT, "userId": USER},
             headers={"authorization": f"Bearer {HOOK_TOKEN}"},
@@ -481,7 +480,7 @@ def _sandbox_history(url: str, home: Path, monkeypatch: Any) -> None:
     from connector.cli import cli
     from connector.persistence.runs import RunStore
 
-    answer = httpx.post(
+    answer = LOCAL.post(
         f"{url}/hooks/pull-contact-on-select",
         json={"contactId": CONTACT, "userId": USER},
         headers={"authorization": f"Bearer {HOOK_TOKEN}"},
