@@ -35,6 +35,7 @@ import httpx
 
 from connector import clock
 from connector.apps.registry import Registry
+from connector.config import tls_context
 from connector.errors import ConnectorError
 from connector.language.template_env import template_env
 from connector.runtime.prepare import Prepared
@@ -247,7 +248,9 @@ def _record_in(
     case: TestCase, prepared: Prepared, registry: Registry, env: dict[str, str], *, source: str
 ) -> int:
     assert case.cassette is not None
-    transport = RecordingTransport(httpx.HTTPTransport(), _resolver(registry, env))
+    transport = RecordingTransport(
+        httpx.HTTPTransport(verify=tls_context()), _resolver(registry, env)
+    )
     _runs(case, prepared, registry, env, transport)
     # the environment a replay needs to send the same requests (the location), less what the
     # test gives itself

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
+from connector.config import tls_context
 from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox
 
@@ -237,12 +238,14 @@ def login(
         for line in proc.stdout:
             seen.append(line)
             if line.startswith("http"):
-                page = httpx.get(line.strip(), follow_redirects=False, timeout=30)
+                page = httpx.get(
+                    line.strip(), follow_redirects=False, timeout=30, verify=tls_context()
+                )
                 assert page.status_code == 302, page.text
                 back = page.headers["location"]
                 if tamper:
                     back = back.replace("state=", "state=forged")
-                answer = httpx.get(back, timeout=30)
+                answer = httpx.get(back, timeout=30, verify=tls_context())
                 assert answer.status_code == 200
                 break
         out, err = proc.communicate(timeout=TIMEOUT)

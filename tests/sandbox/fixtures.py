@@ -28,6 +28,7 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from connector.config import tls_context
 from connector.sandbox import RunningSandbox, start_in_thread
 from connector.sandbox.common import route_sort_key
 from connector.sandbox.validation import to_jsonschema
@@ -202,6 +203,7 @@ def client(
         headers=headers or {},
         event_hooks={"response": [conformance.check]},
         timeout=30,
+        verify=tls_context(),
     )
 
 

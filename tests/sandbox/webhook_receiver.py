@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import jsonschema
 
+from connector.config import tls_context
 from connector.sandbox import RunningSandbox
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class Receiver:
 
 
 def advance(sb: RunningSandbox, seconds: float) -> dict[str, Any]:
-    r = httpx.post(f"{sb.url}/_sandbox/clock", json={"advance": seconds})
+    r = httpx.post(f"{sb.url}/_sandbox/clock", json={"advance": seconds}, verify=tls_context())
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body

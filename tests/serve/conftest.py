@@ -16,6 +16,7 @@ import pytest
 
 from connector.apps.plugins import default_registry
 from connector.apps.registry import Registry
+from connector.config import tls_context
 from connector.persistence.database import close_all
 from connector.persistence.runs import RunStore
 from connector.runtime.prepare import prepare
@@ -87,12 +88,14 @@ class Served:
                 "Authorization": f"Bearer {self.sandbox.env['GHL_TOKEN']}",
                 "Version": "2021-07-28",
             },
+            verify=tls_context(),
         )
 
     def connecteam(self) -> httpx.Client:
         return httpx.Client(
             base_url=self.sandbox.env["CONNECTEAM_BASE_URL"] + "/",
             headers={"X-API-KEY": self.sandbox.env["CONNECTEAM_API_KEY"]},
+            verify=tls_context(),
         )
 
 
@@ -172,6 +175,6 @@ def serve_with(database: dict[str, str], registry: Registry) -> Iterator[Callabl
 
 def _healthy(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        return httpx.get(f"{url}/healthz", timeout=2, verify=tls_context()).status_code == 200
     except httpx.HTTPError:
         return False

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli import cli
+from connector.config import tls_context
 from connector.records import RunRecord, StepRecord
 from connector.serve.alerts import Alerts, incident_of
 from connector.serve.targets import alert_urls, shown_url
@@ -49,11 +50,13 @@ def _failing_run(served: Served) -> str:
     httpx.post(
         f"{served.sandbox.url}/_sandbox/faults",
         json={"seed": 1, "specs": [f"503:1,path={TASKS},method=GET"]},
+        verify=tls_context(),
     ).raise_for_status()
     answer = httpx.post(
         f"{served.url}/hooks/pull-contact-on-select",
         json={"contactId": CONTACT, "userId": USER},
         headers={"authorization": f"Bearer {HOOK_TOKEN}"},
+        verify=tls_context(),
     )
     return str(answer.json()["run_id"])
 

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connector.config import tls_context
 from connector.errors import ConnectorError
 from connector.serve.guard import BODY_SECONDS, HEADER_SECONDS
 from connector.serve.server import Service
@@ -184,7 +185,7 @@ def test_a_flood_of_forged_bodies_leaves_healthz_and_real_webhooks_answered(
     stop = threading.Event()
 
     def flood() -> None:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=60, verify=tls_context()) as client:
             while not stop.is_set() and len(answers) < 200:
                 try:
                     r = client.post(
@@ -326,7 +327,9 @@ def test_past_the_bound_of_bodies_being_read_a_delivery_is_answered_503_at_once(
 def test_wrong_hook_tokens_from_one_address_are_refused_after_a_few(served: Served) -> None:
     url = f"{served.url}/hooks/pull-contact-on-select"
     codes = [
-        httpx.post(url, json={}, headers={"authorization": f"Bearer guess-{n}"}).status_code
+        httpx.post(
+            url, json={}, headers={"authorization": f"Bearer guess-{n}"}, verify=tls_context()
+        ).status_code
         for n in range(40)
     ]
     wrong = codes.count(401)

@@ -14,6 +14,7 @@ import pytest
 
 from connector.apps.plugins import default_registry
 from connector.apps.registry import Registry
+from connector.config import tls_context
 from connector.language.sync_spec import SyncSpec, load_sync
 from connector.language.template_env import template_env
 from connector.persistence.database import close_all
@@ -61,9 +62,12 @@ class Apps:
         self.ghl = httpx.Client(
             base_url=f"{sandbox.url}/ghl",
             headers={"Authorization": f"Bearer {state.default_token}", "Version": "2021-07-28"},
+            verify=tls_context(),
         )
         self.ct = httpx.Client(
-            base_url=f"{sandbox.url}/connecteam", headers={"X-API-KEY": state.default_api_key}
+            base_url=f"{sandbox.url}/connecteam",
+            headers={"X-API-KEY": state.default_api_key},
+            verify=tls_context(),
         )
 
     def advance(self, seconds: float) -> None:

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from connector.apps.plugins import default_registry
+from connector.config import tls_context
 from connector.persistence.database import close_all
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.server import Service
@@ -66,6 +67,7 @@ class Served:
             f"{self.url}/hooks/pull-contact-on-select",
             json={"contactId": contact, "userId": user},
             headers={"Authorization": f"Bearer {HOOK_TOKEN}"},
+            verify=tls_context(),
         )
         assert answer.status_code == 202, answer.text
         return str(answer.json()["run_id"])

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from connector.config import tls_context
 from connector.persistence.pauses import Pauses
 from connector.persistence.tables import runs_table
 from tests.serve.conftest import wait_for
@@ -28,7 +29,7 @@ RECIPE = "create-contact-from-connecteam"
 
 
 def _state(served: Served) -> dict[str, Any]:
-    return dict(httpx.get(f"{served.sandbox.url}/_sandbox/state").json())
+    return dict(httpx.get(f"{served.sandbox.url}/_sandbox/state", verify=tls_context()).json())
 
 
 def _contacts_with(served: Served, email: str) -> list[dict[str, Any]]:
