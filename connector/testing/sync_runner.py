@@ -299,7 +299,9 @@ def _do(case: SyncCase, world: _World, sync: _Sync) -> None:
             if not sync.name_counterpart(action.at, action.name, str(action.value)):
                 raise TestError(action.at, f"{action.name!r} is not paired (yet)")
         elif action.verb == "wait":
-            world.sandbox.clock.advance(_to_whole_second(world.sandbox.clock(), action.value))
+            world.sandbox.clock.advance(
+                _to_whole_second(world.sandbox.clock(), float(action.value))
+            )
         elif action.verb == "deliver":
             sync.deliver(_deliver(str(action.value), world.take()))
         elif action.verb == "resolve":
@@ -476,11 +478,10 @@ def _run(tests: SyncTestFile, case: SyncCase, registry: Registry, outcome: Outco
             close_all()
 
 
-def _to_whole_second(now: float, wait: float | str | None) -> float:
+def _to_whole_second(now: float, wait: float) -> float:
     """How far a ``wait`` moves the sandbox clock from ``now``: the seconds asked, and on to the
     start of the next whole second, so that the edits made right after a wait fall in one
     second whatever the machine's load (Connecteam keeps whole seconds: edits on both sides in
     one second are a tie under ``newest``, and a busy machine could otherwise make them straddle
     a second's end)."""
-    after = now + float(wait or 0)
-    return math.ceil(after) - now
+    return math.ceil(now + wait) - now

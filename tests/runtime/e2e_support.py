@@ -17,13 +17,13 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
 import httpx
 from starlette.types import Message, Receive, Scope, Send
 
-from connector.config import tls_context
 from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox
 
@@ -51,8 +51,14 @@ CLI = [sys.executable, "-m", "connector"]
 CONTACT = "ocQHyuzHvysMo5N5VsXc"  # the seeded contact (Jordan Avery) of the first location
 RECIPES = Path(__file__).parent / "recipes"
 # one client for the tests' requests to local servers (the sandbox, `connector serve`): httpx.get
-# and httpx.post make a new client, and with it a TLS context (tens of ms of CPU), every call
-LOCAL = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=64))
+# and httpx.post make a new client, and with it a TLS context (tens of ms of CPU), every call. It
+# keeps no cookies (its jar's policy allows no domain), so no page session of one test reaches
+# another's request, as with a new client each time.
+LOCAL = httpx.Client(
+    timeout=30,
+    limits=httpx.Limits(max_connections=64),
+    cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+)
 TIMEOUT = 180  # seconds: only so that a hung subprocess fails the test instead of hanging it
 # the chaos tests' faults: 1 - 0.968**7, 20.4 % of requests meet one
 CHAOS_FAULTS = (
@@ -238,14 +244,12 @@ def login(
         for line in proc.stdout:
             seen.append(line)
             if line.startswith("http"):
-                page = httpx.get(
-                    line.strip(), follow_redirects=False, timeout=30, verify=tls_context()
-                )
+                page = LOCAL.get(line.strip(), follow_redirects=False)
                 assert page.status_code == 302, page.text
                 back = page.headers["location"]
                 if tamper:
                     back = back.replace("state=", "state=forged")
-                answer = httpx.get(back, timeout=30, verify=tls_context())
+                answer = LOCAL.get(back)
                 assert answer.status_code == 200
                 break
         out, err = proc.communicate(timeout=TIMEOUT)

@@ -20,13 +20,13 @@ from typing import Any
 import httpx
 import pytest
 
-from connector.config import tls_context
 from connector.connections import forget_tokens, open_store
 from connector.persistence.database import close_all
 from connector.sandbox.server import RunningSandbox
 from tests.runtime.e2e_support import (
     CLI,
     CONTACT,
+    LOCAL,
     RECIPES,
     TIMEOUT,
     RequestLog,
@@ -60,9 +60,7 @@ def oauth_env(tmp_path: Path, sandbox: RunningSandbox) -> Iterator[dict[str, str
 
 
 def grants(sandbox: RunningSandbox, grant_type: str | None = None) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = httpx.get(
-        f"{sandbox.url}/_sandbox/oauth", verify=tls_context()
-    ).json()["grants"]
+    found: list[dict[str, Any]] = LOCAL.get(f"{sandbox.url}/_sandbox/oauth").json()["grants"]
     return [g for g in found if grant_type is None or g["grant_type"] == grant_type]
 
 

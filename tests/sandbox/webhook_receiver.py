@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import jsonschema
 
-from connector.config import tls_context
 from connector.sandbox import RunningSandbox
+from tests.runtime.e2e_support import LOCAL
 
 if TYPE_CHECKING:
     from sandbox.fixtures import Conformance
@@ -57,7 +57,7 @@ class Receiver:
 
 
 def advance(sb: RunningSandbox, seconds: float) -> dict[str, Any]:
-    r = httpx.post(f"{sb.url}/_sandbox/clock", json={"advance": seconds}, verify=tls_context())
+    r = LOCAL.post(f"{sb.url}/_sandbox/clock", json={"advance": seconds})
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body

@@ -24,6 +24,7 @@ from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.server import Service, bind
 from connector.serve.wiring import sandbox_env, wire_sandbox
 from tests import workloads
+from tests.runtime.e2e_support import LOCAL
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK_TOKEN = "test-hook-token-5b1f"
@@ -175,6 +176,6 @@ def serve_with(database: dict[str, str], registry: Registry) -> Iterator[Callabl
 
 def _healthy(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/healthz", timeout=2, verify=tls_context()).status_code == 200
+        return LOCAL.get(f"{url}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from connector.cli import cli
-from connector.config import tls_context
 from connector.records import RunRecord, StepRecord
 from connector.serve.alerts import Alerts, incident_of
 from connector.serve.targets import alert_urls, shown_url
+from tests.runtime.e2e_support import LOCAL
 from tests.serve.conftest import HOOK_TOKEN, Served, wait_for
 from tests.serve.receivers import Mailbox, Receiver
 
@@ -47,16 +47,14 @@ def receiver() -> Iterator[Callable[..., Receiver]]:
 
 def _failing_run(served: Served) -> str:
     """A run of flow 1 whose read of the contact's tasks meets 503s until it gives up."""
-    httpx.post(
+    LOCAL.post(
         f"{served.sandbox.url}/_sandbox/faults",
         json={"seed": 1, "specs": [f"503:1,path={TASKS},method=GET"]},
-        verify=tls_context(),
     ).raise_for_status()
-    answer = httpx.post(
+    answer = LOCAL.post(
         f"{served.url}/hooks/pull-contact-on-select",
         json={"contactId": CONTACT, "userId": USER},
         headers={"authorization": f"Bearer {HOOK_TOKEN}"},
-        verify=tls_context(),
     )
     return str(answer.json()["run_id"])
 

@@ -49,9 +49,10 @@ HANG = 1200  # seconds: only so that a hung reconcile fails the test instead of 
 SIZE = float(os.environ.get("CONNECTOR_TEST_INITIAL_SIZE", "0.4"))
 
 
-# The SIGKILL test runs a fifth of the full size: what it proves (a reconcile killed half-way and run again
-# duplicates nothing and pairs everyone) does not depend on the size, and at full size it takes
-# 7 to 10 minutes of this 2-core machine; CONNECTOR_TEST_INITIAL_SIZE=1 with -k killed runs it so.
+# The SIGKILL test runs a fifth of the full size: what it proves (a reconcile killed half-way and
+# run again duplicates nothing and pairs everyone) does not depend on the size, and at full size
+# it takes 7 to 10 minutes of this 2-core machine; CONNECTOR_TEST_INITIAL_SIZE=1 with -k killed
+# runs it so.
 KILLED_SIZE = min(SIZE, 0.2) if "CONNECTOR_TEST_INITIAL_SIZE" not in os.environ else SIZE
 
 

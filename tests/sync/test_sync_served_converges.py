@@ -5,7 +5,8 @@ against the embedded sandbox, served from this process with its webhooks wired t
 people (SYNC_SERVED_PEOPLE, default 50, about two minutes on a busy two-core machine, handed to a
 worker first; 100, the issue's figure, takes three and a half to six minutes, so the suite runs
 half of it: every kind of edit, fault and delivery below is met at 50 too; 20 for a quick look)
-and their tasks receive random interleaved edits on both sides in rounds: names, emails, phones, task titles, due dates, completions and reopenings, new
+and their tasks receive random interleaved edits on both sides in rounds: names, emails, phones,
+task titles, due dates, completions and reopenings, new
 tasks in both systems, GoHighLevel contacts deleted (their Connecteam users archived) and tasks
 deleted, and the same field edited on both sides within a second. While a round's edits are made
 the vendors' webhooks wait (and the polls find the API away), so that what the declared rules say

@@ -22,11 +22,11 @@ import httpx
 import pytest
 
 from connector.apps.plugins import default_registry
-from connector.config import tls_context
 from connector.persistence.database import close_all
 from connector.sandbox.server import RunningSandbox, start_in_thread
 from connector.serve.server import Service
 from connector.serve.wiring import sandbox_env, wire_sandbox
+from tests.runtime.e2e_support import LOCAL
 from tests.serve.conftest import HOOK_TOKEN, ROOT, shipped, start_service, stop_service, wait_for
 
 CONTACT = "ocQHyuzHvysMo5N5VsXc"  # the seed's contact, paired with Connecteam user 9001
@@ -63,11 +63,10 @@ class Served:
     url: str
 
     def hook(self, contact: str = CONTACT, user: int = USER) -> str:
-        answer = httpx.post(
+        answer = LOCAL.post(
             f"{self.url}/hooks/pull-contact-on-select",
             json={"contactId": contact, "userId": user},
             headers={"Authorization": f"Bearer {HOOK_TOKEN}"},
-            verify=tls_context(),
         )
         assert answer.status_code == 202, answer.text
         return str(answer.json()["run_id"])

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from connector.config import tls_context
 from connector.persistence.pauses import Pauses
 from connector.persistence.tables import runs_table
+from tests.runtime.e2e_support import LOCAL
 from tests.serve.conftest import wait_for
 from tests.ui import test_ui_browser as browsing
 from tests.ui.test_ui_browser import CONTACT, Served, shot
@@ -29,7 +29,7 @@ RECIPE = "create-contact-from-connecteam"
 
 
 def _state(served: Served) -> dict[str, Any]:
-    return dict(httpx.get(f"{served.sandbox.url}/_sandbox/state", verify=tls_context()).json())
+    return dict(LOCAL.get(f"{served.sandbox.url}/_sandbox/state").json())
 
 
 def _contacts_with(served: Served, email: str) -> list[dict[str, Any]]:
