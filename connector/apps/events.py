@@ -117,7 +117,9 @@ class PollSetup:
     ``with``), the ``runtime`` (its ``env``, ``registry`` and ``clients``, one ``httpx.Client`` per
     app at its base URL with its auth), ``accept(source, events, plan)`` that stores the runs of
     the events it found and returns their ids, and ``cursors`` (``get(name)``, ``put(name,
-    value)``: durable text by name) for where it got to."""
+    value)``: durable text by name; ``named(prefix)``, every cursor whose name starts with
+    ``prefix``, and ``put_many([(name, value), ...])``, in one transaction, for a poll that keeps
+    one per record) for where it got to."""
 
     plan: Any
     runtime: Any

@@ -203,6 +203,7 @@ class TaskPoller(Poller):
         started = self.clock()
         self.next_at = started + self.every
         first = self.cursors.get(self.name) is None
+        known = self.cursors.named(f"{self.name}:")  # one read, not one per task
         tasks = self._tasks()
         events, seen = [], []
         for task in tasks:
@@ -212,7 +213,7 @@ class TaskPoller(Poller):
             fields = {k: view.get(k) for k in TASK_FIELDS}
             digest = digest_of(fields)
             name = f"{self.name}:{view['id']}"
-            before = self.cursors.get(name)
+            before = known.get(name)
             now_seen = json.dumps(fields, default=str)
             if now_seen != before:  # written only when it changed
                 seen.append((name, now_seen))
@@ -228,9 +229,8 @@ class TaskPoller(Poller):
                 key += f":{started:.3f}"
             events.append(Event(APP, "task.updated", payload, key))
         runs = self.accept("poll", events, self.plan) if events else []
-        for name, value in seen:  # only once the runs are stored
-            self.cursors.put(name, value)
-        self.cursors.put(self.name, str(started))
+        # only once the runs are stored; the tasks' and the poll's own, in one transaction
+        self.cursors.put_many([*seen, (self.name, str(started))])
         return runs
 
     def _tasks(self) -> list[dict[str, Any]]:

@@ -246,6 +246,7 @@ class TaskSearchPoller(Poller):
         started = self.clock()
         self.next_at = started + self.every
         first = self.cursors.get(self.name) is None
+        known = self.cursors.named(f"{self.name}:")  # one read, not one per task
         location = self.runtime.env.get(LOCATION_ENV, "")
         events, seen = [], []
         for task in self._tasks(location):
@@ -255,7 +256,7 @@ class TaskSearchPoller(Poller):
             view = {k: task.get(k) for k in TASK_VIEW}
             name = f"{self.name}:{task_id}"
             now_seen = digest_of(view)
-            before = self.cursors.get(name)
+            before = known.get(name)
             if now_seen == before:
                 continue
             seen.append((name, now_seen))
@@ -266,9 +267,8 @@ class TaskSearchPoller(Poller):
             key = f"poll:{APP}:task:{task_id}:{now_seen}:{started:.3f}"
             events.append(Event(APP, self.plan.trigger_event, payload, key))
         runs = self.accept("poll", events, self.plan) if events else []
-        for name, value in seen:  # only once the runs are stored
-            self.cursors.put(name, value)
-        self.cursors.put(self.name, str(started))
+        # only once the runs are stored; the tasks' and the poll's own, in one transaction
+        self.cursors.put_many([*seen, (self.name, str(started))])
         return runs
 
     def _tasks(self, location: str) -> list[dict[str, Any]]:

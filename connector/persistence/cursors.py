@@ -26,10 +26,24 @@ class Cursors:
         return None if row is None else str(row[0])
 
     def put(self, name: str, value: str) -> None:
-        values = {"value": value, "updated_at": time.time()}
+        self.put_many([(name, value)])
+
+    def put_many(self, items: list[tuple[str, str]]) -> None:
+        """Store several ``(name, value)`` cursors in one transaction: all of them or none."""
+        if not items:
+            return
+        now = time.time()
         with self.engine.begin() as conn:
-            statement = insert(conn.dialect.name, cursors_table).values(name=name, **values)
-            conn.execute(statement.on_conflict_do_update(index_elements=["name"], set_=values))
+            statement = insert(conn.dialect.name, cursors_table)
+            statement = statement.on_conflict_do_update(
+                index_elements=["name"],
+                set_={
+                    "value": statement.excluded.value,
+                    "updated_at": statement.excluded.updated_at,
+                },
+            )
+            rows = [{"name": name, "value": value, "updated_at": now} for name, value in items]
+            conn.execute(statement, rows)
 
     def named(self, prefix: str) -> dict[str, str]:
         """Every cursor whose name starts with ``prefix``, by name."""

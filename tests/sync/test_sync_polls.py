@@ -6,7 +6,11 @@ and a Connecteam completion whose webhooks never came reach the other side throu
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from typing import Any
+
+import sqlalchemy as sa
 
 from tests.runtime.e2e_support import RequestLog
 from tests.serve.conftest import Served, wait_for
@@ -17,6 +21,7 @@ from tests.sync.served import (
     ghl_tasks,
     person,
     poll,
+    pollers_of,
     registry,
     served,
     spec,
@@ -109,3 +114,47 @@ def test_changes_without_webhooks_reach_the_other_side_through_the_polls(
     assert titles == {task["id"]: "Complete me", other["id"]: "Renamed in GoHighLevel"}
     runs = served.runs()
     assert all(r.status == "succeeded" for r in runs), [(r.id, r.error) for r in runs]
+
+
+def test_a_task_poll_reads_and_writes_its_cursors_in_one_statement_each(served: Served) -> None:
+    """A task poll keeps a cursor per task (what it last saw of it): it reads them all in one
+    statement and writes the changed ones with its own position in one transaction, however many
+    tasks the board has (it read each one by one: a statement per task, every few seconds)."""
+    contact_id, user_id = person(served)
+    for n in range(6):
+        ct_task(served, user_id, f"Task {n}")
+    assert wait_for(lambda: len(ghl_tasks(served, contact_id)) == 6, every=0.3)
+    served.settled()
+    poll(served, "sync:ghl:task", "sync:connecteam:task")  # every task's cursor is written
+    pollers = pollers_of(served)
+    engine = served.service.runtime.db.engine
+    here = threading.get_ident()
+    seen: list[str] = []
+
+    def statement(conn: Any, cursor: Any, sql: str, *args: Any) -> None:
+        if threading.get_ident() == here and "cursors" in sql:
+            seen.append(sql.split(None, 1)[0].upper())
+
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    try:
+        with served.connecteam() as ct:  # one task changed, which the next poll must see
+            first = ct.get(f"tasks/v1/taskboards/{BOARD}/tasks", params={"status": "all"})
+            task = next(t for t in first.json()["data"]["tasks"] if t["title"] == "Task 0")
+            ct.put(
+                f"tasks/v1/taskboards/{BOARD}/tasks/{task['id']}",
+                json={
+                    "title": "Task 0 renamed",
+                    "userIds": [user_id],
+                    "status": "published",
+                    "dueDate": DUE,
+                },
+            ).raise_for_status()
+        pollers["sync:ghl:task"].poll()
+        pollers["sync:connecteam:task"].poll()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", statement)
+    served.settled()
+    # each poll: its own position, every task's cursor, then one write of what changed
+    assert Counter(seen) == {"SELECT": 4, "INSERT": 2}, seen
+    titles = {t["title"] for t in ghl_tasks(served, contact_id)}
+    assert "Task 0 renamed" in titles
