@@ -13,9 +13,16 @@ from typing import Any
 __all__ = ["Trace"]
 
 
+# DBOS's own housekeeping threads: about twice a second they look at their queues and
+# schedules and move delayed or timed-out workflows (a transaction of their own, committed), whether
+# or not anything runs; a count of what runs cost leaves them out
+DBOS_BACKGROUND = ("dbos-", "queue-worker-")  # the names it gives them
+DBOS_UNNAMED = ("(queue_thread)", "(dynamic_scheduler_loop)")  # Python's: "Thread-4 (target)"
+
+
 class Trace:
-    """The first word of every statement run while :attr:`on` (of :attr:`thread` alone, when
-    set: DBOS's background threads look at their tables whenever they like)."""
+    """The first word of every statement run while :attr:`on`, except DBOS's background
+    threads' (:data:`DBOS_BACKGROUND`, :data:`DBOS_UNNAMED`); of :attr:`thread` alone, when set."""
 
     def __init__(self) -> None:
         self.on = False
@@ -27,8 +34,16 @@ class Trace:
             dbapi_conn.set_trace_callback(self.statement)
 
     def statement(self, sql: str) -> None:
-        if self.on and self.thread in (None, threading.get_ident()):
-            self.seen[sql.split(None, 1)[0].upper()] += 1
+        if not self.on:
+            return
+        if self.thread is not None and self.thread != threading.get_ident():
+            return
+        name = threading.current_thread().name
+        if self.thread is None and (
+            name.startswith(DBOS_BACKGROUND) or name.endswith(DBOS_UNNAMED)
+        ):
+            return
+        self.seen[sql.split(None, 1)[0].upper()] += 1
 
     @property
     def commits(self) -> int:
