@@ -168,3 +168,26 @@ def test_the_pool_is_sized_for_the_workers(tmp_path: Path) -> None:
         assert pool_size_for(0) == 10
     finally:
         close_all()
+
+
+def test_a_database_missing_what_its_version_says_is_refused_with_what_to_do(
+    database_url: str,
+) -> None:
+    """A database another build wrote (its version recorded, a table or column of that version
+    absent) is refused at open, saying what it lacks and what to do, instead of each store
+    failing later on a missing column."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        migrate(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE incidents"))
+            conn.execute(sa.text("ALTER TABLE runs DROP COLUMN person"))
+        with pytest.raises(StoreError) as refused:
+            migrate(engine)
+        message = str(refused.value)
+        assert f"schema {SCHEMA_VERSION}" in message
+        assert "table incidents" in message and "column runs.person" in message
+        assert "CONNECTOR_HOME" in message
+        assert schema_version(engine) == SCHEMA_VERSION  # nothing changed
+    finally:
+        engine.dispose()

@@ -137,9 +137,48 @@ def migrate(engine: sa.Engine) -> list[Migration]:
                 conn.execute(sa.insert(schema_table).values(id=1, version=SCHEMA_VERSION))
             elif applied:
                 conn.execute(sa.update(schema_table).values(version=SCHEMA_VERSION))
+            missing = _missing(conn)
+            if missing:
+                where = engine.url.render_as_string(hide_password=True)
+                raise StoreError(
+                    f"the database {where} says its tables are at schema"
+                    f" {max(version, SCHEMA_VERSION)}"
+                    f" but lacks {', '.join(missing[:5])}"
+                    + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+                    + ": it was written by another build of connector (a development one?)."
+                    " Move it aside, or point CONNECTOR_HOME or CONNECTOR_DATABASE_URL"
+                    " elsewhere, and connector makes a new one"
+                )
             return applied
     except sa.exc.SQLAlchemyError as exc:
         raise StoreError(f"cannot prepare the database: {_plain_error(exc)}") from None
+
+
+# every table and column the schema has, listed in one statement (not a look per table: this
+# runs at every open); SQLite's table-valued pragma, PostgreSQL's catalog
+_COLUMNS = {
+    "sqlite": "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p"
+    " WHERE m.type = 'table'",
+    "postgresql": "SELECT table_name, column_name FROM information_schema.columns"
+    " WHERE table_schema = current_schema()",
+}
+
+
+def _missing(conn: sa.Connection) -> list[str]:
+    """Our declared tables (``table``) and columns (``table.column``) the database lacks."""
+    query = _COLUMNS.get(conn.dialect.name)
+    if query is None:
+        return []
+    have: dict[str, set[str]] = {}
+    for table, column in conn.execute(sa.text(query)):
+        have.setdefault(str(table), set()).add(str(column))
+    missing = []
+    for name, table in metadata.tables.items():
+        if name not in have:
+            missing.append(f"table {name}")
+            continue
+        missing += [f"column {name}.{c.name}" for c in table.columns if c.name not in have[name]]
+    return missing
 
 
 def upgrade(engine: sa.Engine) -> int:
