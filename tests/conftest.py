@@ -24,6 +24,7 @@ handed out first, then the :data:`EARLY` ones.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from collections.abc import Callable, Iterator
@@ -194,8 +195,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 def rewritten_missing(config: pytest.Config) -> bool:
     """Whether some test module or conftest.py the run collects has no up-to-date pyc of
     pytest's assertion rewriting (which pytest writes to ``__pycache__`` beside the source)."""
-    from _pytest.assertion.rewrite import PYC_TAIL
-
+    try:
+        from _pytest.assertion.rewrite import PYC_TAIL  # where pytest keeps them (9.x)
+    except ImportError:  # another pytest: collect once anyway
+        return True
     where = config.invocation_params.dir
     for arg in config.args:
         path = where / arg.split("::", 1)[0]
@@ -233,7 +236,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
-    compile_sources(config.rootpath)
+    with contextlib.suppress(OSError):  # a read-only checkout: each compiles, as before
+        compile_sources(config.rootpath)
     if config.pluginmanager.has_plugin("dsession") and rewritten_missing(config):
         rewrite_test_modules(config)
 
