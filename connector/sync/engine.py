@@ -171,6 +171,10 @@ class SyncRun:
         if state is None:
             self._unpaired(mine, mine_at)
             return
+        self._as_paired(state, mine, mine_at)
+
+    def _as_paired(self, state: PairState, mine: Mapping[str, Any], mine_at: float | None) -> None:
+        """The event's record, paired as ``state`` says: brought together with its partner."""
         seen = state.seen.get(self.side)
         values = values_of(self.pair, self.side, mine)
         if (
@@ -379,10 +383,22 @@ class SyncRun:
         sent = {f.name: values[f.name] for f in self.pair.fields if f.on(self.other) in fields}
         if not self.pair.match and target.made is not None:
             # no match keys (tasks): a record under the same parent that shows every value is
-            # this one's counterpart, made by a sync run that has not yet kept the pair
-            twin = self._twin("twin_" + self.other, target, request, sent, parent)
+            # this one's counterpart, made by a sync run that has not yet kept the pair; or one
+            # that has kept it since this run read it unpaired (the run that made this record
+            # from it, still going when this one began)
+            twin = self._twin("twin_" + self.other, target, request, sent, parent, mine_too=True)
             if twin is not None:
-                self._pair_with(mine, twin[0], twin[1], "as its twin under the same parent")
+                candidate, where, partner = twin
+                if partner is None:
+                    self._pair_with(mine, candidate, where, "as its twin under the same parent")
+                    return
+                state = self._state("state-again")
+                if state is not None:
+                    self.notes.append(
+                        f"paired meanwhile with {self._title(self.other)} {target.id_of(candidate)}"
+                        " by the run that made it"
+                    )
+                    self._as_paired(state, mine, mine_at)
                 return
         key = f"sync:{self.pair.kind}:create-from-{self.side}:{self.record_id}"
         created = target.created
@@ -585,10 +601,10 @@ class SyncRun:
         parent: str | None,
         *,
         mine_too: bool = False,
-    ) -> tuple[Mapping[str, Any], Address] | None:
+    ) -> tuple[Mapping[str, Any], Address, str | None] | None:
         """A record of the other side, under the parent the create names, that shows every
         value in ``sent`` and is not paired (or, ``mine_too``, is paired with this run's
-        record); with where it is reached."""
+        record); with where it is reached, and its partner (None, or this run's record)."""
         if target.made is None or target.made_found is None:
             return None
         listing = target.made(request[1], self.env, parent)
@@ -601,7 +617,7 @@ class SyncRun:
                 continue
             partner = self._partner(self.other, target.id_of(candidate))
             if partner is None or (mine_too and partner == self.record_id):
-                return candidate, target.address_of(listing[1])
+                return candidate, target.address_of(listing[1]), partner
         return None
 
     def _partner(self, side: str, record_id: str) -> str | None:
@@ -712,12 +728,12 @@ class SyncRun:
 
     # the database --------------------------------------------------------------------------------
 
-    def _state(self) -> PairState | None:
+    def _state(self, step: str = "state") -> PairState | None:
         def read() -> Any:
             found = self.store.pair(self.pair.kind, self.side, self.record_id)
             return found.to_json() if found is not None else None
 
-        data = self.caller.checkpoints.step("state", read)
+        data = self.caller.checkpoints.step(step, read)
         return PairState.from_json(data) if data is not None else None
 
     def _writer(self, state: PairState, conflicts: list[Conflict]) -> Callable[[Any], Any]:

@@ -11,6 +11,7 @@ import pytest
 from connector.apps.registry import Registry
 from connector.language.sync_spec import load_sync
 from connector.runtime.durable import Runtime, RuntimeOptions
+from connector.sync.engine import SyncRun
 from tests.sync.conftest import HERE, Apps, Syncer
 from tests.sync.test_sync_contacts import _ghl_event
 
@@ -120,3 +121,37 @@ def test_a_task_of_a_contact_not_paired_is_not_copied(apps: Apps, tasks_syncer: 
     record = tasks_syncer.event("ghl", "TaskCreate", {"type": "TaskCreate", **task}, kind="task")
     assert record.status == "succeeded"
     assert "not paired" in " ".join(record.output["notes"])
+
+
+def test_a_report_read_unpaired_while_its_pair_was_being_kept_makes_no_copy(
+    apps: Apps, tasks_syncer: Syncer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run that makes a Connecteam task from a GoHighLevel one keeps the pair a moment after
+    the task exists; a report of the new task whose run read its pair in that moment (unpaired)
+    finds, looking for a twin before it would create one, the GoHighLevel task paired with its
+    own task: it takes the pair as kept, and creates no copy (a loaded served run made one)."""
+    contact, user = _person(apps, tasks_syncer)
+    made = apps.ghl.post(
+        f"/contacts/{contact['id']}/tasks",
+        json={
+            "title": "Call back",
+            "body": "about the estimate",
+            "dueDate": "2026-12-24T17:00:00Z",
+            "completed": False,
+        },
+    )
+    task = made.json()["task"]
+    record = tasks_syncer.event("ghl", "TaskCreate", {"type": "TaskCreate", **task}, kind="task")
+    assert record.status == "succeeded", (record.error, record.output)
+    (published,) = _ct_tasks(apps, user["userId"])
+    read_state = SyncRun._state
+
+    def before_the_pair(run: SyncRun, step: str = "state") -> Any:
+        return None if step == "state" else read_state(run, step)  # read a moment too early
+
+    monkeypatch.setattr(SyncRun, "_state", before_the_pair)
+    again = tasks_syncer.event("connecteam", "task_published", _ct_item(published), kind="task")
+    assert again.status == "succeeded", (again.error, again.output)
+    assert [t["id"] for t in _ghl_tasks(apps, contact["id"])] == [task["id"]]
+    assert [t["id"] for t in _ct_tasks(apps, user["userId"])] == [published["id"]]
+    assert any("paired meanwhile" in note for note in again.output["notes"]), again.output
