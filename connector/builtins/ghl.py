@@ -164,9 +164,6 @@ def _parse_date(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-HANDED_MAX = 10_000  # event keys a contact poll remembers handing over (see ContactPoller)
-
-
 class ContactPoller(Poller):
     """One recipe's poll of GoHighLevel contacts (see the module)."""
 
@@ -174,10 +171,6 @@ class ContactPoller(Poller):
         super().__init__(setup)
         self.overlap = float(self.plan.poll.get("overlap", 60))
         self.field = "dateAdded" if self.plan.trigger_event == "ContactCreate" else "dateUpdated"
-        # what this process's polls handed over already, by event key, with its moment: each
-        # poll looks ``overlap`` seconds back and finds them again (handed over again, each
-        # would be told apart only by the runs' keys, after a run id and a queue insert each)
-        self.handed: dict[str, str] = {}
 
     def poll(self) -> list[str]:
         """One poll: the runs it stored. Raises on a failed request (the cursor stays)."""
@@ -188,9 +181,6 @@ class ContactPoller(Poller):
             self.cursors.put(self.name, _iso(now))
             return []
         since = _iso(_parse_date(stored) - timedelta(seconds=self.overlap))
-        self.handed = {key: moment for key, moment in self.handed.items() if moment >= since}
-        if len(self.handed) > HANDED_MAX:  # a flood of edits: forget, the intake tells repeats
-            self.handed.clear()
         location = self.runtime.env.get(LOCATION_ENV, "")
         runs: list[str] = []
         latest = stored
@@ -205,13 +195,10 @@ class ContactPoller(Poller):
                 payload = {**contact, "type": self.plan.trigger_event, "locationId": location}
                 payload.pop("searchAfter", None)
                 key = f"poll:{APP}:{contact['id']}:{moment}"
-                latest = max(latest, moment)
-                if key in self.handed:
-                    continue
                 subject = f"{APP}:contact:{contact['id']}"
                 events.append(Event(APP, self.plan.trigger_event, payload, key, subject, payload))
+                latest = max(latest, moment)
             runs.extend(self.accept("poll", events, self.plan))
-            self.handed.update((event.key, str(event.payload[self.field])) for event in events)
             if len(contacts) < PAGE_SIZE:
                 break
             after = contacts[-1].get("searchAfter")
