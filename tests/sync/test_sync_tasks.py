@@ -52,6 +52,23 @@ def _ct_tasks(apps: Apps, user_id: int) -> list[dict[str, Any]]:
     return found
 
 
+def _ghl_task_synced(apps: Apps, syncer: Syncer, contact: dict[str, Any]) -> dict[str, Any]:
+    """A task made on the contact in GoHighLevel, its ``TaskCreate`` run by the sync."""
+    made = apps.ghl.post(
+        f"/contacts/{contact['id']}/tasks",
+        json={
+            "title": "Call back",
+            "body": "about the estimate",
+            "dueDate": "2026-12-24T17:00:00Z",
+            "completed": False,
+        },
+    )
+    task: dict[str, Any] = made.json()["task"]
+    record = syncer.event("ghl", "TaskCreate", {"type": "TaskCreate", **task}, kind="task")
+    assert record.status == "succeeded", (record.error, record.output)
+    return task
+
+
 def _ct_item(task: dict[str, Any]) -> dict[str, Any]:
     """A quick task as Connecteam's task webhooks carry it (the envelope's data item)."""
     keys = ("id", "title", "userIds", "status", "type", "startTime", "dueDate", "labelIds")
@@ -62,18 +79,7 @@ def test_a_task_born_in_ghl_gets_one_connecteam_task_and_its_report_no_copy(
     apps: Apps, tasks_syncer: Syncer
 ) -> None:
     contact, user = _person(apps, tasks_syncer)
-    made = apps.ghl.post(
-        f"/contacts/{contact['id']}/tasks",
-        json={
-            "title": "Call back",
-            "body": "about the estimate",
-            "dueDate": "2026-12-24T17:00:00Z",
-            "completed": False,
-        },
-    )
-    task = made.json()["task"]
-    record = tasks_syncer.event("ghl", "TaskCreate", {"type": "TaskCreate", **task}, kind="task")
-    assert record.status == "succeeded", (record.error, record.output)
+    _ghl_task_synced(apps, tasks_syncer, contact)
     (copy,) = _ct_tasks(apps, user["userId"])
     assert copy["title"] == "Call back" and copy["status"] == "published"
     assert copy["dueDate"] == 1798131600  # 2026-12-24T17:00:00Z
@@ -131,18 +137,7 @@ def test_a_report_read_unpaired_while_its_pair_was_being_kept_makes_no_copy(
     finds, looking for a twin before it would create one, the GoHighLevel task paired with its
     own task: it takes the pair as kept, and creates no copy (a loaded served run made one)."""
     contact, user = _person(apps, tasks_syncer)
-    made = apps.ghl.post(
-        f"/contacts/{contact['id']}/tasks",
-        json={
-            "title": "Call back",
-            "body": "about the estimate",
-            "dueDate": "2026-12-24T17:00:00Z",
-            "completed": False,
-        },
-    )
-    task = made.json()["task"]
-    record = tasks_syncer.event("ghl", "TaskCreate", {"type": "TaskCreate", **task}, kind="task")
-    assert record.status == "succeeded", (record.error, record.output)
+    task = _ghl_task_synced(apps, tasks_syncer, contact)
     (published,) = _ct_tasks(apps, user["userId"])
     read_state = SyncRun._state
 
