@@ -64,12 +64,13 @@ RUN_QUEUE = "connector-runs"
 # busy server spent...
 QUEUE_POLL_SECONDS = 0.1
 # ... and when none has been for IDLE_AFTER_SECONDS: an idle server sleeps (at 20 ms, polling
-# cost a seventh of a core; a look at the partitioned queue costs DBOS about 5 ms of CPU, so at
-# 0.5 s the looks alone were over 1 % of a core). DBOS's queue thread cannot be woken, so the
-# first run after a quiet spell starts within this (DBOS's own default); the interval is the
-# queue's (in the database), so the process that queues a run makes every serving process poll
-# often again (Pace).
-IDLE_POLL_SECONDS = 1.0
+# cost a seventh of a core; a look at the partitioned queue costs DBOS about 5 ms of CPU, twice
+# a look at a plain one: at 1 s, DBOS's own default, an idle server used 2.1 % of a core, at
+# 2 s 1.7 %, DBOS alone with a plain queue 1.3 %: bench/idle.py). DBOS's queue thread cannot be
+# woken, so the first run after a quiet spell starts within this; the interval is the queue's
+# (in the database), so the process that queues a run makes every serving process poll often
+# again (Pace).
+IDLE_POLL_SECONDS = 2.0
 IDLE_AFTER_SECONDS = 2.0
 PACE_SECONDS = 0.5  # how often the pace is looked at
 # A serving process's notification listener (on SQLite it polls): nothing of ours waits on
