@@ -38,6 +38,59 @@ def test_a_new_database_gets_every_migration_and_every_table(database_url: str) 
         engine.dispose()
 
 
+def schema(engine: sa.Engine) -> dict[str, object]:
+    """Every table of ours as the database describes it: columns (type, null, default), primary
+    key, indexes, unique constraints."""
+    found: dict[str, object] = {}
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        for name in sorted(set(inspector.get_table_names()) & set(metadata.tables)):
+            found[name] = {
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                    for c in inspector.get_columns(name)
+                ],
+                "key": inspector.get_pk_constraint(name)["constrained_columns"],
+                "indexes": sorted(
+                    (str(i["name"]), tuple(i["column_names"]), bool(i["unique"]))
+                    for i in inspector.get_indexes(name)
+                ),
+                "unique": sorted(
+                    tuple(u["column_names"]) for u in inspector.get_unique_constraints(name)
+                ),
+            }
+    return found
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_new_database_is_made_as_the_migrations_one_by_one_make_it(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if kind == "postgresql":
+        make = request.getfixturevalue("postgres_database")
+        urls = [make().replace("postgresql://", "postgresql+psycopg://", 1) for _ in range(2)]
+    else:
+        urls = [f"sqlite:///{tmp_path / name}" for name in ("new.sqlite3", "stepwise.sqlite3")]
+    new, stepwise = (make_engine(url, pool_size=1) for url in urls)
+    try:
+        assert [m.version for m in migrate(new)] == [m.version for m in MIGRATIONS]
+        with stepwise.begin() as conn:  # every migration in turn, as an upgrade from 0 runs them
+            metadata.tables["connector_schema"].create(conn)
+            for migration in MIGRATIONS:
+                migration.apply(conn)
+            conn.execute(
+                sa.insert(metadata.tables["connector_schema"]).values(id=1, version=SCHEMA_VERSION)
+            )
+        made, replayed = schema(new), schema(stepwise)
+        assert set(made) == set(metadata.tables)
+        assert made == replayed
+        assert schema_version(new) == schema_version(stepwise) == SCHEMA_VERSION
+        assert migrate(new) == [] and migrate(stepwise) == []
+    finally:
+        new.dispose()
+        stepwise.dispose()
+
+
 def test_an_older_database_gets_what_it_lacks_and_keeps_its_rows(database_url: str) -> None:
     engine = make_engine(database_url, pool_size=1)
     try:

@@ -1,6 +1,7 @@
 """Our schema's migrations: :func:`migrate` applies the :data:`MIGRATIONS` a database has not had
 yet (on every open, and by ``connector db upgrade``) and records the version in
-``connector_schema``. The tables themselves are declared in :mod:`connector.persistence.tables`.
+``connector_schema``; a new database is made at once as they leave it. The tables themselves are
+declared in :mod:`connector.persistence.tables`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from connector.errors import StoreError
 from connector.persistence.tables import metadata, schema_table
@@ -130,6 +132,12 @@ def migrate(engine: sa.Engine) -> list[Migration]:
                     f"the database was written by a newer connector (schema {version}, this one"
                     f" knows {SCHEMA_VERSION}): upgrade connector"
                 )
+            if row is None and not _ours_in(conn):
+                # a new database: made as the migrations leave it, in one go
+                for statement in _new_schema(conn.dialect):
+                    conn.exec_driver_sql(statement)
+                conn.execute(sa.insert(schema_table).values(id=1, version=SCHEMA_VERSION))
+                return list(MIGRATIONS)
             applied = [m for m in MIGRATIONS if m.version > version]
             for migration in applied:
                 migration.apply(conn)
@@ -153,6 +161,42 @@ def migrate(engine: sa.Engine) -> list[Migration]:
     except sa.exc.SQLAlchemyError as exc:
         raise StoreError(f"cannot prepare the database: {_plain_error(exc)}") from None
 
+
+# A new database's tables and indexes, as the migrations leave them, written once per dialect:
+# compiling the schema's DDL cost more than running it (a new SQLite database took 22 ms of CPU
+# through the seven migrations, 8 ms so: every new install, every test's new home).
+_NEW_SCHEMA: dict[str, list[str]] = {}
+
+
+def _new_schema(dialect: sa.Dialect) -> list[str]:
+    found = _NEW_SCHEMA.get(dialect.name)
+    if found is None:
+        found = []
+        for table in metadata.sorted_tables:
+            if table is schema_table:
+                continue  # made first, with checkfirst
+            found.append(str(CreateTable(table).compile(dialect=dialect)).strip())
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                found.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
+        _NEW_SCHEMA[dialect.name] = found
+    return found
+
+
+def _ours_in(conn: sa.Connection) -> bool:
+    """Whether any of our tables but the version's is in the database (one statement)."""
+    query = _TABLES.get(conn.dialect.name)
+    if query is None:
+        names = set(sa.inspect(conn).get_table_names())
+    else:
+        names = {str(r[0]) for r in conn.execute(sa.text(query))}
+    return bool(names & (set(metadata.tables) - {schema_table.name}))
+
+
+_TABLES = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table'",
+    "postgresql": "SELECT table_name FROM information_schema.tables"
+    " WHERE table_schema = current_schema()",
+}
 
 # every table and column the schema has, listed in one statement (not a look per table: this
 # runs at every open); SQLite's table-valued pragma, PostgreSQL's catalog
