@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import threading
+import traceback
 
 import connector.cli
 import connector.cli.run
@@ -41,6 +42,9 @@ def _child(job: dict[str, object]) -> None:
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # as the interpreter ends on an exception nothing caught
+        traceback.print_exc()
+        code = 1
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -13,6 +13,7 @@ import queue
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -325,6 +326,18 @@ class Launcher:
         assert (word, ended) == ("ended", pid)
         self.running = 0
         return int(code), stdout.read_text(), stderr.read_text()
+
+    def cli(
+        self, env: Mapping[str, str], *args: str, expect: int | None = 0
+    ) -> subprocess.CompletedProcess[str]:
+        """``connector ARGS...`` as :func:`cli` runs it (``env`` over the environment, the exit
+        status checked), in a process this server forks."""
+        with tempfile.TemporaryDirectory() as folder:
+            code, out, err = self.run(env, list(args), Path(folder) / "cli")
+        return _exited(subprocess.CompletedProcess([*CLI, *args], code, out, err), args, expect)
+
+    def cli_json(self, env: Mapping[str, str], *args: str, expect: int | None = 0) -> Any:
+        return json.loads(self.cli(env, *args, expect=expect).stdout)
 
     def together(
         self, env: Mapping[str, str], argv: list[str], outs: Sequence[Path]

@@ -5,7 +5,8 @@ prints and opens it (the sandbox's authorize page approves and redirects to the 
 server). Every claim is checked by the sandbox's record (its token grants, its contacts) and the
 bytes of the database, not by what the commands print. Logins and runs are subprocesses; the
 commands that only read what is stored (``auth status``, ``validate``, ``runs show``) run in this
-process (:func:`here`), through the same command, without an interpreter's start each time.
+process (:func:`here`), through the same command, without an interpreter's start each time;
+runs and the other commands in processes forked after the imports (:func:`launcher`).
 """
 
 from __future__ import annotations
@@ -29,18 +30,27 @@ from tests.runtime.e2e_support import (
     LOCAL,
     RECIPES,
     TIMEOUT,
+    Launcher,
     RequestLog,
-    cli,
     cli_here,
-    finish,
     login,
-    start_cli,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_RECIPE = str(ROOT / "tests" / "cli" / "sandbox_contact.yaml")  # get-contact, add-tags
 CLIENT = {"GHL_CLIENT_ID": "sandbox-client-id", "GHL_CLIENT_SECRET": "sandbox-client-secret"}
 SECOND_LOCATION = "C2QujeCh8ZnC7al2InWR"
+
+
+@pytest.fixture(scope="module")
+def launcher() -> Iterator[Launcher]:
+    """A fork server (tests/runtime/crash_worker.py): each run a new process, none of them paying
+    the imports."""
+    made = Launcher()
+    try:
+        yield made.ready()
+    finally:
+        made.close()
 
 
 @pytest.fixture()
@@ -134,13 +144,13 @@ def test_a_forged_state_is_refused_and_nothing_is_stored(
 
 
 def test_an_expired_token_is_refreshed_once_and_the_run_succeeds(
-    oauth_env: dict[str, str], sandbox: RunningSandbox
+    oauth_env: dict[str, str], sandbox: RunningSandbox, launcher: Launcher
 ) -> None:
     assert login(oauth_env).returncode == 0
-    cli(oauth_env, "run", SANDBOX_RECIPE)
+    launcher.cli(oauth_env, "run", SANDBOX_RECIPE)
     advance(sandbox, 90_000)  # a day and more: the access token has expired
     before = set(sandbox_tokens(sandbox))
-    run = json.loads(cli(oauth_env, "run", SANDBOX_RECIPE, "--json").stdout)
+    run = json.loads(launcher.cli(oauth_env, "run", SANDBOX_RECIPE, "--json").stdout)
     assert run["status"] == "succeeded"
     assert "cli-test" in tags(sandbox)
     [refresh] = grants(sandbox, "refresh_token")
@@ -155,12 +165,12 @@ def test_an_expired_token_is_refreshed_once_and_the_run_succeeds(
 
 
 def test_eight_processes_meeting_an_expired_token_cause_one_refresh(
-    oauth_env: dict[str, str], sandbox: RunningSandbox
+    oauth_env: dict[str, str], sandbox: RunningSandbox, launcher: Launcher, tmp_path: Path
 ) -> None:
     assert login(oauth_env).returncode == 0
     advance(sandbox, 90_000)
-    procs = [start_cli(oauth_env, ["run", SANDBOX_RECIPE, "--json"]) for _ in range(8)]
-    results = finish(procs)
+    outs = [tmp_path / f"run{n}" for n in range(8)]
+    results = launcher.together(oauth_env, ["run", SANDBOX_RECIPE, "--json"], outs)
     for code, out, err in results:
         assert code == 0, err
         assert json.loads(out)["status"] == "succeeded"
@@ -170,7 +180,7 @@ def test_eight_processes_meeting_an_expired_token_cause_one_refresh(
 
 
 def test_a_used_refresh_token_means_a_new_login_not_a_loop_of_401s(
-    oauth_env: dict[str, str], sandbox: RunningSandbox
+    oauth_env: dict[str, str], sandbox: RunningSandbox, launcher: Launcher
 ) -> None:
     assert login(oauth_env).returncode == 0
     # someone else used the stored refresh token (a copy of the database, a racing integration)
@@ -188,7 +198,7 @@ def test_a_used_refresh_token_means_a_new_login_not_a_loop_of_401s(
     assert used.status_code == 200
     advance(sandbox, 90_000)
     log = RequestLog(sandbox)
-    failed = cli(oauth_env, "run", SANDBOX_RECIPE, "--json", expect=1)
+    failed = launcher.cli(oauth_env, "run", SANDBOX_RECIPE, "--json", expect=1)
     run = json.loads(failed.stdout)
     assert run["status"] == "failed"
     assert "needs a new login" in run["error"] and "connector auth login ghl" in run["error"]
@@ -199,18 +209,18 @@ def test_a_used_refresh_token_means_a_new_login_not_a_loop_of_401s(
     # the next run fails at once: no grant, and not one request to GoHighLevel
     sent = len(log.requests(prefix="/ghl"))
     asked = len(grants(sandbox))
-    again = json.loads(cli(oauth_env, "run", SANDBOX_RECIPE, "--json", expect=1).stdout)
+    again = json.loads(launcher.cli(oauth_env, "run", SANDBOX_RECIPE, "--json", expect=1).stdout)
     assert "needs a new login" in again["error"]
     assert len(log.requests(prefix="/ghl")) == sent
     assert len(grants(sandbox)) == asked
     # a new login mends it
     assert login(oauth_env).returncode == 0
-    cli(oauth_env, "run", SANDBOX_RECIPE)
+    launcher.cli(oauth_env, "run", SANDBOX_RECIPE)
     assert status(oauth_env)[0]["needs_login"] is False
 
 
 def test_an_agency_login_runs_recipes_on_two_locations_with_the_right_token_each(
-    oauth_env: dict[str, str], sandbox: RunningSandbox
+    oauth_env: dict[str, str], sandbox: RunningSandbox, launcher: Launcher
 ) -> None:
     done = login(oauth_env, "--user-type", "Company")
     assert done.returncode == 0, done.stderr
@@ -246,7 +256,7 @@ def test_an_agency_login_runs_recipes_on_two_locations_with_the_right_token_each
         assert conn.parent == "ghl:company:" + agency["account"]
         assert issued[store.secret(conn)["access_token"]].location_id == location
     # a run again on the first location reuses its token: no new exchange
-    cli({**oauth_env, "GHL_LOCATION_ID": "ve9EPM428h8vShlRW1KT"}, "run", SANDBOX_RECIPE)
+    launcher.cli({**oauth_env, "GHL_LOCATION_ID": "ve9EPM428h8vShlRW1KT"}, "run", SANDBOX_RECIPE)
     assert len(grants(sandbox, "location_token")) == 2
 
 
@@ -274,10 +284,10 @@ def test_validate_flags_a_scope_the_connection_lacks(
 
 
 def test_no_connection_says_what_to_do_and_sends_nothing(
-    oauth_env: dict[str, str], sandbox: RunningSandbox
+    oauth_env: dict[str, str], sandbox: RunningSandbox, launcher: Launcher
 ) -> None:
     log = RequestLog(sandbox)
-    run = json.loads(cli(oauth_env, "run", SANDBOX_RECIPE, "--json", expect=1).stdout)
+    run = json.loads(launcher.cli(oauth_env, "run", SANDBOX_RECIPE, "--json", expect=1).stdout)
     assert "GoHighLevel is not connected for location ve9EPM428h8vShlRW1KT" in run["error"]
     assert "connector auth login ghl" in run["error"]
     assert log.requests(prefix="/ghl") == []
@@ -291,7 +301,7 @@ CONNECTEAM_RECIPE = (
 
 
 def test_connecteam_client_credentials_get_a_new_token_when_theirs_expires(
-    oauth_env: dict[str, str], sandbox: RunningSandbox, tmp_path: Path
+    oauth_env: dict[str, str], sandbox: RunningSandbox, tmp_path: Path, launcher: Launcher
 ) -> None:
     recipe = tmp_path / "users.yaml"
     recipe.write_text(CONNECTEAM_RECIPE)
@@ -300,12 +310,12 @@ def test_connecteam_client_credentials_get_a_new_token_when_theirs_expires(
         "CONNECTEAM_CLIENT_ID": "sandbox-ct-client-id",
         "CONNECTEAM_CLIENT_SECRET": "sandbox-ct-client-secret",
     }
-    done = cli(env, "auth", "login", "connecteam", "--client-credentials")
+    done = launcher.cli(env, "auth", "login", "connecteam", "--client-credentials")
     assert "Connecteam OAuth client for default" in done.stdout
-    first = json.loads(cli(oauth_env, "run", str(recipe), "--json").stdout)
+    first = json.loads(launcher.cli(oauth_env, "run", str(recipe), "--json").stdout)
     assert first["status"] == "succeeded" and int(first["output"]["count"]) > 0
     advance(sandbox, 90_000)  # the 24-hour token has expired; there is no refresh token
-    again = json.loads(cli(oauth_env, "run", str(recipe), "--json").stdout)
+    again = json.loads(launcher.cli(oauth_env, "run", str(recipe), "--json").stdout)
     assert again["status"] == "succeeded"
     asked = grants(sandbox, "client_credentials")
     assert [g["ok"] for g in asked] == [True, True]
@@ -315,7 +325,7 @@ def test_connecteam_client_credentials_get_a_new_token_when_theirs_expires(
 
 
 def test_a_connecteam_api_key_is_read_without_echo_and_stored_sealed(
-    oauth_env: dict[str, str], sandbox: RunningSandbox, tmp_path: Path
+    oauth_env: dict[str, str], sandbox: RunningSandbox, tmp_path: Path, launcher: Launcher
 ) -> None:
     recipe = tmp_path / "users.yaml"
     recipe.write_text(CONNECTEAM_RECIPE)
@@ -330,13 +340,16 @@ def test_a_connecteam_api_key_is_read_without_echo_and_stored_sealed(
     )
     assert done.returncode == 0, done.stderr
     assert key not in done.stdout + done.stderr
-    assert json.loads(cli(oauth_env, "run", str(recipe), "--json").stdout)["status"] == "succeeded"
+    assert (
+        json.loads(launcher.cli(oauth_env, "run", str(recipe), "--json").stdout)["status"]
+        == "succeeded"
+    )
     home = Path(oauth_env["CONNECTOR_HOME"])
     raw = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
     assert key.encode() not in raw
     # logged out, the next run says what to do and sends nothing
-    cli(oauth_env, "auth", "logout", "connecteam")
+    launcher.cli(oauth_env, "auth", "logout", "connecteam")
     log = RequestLog(sandbox)
-    gone = json.loads(cli(oauth_env, "run", str(recipe), "--json", expect=1).stdout)
+    gone = json.loads(launcher.cli(oauth_env, "run", str(recipe), "--json", expect=1).stdout)
     assert "Connecteam is not connected" in gone["error"]
     assert log.requests(prefix="/connecteam") == []

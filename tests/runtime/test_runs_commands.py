@@ -1,6 +1,7 @@
 """``connector runs retry|replay|prune`` and run-id lookup, end to end: the CLI on one
 CONNECTOR_HOME, against the sandbox served in this process. What runs a recipe (``run``,
-``runs retry``, ``runs replay``: a durable runtime each) is a subprocess; what only reads or prunes
+``runs retry``, ``runs replay``: a durable runtime each) is a process of its own (forked after the
+imports: :func:`launcher`); what only reads or prunes
 the history (``runs show``, ``list``, ``prune``) runs in this process, through the same command
 (:func:`e2e_support.cli_here`), which proves the same without an interpreter's start and imports each time.
 
@@ -23,10 +24,9 @@ import yaml
 from e2e_support import (
     CONTACT,
     RECIPES,
+    Launcher,
     RequestLog,
-    cli,
     cli_here,
-    cli_json,
     ghl_contact,
     ghl_items,
     set_faults,
@@ -87,6 +87,17 @@ EVENT = {
 }
 
 
+@pytest.fixture(scope="module")
+def launcher() -> Iterator[Launcher]:
+    """A fork server (crash_worker.py): each command a new process, none of them paying the
+    imports."""
+    made = Launcher()
+    try:
+        yield made.ready()
+    finally:
+        made.close()
+
+
 @pytest.fixture()
 def log(sandbox: RunningSandbox) -> RequestLog:
     return RequestLog(sandbox)
@@ -141,10 +152,15 @@ def _steps(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_retry_finishes_a_failed_run_from_the_step_that_failed(
-    sandbox: RunningSandbox, log: RequestLog, env: dict[str, str], recipe: Path, event: Path
+    sandbox: RunningSandbox,
+    log: RequestLog,
+    env: dict[str, str],
+    recipe: Path,
+    event: Path,
+    launcher: Launcher,
 ) -> None:
     set_faults(sandbox, f"503:1,method=POST,path={TAGS}")
-    failed = cli_json(env, "run", str(recipe), "--event", str(event), "--json", expect=1)
+    failed = launcher.cli_json(env, "run", str(recipe), "--event", str(event), "--json", expect=1)
     assert failed["status"] == "failed"
     steps = _steps(failed)
     assert [steps[s]["status"] for s in ("task", "note", "tag")] == [
@@ -160,7 +176,7 @@ def test_retry_finishes_a_failed_run_from_the_step_that_failed(
     assert (_sent(log, TASKS), _sent(log, NOTES), _sent(log, TAGS)) == (1, 1, 2)
 
     set_faults(sandbox)
-    retried = cli_json(env, "runs", "retry", failed["id"], "--json")
+    retried = launcher.cli_json(env, "runs", "retry", failed["id"], "--json")
 
     # a new run, linked to the failed one, that succeeded
     assert retried["id"] != failed["id"]
@@ -192,19 +208,24 @@ def test_retry_finishes_a_failed_run_from_the_step_that_failed(
     }
 
     # a run that succeeded is not retried
-    again = cli(env, "runs", "retry", retried["id"], expect=2)
+    again = launcher.cli(env, "runs", "retry", retried["id"], expect=2)
     assert "only a failed run is retried" in again.stderr
     assert _sent(log, "/ghl") == 5  # nothing more was sent
 
 
 def test_replay_from_a_step_runs_it_and_the_later_ones_again_as_a_new_linked_run(
-    sandbox: RunningSandbox, log: RequestLog, env: dict[str, str], recipe: Path, event: Path
+    sandbox: RunningSandbox,
+    log: RequestLog,
+    env: dict[str, str],
+    recipe: Path,
+    event: Path,
+    launcher: Launcher,
 ) -> None:
-    first = cli_json(env, "run", str(recipe), "--event", str(event), "--json")
+    first = launcher.cli_json(env, "run", str(recipe), "--event", str(event), "--json")
     assert first["status"] == "succeeded"
     assert (_sent(log, TASKS), _sent(log, NOTES), _sent(log, TAGS)) == (1, 1, 1)
 
-    replayed = cli_json(env, "runs", "replay", first["id"], "--from", "note", "--json")
+    replayed = launcher.cli_json(env, "runs", "replay", first["id"], "--from", "note", "--json")
 
     assert replayed["id"] != first["id"]
     assert RUN_ID.fullmatch(replayed["id"]), replayed["id"]
@@ -221,13 +242,13 @@ def test_replay_from_a_step_runs_it_and_the_later_ones_again_as_a_new_linked_run
     assert ghl_contact(sandbox)["tags"].count(EVENT["tag"]) == 1
 
     # a replay without --from starts at the first step: all three are sent again
-    whole = cli_json(env, "runs", "replay", first["id"], "--json")
+    whole = launcher.cli_json(env, "runs", "replay", first["id"], "--json")
     assert whole["parent"] == first["id"] and whole["status"] == "succeeded"
     assert (_sent(log, TASKS), _sent(log, NOTES), _sent(log, TAGS)) == (2, 3, 3)
     assert len(_ours(ghl_items(sandbox, "tasks"), "title", EVENT["title"])) == 2
 
     # a step the run does not have is named as such, and nothing is sent
-    wrong = cli(env, "runs", "replay", first["id"], "--from", "nosuch", expect=1)
+    wrong = launcher.cli(env, "runs", "replay", first["id"], "--from", "nosuch", expect=1)
     assert "has no step 'nosuch'" in wrong.stderr and "task, note, tag" in wrong.stderr
     assert "Traceback" not in wrong.stderr
     assert _sent(log, "/ghl") == 8
@@ -252,10 +273,10 @@ def _record(run_id: str, started_at: str, status: str) -> RunRecord:
 
 
 def test_prune_deletes_old_finished_runs_and_keeps_new_and_running_ones(
-    env: dict[str, str], home: Path
+    env: dict[str, str], home: Path, launcher: Launcher
 ) -> None:
     located = str(RECIPES / "located.yaml")
-    ids = [cli_json(env, "run", located, "--json")["id"] for _ in range(3)]
+    ids = [launcher.cli_json(env, "run", located, "--json")["id"] for _ in range(3)]
     old_ok, old_failed, new_ok = ids
     with _db(home) as db:
         db.execute(
@@ -308,14 +329,15 @@ def test_prune_without_an_age_is_a_usage_error(env: dict[str, str]) -> None:
 
 
 def test_an_ambiguous_id_prefix_says_so_and_an_unknown_id_is_named(
-    env: dict[str, str], home: Path
+    env: dict[str, str], home: Path, launcher: Launcher
 ) -> None:
     with RunStore.for_env(env) as store:
         for run_id in ("run_aaaa1", "run_aaaa10", "run_aaab2"):
             store.run_started(_record(run_id, "2026-01-01T00:00:00.000Z", "failed"))
 
     for command in (["show"], ["retry"], ["replay"]):
-        call = cli_here if command == ["show"] else cli  # retry and replay start a runtime first
+        # retry and replay start a runtime first
+        call = cli_here if command == ["show"] else launcher.cli
         done = call(env, "runs", *command, "run_aaa", expect=2)
         assert "'run_aaa' is ambiguous" in done.stderr, command
         assert "run_aaaa1" in done.stderr and "run_aaab2" in done.stderr
