@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +18,26 @@ import pytest
 from e2e_support import set_faults
 
 from connector.sandbox.server import RunningSandbox
-from tests.runtime.e2e_support import LOCAL
+from tests.runtime.e2e_support import LOCAL, Launcher, cli_here
 
 HERE = Path(__file__).parent / "routes"
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
 CLI = [sys.executable, "-m", "connector"]
 
 
-def _connector(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
-    )
+@pytest.fixture(scope="module")
+def launcher() -> Iterator[Launcher]:
+    """A fork server (crash_worker.py): each command a new process, none of them paying the
+    imports."""
+    made = Launcher()
+    try:
+        yield made.ready()
+    finally:
+        made.close()
 
 
 def _runs(env: dict[str, str], recipe: str) -> list[dict[str, Any]]:
-    done = _connector(env, "runs", "list", "--recipe", recipe, "--json")
+    done = cli_here(env, "runs", "list", "--recipe", recipe, "--json", expect=None)
     assert done.returncode == 0, done.stderr
     return list(json.loads(done.stdout)["runs"])
 
@@ -51,9 +57,9 @@ def _event(tmp_path: Path, missing: str) -> str:
 
 
 def test_a_failed_run_runs_its_route_once_with_the_failure_in_scope(
-    tmp_path: Path, env: dict[str, str], sandbox: RunningSandbox
+    tmp_path: Path, env: dict[str, str], sandbox: RunningSandbox, launcher: Launcher
 ) -> None:
-    done = _connector(env, "run", str(HERE / "read-then-fail.yaml"), "--json")
+    done = launcher.cli(env, "run", str(HERE / "read-then-fail.yaml"), "--json", expect=None)
     assert done.returncode == 1, done.stderr
     failed = json.loads(done.stdout)
     [route] = _runs(env, "tell-someone")
@@ -65,17 +71,19 @@ def test_a_failed_run_runs_its_route_once_with_the_failure_in_scope(
 
 
 def test_a_run_that_succeeds_runs_no_route(
-    tmp_path: Path, env: dict[str, str], sandbox: RunningSandbox
+    tmp_path: Path, env: dict[str, str], sandbox: RunningSandbox, launcher: Launcher
 ) -> None:
     event = _event(tmp_path, CONTACT)  # the second read finds the contact too
-    done = _connector(env, "run", str(HERE / "read-then-fail.yaml"), "--event", event, "--json")
+    done = launcher.cli(
+        env, "run", str(HERE / "read-then-fail.yaml"), "--event", event, "--json", expect=None
+    )
     assert done.returncode == 0, done.stderr
     assert _runs(env, "tell-someone") == []
     assert _tags(sandbox) == []
 
 
 def test_a_route_runs_once_after_a_sigkill_and_resume(
-    tmp_path: Path, env: dict[str, str], sandbox: RunningSandbox
+    tmp_path: Path, env: dict[str, str], sandbox: RunningSandbox, launcher: Launcher
 ) -> None:
     set_faults(sandbox, f"slow:1,delay=3,method=GET,path=/ghl/contacts/{CONTACT}")
     proc = subprocess.Popen(
@@ -100,13 +108,13 @@ def test_a_route_runs_once_after_a_sigkill_and_resume(
             proc.kill()
     set_faults(sandbox)
     assert _runs(env, "tell-someone") == []  # killed before it failed: no route yet
-    done = _connector(env, "runs", "resume", "--json")
+    done = launcher.cli(env, "runs", "resume", "--json", expect=None)
     assert done.returncode == 1, done.stderr  # the resumed run failed, for good
     [resumed] = [r for r in json.loads(done.stdout)["runs"] if r["recipe"] == "read-then-fail"]
     assert resumed["status"] == "failed"
     [route] = _runs(env, "tell-someone")
     assert (route["status"], route["trigger"]["payload"]["run_id"]) == ("succeeded", resumed["id"])
-    again = _connector(env, "runs", "resume")
+    again = launcher.cli(env, "runs", "resume", expect=None)
     assert "no interrupted runs" in again.stdout
     assert len(_runs(env, "tell-someone")) == 1
     assert _tags(sandbox) == [f"failed-{resumed['id']}"]
