@@ -243,6 +243,18 @@ class SyncRun:
                 )
             self._pair_with(mine, theirs, {}, f"by {self._matched_by}")
             return
+        if self._taken:
+            # a record matched but was paired: perhaps with this one, by the run that made this
+            # record from it and kept the pair after this run read it unpaired
+            state = self._state("state-again")
+            if state is not None:
+                self.notes.append(
+                    f"paired meanwhile with {self._title(self.other)} "
+                    f"{state.connecteam_id if self.other == 'connecteam' else state.ghl_id}"
+                    " by the run that made it"
+                )
+                self._as_paired(state, mine, mine_at)
+                return
         if not self.pair.creates_from(self.side):
             self.notes.append(
                 f"no {self._title(self.other)} matches and the pair creates none from"
@@ -272,6 +284,7 @@ class SyncRun:
         self._bring_together(state, mine, theirs, pairing=True)
 
     _matched_by = ""
+    _taken = False  # a record matched by a key was paired already
 
     def _match(self, values: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
         """The unpaired record of the other side that matches by the first match key that finds
@@ -286,6 +299,7 @@ class SyncRun:
                 continue  # the other side cannot be looked up by this key
             free = [r for r in found if not self._paired(self.other, self._id(self.other, r))]
             if not free:
+                self._taken = self._taken or bool(found)
                 continue
             twins = self._with_value(self.side, key, value, back=True) or []
             for side, records in ((self.other, free), (self.side, twins)):

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from connector.persistence.sync import SyncStore
+from connector.sync.engine import SyncRun
 from tests.sync.conftest import Apps, Syncer
 
 
@@ -134,6 +137,43 @@ def test_a_user_with_no_match_gets_one_contact_and_its_echo_no_copy(
     syncer.event("connecteam", "user_created", user)
     assert len([c for c in apps.contacts() if c.get("email") == "grace@example.com"]) == 1
     assert len([u for u in apps.users() if u.get("email") == "grace@example.com"]) == 1
+
+
+def test_a_report_read_unpaired_while_its_pair_was_being_kept_makes_no_copy(
+    apps: Apps, syncer: Syncer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run that makes a contact from a new Connecteam user keeps their pair a moment after
+    the contact exists; GoHighLevel's report of the new contact, whose run read its pair in that
+    moment (unpaired), matches the user by email and phone, finds the user paired with its own
+    contact, and takes the pair as kept: it creates no user (the vendor would refuse the copy,
+    and the run failed; a served test met it under load)."""
+    user = apps.new_user(
+        firstName="Mary",
+        lastName="Somerville",
+        email="mary@example.com",
+        phoneNumber="+15555550133",
+    )
+    first = syncer.event("connecteam", "user_created", user)
+    assert first.status == "succeeded", first.error
+    (made,) = [c for c in apps.contacts() if c.get("email") == "mary@example.com"]
+    read_state = SyncRun._state
+
+    def before_the_pair(run: SyncRun, step: str = "state") -> Any:
+        return None if step == "state" else read_state(run, step)  # read a moment too early
+
+    monkeypatch.setattr(SyncRun, "_state", before_the_pair)
+    report = _ghl_event(apps.contact(made["id"]), "ContactCreate")
+    again = syncer.event("ghl", "ContactCreate", report)
+    assert again.status == "succeeded", (again.error, again.output)
+    assert any("paired meanwhile" in note for note in again.output["notes"]), again.output
+    assert [u["userId"] for u in apps.users() if u.get("email") == "mary@example.com"] == [
+        user["userId"]
+    ]
+    assert [c["id"] for c in apps.contacts() if c.get("email") == "mary@example.com"] == [
+        made["id"]
+    ]
+    link = syncer.runtime.links.get("contact", ghl_id=made["id"])
+    assert link is not None and str(link.connecteam_id) == str(user["userId"])
 
 
 def test_two_candidates_for_one_key_pair_nothing(apps: Apps, syncer: Syncer) -> None:
