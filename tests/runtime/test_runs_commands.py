@@ -1,9 +1,9 @@
 """``connector runs retry|replay|prune`` and run-id lookup, end to end: the CLI on one
 CONNECTOR_HOME, against the sandbox served in this process. What runs a recipe (``run``,
-``runs retry``, ``runs replay``: a durable runtime each) is a process of its own (forked after the
-imports: :func:`launcher`); what only reads or prunes
-the history (``runs show``, ``list``, ``prune``) runs in this process, through the same command
-(:func:`e2e_support.cli_here`), which proves the same without an interpreter's start and imports each time.
+``runs retry``, ``runs replay``: a durable runtime each) is a process of its own, forked after the
+imports (:func:`launcher`); what only reads or prunes the history (``runs show``, ``list``,
+``prune``) runs in this process, through the same command (:func:`e2e_support.cli_here`), which
+proves the same without an interpreter's start and imports each time.
 
 What a command claims is checked where it happened: the sandbox's state over HTTP (tasks, notes,
 tags), the log of requests the sandbox received (a step not run again sent nothing), and the
