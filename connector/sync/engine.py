@@ -243,18 +243,10 @@ class SyncRun:
                 )
             self._pair_with(mine, theirs, {}, f"by {self._matched_by}")
             return
-        if self._taken:
-            # a record matched but was paired: perhaps with this one, by the run that made this
-            # record from it and kept the pair after this run read it unpaired
-            state = self._state("state-again")
-            if state is not None:
-                self.notes.append(
-                    f"paired meanwhile with {self._title(self.other)} "
-                    f"{state.connecteam_id if self.other == 'connecteam' else state.ghl_id}"
-                    " by the run that made it"
-                )
-                self._as_paired(state, mine, mine_at)
-                return
+        # a record matched but was paired: perhaps with this one, by the run that made this
+        # record from it and kept the pair after this run read it unpaired
+        if self._taken and self._paired_meanwhile(mine, mine_at):
+            return
         if not self.pair.creates_from(self.side):
             self.notes.append(
                 f"no {self._title(self.other)} matches and the pair creates none from"
@@ -282,6 +274,19 @@ class SyncRun:
         self.notes.append(f"paired {how} with {self._title(self.other)} {theirs_id}")
         self.output["paired"] = ids
         self._bring_together(state, mine, theirs, pairing=True)
+
+    def _paired_meanwhile(self, mine: Mapping[str, Any], mine_at: float | None) -> bool:
+        """Read this run's pair again (it read it unpaired); paired since, by the run that made
+        this record's counterpart, go on as a paired record. Whether it was."""
+        state = self._state("state-again")
+        if state is None:
+            return False
+        theirs = state.connecteam_id if self.other == "connecteam" else state.ghl_id
+        self.notes.append(
+            f"paired meanwhile with {self._title(self.other)} {theirs} by the run that made it"
+        )
+        self._as_paired(state, mine, mine_at)
+        return True
 
     _matched_by = ""
     _taken = False  # a record matched by a key was paired already
@@ -406,13 +411,7 @@ class SyncRun:
                 if partner is None:
                     self._pair_with(mine, candidate, where, "as its twin under the same parent")
                     return
-                state = self._state("state-again")
-                if state is not None:
-                    self.notes.append(
-                        f"paired meanwhile with {self._title(self.other)} {target.id_of(candidate)}"
-                        " by the run that made it"
-                    )
-                    self._as_paired(state, mine, mine_at)
+                self._paired_meanwhile(mine, mine_at)
                 return
         key = f"sync:{self.pair.kind}:create-from-{self.side}:{self.record_id}"
         created = target.created

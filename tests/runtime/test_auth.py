@@ -42,17 +42,6 @@ CLIENT = {"GHL_CLIENT_ID": "sandbox-client-id", "GHL_CLIENT_SECRET": "sandbox-cl
 SECOND_LOCATION = "C2QujeCh8ZnC7al2InWR"
 
 
-@pytest.fixture(scope="module")
-def launcher() -> Iterator[Launcher]:
-    """A fork server (tests/runtime/crash_worker.py): each run a new process, none of them paying
-    the imports."""
-    made = Launcher()
-    try:
-        yield made.ready()
-    finally:
-        made.close()
-
-
 @pytest.fixture()
 def oauth_env(tmp_path: Path, sandbox: RunningSandbox) -> Iterator[dict[str, str]]:
     """The sandbox's URLs, no token in the environment (the stored connection is used)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,17 +22,6 @@ TASK_ID = 4242  # the Connecteam task id: the write's once.key and the link's Co
 EVENT = {"contactId": CONTACT, "taskId": TASK_ID, "title": "Confirm the Friday delivery"}
 TASKS = f"/ghl/contacts/{CONTACT}/tasks"
 SENT = None  # the note of the one run that sent the write
-
-
-@pytest.fixture(scope="module")
-def launcher() -> Iterator[Launcher]:
-    """A fork server: the eight processes start together, none paying the imports (done once,
-    by the fork server, for the module)."""
-    made = Launcher()
-    try:
-        yield made.ready()
-    finally:
-        made.close()
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,6 @@ from tests.runtime.e2e_support import LOCAL, Launcher, cli_here
 HERE = Path(__file__).parent / "routes"
 CONTACT = "ocQHyuzHvysMo5N5VsXc"
 CLI = [sys.executable, "-m", "connector"]
-
-
-@pytest.fixture(scope="module")
-def launcher() -> Iterator[Launcher]:
-    """A fork server (crash_worker.py): each command a new process, none of them paying the
-    imports."""
-    made = Launcher()
-    try:
-        yield made.ready()
-    finally:
-        made.close()
 
 
 def _runs(env: dict[str, str], recipe: str) -> list[dict[str, Any]]:

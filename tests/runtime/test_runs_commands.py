@@ -87,17 +87,6 @@ EVENT = {
 }
 
 
-@pytest.fixture(scope="module")
-def launcher() -> Iterator[Launcher]:
-    """A fork server (crash_worker.py): each command a new process, none of them paying the
-    imports."""
-    made = Launcher()
-    try:
-        yield made.ready()
-    finally:
-        made.close()
-
-
 @pytest.fixture()
 def log(sandbox: RunningSandbox) -> RequestLog:
     return RequestLog(sandbox)
