@@ -2,7 +2,10 @@
 requests in one transaction, the limit still holds across processes, and a key spent slowly is
 reserved one request at a time, as :meth:`Budget.reserve` does.
 
-Clocks are injected (:class:`FakeClock`), never slept on."""
+Clocks are injected (:class:`FakeClock`), never slept on. The tests read the rows the
+reservations leave, so no budget here prunes on its own (a budget prunes after a random number
+of reservations below ``PRUNE_EVERY``: one in a hundred runs or so, a prune fell inside a test
+and took its oldest row)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from connector.builtins.limits import GHL_LIMITS
+from connector.persistence import budgets as budget_module
 from connector.persistence.budgets import (
     BATCH_SHARE,
     MAX_BATCH,
@@ -34,6 +38,11 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+@pytest.fixture(autouse=True)
+def no_pruning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(budget_module, "PRUNE_EVERY", 10**12)  # the first prune: far away
 
 
 @pytest.fixture
