@@ -31,7 +31,7 @@ from connector.persistence.sync import SyncStore
 from connector.runtime.engine import Engine
 from connector.sending.caller import Caller, fingerprint
 from connector.sending.checkpoints import Checkpoints
-from connector.sending.http import Redactor, make_clients
+from connector.sending.http import Clients, Redactor, make_clients
 from connector.sending.retry import RetryPolicy
 from connector.sending.throttle import Throttle
 from connector.sync.engine import SyncRun
@@ -73,7 +73,7 @@ class Parts:
     sync: SyncStore
     redactor: Redactor
     credentials: dict[str, str]  # app -> fingerprint of the credentials it is configured with
-    clients: dict[str, httpx.Client]
+    clients: Clients
     policy: RetryPolicy
     limits: Mapping[str, Mapping[str, tuple[int, float]]]
     vault: Vault | None = None  # how checkpoints and the journal of writes keep secrets sealed
@@ -137,8 +137,7 @@ class Parts:
 
     def close(self) -> None:
         self.recorder.close()
-        for client in self.clients.values():
-            client.close()
+        self.clients.close()
 
 
 def build_parts(
