@@ -157,9 +157,9 @@ class Clients(Mapping[str, httpx.Client]):
     httpx's connection pool takes one lock for every request it starts and every response it
     closes, and looks over each of its connections while holding it. A serving process runs
     dozens of runs at once, each on its thread: through one shared client they queued on that
-    lock (py-spy, 64 runs against an API answering in 250 ms: about two run threads in three
-    waiting for it, one in six waiting for the API). A client of its own per thread never waits
-    on another run and keeps its connections alive for the next request. They share the app's
+    lock (py-spy dumps, 64 runs against an API answering in 250 ms: half of the run threads
+    waiting for it, one in eight waiting for the API). A client of its own per thread never
+    waits on another run and keeps its connections alive for the next request. They share the app's
     auth (one token refreshed for all) and the TLS settings.
 
     With a ``transport`` given (tests, the sandbox in process) every thread shares one client:
