@@ -186,6 +186,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+# How long the sandbox keeps an idle connection open: longer than clients keep one for reuse
+# (httpx: 5 s). At uvicorn's default, also 5 s, a client could send on a connection in the very
+# moment the sandbox closed it, and get "Server disconnected without sending a response".
+KEEP_ALIVE_SECONDS = 30
+
+
 def server_for(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(
         app,
@@ -195,6 +201,7 @@ def server_for(app: ASGIApp, host: str, port: int) -> uvicorn.Server:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=3,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return uvicorn.Server(config)
 
