@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from connector.apps import App
-from connector.sending.http import Clients, make_clients
+from connector.sending.http import KEEP_ALIVE_SECONDS, Clients, make_clients
 
 
 class _Peers(BaseHTTPRequestHandler):
@@ -170,3 +171,19 @@ def test_with_a_transport_every_thread_shares_one_client() -> None:
     assert mine.get("x").text == "ok"
     clients.close()
     assert mine.is_closed
+
+
+def test_a_connection_idle_near_five_seconds_is_not_used_again(base_url: str) -> None:
+    """Many servers close an idle connection after 5 s; a request sent on one in that moment
+    fails after it left (a write's outcome unknown). Idle longer than KEEP_ALIVE_SECONDS, the
+    client connects anew (this server never closes: httpx's own 5 s would have reused it)."""
+    assert KEEP_ALIVE_SECONDS < 5
+    clients = make_clients([_app(base_url)], {"API_SECRET": "s3cret"})
+    try:
+        client = clients["api"]
+        first = client.get("x").text.split()[0]
+        assert client.get("x").text.split()[0] == first  # kept alive between quick requests
+        time.sleep(KEEP_ALIVE_SECONDS + 0.5)
+        assert client.get("x").text.split()[0] != first  # a new connection
+    finally:
+        clients.close()

@@ -22,6 +22,7 @@ from connector.catalog.model import WHOLE_BODY, Operation
 from connector.config import tls_context
 
 __all__ = [
+    "KEEP_ALIVE_SECONDS",
     "REDACTED",
     "Clients",
     "DirectSender",
@@ -41,6 +42,10 @@ SECRET_KEYS = frozenset(
     {"access_token", "refresh_token", "client_secret", "password", "api_key", "apikey", "token"}
 )
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# An idle connection is used again for at most this long: under the 5 s after which many servers
+# close one (Node's, uvicorn's, Apache's defaults). At the boundary a request went out on a
+# connection the server was closing and failed after it was sent: a write's outcome unknown.
+KEEP_ALIVE_SECONDS = 4.0
 
 
 class ParameterError(ValueError):
@@ -240,6 +245,7 @@ def make_clients(
                 transport=transport,
                 headers={"User-Agent": "connector/0.1"},
                 verify=tls_context(),
+                limits=httpx.Limits(keepalive_expiry=KEEP_ALIVE_SECONDS),
             )
 
         return make
