@@ -12,14 +12,17 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from connector.apps import App
 from connector.sending.http import KEEP_ALIVE_SECONDS, Clients, make_clients
+
+T = TypeVar("T")
 
 
 class _Peers(BaseHTTPRequestHandler):
@@ -61,9 +64,9 @@ def _app(base_url: str) -> App:
     )
 
 
-def _in_thread(func):  # type: ignore[no-untyped-def]
+def _in_thread(func: Callable[[], T]) -> T:
     """``func()`` on a new thread, its result (or its exception raised here)."""
-    out: dict[str, object] = {}
+    out: dict[str, Any] = {}
 
     def target() -> None:
         try:
@@ -75,7 +78,7 @@ def _in_thread(func):  # type: ignore[no-untyped-def]
     thread.start()
     thread.join()
     if "error" in out:
-        raise out["error"]  # type: ignore[misc]
+        raise out["error"]
     return out["value"]
 
 
