@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from connector.apps import App
-from connector.sending.http import KEEP_ALIVE_SECONDS, Clients, make_clients
+from connector.sending.http import KEEPALIVE_EXPIRY_SECONDS, Clients, make_clients
 
 T = TypeVar("T")
 
@@ -178,15 +178,15 @@ def test_with_a_transport_every_thread_shares_one_client() -> None:
 
 def test_a_connection_idle_near_five_seconds_is_not_used_again(base_url: str) -> None:
     """Many servers close an idle connection after 5 s; a request sent on one in that moment
-    fails after it left (a write's outcome unknown). Idle longer than KEEP_ALIVE_SECONDS, the
+    fails after it left (a write's outcome unknown). Idle longer than KEEPALIVE_EXPIRY_SECONDS, the
     client connects anew (this server never closes: httpx's own 5 s would have reused it)."""
-    assert KEEP_ALIVE_SECONDS < 5
+    assert KEEPALIVE_EXPIRY_SECONDS < 5
     clients = make_clients([_app(base_url)], {"API_SECRET": "s3cret"})
     try:
         client = clients["api"]
         first = client.get("x").text.split()[0]
         assert client.get("x").text.split()[0] == first  # kept alive between quick requests
-        time.sleep(KEEP_ALIVE_SECONDS + 0.5)
+        time.sleep(KEEPALIVE_EXPIRY_SECONDS + 0.5)
         assert client.get("x").text.split()[0] != first  # a new connection
     finally:
         clients.close()

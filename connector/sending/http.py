@@ -22,7 +22,7 @@ from connector.catalog.model import WHOLE_BODY, Operation
 from connector.config import tls_context
 
 __all__ = [
-    "KEEP_ALIVE_SECONDS",
+    "KEEPALIVE_EXPIRY_SECONDS",
     "REDACTED",
     "Clients",
     "DirectSender",
@@ -42,10 +42,11 @@ SECRET_KEYS = frozenset(
     {"access_token", "refresh_token", "client_secret", "password", "api_key", "apikey", "token"}
 )
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-# An idle connection is used again for at most this long: under the 5 s after which many servers
+# An idle connection is used again for at most this long (httpx's ``keepalive_expiry``; the
+# servers' side of it is their keep-alive timeout): under the 5 s after which many servers
 # close one (Node's, uvicorn's, Apache's defaults). At the boundary a request went out on a
 # connection the server was closing and failed after it was sent: a write's outcome unknown.
-KEEP_ALIVE_SECONDS = 4.0
+KEEPALIVE_EXPIRY_SECONDS = 4.0
 
 
 class ParameterError(ValueError):
@@ -164,7 +165,7 @@ class Clients(Mapping[str, httpx.Client]):
     dozens of runs at once, each on its thread: through one shared client they queued on that
     lock (py-spy dumps, 64 runs against an API answering in 250 ms: half of the run threads
     waiting for it, one in eight waiting for the API). A client of its own per thread never
-    waits on another run and keeps its connections alive for the next request. They share the app's
+    waits on another run and keeps its connection for the next request. They share the app's
     auth (one token refreshed for all) and the TLS settings.
 
     With a ``transport`` given (tests, the sandbox in process) every thread shares one client:
@@ -245,7 +246,7 @@ def make_clients(
                 transport=transport,
                 headers={"User-Agent": "connector/0.1"},
                 verify=tls_context(),
-                limits=httpx.Limits(keepalive_expiry=KEEP_ALIVE_SECONDS),
+                limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS),
             )
 
         return make

@@ -27,6 +27,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from connector.sandbox.ratelimit import RateLimitConfig
 from connector.sandbox.server import RunningSandbox
+from connector.sending.http import KEEPALIVE_EXPIRY_SECONDS
 
 __all__ = [
     "CLI",
@@ -54,12 +55,12 @@ RECIPES = Path(__file__).parent / "recipes"
 # one client for the tests' requests to local servers (the sandbox, `connector serve`): httpx.get
 # and httpx.post make a new client, and with it a TLS context (tens of ms of CPU), every call. It
 # keeps no cookies (its jar's policy allows no domain), so no page session of one test reaches
-# another's request, as with a new client each time. A connection idle 4 s is not used again:
-# `connector serve` closes one after 5 s (connector/serve/guard.py), and a request sent in that
-# moment fails unanswered.
+# another's request, as with a new client each time. Like the runtime's clients, it does not use
+# a connection idle for 4 s again: `connector serve` closes one after 5 s
+# (connector/serve/guard.py), and a request sent in that moment fails unanswered.
 LOCAL = httpx.Client(
     timeout=30,
-    limits=httpx.Limits(max_connections=64, keepalive_expiry=4.0),
+    limits=httpx.Limits(max_connections=64, keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS),
     cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
 )
 TIMEOUT = 180  # seconds: only so that a hung subprocess fails the test instead of hanging it
