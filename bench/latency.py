@@ -21,8 +21,8 @@ run against the same target: a plain asyncio/httpx loop making the same three re
 with as many events in flight as the server has workers, nothing recorded: its events per second,
 CPU per event and per-event latency; and DBOS alone (bench/queue_floor.py: the same number of
 workflows of three steps that wait the target's delay, queued as serve queues its runs, nothing
-of ours), the floor under any served run that checkpoints its requests. Linux only; not a
-test.
+of ours, on the same database: SQLite, or with ``--database-url`` that PostgreSQL), the floor
+under any served run that checkpoints its requests. Linux only; not a test.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from benchlib import (
     free_port,
     peak_rss_mb,
     percentile,
+    postgres_database,
     start_target,
     wait_http,
 )
@@ -155,10 +156,15 @@ async def send_webhooks(
     return sent, answers
 
 
-def dbos_queue_floor(n: int, delay: float, senders: int, workers: int) -> dict[str, float] | None:
-    """bench/queue_floor.py's figures for the same load (None when it fails: said on stderr)."""
+def dbos_queue_floor(
+    n: int, delay: float, senders: int, workers: int, database_url: str = ""
+) -> dict[str, float] | None:
+    """bench/queue_floor.py's figures for the same load, on the same database (None when it
+    fails: said on stderr)."""
     cmd = [sys.executable, str(HERE / "queue_floor.py"), "--json", "--events", str(n)]
     cmd += ["--delay", str(delay), "--senders", str(senders), "--workers", str(workers)]
+    if database_url:
+        cmd += ["--database-url", database_url]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=1800)
     try:
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -195,6 +201,14 @@ def main() -> int:
         help="run the server under py-spy (GIL samples, raw stacks to FILE; py-spy must be installed)",
     )
     args = parser.parse_args()
+    if args.database_url:  # a new database for this measurement, dropped afterwards
+        with postgres_database(args.database_url) as url:
+            return measure(args, url)
+    return measure(args, "")
+
+
+def measure(args: argparse.Namespace, database_url: str) -> int:
+    """Serve, load and measure (on ``database_url``, else SQLite); print the figures."""
     n = max(args.events, 1)
     warm = 20
 
@@ -211,8 +225,8 @@ def main() -> int:
         "GHL_WEBHOOK_PUBLIC_KEY": signer.public_pem,
         "CONNECTOR_RATE_LIMITS": ROOMY,
     }
-    if args.database_url:
-        env["CONNECTOR_DATABASE_URL"] = args.database_url
+    if database_url:
+        env["CONNECTOR_DATABASE_URL"] = database_url
     profiler: subprocess.Popen[bytes] | None = None
     server = subprocess.Popen(
         [
@@ -241,10 +255,10 @@ def main() -> int:
 
         plain_rate, plain_cpu, plain_took = asyncio.run(plain_loop(base, n, args.workers))
 
-        from connector.persistence.database import database_url
+        from connector.persistence.database import database_url as url_of
 
         # a plain engine: its reads take no lock the server's writers wait for
-        db = sa.create_engine(database_url({"CONNECTOR_HOME": home.name, **env}))
+        db = sa.create_engine(url_of({"CONNECTOR_HOME": home.name, **env}))
         asyncio.run(send_webhooks(url, signer, 10**9, warm, args.senders, 0.0))  # warm up
         while len(finished_runs(db)) < warm:
             time.sleep(0.1)
@@ -276,11 +290,11 @@ def main() -> int:
             profiler.wait(timeout=60)
         home.cleanup()
 
-    floor = dbos_queue_floor(n, args.delay, args.senders, args.workers)
+    floor = dbos_queue_floor(n, args.delay, args.senders, args.workers, database_url)
     load = f"{args.rate:g} events/s" if args.rate > 0 else f"{args.senders} senders"
     print(
         f"{n} events, target delay {args.delay * 1000:.0f} ms, {load}, --workers {args.workers},"
-        f" {'PostgreSQL' if args.database_url else 'SQLite'}"
+        f" {'PostgreSQL' if database_url else 'SQLite'}"
     )
     print(
         f"{'plain asyncio/httpx':<22} {plain_rate:8.1f} events/s  {plain_cpu:6.2f} ms CPU/event"

@@ -36,7 +36,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +43,15 @@ from pathlib import Path
 import httpx
 import psycopg
 import sqlalchemy as sa
-from benchlib import ROOT, TOKEN, ContactTasksHandler, Signer, plain_rate, serve
+from benchlib import (
+    ROOT,
+    TOKEN,
+    ContactTasksHandler,
+    Signer,
+    plain_rate,
+    postgres_database,
+    serve,
+)
 
 HERE = Path(__file__).parent
 RECIPE = HERE / "recipes" / "webhook_three_steps.yaml"
@@ -197,23 +204,6 @@ class Result:
     shares: list[int] = field(default_factory=list)  # runs each process logged (warm-up too)
     troubles: list[str] = field(default_factory=list)
     retries: int = 0
-
-
-@contextlib.contextmanager
-def postgres_database(server: str) -> Iterator[str]:
-    """A new, empty database on ``server`` (its URL), dropped afterwards."""
-    admin_url = server.replace("postgresql+psycopg://", "postgresql://", 1)
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield sa.engine.make_url(admin_url).set(database=name).render_as_string(False)
-    finally:
-        try:
-            with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        except psycopg.Error as exc:
-            print(f"could not drop the database {name}: {exc}", file=sys.stderr)
 
 
 def ended(engine: sa.Engine) -> dict[str, int]:
