@@ -1,7 +1,7 @@
 """`connector serve` against an API that takes its time: events per second, CPU, memory, latency.
 
     .venv/bin/python bench/latency.py [--delay 0.25] [--events 600] [--senders 8]
-        [--workers 64] [--rate 0] [--database-url URL]
+        [--workers 64] [--rate 0] [--database-url URL] [--warm 20]
 
 Three processes on this machine:
 
@@ -195,6 +195,14 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=64, help="connector serve --workers")
     parser.add_argument("--database-url", default="", help="CONNECTOR_DATABASE_URL (PostgreSQL)")
     parser.add_argument(
+        "--warm",
+        type=int,
+        default=20,
+        help="events run before the measurement; after the plain loop's quiet spell DBOS polls"
+        " the run queue slowly for about 20 s (docs/scaling.md): 300 or more measures the"
+        " steady pace",
+    )
+    parser.add_argument(
         "--profile",
         default="",
         metavar="FILE",
@@ -210,7 +218,7 @@ def main() -> int:
 def measure(args: argparse.Namespace, database_url: str) -> int:
     """Serve, load and measure (on ``database_url``, else SQLite); print the figures."""
     n = max(args.events, 1)
-    warm = 20
+    warm = max(args.warm, 1)
 
     home = tempfile.TemporaryDirectory()
     serve_port = free_port()
