@@ -26,7 +26,6 @@ import sqlalchemy as sa
 from connector.config import connector_home
 from connector.errors import StoreError
 from connector.persistence.migrations import upgrade
-from connector.persistence.writers import gated_connect_args, set_gate
 
 __all__ = [
     "DATABASE_FILENAME",
@@ -138,12 +137,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
             _private_file(path)
         engine = sa.create_engine(
             url,
-            connect_args=gated_connect_args(path),
+            connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=False,
         )
-        sa.event.listen(engine, "connect", set_gate(path))  # one writer at a time (writers.py)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -167,16 +165,14 @@ def make_system_engine(url: str, *, pool_size: int = 20) -> sa.Engine | None:
     """
     if not url.startswith("sqlite"):
         return None
-    path = sqlite_path(url)
     engine = sa.create_engine(
         url,
-        connect_args=gated_connect_args(path),
+        connect_args={"check_same_thread": False, "timeout": 30},
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=30,
         pool_pre_ping=False,  # a local file does not drop connections
     )
-    sa.event.listen(engine, "connect", set_gate(path))  # the same gate as ours (writers.py)
     sa.event.listen(engine, "connect", _system_pragmas)
     return engine
 

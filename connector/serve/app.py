@@ -38,11 +38,10 @@ from starlette.routing import Route
 
 from connector.apps import App
 from connector.apps.events import Rejected, Webhook
-from connector.persistence.writers import urgent
 from connector.serve.bodies import MAX_BODY_BYTES, read_json
 from connector.serve.events import hook_event
 from connector.serve.guard import BODY_SECONDS, Guard
-from connector.serve.intake import Accepted, Intake
+from connector.serve.intake import Intake
 from connector.serve.metrics import CONTENT_TYPE
 from connector.ui import mount
 from connector.ui.access import LoginGuard, client_address
@@ -182,13 +181,9 @@ def build_app(intake: Intake, settings: ServeSettings) -> Starlette:
             answer.headers["Connection"] = "close"
         return answer
 
-    def accept(source: str, delivery: str | None, events: Any) -> Accepted:
-        with urgent():  # a webhook waits for its answer: its writes go before the runs' writes
-            return intake.accept(source, delivery, events)
-
     async def store(source: str, delivery: str | None, events: Any, started: float) -> Response:
         try:
-            accepted = await run_in_threadpool(accept, source, delivery, events)
+            accepted = await run_in_threadpool(intake.accept, source, delivery, events)
         except Exception as exc:  # the database: the vendor retries a non-2xx delivery
             log.error("could not store a %s delivery: %s", source, type(exc).__name__)
             metrics.refused.labels(source, "unavailable").inc()

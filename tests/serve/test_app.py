@@ -18,7 +18,6 @@ from connector.apps.events import Delivered, Event, Rejected, Webhook
 from connector.apps.plugins import default_registry
 from connector.apps.registry import registry_from_plugins
 from connector.persistence.database import close_all
-from connector.persistence.writers import is_urgent
 from connector.runtime.durable import Runtime
 from connector.serve.app import ServeSettings, build_app
 from connector.serve.intake import Intake
@@ -116,22 +115,3 @@ def test_a_webhook_path_outside_the_apps_name_is_refused() -> None:
 
     registry = registry_from_plugins({"stray": SimpleNamespace(register_apps=register_apps)})
     assert "webhook path 'ghl' must be 'mine'" in registry.failures["stray"]
-
-
-def test_a_webhooks_writes_go_before_the_runs(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The intake stores a webhook's events as urgent writes (connector.persistence.writers):
-    they are handed SQLite's writer lock before the runs' writes, so it is answered soon under
-    a backlog. The thread it ran on is not left urgent."""
-    seen: list[bool] = []
-    accept = Intake.accept
-
-    def watched(self: Intake, *args: Any, **kwargs: Any) -> Any:
-        seen.append(is_urgent())
-        return accept(self, *args, **kwargs)
-
-    monkeypatch.setattr(Intake, "accept", watched)
-    assert _post(client, {"id": "d4"}).status_code == 200
-    assert seen == [True]
-    assert not is_urgent()
