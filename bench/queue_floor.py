@@ -8,10 +8,11 @@ without holding the CPU), enqueued by ``--senders`` threads back to back on a qu
 way ``connector serve`` sets up its run queue (partitioned, one run at a time per partition, a
 partition per event, ``--workers`` at once, polled every 0.1 s) and run by this process, on
 SQLite with the database settings the runtime uses (or, with ``--database-url``, on a new
-database on that PostgreSQL server, dropped afterwards, with the pool the runtime gives DBOS). Nothing of ours runs: no HTTP, no intake, no
-request, no run store. Prints events per second (first enqueue to last workflow finished) and
-CPU milliseconds per event (the whole process: enqueuing, DBOS's queue thread, the steps'
-checkpoints), or one JSON object with ``--json`` (bench/latency.py prints it beside ours).
+database on that PostgreSQL server, dropped afterwards, with the pool the runtime gives DBOS).
+Nothing of ours runs: no HTTP, no intake, no request, no run store. Prints events per second
+(first enqueue to last workflow finished) and CPU milliseconds per event (the whole process:
+enqueuing, DBOS's queue thread, the steps' checkpoints), or one JSON object with ``--json``
+(bench/latency.py prints it beside ours).
 Not a test: timings depend on the machine.
 """
 
